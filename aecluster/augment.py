@@ -1,0 +1,72 @@
+"""Batch image augmentations for training, vectorised in torch and driven by an explicit RNG.
+
+Randomness comes only from the `torch.Generator` passed in, so a training step is reproducible
+from (seed, step) alone; that is what makes `--resume` land on the same weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+AUGMENTATIONS = ("none", "flip-crop", "simclr")
+
+
+def _affine_views(
+    batch: torch.Tensor, generator: torch.Generator, min_scale: float, max_shift: float,
+) -> torch.Tensor:
+    """Random crop (area scale in [min_scale, 1], aspect 3/4..4/3), shift and horizontal flip."""
+    size = batch.shape[0]
+    uniform = lambda: torch.rand(size, generator=generator)  # noqa: E731
+    area = min_scale + (1.0 - min_scale) * uniform()
+    log_ratio = (uniform() * 2 - 1) * torch.log(torch.tensor(4 / 3))
+    ratio = torch.exp(log_ratio)
+    scale_x = torch.sqrt(area * ratio).clamp(max=1.0)
+    scale_y = torch.sqrt(area / ratio).clamp(max=1.0)
+    shift_x = (1 - scale_x + max_shift) * (uniform() * 2 - 1)
+    shift_y = (1 - scale_y + max_shift) * (uniform() * 2 - 1)
+    flip = torch.where(uniform() < 0.5, -1.0, 1.0)
+    theta = torch.zeros(size, 2, 3)
+    theta[:, 0, 0] = scale_x * flip
+    theta[:, 0, 2] = shift_x
+    theta[:, 1, 1] = scale_y
+    theta[:, 1, 2] = shift_y
+    grid = F.affine_grid(theta.to(batch.device), list(batch.shape), align_corners=False)
+    return F.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def _luma(images: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma of a [0,1] NCHW batch, shape (N,1,H,W)."""
+    return (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]).unsqueeze(1)
+
+
+def _colour_jitter(batch: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """SimCLR-style brightness/contrast/saturation jitter (p=0.8) and random grayscale (p=0.2)."""
+    size = batch.shape[0]
+
+    def factor() -> torch.Tensor:
+        values = 1 + strength * (torch.rand(size, generator=generator) * 2 - 1)
+        return values.view(-1, 1, 1, 1).to(batch.device)
+
+    apply = (torch.rand(size, generator=generator) < 0.8).view(-1, 1, 1, 1).to(batch.device)
+    images = (batch + 1) / 2
+    jittered = images * factor()
+    mean = _luma(images).mean(dim=(2, 3), keepdim=True)
+    jittered = (jittered - mean) * factor() + mean
+    jittered_gray = _luma(jittered)
+    jittered = (jittered - jittered_gray) * factor() + jittered_gray
+    images = torch.where(apply, jittered, images)
+    to_gray = (torch.rand(size, generator=generator) < 0.2).view(-1, 1, 1, 1).to(batch.device)
+    images = torch.where(to_gray, _luma(images).expand_as(images), images)
+    return images.clamp(0, 1) * 2 - 1
+
+
+def augment(batch: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """Return an augmented copy of a [-1,1] NCHW batch (`mode` in AUGMENTATIONS)."""
+    if mode == "none":
+        return batch
+    if mode == "flip-crop":
+        return _affine_views(batch, generator, min_scale=1.0, max_shift=0.25)
+    if mode == "simclr":
+        return _colour_jitter(_affine_views(batch, generator, 0.25, 0.0), generator, 0.4)
+    raise ValueError(f"unknown augmentation {mode!r}; choose one of {', '.join(AUGMENTATIONS)}")

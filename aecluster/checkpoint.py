@@ -1,0 +1,128 @@
+"""Checkpoints: a plain `state_dict` plus metadata, loadable with `torch.load(weights_only=True)`.
+
+Loading never unpickles arbitrary objects, so a checkpoint from a stranger cannot run code.
+Every write goes to a temporary file in the target folder and is renamed into place, so an
+interrupted save never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from aecluster import __version__
+from aecluster.errors import UserInputError
+from aecluster.models import Autoencoder, build_model
+
+FORMAT = "aecluster-checkpoint"
+FORMAT_VERSION = 1
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, with a one-line message, when `path` cannot be written; return its folder."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise UserInputError(f"{path}: output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UserInputError(f"{path}: output folder {folder} is not writable")
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a folder, expected a file path")
+    return folder
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    folder = check_writable(path)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Write a checkpoint dictionary atomically."""
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
+
+
+def make_payload(
+    model: Autoencoder, name: str, config: dict[str, Any], recipe: dict[str, Any],
+    epoch: float, extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The checkpoint dictionary: weights + everything needed to rebuild and use them."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "aecluster_version": __version__,
+        "model": name,
+        "config": config,
+        "recipe": recipe,
+        "epoch": float(epoch),
+        "state_dict": model.state_dict(),
+        **(extra or {}),
+    }
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a checkpoint file without executing any code it may contain."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "unsafe content"
+        raise UserInputError(
+            f"{path}: refused to load: the file holds objects other than weights ({first[:160]}); "
+            "aecluster only loads plain state_dict checkpoints"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserInputError(f"{path}: not a readable checkpoint ({first[:160]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserInputError(f"{path}: not an aecluster checkpoint (no '{FORMAT}' header)")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise UserInputError(
+            f"{path}: checkpoint format {payload.get('format_version')} is newer than this "
+            f"aecluster ({__version__}) reads (format {FORMAT_VERSION}); upgrade aecluster"
+        )
+    return payload
+
+
+def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
+    """Rebuild the model described by a checkpoint and load its weights (strictly)."""
+    model = build_model(payload["model"], payload.get("config"))
+    state = payload["state_dict"]
+    if not any(key.startswith("decoder.") for key in state):
+        model.decoder = None
+    if not any(key.startswith("projector.") for key in state):
+        model.projector = None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise UserInputError(
+            f"{source}: weights do not fit model {payload['model']!r} ({first[:160]})"
+        ) from None
+    return model.eval()
+
+
+def load_model(path: str | os.PathLike) -> tuple[Autoencoder, dict[str, Any]]:
+    """Load a checkpoint file: the model in eval mode and the checkpoint's metadata."""
+    payload = read_checkpoint(path)
+    return model_from_payload(payload, str(path)), payload
+

@@ -1,0 +1,249 @@
+"""Command line: `aecluster train|cluster|pairs|evaluate|models ...`, a thin layer over the API.
+
+Heavy libraries are imported inside the commands, so `aecluster --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from aecluster import __version__
+from aecluster.errors import UserInputError
+
+MODEL_NAMES = ("baseline", "improved", "best")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}")
+    return value
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reduce", metavar="CHAIN",
+                        help="reducer chain NAME:DIM,... with NAME in pca, kpca, tsne, umap "
+                             "(e.g. 'kpca:200,tsne:2'; 'none' for raw codes). Default: the "
+                             "checkpoint's recipe")
+    parser.add_argument("--method", choices=("kmeans", "threshold"),
+                        help="kmeans: KMeans with 2 clusters. threshold: codes are centred and "
+                             "L2-normalised; images whose cosine similarity to the codes' dominant "
+                             "direction (first principal axis) exceeds --threshold form one group, "
+                             "all others the second. Default: the checkpoint's recipe")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="similarity threshold in [-1, 1] for --method threshold (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
+    parser.add_argument("--reference", nargs=2, metavar=("VALX", "VALY"),
+                        help="labelled images and labels used only to orient 0/1 by best matching")
+    parser.add_argument("--verbose", action="store_true", help="print a per-stage timing breakdown")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aecluster",
+        description="Unsupervised two-way clustering of 32x32 RGB images with a convolutional "
+                    "autoencoder. Images: a (N,32,32,3) uint8 .npy file or a folder of PNG/JPG.")
+    parser.add_argument("--version", action="version", version=f"aecluster {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="train an autoencoder on unlabeled images",
+        description="Train a registered autoencoder (MSE reconstruction loss, plus the model's "
+                    "own extra objectives). Writes OUT, and OUT_run/ beside it with >= 10 evenly "
+                    "spaced snapshots and history.json. Defaults come from the model's registry entry.")
+    train.add_argument("images", help="training images (.npy or folder)")
+    train.add_argument("output", help="checkpoint to write (.pth)")
+    train.add_argument("--model", default="improved", choices=MODEL_NAMES, help="model name (default improved)")
+    train.add_argument("--epochs", type=_positive_int)
+    train.add_argument("--lr", type=_positive_float, help="peak learning rate (cosine schedule)")
+    train.add_argument("--batch-size", type=_positive_int)
+    train.add_argument("--augment", choices=("none", "flip-crop", "simclr"))
+    train.add_argument("--noise", type=float, help="std of the denoising input noise in [-1,1] pixel units")
+    train.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+    train.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
+                       help="labelled set whose clustering accuracy is recorded per snapshot "
+                            "(recorded only; never used to choose anything)")
+    train.add_argument("--resume", metavar="SNAPSHOT",
+                       help="continue from a snapshot in OUT_run/ with that run's settings")
+    train.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_train)
+
+    cluster = commands.add_parser(
+        "cluster", help="label images 0/1 and write id,label CSV",
+        description="Encode images with a checkpoint, reduce, split into two groups and write "
+                    "`id,label` (ids 0..N-1). Label 1 = the group with greener/bluer images unless "
+                    "--reference orients it.")
+    cluster.add_argument("images", help="images to cluster (.npy or folder)")
+    cluster.add_argument("checkpoint", help="trained checkpoint (.pth)")
+    cluster.add_argument("output", help="CSV file to write")
+    _add_recipe_options(cluster)
+    cluster.set_defaults(handler=_cluster)
+
+    pairs = commands.add_parser(
+        "pairs", help="answer same-group questions for image pairs",
+        description="Cluster the images as `cluster` does, then write `id,Ans` for each row of "
+                    "`id,image1_index,image2_index`: 1 when both images fall in the same group.")
+    pairs.add_argument("images")
+    pairs.add_argument("checkpoint")
+    pairs.add_argument("pairs_csv", help="CSV with header id,image1_index,image2_index")
+    pairs.add_argument("output", help="CSV file to write (id,Ans)")
+    _add_recipe_options(pairs)
+    pairs.set_defaults(handler=_pairs)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score a prediction CSV against labels",
+        description="Print ACC (under the best matching of groups to labels), NMI and ARI.")
+    evaluate.add_argument("predictions", help="id,label CSV")
+    evaluate.add_argument("labels", help="(N,) integer .npy of true labels")
+    evaluate.set_defaults(handler=_evaluate)
+
+    models = commands.add_parser("models", help="list the registered models")
+    models.set_defaults(handler=_models)
+    return parser
+
+
+def _say(args: argparse.Namespace, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from aecluster.api import validation_scorer
+    from aecluster.checkpoint import read_checkpoint
+    from aecluster.data import load_images, load_labels
+    from aecluster.models import REGISTRY
+    from aecluster.training import Trainer, TrainingInterrupted, TrainSettings, run_folder
+
+    images = load_images(args.images, min_images=2)
+    if args.resume:
+        settings = TrainSettings(**read_checkpoint(args.resume)["settings"])
+    else:
+        settings = TrainSettings.for_model(
+            args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+            augment=args.augment, noise=args.noise, seed=args.seed)
+    scorer = None
+    if args.val:
+        val_images = load_images(args.val[0], min_images=2)
+        scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)),
+                                   REGISTRY[args.model].recipe, args.seed)
+    trainer = Trainer(args.model, settings, device=args.device, progress=not args.quiet, evaluate=scorer)
+    start = time.perf_counter()
+    try:
+        trainer.fit(images, args.output, resume=args.resume)
+    except TrainingInterrupted as stopped:
+        print(f"aecluster: {stopped}", file=sys.stderr)
+        return 130
+    _say(args, f"wrote {args.output} and {run_folder(Path(args.output))}/ "
+               f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
+    from aecluster.api import AEClusterer
+    from aecluster.data import load_images, load_labels
+
+    clock = time.perf_counter()
+    images = load_images(args.images, min_images=2)
+    overrides = {k: v for k, v in (("reduce", args.reduce), ("method", args.method),
+                                   ("threshold", args.threshold)) if v is not None}
+    estimator = AEClusterer.from_checkpoint(args.checkpoint, random_state=args.seed,
+                                            verbose=not args.quiet, **overrides)
+    loaded = time.perf_counter() - clock
+    estimator.fit(images)
+    if args.reference:
+        reference = load_images(args.reference[0])
+        estimator.orient_to(reference, load_labels(args.reference[1], len(reference)))
+    if args.verbose:
+        timings = {"load images + checkpoint header": loaded, **estimator.timings_}
+        for stage, seconds in timings.items():
+            print(f"{stage:>32}: {seconds:7.2f} s", file=sys.stderr)
+    return estimator, images
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from aecluster.checkpoint import check_writable
+    from aecluster.csvio import write_predictions
+
+    check_writable(Path(args.output))
+    estimator, _ = _fit_estimator(args)
+    write_predictions(args.output, estimator.labels_)
+    counts = np.bincount(estimator.labels_, minlength=2)
+    _say(args, f"wrote {args.output}: {counts[0]} images labelled 0, {counts[1]} labelled 1")
+    return 0
+
+
+def _pairs(args: argparse.Namespace) -> int:
+    from aecluster.checkpoint import check_writable
+    from aecluster.csvio import read_pairs, write_columns
+    from aecluster.data import load_images
+
+    check_writable(Path(args.output))
+    pairs = read_pairs(args.pairs_csv, len(load_images(args.images)))
+    estimator, _ = _fit_estimator(args)
+    labels = estimator.labels_
+    same = (labels[pairs[:, 1]] == labels[pairs[:, 2]]).astype(int)
+    write_columns(args.output, ("id", "Ans"), [pairs[:, 0], same])
+    _say(args, f"wrote {args.output}: {len(pairs)} pairs, {int(same.sum())} in the same group")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from aecluster.csvio import read_predictions
+    from aecluster.data import load_labels
+    from aecluster.metrics import score_all
+
+    predicted = read_predictions(args.predictions)
+    truth = load_labels(args.labels, len(predicted))
+    scores = score_all(predicted, truth)
+    print(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f}  (N={len(truth)})")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from aecluster.models import REGISTRY
+
+    for name, spec in REGISTRY.items():
+        print(f"{name:10} {spec.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: runs a command; user mistakes print one line and return 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except UserInputError as error:
+        print(f"aecluster: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aecluster: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Loading and validating image arrays: memory-mapped `.npy` files and folders of PNG/JPG files.
+
+Images are kept as (N, 32, 32, 3) uint8 everywhere; conversion to float happens one batch at a
+time (`to_tensor`), so a million-image array never lives in memory as float.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from aecluster.errors import UserInputError
+
+IMAGE_SHAPE = (32, 32, 3)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _describe(array: np.ndarray) -> str:
+    return f"shape {tuple(array.shape)} dtype {array.dtype}"
+
+
+def validate_images(images: np.ndarray, source: str = "array", min_images: int = 1) -> np.ndarray:
+    """Check that `images` is (N,32,32,3) uint8 (or flat (N,3072) uint8) and return the 4-D view."""
+    if not isinstance(images, np.ndarray):
+        raise UserInputError(f"{source}: expected a numpy array, found {type(images).__name__}")
+    if images.ndim == 2 and images.shape[1:] == (int(np.prod(IMAGE_SHAPE)),):
+        images = images.reshape((images.shape[0],) + IMAGE_SHAPE)
+    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE or images.dtype != np.uint8:
+        raise UserInputError(
+            f"{source}: found {_describe(images)}, expected shape (N, 32, 32, 3) dtype uint8"
+        )
+    if images.shape[0] < min_images:
+        raise UserInputError(
+            f"{source}: found {images.shape[0]} images, expected at least {min_images}"
+        )
+    return images
+
+
+def load_images(path: str | os.PathLike, min_images: int = 1) -> np.ndarray:
+    """Load images from a `.npy` file (memory-mapped) or a folder of PNG/JPG files."""
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        images = _load_folder(path)
+    else:
+        images = _load_npy(path)
+    return validate_images(images, str(path), min_images=min_images)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserInputError(
+            f"{path}: not a readable .npy array ({reason}); expected a uint8 array of shape "
+            "(N, 32, 32, 3) saved with numpy.save"
+        ) from None
+
+
+def _load_folder(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserInputError(f"{path}: folder holds no .png/.jpg/.jpeg files")
+    images = np.empty((len(files),) + IMAGE_SHAPE, dtype=np.uint8)
+    for index, file in enumerate(files):
+        try:
+            with Image.open(file) as image:
+                images[index] = square_resize(image.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise UserInputError(f"{file}: unreadable image ({exc})") from None
+    return images
+
+
+def square_resize(image: "PIL.Image.Image", size: int = IMAGE_SHAPE[0]) -> np.ndarray:  # noqa: F821
+    """Center-crop to a square of the shorter side and resize to `size`x`size` (Lanczos)."""
+    from PIL import Image
+
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.LANCZOS)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def load_labels(path: str | os.PathLike, expected_length: int | None = None) -> np.ndarray:
+    """Load a 1-D integer label array, optionally checking its length."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such file")
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserInputError(f"{path}: not a readable .npy array ({exc})") from None
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UserInputError(f"{path}: found {_describe(labels)}, expected shape (N,) of integers")
+    if expected_length is not None and len(labels) != expected_length:
+        raise UserInputError(
+            f"{path}: found {len(labels)} labels, expected {expected_length} (one per image)"
+        )
+    return labels
+
+
+def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Yield consecutive uint8 batches (copies of a memory-mapped slice, never the whole array)."""
+    for start in range(0, len(images), batch_size):
+        yield np.array(images[start : start + batch_size])
+
+
+def to_tensor(batch: np.ndarray) -> "torch.Tensor":  # noqa: F821
+    """uint8 NHWC batch -> float32 NCHW tensor scaled to [-1, 1] (the Tanh decoder's range)."""
+    import torch
+
+    tensor = torch.from_numpy(np.array(batch, copy=not batch.flags.writeable)).permute(0, 3, 1, 2).float()
+    return tensor.div_(127.5).sub_(1.0)
+

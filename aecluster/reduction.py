@@ -1,0 +1,130 @@
+"""Second-stage reduction of latent codes: a chain such as "kpca:200,tsne:2".
+
+Each link is NAME:DIM with NAME one of pca, kpca (RBF KernelPCA), tsne (openTSNE) or umap.
+Codes are standardised first. Large inputs are fitted on a fixed random sample and the rest is
+transformed, so memory stays bounded however many images there are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import StandardScaler
+
+from aecluster.errors import UserInputError
+
+REDUCER_NAMES = ("pca", "kpca", "tsne", "umap")
+
+
+def parse_chain(spec: str) -> list[tuple[str, int]]:
+    """Parse "kpca:200,tsne:2" into [("kpca", 200), ("tsne", 2)]; "" or "none" means no reduction."""
+    if spec.strip().lower() in ("", "none"):
+        return []
+    links = []
+    for part in spec.split(","):
+        name, _, dim = part.strip().partition(":")
+        name = name.strip().lower()
+        if name not in REDUCER_NAMES or not dim.strip().isdigit() or int(dim) < 1:
+            raise UserInputError(
+                f"bad reducer {part.strip()!r} in {spec!r}: expected NAME:DIM with NAME one of "
+                f"{', '.join(REDUCER_NAMES)} and DIM a positive integer, e.g. 'kpca:200,tsne:2'"
+            )
+        links.append((name, int(dim)))
+    return links
+
+
+class _TSNE:
+    """openTSNE wrapped as fit/transform (its fit returns an embedding that can place new points)."""
+
+    def __init__(self, dim: int, random_state: int) -> None:
+        self.dim, self.random_state = dim, random_state
+
+    def fit(self, codes: np.ndarray) -> "_TSNE":
+        from openTSNE import TSNE
+
+        perplexity = float(min(30.0, max(2.0, (len(codes) - 1) / 3.0)))
+        self.embedding_ = TSNE(
+            n_components=self.dim, perplexity=perplexity, random_state=self.random_state,
+            n_jobs=1, verbose=False,
+        ).fit(codes)
+        return self
+
+    def transform(self, codes: np.ndarray) -> np.ndarray:
+        return np.asarray(self.embedding_.transform(codes))
+
+
+def _make_reducer(name: str, dim: int, n_samples: int, random_state: int) -> Any:
+    if name == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=min(dim, n_samples), random_state=random_state)
+    if name == "kpca":
+        from sklearn.decomposition import KernelPCA
+
+        return KernelPCA(
+            n_components=min(dim, n_samples), kernel="rbf", random_state=random_state,
+            eigen_solver="randomized" if n_samples > 2 * dim else "dense",
+        )
+    if name == "tsne":
+        return _TSNE(dim, random_state)
+    import warnings
+
+    import umap
+
+    warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+    return umap.UMAP(
+        n_components=dim, n_neighbors=min(15, n_samples - 1), random_state=random_state,
+        transform_seed=random_state,
+    )
+
+
+class ReducerChain(TransformerMixin, BaseEstimator):
+    """Standardise, then apply each reducer of `spec` in turn.
+
+    `max_fit_samples` caps how many codes the chain is fitted on (a fixed random sample); all
+    codes are then transformed. Fitting on everything is exact for N below the cap.
+    """
+
+    def __init__(self, spec: str = "pca:50", random_state: int = 0, max_fit_samples: int = 20000) -> None:
+        self.spec = spec
+        self.random_state = random_state
+        self.max_fit_samples = max_fit_samples
+
+    def fit(self, codes: np.ndarray, y: Any = None) -> "ReducerChain":
+        self._fit(np.asarray(codes, dtype=np.float32))
+        return self
+
+    def fit_transform(self, codes: np.ndarray, y: Any = None, **_: Any) -> np.ndarray:
+        codes = np.asarray(codes, dtype=np.float32)
+        sample, reduced = self._fit(codes)
+        return reduced if sample is None else self.transform(codes)
+
+    def _fit(self, codes: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """Fit on all codes or on a sample; returns (sample indices or None, reduced fit data)."""
+        links = parse_chain(self.spec)
+        sample = None
+        if len(codes) > self.max_fit_samples:
+            rng = np.random.default_rng(self.random_state)
+            sample = np.sort(rng.choice(len(codes), self.max_fit_samples, replace=False))
+            codes = codes[sample]
+        self.scaler_ = StandardScaler().fit(codes)
+        reduced = self.scaler_.transform(codes)
+        self.reducers_ = []
+        for name, dim in links:
+            reducer = _make_reducer(name, dim, len(reduced), self.random_state)
+            if name == "tsne":
+                reducer.fit(reduced)
+                reduced = reducer.embedding_
+            else:
+                reduced = reducer.fit_transform(reduced)
+            self.reducers_.append(reducer)
+            reduced = np.asarray(reduced, dtype=np.float32)
+        return sample, reduced
+
+    def transform(self, codes: np.ndarray) -> np.ndarray:
+        reduced = self.scaler_.transform(np.asarray(codes, dtype=np.float32))
+        for reducer in self.reducers_:
+            reduced = np.asarray(reducer.transform(reduced), dtype=np.float32)
+        return reduced

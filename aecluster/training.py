@@ -1,0 +1,266 @@
+"""The training loop: reconstruction (optionally denoising and contrastive) objectives.
+
+All randomness of a step derives from (seed, step): the epoch's shuffling from
+`default_rng([seed, epoch])`, augmentation and noise from a generator seeded with the step.
+A snapshot therefore resumes to exactly the weights an uninterrupted run reaches.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aecluster.augment import augment
+from aecluster.checkpoint import (
+    atomic_path, check_writable, make_payload, model_from_payload, read_checkpoint, save_checkpoint,
+)
+from aecluster.data import to_tensor
+from aecluster.errors import UserInputError
+from aecluster.models import REGISTRY, Autoencoder, build_model, model_config
+
+
+@dataclass
+class TrainSettings:
+    """Hyper-parameters of one training run (each registered model ships its own defaults)."""
+
+    epochs: int = 20
+    lr: float = 1e-3
+    batch_size: int = 64
+    augment: str = "none"
+    noise: float = 0.0
+    contrastive_weight: float = 0.0
+    temperature: float = 0.5
+    weight_decay: float = 0.0
+    seed: int = 0
+    snapshots: int = 10
+
+    @classmethod
+    def for_model(cls, name: str, **overrides: Any) -> "TrainSettings":
+        """The registered defaults of `name`, with non-None overrides applied."""
+        values = {**REGISTRY[name].training, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(**values)
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's normalised-temperature cross-entropy (Chen et al. 2020, arXiv:2002.05709)."""
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = z @ z.T / temperature
+    logits.fill_diagonal_(float("-inf"))
+    size = z1.shape[0]
+    targets = torch.cat([torch.arange(size, 2 * size), torch.arange(size)]).to(z.device)
+    return F.cross_entropy(logits, targets)
+
+
+def training_loss(
+    model: torch.nn.Module, batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
+) -> tuple[torch.Tensor, float]:
+    """(total loss, reconstruction MSE) for one batch.
+
+    Denoising (Vincent et al. 2008): the encoder sees the view plus Gaussian noise, the decoder
+    must return the clean view. With `contrastive_weight` > 0 a second view is drawn and both
+    views' projections are pulled together by NT-Xent, while both are also reconstructed.
+    """
+    views = [augment(batch, settings.augment, generator)]
+    if settings.contrastive_weight > 0:
+        views.append(augment(batch, settings.augment, generator))
+    clean = torch.cat(views)
+    noisy = clean
+    if settings.noise > 0:
+        noise = torch.randn(clean.shape, generator=generator).to(clean.device)
+        noisy = clean + settings.noise * noise
+    _, reconstruction, projection = model(noisy)
+    mse = F.mse_loss(reconstruction, clean)
+    loss = mse
+    if settings.contrastive_weight > 0:
+        z1, z2 = projection.chunk(2)
+        loss = loss + settings.contrastive_weight * nt_xent(z1, z2, settings.temperature)
+    return loss, float(mse.detach())
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so a step is never cut in half."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopRequest":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class TrainingInterrupted(Exception):
+    """Raised after a signal stopped training; `snapshot` is the file to `--resume` from."""
+
+    def __init__(self, snapshot: Path) -> None:
+        super().__init__(f"training interrupted; resume with --resume {snapshot}")
+        self.snapshot = snapshot
+
+
+def run_folder(output: Path) -> Path:
+    """Where the snapshots and history of a run that ends in `output` live: OUT_run/ beside it."""
+    return output.with_name(output.stem + "_run")
+
+
+class Trainer:
+    """Trains a registered autoencoder on uint8 images and writes snapshots, history and OUT.
+
+    `evaluate`, when given, maps a model to a validation accuracy recorded in the history at each
+    snapshot. It is recorded only: nothing in training reads it.
+    """
+
+    def __init__(
+        self, model_name: str, settings: TrainSettings, recipe: dict[str, Any] | None = None,
+        device: str | None = None, progress: bool = True,
+        evaluate: Callable[[Autoencoder], float] | None = None,
+    ) -> None:
+        if model_name not in REGISTRY:
+            build_model(model_name)
+        self.model_name = model_name
+        self.settings = settings
+        self.recipe = dict(recipe or REGISTRY[model_name].recipe)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.progress = progress
+        self.evaluate = evaluate
+
+    def _snapshot_payload(self, model: Autoencoder, optimizer: Any, scheduler: Any, step: int,
+                          steps_per_epoch: int, history: dict[str, Any]) -> dict[str, Any]:
+        return make_payload(
+            model, self.model_name, model_config(self.model_name), self.recipe,
+            epoch=step / steps_per_epoch,
+            extra={"step": step, "optimizer": optimizer.state_dict(),
+                   "scheduler": scheduler.state_dict(), "settings": asdict(self.settings),
+                   "history": history},
+        )
+
+    def fit(self, images: np.ndarray, output: str | Path | None = None,
+            resume: str | Path | None = None) -> Autoencoder:
+        """Train on `images` (N,32,32,3 uint8) and return the model.
+
+        With `output`, also write OUT, and snapshots plus history.json in OUT_run/ beside it.
+        """
+        settings = self.settings
+        batch_size = min(settings.batch_size, len(images))
+        steps_per_epoch = len(images) // batch_size
+        total_steps = settings.epochs * steps_per_epoch
+        snapshot_steps = sorted({max(1, round(total_steps * k / settings.snapshots))
+                                 for k in range(1, settings.snapshots + 1)})
+        folder = None
+        if output is not None:
+            output = Path(output)
+            check_writable(output)
+            folder = run_folder(output)
+            folder.mkdir(exist_ok=True)
+
+        torch.manual_seed(settings.seed)
+        model = build_model(self.model_name).to(self.device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+        history: dict[str, Any] = {"model": self.model_name, "settings": asdict(settings),
+                                   "epochs": [], "checkpoints": []}
+        start = 0
+        if resume is not None:
+            start, history = self._restore(resume, model, optimizer, scheduler, images, total_steps)
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=start, disable=not self.progress, unit="step",
+                   desc=f"train {self.model_name}", dynamic_ncols=True)
+        model.train()
+        epoch_mse, epoch_start, seen, tick = [], time.perf_counter(), 0, time.perf_counter()
+        order = None
+        with _StopRequest() as stop:
+            for step in range(start, total_steps):
+                epoch, position = divmod(step, steps_per_epoch)
+                if order is None or position == 0:
+                    order = np.random.default_rng([settings.seed, epoch]).permutation(len(images))
+                indices = np.sort(order[position * batch_size : (position + 1) * batch_size])
+                batch = to_tensor(images[indices]).to(self.device)
+                generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
+                loss, mse = training_loss(model, batch, settings, generator)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                epoch_mse.append(mse)
+                seen += len(indices)
+                rate = seen / max(time.perf_counter() - tick, 1e-9)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.detach().item():.4f}", mse=f"{mse:.4f}",
+                                img_s=f"{rate:.0f}")
+                bar.update()
+                if position == steps_per_epoch - 1:
+                    history["epochs"].append({"epoch": epoch + 1, "train_mse": float(np.mean(epoch_mse)),
+                                              "seconds": time.perf_counter() - epoch_start,
+                                              "images_per_second": rate})
+                    epoch_mse, epoch_start = [], time.perf_counter()
+                if folder is not None and step + 1 in snapshot_steps:
+                    self._save_snapshot(folder, model, optimizer, scheduler, step + 1, steps_per_epoch, history)
+                if stop.signal is not None:
+                    bar.close()
+                    if folder is None:
+                        raise KeyboardInterrupt
+                    path = self._save_snapshot(folder, model, optimizer, scheduler, step + 1,
+                                               steps_per_epoch, history, record=False)
+                    raise TrainingInterrupted(path)
+        bar.close()
+        model.eval()
+        if output is not None:
+            save_checkpoint(output, make_payload(
+                model.cpu(), self.model_name, model_config(self.model_name), self.recipe,
+                epoch=settings.epochs, extra={"settings": asdict(settings)}))
+        return model.cpu()
+
+    def _save_snapshot(self, folder: Path, model: Autoencoder, optimizer: Any, scheduler: Any,
+                       step: int, steps_per_epoch: int, history: dict[str, Any],
+                       record: bool = True) -> Path:
+        path = folder / f"step_{step:07d}.pth"
+        if record:
+            entry: dict[str, Any] = {"epoch": step / steps_per_epoch, "step": step, "path": path.name}
+            if self.evaluate is not None:
+                model.eval()
+                entry["val_acc"] = float(self.evaluate(model))
+                model.train()
+            history["checkpoints"].append(entry)
+        save_checkpoint(path, self._snapshot_payload(model, optimizer, scheduler, step, steps_per_epoch, history))
+        with atomic_path(folder / "history.json") as temporary:
+            temporary.write_text(json.dumps(history, indent=2))
+        return path
+
+    def _restore(self, resume: str | Path, model: Autoencoder, optimizer: Any, scheduler: Any,
+                 images: np.ndarray, total_steps: int) -> tuple[int, dict[str, Any]]:
+        payload = read_checkpoint(resume)
+        if "optimizer" not in payload or "step" not in payload:
+            raise UserInputError(f"{resume}: not a training snapshot (no optimizer state); "
+                                 "resume from a file in the run folder")
+        if payload["model"] != self.model_name:
+            raise UserInputError(f"{resume}: snapshot of model {payload['model']!r}, "
+                                 f"but --model is {self.model_name!r}")
+        restored = model_from_payload(payload, str(resume))
+        model.load_state_dict(restored.state_dict())
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        step = int(payload["step"])
+        if step > total_steps:
+            raise UserInputError(f"{resume}: snapshot is at step {step}, beyond this run's {total_steps} steps")
+        return step, payload["history"]

@@ -1,0 +1,15 @@
+# Sourced by the top-level shell scripts: run the aecluster CLI from this checkout, whatever the
+# working directory, with `python` (or $PYTHON) and the checkout first on PYTHONPATH.
+# usage (from a script): aecluster_cli "usage line" EXPECTED_ARGS "$#" -- COMMAND ARGS...
+aecluster_cli() {
+    local usage=$1 expected=$2 given=$3
+    shift 4
+    if [ "$given" -ne "$expected" ]; then
+        echo "usage: $usage" >&2
+        exit 2
+    fi
+    local root
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    local python=${PYTHON:-$(command -v python || command -v python3)}
+    PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m aecluster "$@"
+}

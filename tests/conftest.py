@@ -1,0 +1,54 @@
+"""Shared fixtures: small synthetic image sets with an obvious two-group structure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def make_two_group_images(count: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Half smooth green/blue gradients (label 1), half grey high-contrast stripes (label 0)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    images = np.empty((count, 32, 32, 3), dtype=np.uint8)
+    ramp = np.linspace(0, 1, 32)[:, None]
+    for index, label in enumerate(labels):
+        if label:
+            base = np.stack([0.2 * ramp, 0.5 + 0.4 * ramp, 0.7 - 0.3 * ramp], axis=-1) * np.ones((32, 32, 1))
+        else:
+            stripes = (np.arange(32)[None, :] // rng.integers(2, 5)) % 2
+            base = np.repeat((0.3 + 0.5 * stripes * np.ones((32, 1)))[..., None], 3, axis=-1)
+        noisy = base + rng.normal(0, 0.05, base.shape)
+        images[index] = np.clip(noisy * 255, 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def two_groups() -> tuple[np.ndarray, np.ndarray]:
+    return make_two_group_images()
+
+
+@pytest.fixture(scope="session")
+def image_files(tmp_path_factory: pytest.TempPathFactory, two_groups) -> tuple[Path, Path]:
+    """(images .npy, labels .npy) on disk."""
+    folder = tmp_path_factory.mktemp("data")
+    images, labels = two_groups
+    np.save(folder / "X.npy", images)
+    np.save(folder / "Y.npy", labels)
+    return folder / "X.npy", folder / "Y.npy"
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, two_groups) -> Path:
+    """An `improved` model trained for 2 epochs on the synthetic images, recipe pca:2 + kmeans."""
+    from aecluster.training import Trainer, TrainSettings
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    settings = TrainSettings.for_model("improved", epochs=2, batch_size=16)
+    Trainer("improved", settings, recipe={"reduce": "pca:2", "method": "kmeans"},
+            progress=False).fit(two_groups[0], folder / "model.pth")
+    return folder / "model.pth"

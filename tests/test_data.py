@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from aecluster.data import iter_batches, load_images, load_labels, square_resize, to_tensor, validate_images
+from aecluster.errors import UserInputError
+
+
+def test_npy_is_memory_mapped(image_files):
+    images = load_images(image_files[0])
+    assert isinstance(images, np.memmap)
+    assert images.shape == (64, 32, 32, 3) and images.dtype == np.uint8
+
+
+def test_flat_form_is_reshaped(two_groups):
+    flat = two_groups[0].reshape(64, -1)
+    assert validate_images(flat).shape == (64, 32, 32, 3)
+
+
+@pytest.mark.parametrize("array, found", [
+    (np.zeros((4, 32, 32), np.uint8), "shape (4, 32, 32) dtype uint8"),
+    (np.zeros((4, 32, 32, 3), np.float32), "dtype float32"),
+    (np.zeros((4, 28, 28, 3), np.uint8), "shape (4, 28, 28, 3)"),
+])
+def test_bad_arrays_name_file_and_shape(tmp_path, array, found):
+    path = tmp_path / "bad.npy"
+    np.save(path, array)
+    with pytest.raises(UserInputError) as error:
+        load_images(path)
+    assert str(path) in str(error.value) and found in str(error.value)
+    assert "expected shape (N, 32, 32, 3) dtype uint8" in str(error.value)
+
+
+def test_empty_and_missing(tmp_path):
+    np.save(tmp_path / "empty.npy", np.zeros((0, 32, 32, 3), np.uint8))
+    with pytest.raises(UserInputError, match="found 0 images, expected at least 1"):
+        load_images(tmp_path / "empty.npy")
+    with pytest.raises(UserInputError, match="no such file"):
+        load_images(tmp_path / "missing.npy")
+
+
+def test_corrupt_npy(tmp_path):
+    path = tmp_path / "corrupt.npy"
+    path.write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(UserInputError, match="not a readable .npy"):
+        load_images(path)
+
+
+def test_folder_sorted_cropped_resized(tmp_path):
+    Image.new("RGB", (64, 40), (255, 0, 0)).save(tmp_path / "b.png")
+    Image.new("RGB", (32, 32), (0, 0, 255)).save(tmp_path / "a.jpg")
+    (tmp_path / "notes.txt").write_text("ignored")
+    images = load_images(tmp_path)
+    assert images.shape == (2, 32, 32, 3)
+    assert images[0, ..., 2].mean() > 200 and images[1, ..., 0].mean() > 200
+
+
+def test_folder_with_unreadable_image(tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(UserInputError, match="broken.png: unreadable image"):
+        load_images(tmp_path)
+
+
+def test_square_resize_crops_center():
+    image = Image.new("RGB", (96, 32), (0, 0, 0))
+    image.paste((255, 255, 255), (32, 0, 64, 32))
+    assert square_resize(image).min() > 250
+
+
+def test_labels_length_checked(tmp_path):
+    np.save(tmp_path / "y.npy", np.zeros(3, np.int64))
+    with pytest.raises(UserInputError, match="found 3 labels, expected 5"):
+        load_labels(tmp_path / "y.npy", 5)
+
+
+def test_batches_and_tensor_range(two_groups):
+    batches = list(iter_batches(two_groups[0], 30))
+    assert [len(b) for b in batches] == [30, 30, 4]
+    tensor = to_tensor(batches[0])
+    assert tensor.shape == (30, 3, 32, 32)
+    assert tensor.min() >= -1 and tensor.max() <= 1

@@ -1,0 +1,113 @@
+import json
+import os
+import signal
+import threading
+
+import pytest
+import torch
+
+from aecluster.augment import AUGMENTATIONS, augment
+from aecluster.checkpoint import read_checkpoint
+from aecluster.errors import UserInputError
+from aecluster.training import Trainer, TrainingInterrupted, TrainSettings, nt_xent, run_folder
+
+RECIPE = {"reduce": "pca:2", "method": "kmeans"}
+
+
+def settings(**overrides):
+    return TrainSettings.for_model("improved", **{"epochs": 2, "batch_size": 16, **overrides})
+
+
+def weights(path):
+    return read_checkpoint(path)["state_dict"]
+
+
+def assert_same_weights(first, second):
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+
+
+def test_run_writes_snapshots_history_and_output(tmp_path, two_groups):
+    scores = []
+    trainer = Trainer("improved", settings(epochs=3), recipe=RECIPE, progress=False,
+                      evaluate=lambda model: scores.append(1) or 0.75)
+    trainer.fit(two_groups[0], tmp_path / "out.pth")
+    folder = run_folder(tmp_path / "out.pth")
+    snapshots = sorted(folder.glob("step_*.pth"))
+    assert len(snapshots) == 10
+    history = json.loads((folder / "history.json").read_text())
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
+    assert all(e["train_mse"] > 0 and e["seconds"] > 0 for e in history["epochs"])
+    assert len(history["checkpoints"]) == 10 and history["checkpoints"][-1]["val_acc"] == 0.75
+    assert len(scores) == 10
+    final = read_checkpoint(tmp_path / "out.pth")
+    assert final["epoch"] == 3 and final["recipe"] == RECIPE and "optimizer" not in final
+
+
+def test_training_reduces_reconstruction_error(tmp_path, two_groups):
+    Trainer("improved", settings(epochs=4, augment="none", noise=0.0), recipe=RECIPE,
+            progress=False).fit(two_groups[0], tmp_path / "out.pth")
+    history = json.loads((run_folder(tmp_path / "out.pth") / "history.json").read_text())
+    assert history["epochs"][-1]["train_mse"] < history["epochs"][0]["train_mse"]
+
+
+def test_same_seed_same_weights_and_resume_matches(tmp_path, two_groups):
+    images = two_groups[0]
+    Trainer("improved", settings(), recipe=RECIPE, progress=False).fit(images, tmp_path / "a.pth")
+    Trainer("improved", settings(), recipe=RECIPE, progress=False).fit(images, tmp_path / "b.pth")
+    assert_same_weights(weights(tmp_path / "a.pth"), weights(tmp_path / "b.pth"))
+    middle = sorted(run_folder(tmp_path / "a.pth").glob("step_*.pth"))[3]
+    Trainer("improved", settings(), recipe=RECIPE, progress=False).fit(
+        images, tmp_path / "c.pth", resume=middle)
+    assert_same_weights(weights(tmp_path / "a.pth"), weights(tmp_path / "c.pth"))
+
+
+def test_different_seed_different_weights(tmp_path, two_groups):
+    Trainer("improved", settings(seed=1), recipe=RECIPE, progress=False).fit(two_groups[0], tmp_path / "a.pth")
+    Trainer("improved", settings(seed=2), recipe=RECIPE, progress=False).fit(two_groups[0], tmp_path / "b.pth")
+    first, second = weights(tmp_path / "a.pth"), weights(tmp_path / "b.pth")
+    assert any(not torch.equal(first[k], second[k]) for k in first)
+
+
+def test_sigterm_leaves_resumable_snapshot(tmp_path, two_groups):
+    images = two_groups[0]
+    reference = tmp_path / "ref.pth"
+    Trainer("improved", settings(epochs=3), recipe=RECIPE, progress=False).fit(images, reference)
+    stop_after_first_snapshot = lambda model: os.kill(os.getpid(), signal.SIGTERM) or 0.0  # noqa: E731
+    interrupted = Trainer("improved", settings(epochs=3), recipe=RECIPE, progress=False,
+                          evaluate=stop_after_first_snapshot)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        interrupted.fit(images, tmp_path / "run.pth")
+    assert not (tmp_path / "run.pth").exists()
+    assert stopped.value.snapshot.exists()
+    Trainer("improved", settings(epochs=3), recipe=RECIPE, progress=False).fit(
+        images, tmp_path / "run.pth", resume=stopped.value.snapshot)
+    assert_same_weights(weights(reference), weights(tmp_path / "run.pth"))
+    assert threading.current_thread() is threading.main_thread()
+
+
+def test_resume_rejects_final_checkpoint_and_other_model(tmp_path, two_groups, trained_checkpoint):
+    trainer = Trainer("improved", settings(), recipe=RECIPE, progress=False)
+    with pytest.raises(UserInputError, match="not a training snapshot"):
+        trainer.fit(two_groups[0], tmp_path / "x.pth", resume=trained_checkpoint)
+    snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[0]
+    with pytest.raises(UserInputError, match="snapshot of model 'improved'"):
+        Trainer("baseline", TrainSettings.for_model("baseline", epochs=1), progress=False).fit(
+            two_groups[0], tmp_path / "y.pth", resume=snapshot)
+
+
+@pytest.mark.parametrize("mode", AUGMENTATIONS)
+def test_augment_is_seeded_and_in_range(mode):
+    batch = torch.rand(8, 3, 32, 32) * 2 - 1
+    first = augment(batch, mode, torch.Generator().manual_seed(1))
+    second = augment(batch, mode, torch.Generator().manual_seed(1))
+    assert torch.equal(first, second) and first.shape == batch.shape
+    assert first.min() >= -1.0001 and first.max() <= 1.0001
+    if mode != "none":
+        assert not torch.equal(first, batch)
+
+
+def test_nt_xent_prefers_matching_views():
+    z = torch.randn(16, 8)
+    assert nt_xent(z, z, 0.5) < nt_xent(z, torch.randn(16, 8), 0.5)

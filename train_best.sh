@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Train the 'best' model with its shipped defaults: bash train_best.sh <trainX_npy> <checkpoint>
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/aecluster_cli.sh"
+aecluster_cli "bash train_best.sh <trainX_npy> <checkpoint>" 2 "$#" -- \
+    train --model best "${1-}" "${2-}"
