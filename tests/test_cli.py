@@ -1,0 +1,109 @@
+"""End-to-end runs of the command line on small data, and its one-line errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aecluster.cli import main
+from aecluster.csvio import read_predictions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "aecluster", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT)
+
+
+def test_train_cluster_evaluate_end_to_end(tmp_path, image_files):
+    images, labels = image_files
+    result = run_cli("train", "--model", "improved", "--epochs", "3", "--batch-size", "16", "--quiet",
+                     images, tmp_path / "m.pth", "--val", images, labels)
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "m_run").glob("step_*.pth"))) == 10
+    result = run_cli("cluster", images, tmp_path / "m.pth", tmp_path / "pred.csv", "--reduce", "pca:2",
+                     "--quiet")
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "pred.csv").read_text().splitlines()
+    assert lines[0] == "id,label" and len(lines) == 65 and lines[1].startswith("0,")
+    result = run_cli("evaluate", tmp_path / "pred.csv", labels)
+    assert result.returncode == 0 and result.stdout.startswith("ACC ")
+    assert float(result.stdout.split()[1]) >= 0.5
+
+
+def test_cluster_is_byte_identical_and_reference_orients(tmp_path, image_files, trained_checkpoint):
+    images, labels = image_files
+    for name in ("a.csv", "b.csv"):
+        assert main(["cluster", str(images), str(trained_checkpoint), str(tmp_path / name), "--quiet"]) == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    flipped = tmp_path / "flipped.npy"
+    np.save(flipped, 1 - np.load(labels))
+    for reference, name in ((labels, "ref.csv"), (flipped, "ref_flipped.csv")):
+        assert main(["cluster", str(images), str(trained_checkpoint), str(tmp_path / name), "--quiet",
+                     "--reference", str(images), str(reference)]) == 0
+    oriented, opposite = read_predictions(tmp_path / "ref.csv"), read_predictions(tmp_path / "ref_flipped.csv")
+    assert (oriented == 1 - opposite).all()
+    assert np.mean(oriented == np.load(labels)) >= 0.5
+
+
+def test_threshold_method_and_verbose_timings(tmp_path, image_files, trained_checkpoint, capsys):
+    images, _ = image_files
+    code = main(["cluster", str(images), str(trained_checkpoint), str(tmp_path / "t.csv"), "--method",
+                 "threshold", "--threshold", "0.1", "--verbose", "--quiet"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "encode" in err and "reduce + cluster" in err
+    assert set(read_predictions(tmp_path / "t.csv")) <= {0, 1}
+
+
+def test_pairs(tmp_path, image_files, trained_checkpoint):
+    images, _ = image_files
+    (tmp_path / "cases.csv").write_text("id,image1_index,image2_index\n0,0,0\n1,0,1\n2,5,63\n")
+    assert main(["pairs", str(images), str(trained_checkpoint), str(tmp_path / "cases.csv"),
+                 str(tmp_path / "ans.csv"), "--quiet"]) == 0
+    lines = (tmp_path / "ans.csv").read_text().splitlines()
+    assert lines[0] == "id,Ans" and lines[1] == "0,1" and len(lines) == 4
+
+
+@pytest.mark.parametrize("case, message", [
+    ("index", "indices must lie in 0..63"),
+    ("header", "expected 'id,image1_index,image2_index'"),
+    ("text", "line 2 is '0,a,1', expected 3 integers"),
+])
+def test_pairs_bad_csv(tmp_path, image_files, trained_checkpoint, capsys, case, message):
+    body = {"index": "id,image1_index,image2_index\n0,0,64\n", "header": "a,b\n0,1\n",
+            "text": "id,image1_index,image2_index\n0,a,1\n"}[case]
+    (tmp_path / "cases.csv").write_text(body)
+    code = main(["pairs", str(image_files[0]), str(trained_checkpoint), str(tmp_path / "cases.csv"),
+                 str(tmp_path / "ans.csv"), "--quiet"])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "ans.csv").exists()
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoint):
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((3, 32, 32), np.float64))
+    cases = [
+        (["cluster", bad, trained_checkpoint, tmp_path / "p.csv"], "expected shape (N, 32, 32, 3)"),
+        (["cluster", image_files[0], tmp_path / "none.pth", tmp_path / "p.csv"], "no such checkpoint"),
+        (["cluster", image_files[0], trained_checkpoint, tmp_path / "nodir" / "p.csv"], "does not exist"),
+        (["cluster", image_files[0], trained_checkpoint, tmp_path / "p.csv", "--reduce", "svd:2"],
+         "bad reducer"),
+        (["train", image_files[0], tmp_path / "m.pth", "--epochs", "0"], "expected a positive integer"),
+        (["evaluate", tmp_path / "missing.csv", image_files[1]], "no such file"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "p.csv").exists()
+
+
+def test_help_and_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("aecluster ")
+    result = run_cli("cluster", "--help")
+    assert "threshold: codes are centred" in " ".join(result.stdout.split())

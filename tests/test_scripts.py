@@ -1,0 +1,46 @@
+"""The README's shell scripts: usage errors, and the whole flow from another working directory."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = {"hw9_best.sh": "<trainX_npy> <checkpoint> <prediction_path>",
+           "train_baseline.sh": "<trainX_npy> <checkpoint>",
+           "train_improved.sh": "<trainX_npy> <checkpoint>",
+           "train_best.sh": "<trainX_npy> <checkpoint>"}
+
+
+def run_script(name, *args, cwd):
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.run(["bash", str(ROOT / name), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env)
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+@pytest.mark.parametrize("args", [(), ("a", "b", "c", "d")])
+def test_wrong_argument_count_prints_usage(tmp_path, name, args):
+    result = run_script(name, *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"usage: bash {name} {SCRIPTS[name]}"
+
+
+def test_hw9_best_from_other_directory(tmp_path, image_files, trained_checkpoint):
+    result = run_script("hw9_best.sh", image_files[0], trained_checkpoint, "pred.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "pred.csv").read_text().startswith("id,label\n0,")
+
+
+def test_hw9_best_bad_input(tmp_path, trained_checkpoint):
+    result = run_script("hw9_best.sh", tmp_path / "missing.npy", trained_checkpoint, "pred.csv", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("missing.npy: no such file or folder")
+    assert not (tmp_path / "pred.csv").exists()
+
+
+def test_train_script_bad_input(tmp_path):
+    result = run_script("train_improved.sh", tmp_path / "missing.npy", "out.pth", cwd=tmp_path)
+    assert result.returncode == 2 and "no such file or folder" in result.stderr
