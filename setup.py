@@ -1,15 +1,15 @@
 """Packaging for aecluster. Install torch==2.13.0 first (CPU wheel) so pip does not fetch CUDA builds."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
-version = {}
-exec(Path("aecluster/__init__.py").read_text().split("\n\n")[-1], version)
+VERSION = re.search(r'__version__ = "([^"]+)"', Path("aecluster/__init__.py").read_text()).group(1)
 
 setup(
     name="aecluster",
-    version=version["__version__"],
+    version=VERSION,
     description="Unsupervised image clustering with a convolutional autoencoder",
     long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

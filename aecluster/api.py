@@ -100,7 +100,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, **params: Any) -> "AEClusterer":
+    def from_checkpoint(cls, path: str | os.PathLike, **params: Any) -> AEClusterer:
         """An estimator that uses the checkpoint's encoder and, unless overridden, its recipe."""
         from aecluster.checkpoint import read_checkpoint
 
@@ -135,7 +135,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         images = validate_images(np.asarray(X) if not isinstance(X, np.memmap) else X, "X")
         return encode_images(self.encoder_, images, device=self.device, progress=self.verbose)
 
-    def fit(self, X: np.ndarray, y: Any = None) -> "AEClusterer":
+    def fit(self, X: np.ndarray, y: Any = None) -> AEClusterer:
         """Train (or load) the encoder, fit the reducer chain and the two-group clustering."""
         from aecluster.clustering import degenerate_warning, orient_by_colour
 
@@ -174,7 +174,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit_predict(self, X: np.ndarray, y: Any = None, **_: Any) -> np.ndarray:
         return self.fit(X).labels_
 
-    def orient_to(self, X_reference: np.ndarray, y_reference: np.ndarray) -> "AEClusterer":
+    def orient_to(self, X_reference: np.ndarray, y_reference: np.ndarray) -> AEClusterer:
         """Flip the 0/1 labels (of `labels_` and later predictions) to best match a labelled set."""
         from aecluster.metrics import best_matching
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from aecluster import __version__
 from aecluster.errors import UserInputError
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("labels", help="(N,) integer .npy of true labels")
     evaluate.set_defaults(handler=_evaluate)
 
+    plots = commands.add_parser(
+        "plots", help="draw figures (same as python -m aecluster.plots)", add_help=False)
+    plots.add_argument("plot_args", nargs=argparse.REMAINDER)
+    plots.set_defaults(handler=_plots)
+
     models = commands.add_parser("models", help="list the registered models")
     models.set_defaults(handler=_models)
     return parser
@@ -218,6 +224,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     scores = score_all(predicted, truth)
     print(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f}  (N={len(truth)})")
     return 0
+
+
+def _plots(args: argparse.Namespace) -> int:
+    from aecluster.plots import main as plots_main
+
+    return plots_main(args.plot_args)
 
 
 def _models(args: argparse.Namespace) -> int:

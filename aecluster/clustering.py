@@ -28,7 +28,7 @@ class TwoGroupClusterer(ClusterMixin, BaseEstimator):
         self.threshold = threshold
         self.random_state = random_state
 
-    def fit(self, codes: np.ndarray, y: Any = None) -> "TwoGroupClusterer":
+    def fit(self, codes: np.ndarray, y: Any = None) -> TwoGroupClusterer:
         codes = np.asarray(codes, dtype=np.float64)
         if len(codes) < 2:
             raise UserInputError(f"need at least 2 images to form two groups, found {len(codes)}")

@@ -18,7 +18,7 @@ def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: lis
         with open(temporary, "w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(header)
-            writer.writerows(zip(*(np.asarray(c, dtype=np.int64).tolist() for c in columns)))
+            writer.writerows(zip(*(np.asarray(c, dtype=np.int64).tolist() for c in columns), strict=True))
 
 
 def write_predictions(path: str | os.PathLike, labels: np.ndarray) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def _load_folder(path: Path) -> np.ndarray:
     return images
 
 
-def square_resize(image: "PIL.Image.Image", size: int = IMAGE_SHAPE[0]) -> np.ndarray:  # noqa: F821
+def square_resize(image: PIL.Image.Image, size: int = IMAGE_SHAPE[0]) -> np.ndarray:  # noqa: F821
     """Center-crop to a square of the shorter side and resize to `size`x`size` (Lanczos)."""
     from PIL import Image
 
@@ -116,7 +116,7 @@ def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         yield np.array(images[start : start + batch_size])
 
 
-def to_tensor(batch: np.ndarray) -> "torch.Tensor":  # noqa: F821
+def to_tensor(batch: np.ndarray) -> torch.Tensor:  # noqa: F821
     """uint8 NHWC batch -> float32 NCHW tensor scaled to [-1, 1] (the Tanh decoder's range)."""
     import torch
 

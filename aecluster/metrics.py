@@ -16,7 +16,7 @@ def best_matching(predicted: np.ndarray, truth: np.ndarray) -> dict[int, int]:
         for j, label in enumerate(labels):
             counts[i, j] = np.count_nonzero(members == label)
     rows, cols = linear_sum_assignment(-counts)
-    mapping = {int(clusters[r]): int(labels[c]) for r, c in zip(rows, cols)}
+    mapping = {int(clusters[r]): int(labels[c]) for r, c in zip(rows, cols, strict=True)}
     unmatched = [int(c) for c in clusters if int(c) not in mapping]
     for cluster in unmatched:
         mapping[cluster] = int(labels[np.argmax(counts[list(clusters).index(cluster)])])

@@ -7,8 +7,10 @@ head used only by contrastive training. Modules only compute; losses live in `tr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from itertools import pairwise
+from typing import Any
 
 import torch
 from torch import nn
@@ -91,7 +93,7 @@ class ConvEncoder(nn.Module):
         make = BLOCKS[block]
         layers: list[nn.Module] = [plain_block(3, widths[0], 1)]
         in_ch = widths[0]
-        for stage, width in enumerate(widths[1:]):
+        for width in widths[1:]:
             for repeat in range(blocks_per_stage):
                 layers.append(make(in_ch, width, 2 if repeat == 0 else 1))
                 in_ch = width
@@ -113,7 +115,7 @@ class ConvDecoder(nn.Module):
         self.widths = widths
         self.expand = nn.Linear(code_dim, widths[0] * 4 * 4)
         layers: list[nn.Module] = []
-        for in_ch, out_ch in zip(widths[:-1], widths[1:]):
+        for in_ch, out_ch in pairwise(widths):
             layers += [nn.Upsample(scale_factor=2, mode="nearest"), plain_block(in_ch, out_ch, 1)]
         layers += [nn.Conv2d(widths[-1], 3, 3, padding=1), nn.Tanh()]
         self.layers = nn.Sequential(*layers)

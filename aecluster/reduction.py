@@ -41,7 +41,7 @@ class _TSNE:
     def __init__(self, dim: int, random_state: int) -> None:
         self.dim, self.random_state = dim, random_state
 
-    def fit(self, codes: np.ndarray) -> "_TSNE":
+    def fit(self, codes: np.ndarray) -> _TSNE:
         from openTSNE import TSNE
 
         perplexity = float(min(30.0, max(2.0, (len(codes) - 1) / 3.0)))
@@ -92,7 +92,7 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.max_fit_samples = max_fit_samples
 
-    def fit(self, codes: np.ndarray, y: Any = None) -> "ReducerChain":
+    def fit(self, codes: np.ndarray, y: Any = None) -> ReducerChain:
         self._fit(np.asarray(codes, dtype=np.float32))
         return self
 

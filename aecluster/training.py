@@ -11,9 +11,10 @@ import json
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,12 @@ import torch.nn.functional as F
 
 from aecluster.augment import augment
 from aecluster.checkpoint import (
-    atomic_path, check_writable, make_payload, model_from_payload, read_checkpoint, save_checkpoint,
+    atomic_path,
+    check_writable,
+    make_payload,
+    model_from_payload,
+    read_checkpoint,
+    save_checkpoint,
 )
 from aecluster.data import to_tensor
 from aecluster.errors import UserInputError
@@ -44,7 +50,7 @@ class TrainSettings:
     snapshots: int = 10
 
     @classmethod
-    def for_model(cls, name: str, **overrides: Any) -> "TrainSettings":
+    def for_model(cls, name: str, **overrides: Any) -> TrainSettings:
         """The registered defaults of `name`, with non-None overrides applied."""
         values = {**REGISTRY[name].training, **{k: v for k, v in overrides.items() if v is not None}}
         return cls(**values)
@@ -93,7 +99,7 @@ class _StopRequest:
         self.signal: int | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_StopRequest":
+    def __enter__(self) -> _StopRequest:
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)

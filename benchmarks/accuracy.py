@@ -1,0 +1,113 @@
+"""Accuracy benchmark: raw-pixel PCA+KMeans and the registered models on one benchmark folder.
+
+usage: python benchmarks/accuracy.py BENCH_DIR [--models raw,baseline,improved] [--seeds 0,1,2]
+                                     [--work DIR] [--checkpoint NAME=PATH ...] [--json OUT]
+
+For every model and seed: train on BENCH_DIR/trainX.npy with the model's shipped defaults (or
+reuse a checkpoint already in --work), then cluster trainX and, separately, valX alone with the
+checkpoint's own recipe. Labels (trainY, valY) are used only to score. Prints val and train ACC
+(median and std over seeds) and wall times of training and of predicting trainX.
+`--checkpoint NAME=PATH` scores an existing checkpoint instead of training one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aecluster.api import AEClusterer, fit_groups
+from aecluster.data import load_images, load_labels
+from aecluster.metrics import clustering_accuracy
+from aecluster.training import Trainer, TrainSettings
+
+
+def raw_pixels(images: np.ndarray, seed: int) -> np.ndarray:
+    """The reference point: PCA to 50 dimensions on raw pixels, then KMeans with 2 clusters."""
+    flat = np.asarray(images, dtype=np.float32).reshape(len(images), -1) / 255.0
+    return fit_groups(flat, "pca:50", "kmeans", random_state=seed)[1].labels_
+
+
+def score_checkpoint(path: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, float]:
+    clock = time.perf_counter()
+    train_groups = AEClusterer.from_checkpoint(path, random_state=seed).fit(data["trainX"]).labels_
+    predict_seconds = time.perf_counter() - clock
+    val_groups = AEClusterer.from_checkpoint(path, random_state=seed).fit(data["valX"]).labels_
+    return {"train_acc": clustering_accuracy(train_groups, data["trainY"]),
+            "val_acc": clustering_accuracy(val_groups, data["valY"]),
+            "predict_seconds": predict_seconds}
+
+
+def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
+            checkpoints: dict[str, Path]) -> dict[str, float]:
+    if model == "raw":
+        clock = time.perf_counter()
+        train_groups = raw_pixels(data["trainX"], seed)
+        seconds = time.perf_counter() - clock
+        return {"train_acc": clustering_accuracy(train_groups, data["trainY"]),
+                "val_acc": clustering_accuracy(raw_pixels(data["valX"], seed), data["valY"]),
+                "train_seconds": 0.0, "predict_seconds": seconds}
+    if model in checkpoints:
+        return {**score_checkpoint(checkpoints[model], data, seed), "train_seconds": float("nan")}
+    path = work / f"{model}_seed{seed}.pth"
+    train_seconds = float("nan")
+    if not path.exists():
+        clock = time.perf_counter()
+        Trainer(model, TrainSettings.for_model(model, seed=seed), progress=sys.stderr.isatty()).fit(
+            data["trainX"], path)
+        train_seconds = time.perf_counter() - clock
+    return {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
+
+
+def summarise(name: str, runs: list[dict[str, float]]) -> str:
+    def stat(key: str) -> str:
+        values = [r[key] for r in runs]
+        spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.median(values):.3f} ± {spread:.3f}"
+
+    train_s = [r["train_seconds"] for r in runs if r["train_seconds"] == r["train_seconds"]]
+    train_text = f"{statistics.median(train_s):8.1f}" if train_s else "  reused"
+    return (f"| {name:14} | {stat('val_acc')} | {stat('train_acc')} | {train_text} | "
+            f"{statistics.median(r['predict_seconds'] for r in runs):7.1f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
+    parser.add_argument("--models", default="raw,baseline,improved")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--work", type=Path, help="where trained checkpoints go (default: bench-runs/NAME)")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--json", type=Path, help="also write all runs as JSON")
+    args = parser.parse_args(argv)
+
+    data = {"trainX": load_images(args.bench / "trainX.npy"), "valX": load_images(args.bench / "valX.npy")}
+    data["trainY"] = load_labels(args.bench / "trainY.npy", len(data["trainX"]))
+    data["valY"] = load_labels(args.bench / "valY.npy", len(data["valX"]))
+    checkpoints = dict((item.split("=", 1)[0], Path(item.split("=", 1)[1])) for item in args.checkpoint)
+    work = args.work or Path("bench-runs") / args.bench.resolve().name
+    work.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    models = args.models.split(",") + [name for name in checkpoints if name not in args.models.split(",")]
+
+    results: dict[str, list[dict[str, float]]] = {}
+    print(f"benchmark {args.bench.resolve().name}: N_train={len(data['trainX'])} N_val={len(data['valX'])} "
+          f"seeds={seeds}")
+    print("| model          | val ACC (median ± std) | train ACC (median ± std) | train s | predict s |")
+    print("|---|---|---|---|---|")
+    for model in models:
+        results[model] = [run_one(model, seed, data, work, checkpoints) for seed in seeds]
+        print(summarise(model, results[model]), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"benchmark": args.bench.resolve().name, "seeds": seeds,
+                                         "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
