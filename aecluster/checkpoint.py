@@ -24,6 +24,7 @@ from aecluster.models import Autoencoder, build_model
 
 FORMAT = "aecluster-checkpoint"
 FORMAT_VERSION = 1
+WEIGHT_FORMATS = ("float32", "float16", "int8")
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -48,6 +49,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -104,10 +108,40 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """Store floating tensors as fp16, or as int8 with one symmetric scale per tensor."""
+    if weights not in WEIGHT_FORMATS:
+        raise UserInputError(f"unknown weight format {weights!r}; choose one of {', '.join(WEIGHT_FORMATS)}")
+    packed, scales = {}, {}
+    for key, tensor in state.items():
+        if not tensor.is_floating_point() or weights == "float32":
+            packed[key] = tensor
+        elif weights == "float16" or tensor.numel() < 64:
+            packed[key] = tensor.to(torch.float16)
+        else:
+            scale = float(tensor.abs().max()) / 127.0 or 1.0
+            packed[key] = torch.clamp(torch.round(tensor / scale), -127, 127).to(torch.int8)
+            scales[key] = scale
+    return packed, scales
+
+
+def expand_state(state: dict[str, torch.Tensor], scales: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Inverse of `compress_state`: float32 tensors ready for `load_state_dict`."""
+    expanded = {}
+    for key, tensor in state.items():
+        if key in scales:
+            expanded[key] = tensor.to(torch.float32) * scales[key]
+        elif tensor.is_floating_point():
+            expanded[key] = tensor.to(torch.float32)
+        else:
+            expanded[key] = tensor
+    return expanded
+
+
 def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
     """Rebuild the model described by a checkpoint and load its weights (strictly)."""
     model = build_model(payload["model"], payload.get("config"))
-    state = payload["state_dict"]
+    state = expand_state(payload["state_dict"], payload.get("weight_scales", {}))
     if not any(key.startswith("decoder.") for key in state):
         model.decoder = None
     if not any(key.startswith("projector.") for key in state):

@@ -1,0 +1,70 @@
+"""Shipping models small: encoder-only checkpoints with fp16/int8 weights, sizes, ONNX export."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from aecluster.checkpoint import (
+    atomic_path, check_writable, compress_state, load_model, read_checkpoint, save_checkpoint,
+)
+from aecluster.models import Autoencoder
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Trainable and non-trainable parameters, counted as torchsummary does (buffers excluded)."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable": trainable, "non_trainable": total - trainable, "total": total}
+
+
+def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weights: str = "float16") -> None:
+    """Write an encoder-only copy of a checkpoint (decoder and projection head dropped)."""
+    payload = read_checkpoint(source)
+    state = {k: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
+    packed, scales = compress_state(state, weights)
+    keep = ("format", "format_version", "aecluster_version", "model", "config", "recipe", "epoch")
+    deployable = {k: payload[k] for k in keep if k in payload}
+    deployable.update(state_dict=packed, weight_format=weights, weight_scales=scales)
+    save_checkpoint(output, deployable)
+
+
+class ImageEncoder(nn.Module):
+    """uint8 (N,32,32,3) images -> codes: the preprocessing baked in, for runtimes without torch."""
+
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        pixels = images.permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1.0
+        return self.encoder(pixels)
+
+
+def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike) -> None:
+    """Export the encoder to ONNX: input `images` uint8 (N,32,32,3), output `codes` (N,D)."""
+    import logging
+    import warnings
+
+    check_writable(Path(output))
+    model, _ = load_model(checkpoint)
+    wrapper = ImageEncoder(model).eval()
+    example = torch.zeros(2, 32, 32, 3, dtype=torch.uint8)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with atomic_path(output) as temporary, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        program = torch.onnx.export(
+            wrapper, (example,), input_names=["images"], output_names=["codes"],
+            dynamic_shapes={"images": {0: torch.export.Dim("batch")}}, dynamo=True, verbose=False)
+        program.save(str(temporary))
+
+
+def describe_size(path: str | os.PathLike) -> dict[str, Any]:
+    """Parameters (as torchsummary counts them) and bytes on disk of a checkpoint."""
+    model, payload = load_model(path)
+    return {**count_parameters(model), "bytes": Path(path).stat().st_size,
+            "weight_format": payload.get("weight_format", "float32"), "model": payload["model"],
+            "has_decoder": model.decoder is not None}

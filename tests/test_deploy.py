@@ -1,0 +1,53 @@
+"""Compact encoder-only checkpoints, size reports and ONNX export."""
+
+import numpy as np
+import pytest
+import torch
+
+from aecluster.api import encode_images
+from aecluster.checkpoint import load_model
+from aecluster.cli import main
+from aecluster.deploy import count_parameters, describe_size, export_onnx, make_deployable
+from aecluster.models import build_model
+
+
+@pytest.mark.parametrize("weights, tolerance", [("float16", 1e-2), ("int8", 5e-2)])
+def test_deployable_drops_decoder_and_keeps_codes(tmp_path, two_groups, trained_checkpoint, weights, tolerance):
+    make_deployable(trained_checkpoint, tmp_path / "small.pth", weights)
+    full, _ = load_model(trained_checkpoint)
+    small, payload = load_model(tmp_path / "small.pth")
+    assert small.decoder is None and small.projector is None and payload["weight_format"] == weights
+    full_codes = encode_images(full, two_groups[0])
+    small_codes = encode_images(small, two_groups[0])
+    relative = np.abs(full_codes - small_codes).max() / np.abs(full_codes).max()
+    assert relative < tolerance
+    assert (tmp_path / "small.pth").stat().st_size < trained_checkpoint.stat().st_size / 2
+    with pytest.raises(RuntimeError, match="without its decoder"):
+        small.reconstruct(torch.zeros(1, 3, 32, 32))
+
+
+def test_parameter_counts_like_torchsummary():
+    model = build_model("improved")
+    model.encoder.head.weight.requires_grad_(False)
+    counts = count_parameters(model)
+    assert counts["non_trainable"] == model.encoder.head.weight.numel()
+    assert counts["total"] == counts["trainable"] + counts["non_trainable"]
+    assert counts["total"] == sum(p.numel() for p in model.parameters())
+
+
+def test_size_command(trained_checkpoint, capsys):
+    assert main(["size", str(trained_checkpoint)]) == 0
+    out = capsys.readouterr().out
+    info = describe_size(trained_checkpoint)
+    assert f"total params: {info['total']:,}" in out
+    assert f"bytes on disk: {trained_checkpoint.stat().st_size:,}" in out
+
+
+def test_onnx_matches_torch(tmp_path, two_groups, trained_checkpoint):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    export_onnx(trained_checkpoint, tmp_path / "encoder.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "encoder.onnx"))
+    images = two_groups[0][:7]
+    codes = session.run(["codes"], {"images": images})[0]
+    model, _ = load_model(trained_checkpoint)
+    np.testing.assert_allclose(codes, encode_images(model, images), atol=1e-4, rtol=0)
