@@ -57,6 +57,26 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
 
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", help="training images (.npy or folder)")
+    parser.add_argument("output", help="checkpoint to write (.pth)")
+    parser.add_argument("--width-multiplier", type=_positive_float,
+                        help="scale every channel count (MobileNet's alpha; conv models only)")
+    parser.add_argument("--epochs", type=_positive_int)
+    parser.add_argument("--lr", type=_positive_float, help="peak learning rate (cosine schedule)")
+    parser.add_argument("--batch-size", type=_positive_int)
+    parser.add_argument("--augment", choices=("none", "flip-crop", "simclr"))
+    parser.add_argument("--noise", type=float, help="std of the denoising input noise in [-1,1] pixel units")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+    parser.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
+                        help="labelled set whose clustering accuracy is recorded per snapshot "
+                             "(recorded only; never used to choose anything)")
+    parser.add_argument("--resume", metavar="SNAPSHOT",
+                        help="continue from a snapshot in OUT_run/ with that run's settings")
+    parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aecluster",
@@ -70,23 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a registered autoencoder (MSE reconstruction loss, plus the model's "
                     "own extra objectives). Writes OUT, and OUT_run/ beside it with >= 10 evenly "
                     "spaced snapshots and history.json. Defaults come from the model's registry entry.")
-    train.add_argument("images", help="training images (.npy or folder)")
-    train.add_argument("output", help="checkpoint to write (.pth)")
     train.add_argument("--model", default="improved", choices=MODEL_NAMES, help="model name (default improved)")
-    train.add_argument("--epochs", type=_positive_int)
-    train.add_argument("--lr", type=_positive_float, help="peak learning rate (cosine schedule)")
-    train.add_argument("--batch-size", type=_positive_int)
-    train.add_argument("--augment", choices=("none", "flip-crop", "simclr"))
-    train.add_argument("--noise", type=float, help="std of the denoising input noise in [-1,1] pixel units")
-    train.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
-    train.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
-                       help="labelled set whose clustering accuracy is recorded per snapshot "
-                            "(recorded only; never used to choose anything)")
-    train.add_argument("--resume", metavar="SNAPSHOT",
-                       help="continue from a snapshot in OUT_run/ with that run's settings")
-    train.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(handler=_train)
+    _add_training_options(train)
+    train.set_defaults(handler=_train, teacher=None)
+
+    distill = commands.add_parser(
+        "distill", help="train a small student encoder from a trained teacher",
+        description="Knowledge distillation without labels: the student keeps its own objectives "
+                    "(reconstruction, plus contrastive if its model has one) and also matches the "
+                    "teacher's pairwise cosine similarities of codes in each batch (similarity-"
+                    "preserving KD, Tung & Mori 2019). The student inherits the teacher's recipe.")
+    distill.add_argument("--teacher", required=True, help="trained teacher checkpoint")
+    distill.add_argument("--student", dest="model", required=True, choices=MODEL_NAMES, help="student model name")
+    distill.add_argument("--distill-weight", type=_positive_float, default=1.0,
+                         help="weight of the similarity-matching loss (default 1)")
+    _add_training_options(distill)
+    distill.set_defaults(handler=_train)
 
     cluster = commands.add_parser(
         "cluster", help="label images 0/1 and write id,label CSV",
@@ -159,24 +178,34 @@ def _say(args: argparse.Namespace, message: str) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from aecluster.api import validation_scorer
-    from aecluster.checkpoint import read_checkpoint
+    from aecluster.checkpoint import load_model, read_checkpoint
     from aecluster.data import load_images, load_labels
     from aecluster.models import REGISTRY
     from aecluster.training import Trainer, TrainingInterrupted, TrainSettings, run_folder
 
     images = load_images(args.images, min_images=2)
+    teacher, recipe = None, dict(REGISTRY[args.model].recipe)
+    if args.teacher:
+        teacher, teacher_payload = load_model(args.teacher)
+        recipe = teacher_payload["recipe"]
+    config = None
     if args.resume:
-        settings = TrainSettings(**read_checkpoint(args.resume)["settings"])
+        snapshot = read_checkpoint(args.resume)
+        settings, config = TrainSettings(**snapshot["settings"]), snapshot["config"]
     else:
         settings = TrainSettings.for_model(
-            args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-            augment=args.augment, noise=args.noise, seed=args.seed)
+            args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, augment=args.augment,
+            noise=args.noise, seed=args.seed, distill_weight=getattr(args, "distill_weight", None))
+        if args.width_multiplier is not None:
+            if "width_multiplier" not in REGISTRY[args.model].config:
+                raise UserInputError(f"--width-multiplier: model {args.model!r} has no width multiplier")
+            config = {"width_multiplier": args.width_multiplier}
     scorer = None
     if args.val:
         val_images = load_images(args.val[0], min_images=2)
-        scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)),
-                                   REGISTRY[args.model].recipe, args.seed)
-    trainer = Trainer(args.model, settings, device=args.device, progress=not args.quiet, evaluate=scorer)
+        scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)), recipe, args.seed)
+    trainer = Trainer(args.model, settings, recipe=recipe, device=args.device, progress=not args.quiet,
+                      evaluate=scorer, teacher=teacher, config=config)
     start = time.perf_counter()
     try:
         trainer.fit(images, args.output, resume=args.resume)

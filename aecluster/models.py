@@ -183,12 +183,19 @@ def _build_baseline() -> Autoencoder:
     return Autoencoder(BaselineEncoder(), BaselineDecoder())
 
 
+def scale_width(width: int, multiplier: float) -> int:
+    """MobileNet's width multiplier: scale a channel count, rounded to a multiple of 8 (at least 8)."""
+    return max(8, int(round(width * multiplier / 8)) * 8)
+
+
 def _build_conv(
     widths: tuple[int, ...] | list[int], block: str, blocks_per_stage: int, code_dim: int,
-    decoder_widths: tuple[int, ...] | list[int], projection_dim: int,
+    decoder_widths: tuple[int, ...] | list[int], projection_dim: int, width_multiplier: float = 1.0,
 ) -> Autoencoder:
-    encoder = ConvEncoder(tuple(widths), block, blocks_per_stage, code_dim)
-    decoder = ConvDecoder(code_dim, tuple(decoder_widths))
+    widths = tuple(scale_width(w, width_multiplier) for w in widths)
+    decoder_widths = tuple(scale_width(w, width_multiplier) for w in decoder_widths)
+    encoder = ConvEncoder(widths, block, blocks_per_stage, code_dim)
+    decoder = ConvDecoder(code_dim, decoder_widths)
     projector = projection_head(code_dim, projection_dim) if projection_dim else None
     return Autoencoder(encoder, decoder, projector)
 
@@ -198,7 +205,7 @@ def _conv_config(widths: tuple[int, ...], block: str, code_dim: int = 128,
     return {
         "widths": list(widths), "block": block, "blocks_per_stage": blocks_per_stage,
         "code_dim": code_dim, "decoder_widths": [128, 64, 32, 16],
-        "projection_dim": projection_dim,
+        "projection_dim": projection_dim, "width_multiplier": 1.0,
     }
 
 
@@ -227,17 +234,21 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
-def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
-    """Build a registered model; `config` overrides (e.g. from a checkpoint) replace defaults."""
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry of `name`, or a one-line error listing the registered names."""
     if name not in REGISTRY:
         from aecluster.errors import UserInputError
 
         raise UserInputError(f"unknown model {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
-    spec = REGISTRY[name]
+    return REGISTRY[name]
+
+
+def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
+    """Build a registered model; `config` overrides (e.g. from a checkpoint) replace defaults."""
+    spec = get_spec(name)
     return spec.build(**{**spec.config, **(config or {})})
 
 
 def model_config(name: str) -> dict[str, Any]:
     """The full constructor configuration of a registered model (stored in checkpoints)."""
-    build_model(name)
-    return dict(REGISTRY[name].config)
+    return dict(get_spec(name).config)

@@ -31,7 +31,7 @@ from aecluster.checkpoint import (
 )
 from aecluster.data import to_tensor
 from aecluster.errors import UserInputError
-from aecluster.models import REGISTRY, Autoencoder, build_model, model_config
+from aecluster.models import REGISTRY, Autoencoder, build_model, get_spec, model_config
 
 
 @dataclass
@@ -46,6 +46,7 @@ class TrainSettings:
     contrastive_weight: float = 0.0
     temperature: float = 0.5
     weight_decay: float = 0.0
+    distill_weight: float = 0.0
     seed: int = 0
     snapshots: int = 10
 
@@ -66,14 +67,28 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(logits, targets)
 
 
+def similarity_distillation(student_codes: torch.Tensor, teacher_codes: torch.Tensor) -> torch.Tensor:
+    """Relational knowledge distillation: match the batch's pairwise cosine-similarity matrices.
+
+    Similarity-preserving KD (Tung & Mori 2019, arXiv:1907.09682): clustering only reads the
+    geometry of the codes, so the student copies that geometry rather than the teacher's
+    coordinates, and student and teacher codes may have different sizes.
+    """
+    student = F.normalize(student_codes, dim=1)
+    teacher = F.normalize(teacher_codes, dim=1)
+    return F.mse_loss(student @ student.T, teacher @ teacher.T)
+
+
 def training_loss(
     model: torch.nn.Module, batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
+    teacher: Autoencoder | None = None,
 ) -> tuple[torch.Tensor, float]:
     """(total loss, reconstruction MSE) for one batch.
 
     Denoising (Vincent et al. 2008): the encoder sees the view plus Gaussian noise, the decoder
     must return the clean view. With `contrastive_weight` > 0 a second view is drawn and both
     views' projections are pulled together by NT-Xent, while both are also reconstructed.
+    With a `teacher`, its codes of the clean views are distilled into the model's codes.
     """
     views = [augment(batch, settings.augment, generator)]
     if settings.contrastive_weight > 0:
@@ -83,12 +98,16 @@ def training_loss(
     if settings.noise > 0:
         noise = torch.randn(clean.shape, generator=generator).to(clean.device)
         noisy = clean + settings.noise * noise
-    _, reconstruction, projection = model(noisy)
+    codes, reconstruction, projection = model(noisy)
     mse = F.mse_loss(reconstruction, clean)
     loss = mse
     if settings.contrastive_weight > 0:
         z1, z2 = projection.chunk(2)
         loss = loss + settings.contrastive_weight * nt_xent(z1, z2, settings.temperature)
+    if teacher is not None and settings.distill_weight > 0:
+        with torch.no_grad():
+            teacher_codes = teacher.encode(clean)
+        loss = loss + settings.distill_weight * similarity_distillation(codes, teacher_codes)
     return loss, float(mse.detach())
 
 
@@ -139,20 +158,22 @@ class Trainer:
         self, model_name: str, settings: TrainSettings, recipe: dict[str, Any] | None = None,
         device: str | None = None, progress: bool = True,
         evaluate: Callable[[Autoencoder], float] | None = None,
+        teacher: Autoencoder | None = None, config: dict[str, Any] | None = None,
     ) -> None:
-        if model_name not in REGISTRY:
-            build_model(model_name)
+        get_spec(model_name)
         self.model_name = model_name
         self.settings = settings
         self.recipe = dict(recipe or REGISTRY[model_name].recipe)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.progress = progress
         self.evaluate = evaluate
+        self.teacher = teacher.eval().to(self.device) if teacher is not None else None
+        self.config = {**model_config(model_name), **(config or {})}
 
     def _snapshot_payload(self, model: Autoencoder, optimizer: Any, scheduler: Any, step: int,
                           steps_per_epoch: int, history: dict[str, Any]) -> dict[str, Any]:
         return make_payload(
-            model, self.model_name, model_config(self.model_name), self.recipe,
+            model, self.model_name, self.config, self.recipe,
             epoch=step / steps_per_epoch,
             extra={"step": step, "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "settings": asdict(self.settings),
@@ -179,7 +200,7 @@ class Trainer:
             folder.mkdir(exist_ok=True)
 
         torch.manual_seed(settings.seed)
-        model = build_model(self.model_name).to(self.device)
+        model = build_model(self.model_name, self.config).to(self.device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
@@ -204,7 +225,7 @@ class Trainer:
                 indices = np.sort(order[position * batch_size : (position + 1) * batch_size])
                 batch = to_tensor(images[indices]).to(self.device)
                 generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
-                loss, mse = training_loss(model, batch, settings, generator)
+                loss, mse = training_loss(model, batch, settings, generator, self.teacher)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -233,7 +254,7 @@ class Trainer:
         model.eval()
         if output is not None:
             save_checkpoint(output, make_payload(
-                model.cpu(), self.model_name, model_config(self.model_name), self.recipe,
+                model.cpu(), self.model_name, self.config, self.recipe,
                 epoch=settings.epochs, extra={"settings": asdict(settings)}))
         return model.cpu()
 

@@ -111,3 +111,21 @@ def test_augment_is_seeded_and_in_range(mode):
 def test_nt_xent_prefers_matching_views():
     z = torch.randn(16, 8)
     assert nt_xent(z, z, 0.5) < nt_xent(z, torch.randn(16, 8), 0.5)
+
+
+def test_distillation_pulls_student_towards_teacher_geometry(tmp_path, two_groups, trained_checkpoint):
+    from aecluster.checkpoint import load_model
+    from aecluster.training import similarity_distillation
+
+    teacher, _ = load_model(trained_checkpoint)
+    images = two_groups[0]
+    config = {"width_multiplier": 0.25}
+    plain = Trainer("improved", settings(epochs=10), recipe=RECIPE, progress=False, config=config).fit(images)
+    distilled = Trainer("improved", settings(epochs=10, distill_weight=1.0), recipe=RECIPE, progress=False,
+                        teacher=teacher, config=config).fit(images, tmp_path / "student.pth")
+    assert read_checkpoint(tmp_path / "student.pth")["config"]["width_multiplier"] == 0.25
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        target = teacher.encode(batch)
+        assert similarity_distillation(distilled.encode(batch), target) < similarity_distillation(
+            plain.encode(batch), target)
