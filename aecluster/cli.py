@@ -136,10 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("labels", help="(N,) integer .npy of true labels")
     evaluate.set_defaults(handler=_evaluate)
 
-    plots = commands.add_parser(
-        "plots", help="draw figures (same as python -m aecluster.plots)", add_help=False)
-    plots.add_argument("plot_args", nargs=argparse.REMAINDER)
-    plots.set_defaults(handler=_plots)
+    commands.add_parser("plots", help="draw figures (same as python -m aecluster.plots)", add_help=False)
 
     size = commands.add_parser(
         "size", help="print parameters and bytes on disk of a checkpoint",
@@ -181,9 +178,12 @@ def _train(args: argparse.Namespace) -> int:
     from aecluster.checkpoint import load_model, read_checkpoint
     from aecluster.data import load_images, load_labels
     from aecluster.models import REGISTRY
-    from aecluster.training import Trainer, TrainingInterrupted, TrainSettings, run_folder
+    from aecluster.training import (
+        Trainer, TrainingInterrupted, TrainSettings, distributed_rank, init_distributed, run_folder,
+    )
 
     images = load_images(args.images, min_images=2)
+    device = init_distributed() or args.device
     teacher, recipe = None, dict(REGISTRY[args.model].recipe)
     if args.teacher:
         teacher, teacher_payload = load_model(args.teacher)
@@ -204,7 +204,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.val:
         val_images = load_images(args.val[0], min_images=2)
         scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)), recipe, args.seed)
-    trainer = Trainer(args.model, settings, recipe=recipe, device=args.device, progress=not args.quiet,
+    trainer = Trainer(args.model, settings, recipe=recipe, device=device, progress=not args.quiet,
                       evaluate=scorer, teacher=teacher, config=config)
     start = time.perf_counter()
     try:
@@ -212,8 +212,9 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as stopped:
         print(f"aecluster: {stopped}", file=sys.stderr)
         return 130
-    _say(args, f"wrote {args.output} and {run_folder(Path(args.output))}/ "
-               f"in {time.perf_counter() - start:.1f} s")
+    if distributed_rank()[0] == 0:
+        _say(args, f"wrote {args.output} and {run_folder(Path(args.output))}/ "
+                   f"in {time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -311,12 +312,6 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plots(args: argparse.Namespace) -> int:
-    from aecluster.plots import main as plots_main
-
-    return plots_main(args.plot_args)
-
-
 def _models(args: argparse.Namespace) -> int:
     from aecluster.models import REGISTRY
 
@@ -327,6 +322,11 @@ def _models(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: runs a command; user mistakes print one line and return 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plots"]:
+        from aecluster.plots import main as plots_main
+
+        return plots_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

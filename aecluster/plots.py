@@ -43,9 +43,11 @@ import json
 import math
 import sys
 import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -171,7 +173,7 @@ def embed_checkpoints(
     estimators = [AEClusterer.from_checkpoint(path, random_state=random_state, **(overrides or {}))
                   for path in checkpoints]  # reads every header first: a bad path fails before any work
     panels = []
-    for path, estimator in tqdm(list(zip(checkpoints, estimators)), desc="embed", unit="checkpoint",
+    for path, estimator in tqdm(list(zip(checkpoints, estimators, strict=True)), desc="embed", unit="checkpoint",
                                 disable=not progress):
         estimator.fit(images)
         coords, axis_labels = _display_coords(estimator, images)
@@ -332,7 +334,7 @@ def embedding_figure(panels: Sequence[EmbeddingPanel], labels: np.ndarray, title
     figure = new_figure(5.0 * len(panels) + 0.4, 5.2)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     classes = [int(v) for v in np.unique(labels)]
-    for axis, panel in zip(axes, panels):
+    for axis, panel in zip(axes, panels, strict=True):
         for position, label in enumerate(classes):
             chosen = labels == label
             axis.scatter(panel.coords[chosen, 0], panel.coords[chosen, 1], s=9, alpha=0.75,
@@ -348,7 +350,7 @@ def embedding_figure(panels: Sequence[EmbeddingPanel], labels: np.ndarray, title
 
 def checkpoints_figure(scores: Sequence[SnapshotScore], title: str = "Training snapshots") -> Figure:
     """Reconstruction MSE (left axis) and val accuracy (right axis) against epoch."""
-    figure = new_figure(8.0, 4.8)
+    figure = new_figure(8.0, 5.0)
     left = figure.subplots()
     right = left.twinx()
     epochs = [s.epoch for s in scores]
@@ -365,7 +367,7 @@ def checkpoints_figure(scores: Sequence[SnapshotScore], title: str = "Training s
     left.grid(alpha=0.3)
     lowest = min((s.accuracy for s in scores), default=0.5)
     right.set_ylim(min(0.45, lowest - 0.02), 1.02)
-    left.legend(handles=mse_line + acc_line, loc="best", fontsize=9)
+    figure.legend(handles=mse_line + acc_line, loc="outside lower center", ncols=2, fontsize=9)
     correlation = mse_accuracy_correlation(scores)
     summary = "undefined (a series is constant)" if math.isnan(correlation) else f"{correlation:+.2f}"
     left.set_title(f"{title}: {len(scores)} snapshots, Pearson r(MSE, accuracy) = {summary}")
@@ -390,7 +392,7 @@ def confusion_figure(predicted: np.ndarray, truth: np.ndarray, title: str = "Con
     axis.set_xlabel("predicted label (group matched to a label; images)")
     axis.set_ylabel("true label (images)")
     figure.colorbar(image, ax=axis, label="row rate (fraction of the true label's images)")
-    matching = ", ".join(f"group {g}→{label_name(l)}" for g, l in sorted(mapping.items()))
+    matching = ", ".join(f"group {group}→{label_name(label)}" for group, label in sorted(mapping.items()))
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     axis.set_title(f"{title}: N={counts.sum()}, accuracy {accuracy:.1%}\n"
                    f"best matching of groups to labels: {matching}", fontsize=10)
@@ -592,11 +594,18 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
           file=sys.stderr)
 
 
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Within the block, print each warning as one `aecluster: warning: ...` line on stderr."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 after writing the figure, 2 with a one-line message on a user error."""
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning
+        with one_line_warnings():
             draw(sys.argv[1:] if argv is None else argv)
     except UserInputError as error:
         print(f"aecluster: error: {error}", file=sys.stderr)

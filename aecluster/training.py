@@ -142,6 +142,46 @@ class TrainingInterrupted(Exception):
         self.snapshot = snapshot
 
 
+def distributed_rank() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless torch.distributed is initialised."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> str | None:
+    """Join the process group torchrun describes (nccl on GPUs, gloo on CPUs); return the device.
+
+    Returns None when not launched by torchrun (WORLD_SIZE unset or 1).
+    """
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    if torch.cuda.is_available():
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        dist.init_process_group("nccl")
+        return f"cuda:{local_rank}"
+    dist.init_process_group("gloo")
+    return "cpu"
+
+
+def stop_requested(local: bool, world: int, device: torch.device) -> bool:
+    """Whether any process got a stop signal (all processes must leave the loop together)."""
+    if world == 1:
+        return local
+    import torch.distributed as dist
+
+    flag = torch.tensor([1.0 if local else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def run_folder(output: Path) -> Path:
     """Where the snapshots and history of a run that ends in `output` live: OUT_run/ beside it."""
     return output.with_name(output.stem + "_run")
@@ -185,19 +225,23 @@ class Trainer:
         """Train on `images` (N,32,32,3 uint8) and return the model.
 
         With `output`, also write OUT, and snapshots plus history.json in OUT_run/ beside it.
+        Under `torchrun` (torch.distributed initialised) each process trains on its share of
+        every batch through DistributedDataParallel, and rank 0 alone writes files.
         """
         settings = self.settings
+        rank, world = distributed_rank()
         batch_size = min(settings.batch_size, len(images))
         steps_per_epoch = len(images) // batch_size
         total_steps = settings.epochs * steps_per_epoch
-        snapshot_steps = sorted({max(1, round(total_steps * k / settings.snapshots))
-                                 for k in range(1, settings.snapshots + 1)})
+        snapshot_steps = {max(1, round(total_steps * k / settings.snapshots))
+                          for k in range(1, settings.snapshots + 1)}
         folder = None
         if output is not None:
             output = Path(output)
             check_writable(output)
             folder = run_folder(output)
             folder.mkdir(exist_ok=True)
+        writes = folder is not None and rank == 0
 
         torch.manual_seed(settings.seed)
         model = build_model(self.model_name, self.config).to(self.device)
@@ -208,11 +252,17 @@ class Trainer:
                                    "epochs": [], "checkpoints": []}
         start = 0
         if resume is not None:
-            start, history = self._restore(resume, model, optimizer, scheduler, images, total_steps)
+            start, history = self._restore(resume, model, optimizer, scheduler, total_steps)
+        stepper = model
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            stepper = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total_steps, initial=start, disable=not self.progress, unit="step",
+        bar = tqdm(total=total_steps, initial=start, disable=not self.progress or rank != 0, unit="step",
                    desc=f"train {self.model_name}", dynamic_ncols=True)
         model.train()
         epoch_mse, epoch_start, seen, tick = [], time.perf_counter(), 0, time.perf_counter()
@@ -222,16 +272,16 @@ class Trainer:
                 epoch, position = divmod(step, steps_per_epoch)
                 if order is None or position == 0:
                     order = np.random.default_rng([settings.seed, epoch]).permutation(len(images))
-                indices = np.sort(order[position * batch_size : (position + 1) * batch_size])
+                indices = np.sort(order[position * batch_size : (position + 1) * batch_size])[rank::world]
                 batch = to_tensor(images[indices]).to(self.device)
-                generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
-                loss, mse = training_loss(model, batch, settings, generator, self.teacher)
+                generator = torch.Generator().manual_seed((settings.seed * 1_000_003 + step) * world + rank)
+                loss, mse = training_loss(stepper, batch, settings, generator, self.teacher)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
                 epoch_mse.append(mse)
-                seen += len(indices)
+                seen += len(indices) * world
                 rate = seen / max(time.perf_counter() - tick, 1e-9)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{loss.detach().item():.4f}", mse=f"{mse:.4f}",
                                 img_s=f"{rate:.0f}")
@@ -241,18 +291,20 @@ class Trainer:
                                               "seconds": time.perf_counter() - epoch_start,
                                               "images_per_second": rate})
                     epoch_mse, epoch_start = [], time.perf_counter()
-                if folder is not None and step + 1 in snapshot_steps:
+                if writes and step + 1 in snapshot_steps:
                     self._save_snapshot(folder, model, optimizer, scheduler, step + 1, steps_per_epoch, history)
-                if stop.signal is not None:
+                if stop_requested(stop.signal is not None, world, self.device):
                     bar.close()
                     if folder is None:
                         raise KeyboardInterrupt
-                    path = self._save_snapshot(folder, model, optimizer, scheduler, step + 1,
-                                               steps_per_epoch, history, record=False)
+                    path = folder / f"step_{step + 1:07d}.pth"
+                    if writes:
+                        self._save_snapshot(folder, model, optimizer, scheduler, step + 1, steps_per_epoch,
+                                            history, record=False)
                     raise TrainingInterrupted(path)
         bar.close()
         model.eval()
-        if output is not None:
+        if writes:
             save_checkpoint(output, make_payload(
                 model.cpu(), self.model_name, self.config, self.recipe,
                 epoch=settings.epochs, extra={"settings": asdict(settings)}))
@@ -275,7 +327,7 @@ class Trainer:
         return path
 
     def _restore(self, resume: str | Path, model: Autoencoder, optimizer: Any, scheduler: Any,
-                 images: np.ndarray, total_steps: int) -> tuple[int, dict[str, Any]]:
+                 total_steps: int) -> tuple[int, dict[str, Any]]:
         payload = read_checkpoint(resume)
         if "optimizer" not in payload or "step" not in payload:
             raise UserInputError(f"{resume}: not a training snapshot (no optimizer state); "

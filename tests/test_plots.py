@@ -1,0 +1,298 @@
+"""Report figures (`aecluster plots ...`) and scripts/make_report.sh, on tiny synthetic data."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aecluster import plots
+from aecluster.checkpoint import load_model, read_checkpoint, save_checkpoint
+from aecluster.cli import main as cli_main
+from aecluster.csvio import write_predictions
+from aecluster.training import run_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+
+
+def legend_texts(axis) -> list[str]:
+    return [text.get_text() for text in axis.get_legend().get_texts()]
+
+
+@pytest.fixture()
+def encoder_only(tmp_path, trained_checkpoint) -> Path:
+    """The fixture checkpoint saved without its decoder weights."""
+    payload = read_checkpoint(trained_checkpoint)
+    payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if not k.startswith("decoder.")}
+    save_checkpoint(tmp_path / "encoder_only.pth", payload)
+    return tmp_path / "encoder_only.pth"
+
+
+def test_reconstructions_default_indices(tmp_path, image_files, trained_checkpoint):
+    out = tmp_path / "rec.png"
+    figure = plots.draw(["reconstructions", str(image_files[0]), str(trained_checkpoint), str(out), "--quiet"])
+    assert_png(out)
+    axes = figure.axes
+    assert len(axes) == 12
+    assert [axis.get_title() for axis in axes[:6]] == [f"image {i}" for i in (1, 2, 3, 6, 7, 9)]
+    assert "original" in axes[0].get_ylabel() and "reconstruction" in axes[6].get_ylabel()
+    assert all(axis.get_xlabel().startswith("MSE ") for axis in axes[6:])
+    assert "improved" in figure.get_suptitle()
+
+
+def test_reconstructions_custom_indices_and_pixels(tmp_path, image_files, trained_checkpoint, two_groups):
+    figure = plots.draw(["reconstructions", str(image_files[0]), str(trained_checkpoint),
+                         str(tmp_path / "rec.png"), "--indices", "0,63", "--quiet"])
+    assert len(figure.axes) == 4 and figure.axes[1].get_title() == "image 63"
+    shown = figure.axes[0].get_images()[0].get_array()
+    assert np.array_equal(np.asarray(shown), two_groups[0][0])
+
+
+def test_reconstruction_mse_is_batch_size_independent(image_files, trained_checkpoint):
+    import torch
+
+    from aecluster.data import to_tensor
+
+    model, _ = load_model(trained_checkpoint)
+    images = np.load(image_files[0], mmap_mode="r")
+    with torch.inference_mode():
+        inputs = to_tensor(np.asarray(images))
+        expected = float(((model.reconstruct(inputs) - inputs) ** 2).mean())
+    for batch_size in (7, 64, 512):
+        assert plots.reconstruction_mse(model, images, batch_size, "cpu") == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("reduce, xlabel", [
+    (None, "PCA 1 (arbitrary units)"),
+    ("pca:3", "PCA 1 of pca:3 output (arbitrary units)"),
+    ("pca:1", "pca:1, dimension 1 (arbitrary units)"),
+])
+def test_embedding_panels_side_by_side(tmp_path, image_files, trained_checkpoint, reduce, xlabel):
+    out = tmp_path / "emb.png"
+    extra = ["--reduce", reduce] if reduce else []
+    figure = plots.draw(["embedding", str(image_files[0]), str(image_files[1]), str(trained_checkpoint),
+                         str(trained_checkpoint), str(out), "--quiet", *extra])
+    assert_png(out)
+    assert len(figure.axes) == 2
+    for axis in figure.axes:
+        assert axis.get_title().startswith("improved (model.pth)")
+        assert "clustering accuracy" in axis.get_title() and "%" in axis.get_title()
+        assert axis.get_xlabel() == xlabel and axis.get_ylabel()
+        assert legend_texts(axis) == ["not landscape (0): 32", "landscape (1): 32"]
+        assert sum(len(collection.get_offsets()) for collection in axis.collections) == 64
+
+
+def test_embedding_accuracy_matches_estimator(image_files, trained_checkpoint, two_groups):
+    from aecluster.api import AEClusterer
+    from aecluster.metrics import clustering_accuracy
+
+    images, labels = two_groups
+    panels = plots.embed_checkpoints(images, labels, [trained_checkpoint])
+    expected = clustering_accuracy(AEClusterer.from_checkpoint(trained_checkpoint).fit(images).labels_, labels)
+    assert panels[0].accuracy == expected and panels[0].coords.shape == (64, 2)
+
+
+def test_checkpoints_curve(tmp_path, image_files, trained_checkpoint):
+    run = run_folder(trained_checkpoint)
+    snapshots = sorted(run.glob("step_*.pth"))
+    out = tmp_path / "ck.png"
+    images, labels = map(str, image_files)
+    figure = plots.draw(["checkpoints", str(run), images, images, labels, str(out), "--quiet"])
+    assert_png(out)
+    left, right = figure.axes
+    assert "MSE" in left.get_ylabel() and "[-1, 1]" in left.get_ylabel()
+    assert "accuracy" in right.get_ylabel() and "epoch" in left.get_xlabel()
+    assert f"{len(snapshots)} snapshots" in left.get_title()
+    assert len(figure.legends[0].get_texts()) == 2
+    epochs = [read_checkpoint(path)["epoch"] for path in snapshots]
+    mse_line, acc_line = left.get_lines()[0], right.get_lines()[0]
+    assert list(mse_line.get_xdata()) == sorted(epochs)
+    model, _ = load_model(snapshots[-1])
+    assert mse_line.get_ydata()[-1] == pytest.approx(plots.reconstruction_mse(model, np.load(images)), rel=1e-4)
+    assert all(0.5 <= value <= 1 for value in acc_line.get_ydata())
+
+
+def test_confusion_counts_rates_and_matching(tmp_path, image_files):
+    truth = np.load(image_files[1])
+    predicted = 1 - truth
+    predicted[:3] = truth[:3]  # three mistakes once the flipped groups are matched to labels
+    write_predictions(tmp_path / "pred.csv", predicted)
+    out = tmp_path / "conf.png"
+    figure = plots.draw(["confusion", str(tmp_path / "pred.csv"), str(image_files[1]), str(out), "--quiet"])
+    assert_png(out)
+    matrix = figure.axes[0]
+    assert len(figure.axes) == 2 and "row rate" in figure.axes[1].get_ylabel()
+    assert [text.get_text() for text in matrix.texts] == [
+        "30\n93.8% of row", "2\n6.2% of row", "1\n3.1% of row", "31\n96.9% of row"]
+    assert "best matching" in matrix.get_title() and "group 0→landscape (1)" in matrix.get_title()
+    assert "true label" in matrix.get_ylabel() and "predicted label" in matrix.get_xlabel()
+
+
+def write_results(path: Path, points: list[dict]) -> Path:
+    path.write_text(json.dumps({"benchmark": "synthetic", "points": points}))
+    return path
+
+
+SWEEP = [{"family": family, "params": params * scale, "acc": acc, "name": f"{family}-{params}"}
+         for family, scale in (("separable", 1), ("plain", 4))
+         for params, acc in ((1000, 0.6), (5000, 0.7), (20000, 0.8))]
+
+
+def test_size_accuracy(tmp_path, capsys):
+    out = tmp_path / "size.png"
+    figure = plots.draw(["size-accuracy", str(write_results(tmp_path / "r.json", SWEEP)), str(out)])
+    assert_png(out)
+    (axis,) = figure.axes
+    assert axis.get_xscale() == "log" and "parameters" in axis.get_xlabel() and "accuracy" in axis.get_ylabel()
+    assert legend_texts(axis) == ["separable (3 models)", "plain (3 models)"]
+    assert "synthetic" in axis.get_title()
+    assert capsys.readouterr().err.strip() == f"wrote {out}"
+
+
+def test_size_accuracy_warns_below_three_points(tmp_path, capsys):
+    results = write_results(tmp_path / "r.json", SWEEP[:5])
+    assert plots.main(["size-accuracy", str(results), str(tmp_path / "s.png"), "--quiet"]) == 0
+    assert capsys.readouterr().err.strip() == (
+        f"aecluster: warning: {results}: family 'plain' has 2 point(s); a size comparison wants at least 3 "
+        "per family")
+
+
+def test_cli_forwards_to_plots(tmp_path, image_files):
+    write_predictions(tmp_path / "pred.csv", np.load(image_files[1]))
+    out = tmp_path / "conf.png"
+    assert cli_main(["plots", "confusion", str(tmp_path / "pred.csv"), str(image_files[1]), str(out),
+                     "--quiet"]) == 0
+    assert_png(out)
+
+
+def bad_cases(tmp_path: Path, image_files, trained_checkpoint, encoder_only) -> dict[str, tuple[list, str]]:
+    images, labels = map(str, image_files)
+    ckpt = str(trained_checkpoint)
+    short = tmp_path / "short.npy"
+    np.save(short, np.zeros(5, dtype=np.int64))
+    (tmp_path / "bad.json").write_text('{"points": [')
+    (tmp_path / "header.csv").write_text("a,b\n0,1\n")
+    encoder_run = tmp_path / "encoder_run"
+    encoder_run.mkdir()
+    shutil.copy(encoder_only, encoder_run / "step_0000001.pth")
+    return {
+        "missing images": (["reconstructions", tmp_path / "none.npy", ckpt], "none.npy: no such file or folder"),
+        "index range": (["reconstructions", images, ckpt, "--indices", "1,64"], "index 64 is out of range"),
+        "index text": (["reconstructions", images, ckpt, "--indices", "a"], "expected comma-separated"),
+        "no decoder": (["reconstructions", images, str(encoder_only)], "checkpoint has no decoder"),
+        "labels length": (["embedding", images, short, ckpt], "found 5 labels, expected 64"),
+        "missing ckpt": (["embedding", images, labels, ckpt, tmp_path / "none.pth"], "no such checkpoint"),
+        "bad reducer": (["embedding", images, labels, ckpt, "--reduce", "svd:2"], "bad reducer"),
+        "empty run": (["checkpoints", tmp_path, images, images, labels], "no step_*.pth snapshots"),
+        "no run": (["checkpoints", tmp_path / "none_run", images, images, labels], "no such run folder"),
+        "run no decoder": (["checkpoints", encoder_run, images, images, labels], "has no decoder"),
+        "csv header": (["confusion", tmp_path / "header.csv", labels], "header is 'a,b'"),
+        "bad json": (["size-accuracy", tmp_path / "bad.json"], "not valid JSON"),
+        "bad acc": (["size-accuracy", write_results(tmp_path / "acc.json", [{**SWEEP[0], "acc": 2}])],
+                    "points[0].acc is 2, expected a number in [0, 1]"),
+        "no points": (["size-accuracy", write_results(tmp_path / "empty.json", [])], 'no non-empty "points"'),
+        "missing args": (["confusion", labels], "the following arguments are required"),
+        "unknown figure": (["histogram", images], "invalid choice: 'histogram'"),
+    }
+
+
+CASES = ["missing images", "index range", "index text", "no decoder", "labels length", "missing ckpt",
+         "bad reducer", "empty run", "no run", "run no decoder", "csv header", "bad json", "bad acc",
+         "no points", "missing args", "unknown figure"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoint, encoder_only, capsys, case):
+    args, message = bad_cases(tmp_path, image_files, trained_checkpoint, encoder_only)[case]
+    out = tmp_path / "out.png"
+    argv = [str(arg) for arg in args] + ([] if case in ("missing args", "unknown figure") else [str(out)])
+    assert plots.main(argv + ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("aecluster: error: ") and message in err
+    assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("output, message", [("out.jpg", "output must be a .png file"),
+                                             ("missing/out.png", "output folder")])
+def test_bad_output_path(tmp_path, output, message, capsys):
+    results = write_results(tmp_path / "r.json", SWEEP)
+    assert plots.main(["size-accuracy", str(results), str(tmp_path / output)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize("figure, words", [
+    ("reconstructions", "top row"), ("embedding", "coloured by true label"), ("checkpoints", "two y axes"),
+    ("confusion", "best one-to-one matching"), ("size-accuracy", "log scale"),
+])
+def test_help_says_what_each_figure_draws(capsys, figure, words):
+    assert plots.main([figure, "--help"]) == 0
+    assert words in " ".join(capsys.readouterr().out.split())
+
+
+def test_module_runs_without_heavy_imports_or_traceback(tmp_path):
+    code = ("import sys; from aecluster.plots import build_parser; build_parser().format_help(); "
+            "print(sorted({'torch', 'matplotlib', 'sklearn'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]", result.stderr
+    result = subprocess.run([sys.executable, "-m", "aecluster.plots", "confusion", "none.csv", "none.npy",
+                             str(tmp_path / "c.png")], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr == "aecluster: error: none.csv: no such file\n"
+
+
+def run_report(*args, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.run(["bash", str(ROOT / "scripts" / "make_report.sh"), *map(str, args), "--quiet"],
+                          capture_output=True, text=True, cwd=cwd, env=env)
+
+
+@pytest.fixture()
+def report_inputs(tmp_path, image_files, trained_checkpoint) -> tuple[Path, Path]:
+    """A benchmark folder and a checkpoints folder laid out as the report expects."""
+    data, checkpoints = tmp_path / "data", tmp_path / "checkpoints"
+    data.mkdir()
+    checkpoints.mkdir()
+    for name in ("trainX.npy", "valX.npy"):
+        shutil.copy(image_files[0], data / name)
+    shutil.copy(image_files[1], data / "valY.npy")
+    return data, checkpoints
+
+
+def test_make_report_names_what_is_missing(tmp_path, report_inputs):
+    data, checkpoints = report_inputs
+    result = run_report(data, "--checkpoints", checkpoints, "--output", tmp_path / "report", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    for name in ("baseline.pth", "improved.pth", "best.pth", "improved_run/step_*.pth", "train_best.sh"):
+        assert name in result.stderr
+    assert not (tmp_path / "report" / "README.md").exists()
+
+
+def test_make_report_end_to_end(tmp_path, report_inputs, trained_checkpoint):
+    data, checkpoints = report_inputs
+    for model in ("baseline", "improved", "best"):
+        shutil.copy(trained_checkpoint, checkpoints / f"{model}.pth")
+    shutil.copytree(run_folder(trained_checkpoint), checkpoints / "improved_run")
+    report = tmp_path / "report"
+    result = run_report(data, "--checkpoints", checkpoints, "--output", report, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    readme = (report / "README.md").read_text()
+    metrics = json.loads((report / "metrics.json").read_text())
+    for figure in ("embedding_baseline_vs_improved", "reconstructions", "checkpoints_improved",
+                   "confusion_best_val"):
+        assert f"]({figure}.png)" in readme
+        assert_png(report / f"{figure}.png")
+        assert (report / f"{figure}.png").stat().st_size <= 300_000
+    assert len(metrics["snapshots"]) == len(list(run_folder(trained_checkpoint).glob("step_*.pth")))
+    assert f"{100 * metrics['val_accuracy']['best']:.1f}%" in readme
+    assert "Pearson r" in readme or "correlation is undefined" in readme
+    assert (report / "best_val_predictions.csv").read_text().startswith("id,label\n")
