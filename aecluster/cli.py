@@ -179,7 +179,12 @@ def _train(args: argparse.Namespace) -> int:
     from aecluster.data import load_images, load_labels
     from aecluster.models import REGISTRY
     from aecluster.training import (
-        Trainer, TrainingInterrupted, TrainSettings, distributed_rank, init_distributed, run_folder,
+        Trainer,
+        TrainingInterrupted,
+        TrainSettings,
+        distributed_rank,
+        init_distributed,
+        run_folder,
     )
 
     images = load_images(args.images, min_images=2)

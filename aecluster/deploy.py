@@ -10,9 +10,15 @@ import torch
 from torch import nn
 
 from aecluster.checkpoint import (
-    atomic_path, check_writable, compress_state, load_model, read_checkpoint, save_checkpoint,
+    atomic_path,
+    check_writable,
+    compress_state,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
 )
 from aecluster.models import Autoencoder
+
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
     """Trainable and non-trainable parameters, counted as torchsummary does (buffers excluded)."""
