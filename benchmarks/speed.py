@@ -1,0 +1,78 @@
+"""Speed benchmark: `hw9_best.sh` against the course's pipeline, both as cold processes.
+
+usage: python benchmarks/speed.py TRAINX [--best checkpoints/best.pth] [--baseline checkpoints/baseline.pth]
+
+Times, in the same run and each in a fresh process (imports included):
+  ours:   bash hw9_best.sh TRAINX BEST pred.csv
+  course: baseline codes -> KernelPCA(200, rbf) -> scikit-learn t-SNE(2) -> MiniBatchKMeans(2)
+and prints both wall times and the ratio, then our per-stage breakdown (--verbose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def course_pipeline(images_path: str, checkpoint: str, output: str) -> None:
+    """The HW9 reference pipeline, as the course's solutions run it."""
+    import numpy as np
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.decomposition import KernelPCA
+    from sklearn.manifold import TSNE
+
+    from aecluster.api import encode_images
+    from aecluster.checkpoint import load_model
+    from aecluster.csvio import write_predictions
+    from aecluster.data import load_images
+
+    model, _ = load_model(checkpoint)
+    codes = encode_images(model, load_images(images_path))
+    reduced = KernelPCA(n_components=200, kernel="rbf", random_state=0).fit_transform(codes)
+    embedded = TSNE(n_components=2, random_state=0).fit_transform(reduced)
+    labels = MiniBatchKMeans(n_clusters=2, random_state=0, n_init=3).fit_predict(embedded)
+    write_predictions(output, np.asarray(labels))
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-2000:]}")
+    return seconds, result.stderr
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("trainx")
+    parser.add_argument("--best", default=str(ROOT / "checkpoints" / "best.pth"))
+    parser.add_argument("--baseline", default=str(ROOT / "checkpoints" / "baseline.pth"))
+    parser.add_argument("--course-only", nargs=3, metavar=("TRAINX", "CKPT", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.course_only:
+        course_pipeline(*args.course_only)
+        return 0
+    trainx = str(Path(args.trainx).resolve())
+    with tempfile.TemporaryDirectory() as folder:
+        ours, _ = timed(["bash", "hw9_best.sh", trainx, args.best, f"{folder}/ours.csv"])
+        course, _ = timed([sys.executable, __file__, trainx, "--course-only", trainx, args.baseline,
+                           f"{folder}/course.csv"])
+        _, breakdown = timed([sys.executable, "-m", "aecluster", "cluster", trainx, args.best,
+                              f"{folder}/again.csv", "--verbose", "--quiet"])
+    print(f"hw9_best.sh (cold process):      {ours:7.1f} s")
+    print(f"course pipeline (cold process):  {course:7.1f} s")
+    print(f"speed-up:                        {course / ours:7.1f}x")
+    print("per-stage breakdown of ours (--verbose):")
+    print(breakdown.rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
