@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from aecluster.data import iter_batches, to_tensor, validate_images
 from aecluster.models import REGISTRY, Autoencoder
@@ -132,6 +133,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def encode(self, X: np.ndarray) -> np.ndarray:
         """Latent codes of images with the fitted encoder."""
+        check_is_fitted(self, "encoder_")
         images = validate_images(np.asarray(X) if not isinstance(X, np.memmap) else X, "X")
         return encode_images(self.encoder_, images, device=self.device, progress=self.verbose)
 
@@ -142,10 +144,11 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         images = validate_images(X if isinstance(X, np.ndarray) else np.asarray(X), "X", min_images=2)
         clock = time.perf_counter()
         self.timings_: dict[str, float] = {}
-        self.encoder_ = self._fit_encoder(images)
+        encoder = self._fit_encoder(images)
         self.timings_["load or train encoder"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        codes = self.encode(images)
+        codes = encode_images(encoder, images, device=self.device, progress=self.verbose)
+        self.encoder_ = encoder
         self.timings_["encode"] = time.perf_counter() - clock
         clock = time.perf_counter()
         recipe = self._recipe()
@@ -164,10 +167,12 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Reduced codes (the space the clustering runs in) of new images."""
+        check_is_fitted(self, "reducer_")
         return self.reducer_.transform(self.encode(X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """0/1 labels of new images, placed into the fitted reduction and groups."""
+        check_is_fitted(self, "clusterer_")
         groups = self.clusterer_.predict(self.transform(X))
         return 1 - groups if self.flip_ else groups
 

@@ -58,3 +58,64 @@ def test_bad_input(trained_checkpoint):
         AEClusterer.from_checkpoint(trained_checkpoint).fit(np.zeros((5, 10), np.uint8))
     with pytest.raises(UserInputError, match="at least 2"):
         AEClusterer.from_checkpoint(trained_checkpoint).fit(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+TABULAR = "feeds tabular data of a few float features; AEClusterer takes (N,32,32,3) or (N,3072) uint8 images"
+# scikit-learn's estimator checks that cannot apply to image input, and why (listed in the README).
+NOT_APPLICABLE = {
+    name: TABULAR for name in (
+        "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+        "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+        "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_pipeline_consistency",
+        "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_transformer_data_not_an_array",
+        "check_transformer_general", "check_clustering", "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance", "check_dict_unchanged", "check_fit_idempotent",
+        "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d", "check_fit2d_1feature",
+        "check_estimators_empty_data_messages", "check_dtype_object", "check_complex_data",
+    )
+}
+NOT_APPLICABLE.update({
+    "check_estimators_nan_inf": "uint8 images cannot hold NaN or inf; float input is refused by dtype",
+    "check_estimator_sparse_tag": "images are dense arrays; sparse input is refused by type",
+    "check_estimator_sparse_array": "images are dense arrays; sparse input is refused by type",
+    "check_estimator_sparse_matrix": "images are dense arrays; sparse input is refused by type",
+    "check_fit2d_1sample": "one image is refused with 'found 1 images, expected at least 2'",
+})
+
+
+def test_scikit_learn_estimator_checks(trained_checkpoint):
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(AEClusterer(checkpoint=str(trained_checkpoint), reduce="pca:2"),
+                              expected_failed_checks=NOT_APPLICABLE, on_fail=None)
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert failed == []
+    passed = {r["check_name"] for r in results if r["status"] == "passed"}
+    assert {"check_estimators_unfitted", "check_get_params_invariance", "check_set_params",
+            "check_no_attributes_set_in_init", "check_parameters_default_constructible"} <= passed
+
+
+def test_fitted_estimator_pickles(two_groups, trained_checkpoint):
+    import pickle
+
+    estimator = AEClusterer.from_checkpoint(trained_checkpoint).fit(two_groups[0])
+    restored = pickle.loads(pickle.dumps(estimator))
+    np.testing.assert_array_equal(restored.predict(two_groups[0]), estimator.predict(two_groups[0]))
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, trained_checkpoint, two_groups):
+    """The README's "Python API" example, run as written against a small sample."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Python API", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "data" / "sample").mkdir(parents=True)
+    (tmp_path / "checkpoints").mkdir()
+    np.save(tmp_path / "data" / "sample" / "trainX.npy", two_groups[0])
+    (tmp_path / "checkpoints" / "best.pth").write_bytes(trained_checkpoint.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["labels"].shape == (64,) and namespace["codes"].shape[0] == 10
