@@ -38,12 +38,13 @@ def encode_images(
 
 def fit_groups(
     codes: np.ndarray, reduce: str, method: str, threshold: float = 0.0, random_state: int = 0,
+    standardize: bool = True,
 ) -> tuple[Any, Any]:
     """Fit the reducer chain and the two-group clustering on codes; returns both, fitted."""
     from aecluster.clustering import TwoGroupClusterer
     from aecluster.reduction import ReducerChain
 
-    reducer = ReducerChain(reduce, random_state=random_state)
+    reducer = ReducerChain(reduce, random_state=random_state, standardize=standardize)
     reduced = reducer.fit_transform(codes)
     return reducer, TwoGroupClusterer(method, threshold, random_state).fit(reduced)
 
@@ -56,8 +57,8 @@ def validation_scorer(
 
     def score(model: Autoencoder) -> float:
         codes = encode_images(model, images)
-        _, clusterer = fit_groups(codes, recipe["reduce"], recipe["method"],
-                                  recipe.get("threshold", 0.0), random_state)
+        _, clusterer = fit_groups(codes, recipe["reduce"], recipe["method"], recipe.get("threshold", 0.0),
+                                  random_state, recipe.get("standardize", True))
         return clustering_accuracy(clusterer.labels_, labels)
 
     return score
@@ -71,7 +72,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     model : registered model name ("baseline", "improved", "best", ...).
     checkpoint : path of a trained checkpoint. When set, `fit` uses its encoder instead of
         training one (only the reduction and clustering are fitted).
-    reduce, method, threshold : the clustering recipe; None takes the model's shipped recipe.
+    reduce, method, threshold, standardize : the clustering recipe; None takes the model's
+        shipped recipe (`standardize` scales codes to zero mean and unit variance first).
     epochs, lr, batch_size, augment : training settings; None takes the model's defaults.
     random_state : seed of training, reduction and clustering.
 
@@ -83,6 +85,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def __init__(
         self, model: str = "improved", checkpoint: str | os.PathLike | None = None,
         reduce: str | None = None, method: str | None = None, threshold: float = 0.0,
+        standardize: bool | None = None,
         epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
         augment: str | None = None, random_state: int = 0, device: str | None = None,
         verbose: bool = False,
@@ -92,6 +95,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.reduce = reduce
         self.method = method
         self.threshold = threshold
+        self.standardize = standardize
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -108,13 +112,14 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         payload = read_checkpoint(path)
         recipe = payload.get("recipe", {})
         defaults = {"reduce": recipe.get("reduce"), "method": recipe.get("method"),
-                    "threshold": recipe.get("threshold", 0.0)}
+                    "threshold": recipe.get("threshold", 0.0), "standardize": recipe.get("standardize", True)}
         return cls(model=payload["model"], checkpoint=path, **{**defaults, **params})
 
     def _recipe(self) -> dict[str, Any]:
         shipped = REGISTRY[self.model].recipe if self.model in REGISTRY else {}
         return {"reduce": self.reduce if self.reduce is not None else shipped.get("reduce", "pca:50"),
-                "method": self.method if self.method is not None else shipped.get("method", "kmeans")}
+                "method": self.method if self.method is not None else shipped.get("method", "kmeans"),
+                "standardize": self.standardize if self.standardize is not None else shipped.get("standardize", True)}
 
     def _fit_encoder(self, images: np.ndarray) -> Autoencoder:
         if self.checkpoint is not None:
@@ -153,7 +158,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         clock = time.perf_counter()
         recipe = self._recipe()
         self.reducer_, self.clusterer_ = fit_groups(
-            codes, recipe["reduce"], recipe["method"], self.threshold, self.random_state)
+            codes, recipe["reduce"], recipe["method"], self.threshold, self.random_state, recipe["standardize"])
         self.timings_["reduce + cluster"] = time.perf_counter() - clock
         groups = self.clusterer_.labels_
         oriented = orient_by_colour(groups, images)

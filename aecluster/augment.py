@@ -13,9 +13,10 @@ AUGMENTATIONS = ("none", "flip-crop", "simclr")
 
 
 def _affine_views(
-    batch: torch.Tensor, generator: torch.Generator, min_scale: float, max_shift: float,
+    batch: torch.Tensor, generator: torch.Generator, min_scale: float, max_shift: float, pixels: int,
 ) -> torch.Tensor:
-    """Random crop (area scale in [min_scale, 1], aspect 3/4..4/3), shift and horizontal flip."""
+    """Random crop (area scale in [min_scale, 1], aspect 3/4..4/3), shift and horizontal flip,
+    rendered at `pixels`x`pixels`."""
     size = batch.shape[0]
     uniform = lambda: torch.rand(size, generator=generator)  # noqa: E731
     area = min_scale + (1.0 - min_scale) * uniform()
@@ -31,7 +32,7 @@ def _affine_views(
     theta[:, 0, 2] = shift_x
     theta[:, 1, 1] = scale_y
     theta[:, 1, 2] = shift_y
-    grid = F.affine_grid(theta.to(batch.device), list(batch.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(batch.device), [size, 3, pixels, pixels], align_corners=False)
     return F.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
@@ -40,13 +41,26 @@ def _luma(images: torch.Tensor) -> torch.Tensor:
     return (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]).unsqueeze(1)
 
 
+def _rotate_hue(images: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate the chroma of [0,1] RGB images by `angle` radians (per image) in YIQ space."""
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                          device=images.device)
+    yiq = torch.einsum("ij,bjhw->bihw", to_yiq, images)
+    cos, sin = torch.cos(angle).view(-1, 1, 1), torch.sin(angle).view(-1, 1, 1)
+    rotated = torch.stack([yiq[:, 0], yiq[:, 1] * cos - yiq[:, 2] * sin, yiq[:, 1] * sin + yiq[:, 2] * cos], 1)
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(to_yiq), rotated)
+
+
 def _colour_jitter(batch: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
-    """SimCLR-style brightness/contrast/saturation jitter (p=0.8) and random grayscale (p=0.2)."""
+    """SimCLR's colour distortion (Chen et al. 2020): brightness, contrast, saturation by up to
+    0.8*strength and hue by up to 0.2*strength of a turn (p=0.8), then grayscale (p=0.2)."""
     size = batch.shape[0]
 
+    def symmetric(scale: float) -> torch.Tensor:
+        return (scale * (torch.rand(size, generator=generator) * 2 - 1)).to(batch.device)
+
     def factor() -> torch.Tensor:
-        values = 1 + strength * (torch.rand(size, generator=generator) * 2 - 1)
-        return values.view(-1, 1, 1, 1).to(batch.device)
+        return (1 + symmetric(0.8 * strength)).view(-1, 1, 1, 1)
 
     apply = (torch.rand(size, generator=generator) < 0.8).view(-1, 1, 1, 1).to(batch.device)
     images = (batch + 1) / 2
@@ -55,18 +69,21 @@ def _colour_jitter(batch: torch.Tensor, generator: torch.Generator, strength: fl
     jittered = (jittered - mean) * factor() + mean
     jittered_gray = _luma(jittered)
     jittered = (jittered - jittered_gray) * factor() + jittered_gray
+    jittered = _rotate_hue(jittered, symmetric(0.2 * strength) * 2 * torch.pi).clamp(0, 1)
     images = torch.where(apply, jittered, images)
     to_gray = (torch.rand(size, generator=generator) < 0.2).view(-1, 1, 1, 1).to(batch.device)
     images = torch.where(to_gray, _luma(images).expand_as(images), images)
     return images.clamp(0, 1) * 2 - 1
 
 
-def augment(batch: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
-    """Return an augmented copy of a [-1,1] NCHW batch (`mode` in AUGMENTATIONS)."""
+def augment(batch: torch.Tensor, mode: str, generator: torch.Generator, size: int = 32) -> torch.Tensor:
+    """Return an augmented copy of a [-1,1] NCHW batch (`mode` in AUGMENTATIONS) at `size` pixels."""
     if mode == "none":
-        return batch
+        if batch.shape[-1] == size:
+            return batch
+        return F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     if mode == "flip-crop":
-        return _affine_views(batch, generator, min_scale=1.0, max_shift=0.25)
+        return _affine_views(batch, generator, min_scale=1.0, max_shift=0.25, pixels=size)
     if mode == "simclr":
-        return _colour_jitter(_affine_views(batch, generator, 0.25, 0.0), generator, 0.4)
+        return _colour_jitter(_affine_views(batch, generator, 0.2, 0.0, size), generator, 0.5)
     raise ValueError(f"unknown augmentation {mode!r}; choose one of {', '.join(AUGMENTATIONS)}")

@@ -1,8 +1,8 @@
 """Second-stage reduction of latent codes: a chain such as "kpca:200,tsne:2".
 
-Each link is NAME:DIM with NAME one of pca, kpca (RBF KernelPCA), tsne (openTSNE) or umap.
-Codes are standardised first. Large inputs are fitted on a fixed random sample and the rest is
-transformed, so memory stays bounded however many images there are.
+Each link is NAME:DIM with NAME one of pca, kpca (RBF KernelPCA), tsne (openTSNE) or umap, or
+"l2" (scale each code to unit length). Codes are standardised first unless `standardize=False`.
+Large inputs are fitted on a fixed random sample and the rest is transformed, so memory stays bounded however many images there are.
 """
 
 from __future__ import annotations
@@ -15,21 +15,27 @@ from sklearn.preprocessing import StandardScaler
 
 from aecluster.errors import UserInputError
 
-REDUCER_NAMES = ("pca", "kpca", "tsne", "umap")
+REDUCER_NAMES = ("pca", "kpca", "tsne", "umap", "l2")
 
 
 def parse_chain(spec: str) -> list[tuple[str, int]]:
-    """Parse "kpca:200,tsne:2" into [("kpca", 200), ("tsne", 2)]; "" or "none" means no reduction."""
+    """Parse "kpca:200,tsne:2" into [("kpca", 200), ("tsne", 2)]; "" or "none" means no reduction.
+
+    "l2" takes no dimension (it is returned as ("l2", 0)).
+    """
     if spec.strip().lower() in ("", "none"):
         return []
     links = []
     for part in spec.split(","):
         name, _, dim = part.strip().partition(":")
         name = name.strip().lower()
-        if name not in REDUCER_NAMES or not dim.strip().isdigit() or int(dim) < 1:
+        if name == "l2" and not dim:
+            links.append(("l2", 0))
+            continue
+        if name not in REDUCER_NAMES[:-1] or not dim.strip().isdigit() or int(dim) < 1:
             raise UserInputError(
                 f"bad reducer {part.strip()!r} in {spec!r}: expected NAME:DIM with NAME one of "
-                f"{', '.join(REDUCER_NAMES)} and DIM a positive integer, e.g. 'kpca:200,tsne:2'"
+                f"{', '.join(REDUCER_NAMES[:-1])} and DIM a positive integer, or 'l2', e.g. 'kpca:200,tsne:2'"
             )
         links.append((name, int(dim)))
     return links
@@ -56,6 +62,10 @@ class _TSNE:
 
 
 def _make_reducer(name: str, dim: int, n_samples: int, random_state: int) -> Any:
+    if name == "l2":
+        from sklearn.preprocessing import Normalizer
+
+        return Normalizer()
     if name == "pca":
         from sklearn.decomposition import PCA
 
@@ -81,15 +91,17 @@ def _make_reducer(name: str, dim: int, n_samples: int, random_state: int) -> Any
 
 
 class ReducerChain(TransformerMixin, BaseEstimator):
-    """Standardise, then apply each reducer of `spec` in turn.
+    """Standardise (unless `standardize=False`), then apply each reducer of `spec` in turn.
 
     `max_fit_samples` caps how many codes the chain is fitted on (a fixed random sample); all
     codes are then transformed. Fitting on everything is exact for N below the cap.
     """
 
-    def __init__(self, spec: str = "pca:50", random_state: int = 0, max_fit_samples: int = 20000) -> None:
+    def __init__(self, spec: str = "pca:50", random_state: int = 0, max_fit_samples: int = 20000,
+                 standardize: bool = True) -> None:
         self.spec = spec
         self.random_state = random_state
+        self.standardize = standardize
         self.max_fit_samples = max_fit_samples
 
     def fit(self, codes: np.ndarray, y: Any = None) -> ReducerChain:
@@ -109,7 +121,7 @@ class ReducerChain(TransformerMixin, BaseEstimator):
             rng = np.random.default_rng(self.random_state)
             sample = np.sort(rng.choice(len(codes), self.max_fit_samples, replace=False))
             codes = codes[sample]
-        self.scaler_ = StandardScaler().fit(codes)
+        self.scaler_ = StandardScaler(with_mean=self.standardize, with_std=self.standardize).fit(codes)
         reduced = self.scaler_.transform(codes)
         self.reducers_ = []
         for name, dim in links:

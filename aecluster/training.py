@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class TrainSettings:
     lr: float = 1e-3
     batch_size: int = 64
     augment: str = "none"
+    view_size: int = 32
     noise: float = 0.0
     contrastive_weight: float = 0.0
     temperature: float = 0.5
@@ -55,6 +57,14 @@ class TrainSettings:
         """The registered defaults of `name`, with non-None overrides applied."""
         values = {**REGISTRY[name].training, **{k: v for k, v in overrides.items() if v is not None}}
         return cls(**values)
+
+
+def warmup_cosine(step: int, total: int, warmup: float = 0.1) -> float:
+    """Learning-rate factor: linear warm-up over the first 10% of steps, then cosine decay to 0."""
+    warm = max(1, int(total * warmup))
+    if step < warm:
+        return (step + 1) / warm
+    return 0.5 * (1 + math.cos(math.pi * min(step - warm, total - warm) / max(1, total - warm)))
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -90,9 +100,9 @@ def training_loss(
     views' projections are pulled together by NT-Xent, while both are also reconstructed.
     With a `teacher`, its codes of the clean views are distilled into the model's codes.
     """
-    views = [augment(batch, settings.augment, generator)]
+    views = [augment(batch, settings.augment, generator, settings.view_size)]
     if settings.contrastive_weight > 0:
-        views.append(augment(batch, settings.augment, generator))
+        views.append(augment(batch, settings.augment, generator, settings.view_size))
     clean = torch.cat(views)
     noisy = clean
     if settings.noise > 0:
@@ -246,8 +256,7 @@ class Trainer:
         torch.manual_seed(settings.seed)
         model = build_model(self.model_name, self.config).to(self.device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(warmup_cosine, total=total_steps))
         history: dict[str, Any] = {"model": self.model_name, "settings": asdict(settings),
                                    "epochs": [], "checkpoints": []}
         start = 0

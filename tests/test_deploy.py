@@ -28,9 +28,9 @@ def test_deployable_drops_decoder_and_keeps_codes(tmp_path, two_groups, trained_
 
 def test_parameter_counts_like_torchsummary():
     model = build_model("improved")
-    model.encoder.head.weight.requires_grad_(False)
+    frozen = model.encoder.features[0][0].weight.requires_grad_(False)
     counts = count_parameters(model)
-    assert counts["non_trainable"] == model.encoder.head.weight.numel()
+    assert counts["non_trainable"] == frozen.numel()
     assert counts["total"] == counts["trainable"] + counts["non_trainable"]
     assert counts["total"] == sum(p.numel() for p in model.parameters())
 

@@ -129,3 +129,9 @@ def test_distillation_pulls_student_towards_teacher_geometry(tmp_path, two_group
         target = teacher.encode(batch)
         assert similarity_distillation(distilled.encode(batch), target) < similarity_distillation(
             plain.encode(batch), target)
+
+
+@pytest.mark.parametrize("mode", AUGMENTATIONS)
+def test_augment_renders_requested_size(mode):
+    batch = torch.rand(4, 3, 32, 32) * 2 - 1
+    assert augment(batch, mode, torch.Generator().manual_seed(0), 16).shape == (4, 3, 16, 16)
