@@ -2,7 +2,8 @@
 
 Each link is NAME:DIM with NAME one of pca, kpca (RBF KernelPCA), tsne (openTSNE) or umap, or
 "l2" (scale each code to unit length). Codes are standardised first unless `standardize=False`.
-Large inputs are fitted on a fixed random sample and the rest is transformed, so memory stays bounded however many images there are.
+Large inputs are fitted on a fixed random sample and the rest is transformed, so memory stays
+bounded however many images there are.
 """
 
 from __future__ import annotations
