@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aecluster.data import iter_batches, to_tensor, validate_images
+from aecluster.errors import UserInputError
 from aecluster.models import REGISTRY, Autoencoder
 
 
@@ -153,6 +154,9 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.timings_["load or train encoder"] = time.perf_counter() - clock
         clock = time.perf_counter()
         codes = encode_images(encoder, images, device=self.device, progress=self.verbose)
+        if np.ptp(codes, axis=0).max() == 0:
+            raise UserInputError(f"all {len(images)} images have the same code (are they identical?): "
+                                 "there is nothing to split into two groups")
         self.encoder_ = encoder
         self.timings_["encode"] = time.perf_counter() - clock
         clock = time.perf_counter()

@@ -258,6 +258,12 @@ def get_spec(name: str) -> ModelSpec:
 def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
     """Build a registered model; `config` overrides (e.g. from a checkpoint) replace defaults."""
     spec = get_spec(name)
+    unknown = sorted(set(config or {}) - set(spec.config))
+    if unknown:
+        from aecluster.errors import UserInputError
+
+        raise UserInputError(f"model {name!r} has no setting {', '.join(map(repr, unknown))}; "
+                             "was this checkpoint made for another model?")
     return spec.build(**{**spec.config, **(config or {})})
 
 

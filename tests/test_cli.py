@@ -107,3 +107,44 @@ def test_help_and_version():
     assert result.returncode == 0 and result.stdout.startswith("aecluster ")
     result = run_cli("cluster", "--help")
     assert "threshold: codes are centred" in " ".join(result.stdout.split())
+
+
+
+def test_bad_input_catalogue(tmp_path, image_files, trained_checkpoint, capsys):
+    """Every bad input a user can hand `cluster`: one line naming it, exit 2, no output file."""
+    import torch
+
+    def npy(name, array):
+        np.save(tmp_path / name, array)
+        return tmp_path / name
+
+    truncated = tmp_path / "truncated.npy"
+    truncated.write_bytes(image_files[0].read_bytes()[:1000])
+    payload = torch.load(trained_checkpoint, weights_only=True)
+    torch.save({**payload, "format_version": 99}, tmp_path / "future.pth")
+    torch.save({**payload, "model": "baseline"}, tmp_path / "other.pth")
+    (tmp_path / "not_images").mkdir()
+    (tmp_path / "not_images" / "notes.txt").write_text("hello")
+    images, ckpt = image_files[0], trained_checkpoint
+    cases = {
+        "wrong rank": (npy("rank.npy", np.zeros((4, 32, 32), np.uint8)), ckpt, "expected shape (N, 32, 32, 3)"),
+        "wrong dtype": (npy("float.npy", np.zeros((4, 32, 32, 3), np.float32)), ckpt, "dtype float32"),
+        "nan values": (npy("nan.npy", np.full((4, 32, 32, 3), np.nan)), ckpt, "dtype float64"),
+        "empty": (npy("empty.npy", np.zeros((0, 32, 32, 3), np.uint8)), ckpt, "found 0 images"),
+        "one image": (npy("one.npy", np.zeros((1, 32, 32, 3), np.uint8)), ckpt, "found 1 images"),
+        "identical": (npy("same.npy", np.full((8, 32, 32, 3), 7, np.uint8)), ckpt, "same code"),
+        "truncated npy": (truncated, ckpt, "not a readable .npy"),
+        "no images in folder": (tmp_path / "not_images", ckpt, "holds no .png/.jpg/.jpeg"),
+        "missing images": (tmp_path / "nothing.npy", ckpt, "no such file or folder"),
+        "missing checkpoint": (images, tmp_path / "none.pth", "no such checkpoint"),
+        "newer checkpoint": (images, tmp_path / "future.pth", "upgrade aecluster"),
+        "other model's weights": (images, tmp_path / "other.pth", "made for another model"),
+    }
+    for name, (data, checkpoint, message) in cases.items():
+        output = tmp_path / "out.csv"
+        assert main(["cluster", str(data), str(checkpoint), str(output), "--quiet"]) == 2, name
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (name, err)
+        assert not output.exists(), name
+    result = run_cli("cluster", cases["identical"][0], ckpt, tmp_path / "out.csv", "--quiet")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
