@@ -243,6 +243,20 @@ REGISTRY: dict[str, ModelSpec] = {
         recipe=CONTRASTIVE_RECIPE,
         description="BatchNorm CNN autoencoder (32-64-128 channels) + SimCLR, trained longer",
     ),
+    # The two encoder families of the compression study: identical depth, strides, decoder and
+    # training, differing only in the block; --width-multiplier scales their channels.
+    "mobilenet": ModelSpec(
+        _build_conv, _conv_config(32, "separable"),
+        training={**CONTRASTIVE_TRAINING, "epochs": 30},
+        recipe=CONTRASTIVE_RECIPE,
+        description="depthwise-separable (MobileNet-v1) encoder family, 32-64-128 channels at width 1",
+    ),
+    "plaincnn": ModelSpec(
+        _build_conv, _conv_config(32, "plain"),
+        training={**CONTRASTIVE_TRAINING, "epochs": 30},
+        recipe=CONTRASTIVE_RECIPE,
+        description="plain 3x3-conv encoder family of the same depth, 32-64-128 channels at width 1",
+    ),
 }
 
 

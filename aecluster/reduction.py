@@ -8,6 +8,8 @@ bounded however many images there are.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,6 +84,7 @@ def _make_reducer(name: str, dim: int, n_samples: int, random_state: int) -> Any
         return _TSNE(dim, random_state)
     import warnings
 
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
     import umap
 
     warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
@@ -89,6 +92,14 @@ def _make_reducer(name: str, dim: int, n_samples: int, random_state: int) -> Any
         n_components=dim, n_neighbors=min(15, n_samples - 1), random_state=random_state,
         transform_seed=random_state,
     )
+
+
+def numba_cache_dir() -> Path:
+    """Where UMAP's numba-compiled code is cached, so only the first run pays for compiling it:
+    $NUMBA_CACHE_DIR if set, else aecluster/numba under $XDG_CACHE_HOME (default ~/.cache)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aecluster" / "numba"
 
 
 class ReducerChain(TransformerMixin, BaseEstimator):

@@ -244,9 +244,41 @@ def render_readme(args: argparse.Namespace, data: Path, checkpoints: Path, out: 
         "",
     ]
     if args.size_accuracy is not None:
+        sweep = json.loads(args.size_accuracy.read_text(encoding="utf-8"))
         lines += ["## 5. Model size vs accuracy", "",
-                  f"From `{shown(args.size_accuracy)}`.", "", f"![size vs accuracy]({FIGURES['size']})", ""]
+                  f"From `{shown(args.size_accuracy)}` ({sweep.get('benchmark', '')}), written by "
+                  "`python benchmarks/size_sweep.py`: both encoder families at several width multipliers, "
+                  "trained identically.", "",
+                  "| family | params | val accuracy |", "|---|---|---|",
+                  *[f"| {p['family']} | {p['params']:,} | {percent(p['acc'])} |" for p in sweep["points"]],
+                  "", f"![size vs accuracy]({FIGURES['size']})", "", compare_families(sweep["points"]), ""]
     return "\n".join(lines)
+
+
+def compare_families(points: list[dict[str, Any]]) -> str:
+    """Which family is more accurate where their parameter ranges overlap (log-linear interpolation)."""
+    import numpy as np
+
+    families: dict[str, list[tuple[float, float]]] = {}
+    for point in points:
+        families.setdefault(point["family"], []).append((math.log10(point["params"]), point["acc"]))
+    if len(families) != 2:
+        return "The sweep does not hold exactly two families, so no comparison is drawn."
+    (name_a, curve_a), (name_b, curve_b) = ((name, sorted(curve)) for name, curve in families.items())
+    low, high = max(curve_a[0][0], curve_b[0][0]), min(curve_a[-1][0], curve_b[-1][0])
+    if low > high:
+        return "The two families' parameter ranges do not overlap, so no comparison at equal size is drawn."
+    grid = np.linspace(low, high, 5)
+    acc_a = np.interp(grid, *np.array(curve_a).T)
+    acc_b = np.interp(grid, *np.array(curve_b).T)
+    margin = float(np.mean(acc_a - acc_b))
+    winner, loser = (name_a, name_b) if margin >= 0 else (name_b, name_a)
+    return (f"Between {10 ** low:,.0f} and {10 ** high:,.0f} encoder parameters, where both families have "
+            f"models, {winner} is on average {100 * abs(margin):.1f} points more accurate than {loser} "
+            "(accuracies interpolated linearly in log-parameters). A depthwise-separable block costs about "
+            "1/9 + 1/C of a plain 3×3 block's parameters for C output channels, so at equal parameters the "
+            "separable family is much wider (and deeper in effective channels); whether that width beats "
+            "the plain family's denser spatial filters is what the measured margin above says.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -148,3 +148,15 @@ def test_bad_input_catalogue(tmp_path, image_files, trained_checkpoint, capsys):
         assert not output.exists(), name
     result = run_cli("cluster", cases["identical"][0], ckpt, tmp_path / "out.csv", "--quiet")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_unwritable_output_folder_and_folder_as_output(tmp_path, image_files, trained_checkpoint, capsys,
+                                                       monkeypatch):
+    images, ckpt = str(image_files[0]), str(trained_checkpoint)
+    assert main(["cluster", images, ckpt, str(tmp_path), "--quiet"]) == 2
+    assert "is a folder, expected a file path" in capsys.readouterr().err
+    monkeypatch.setattr("aecluster.checkpoint.os.access", lambda path, mode: False)
+    assert main(["cluster", images, ckpt, str(tmp_path / "p.csv"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith(f"output folder {tmp_path} is not writable") and err.count("\n") == 1
+    assert not (tmp_path / "p.csv").exists()

@@ -296,3 +296,17 @@ def test_make_report_end_to_end(tmp_path, report_inputs, trained_checkpoint):
     assert f"{100 * metrics['val_accuracy']['best']:.1f}%" in readme
     assert "Pearson r" in readme or "correlation is undefined" in readme
     assert (report / "best_val_predictions.csv").read_text().startswith("id,label\n")
+
+
+def test_report_compares_the_families_where_their_sizes_overlap():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_report", ROOT / "scripts" / "make_report.py")
+    make_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_report)
+    points = [{"family": "separable", "params": p, "acc": a} for p, a in ((1e3, 0.6), (1e4, 0.7), (1e5, 0.8))]
+    points += [{"family": "plain", "params": p, "acc": a} for p, a in ((1e4, 0.6), (1e5, 0.7), (1e6, 0.9))]
+    text = make_report.compare_families(points)
+    assert text.startswith("Between 10,000 and 100,000 encoder parameters")
+    assert "separable is on average 10.0 points more accurate than plain" in text
+    assert "do not overlap" in make_report.compare_families(points[:1] + points[4:])

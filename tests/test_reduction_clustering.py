@@ -76,3 +76,18 @@ def test_orient_by_colour(two_groups):
 def test_degenerate_warning():
     assert degenerate_warning(np.array([0] * 99 + [1])) is not None
     assert degenerate_warning(np.array([0, 1] * 50)) is None
+
+
+def test_umap_compiled_code_is_cached_in_the_user_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    script = ("import numpy as np; from aecluster.reduction import ReducerChain; "
+              "print(ReducerChain('umap:2').fit_transform(np.random.default_rng(0).normal(size=(60, 8))).shape)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(60, 2)"
+    assert any((tmp_path / "aecluster" / "numba").rglob("*.nbi"))

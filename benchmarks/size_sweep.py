@@ -1,0 +1,74 @@
+"""Size sweep: encoder parameters vs clustering accuracy for the separable and the plain family.
+
+usage: python benchmarks/size_sweep.py BENCH_DIR [--multipliers 0.25,0.5,1] [--epochs 10]
+                                       [--seed 0] [--work DIR] [--json OUT]
+
+Trains the registered `mobilenet` (depthwise-separable) and `plaincnn` families at each width
+multiplier with identical settings (the family's defaults, `--epochs` epochs), then clusters
+valX alone with each checkpoint's own recipe. Labels (valY, trainY) only score. Prints one row
+per model and writes the JSON that `python -m aecluster.plots size-accuracy` draws.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from accuracy import score_checkpoint
+
+from aecluster.data import load_images, load_labels
+from aecluster.deploy import count_parameters
+from aecluster.models import build_model
+from aecluster.training import Trainer, TrainSettings
+
+FAMILIES = {"mobilenet": "separable", "plaincnn": "plain"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
+    parser.add_argument("--multipliers", default="0.25,0.5,1", help="width multipliers (default 0.25,0.5,1)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per model (default 10)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, help="where checkpoints go (default: bench-runs/size-NAME)")
+    parser.add_argument("--json", type=Path, default=Path("reports/size_sweep.json"))
+    args = parser.parse_args(argv)
+
+    data = {name: load_images(args.bench / f"{name}.npy") for name in ("trainX", "valX")}
+    data["trainY"] = load_labels(args.bench / "trainY.npy", len(data["trainX"]))
+    data["valY"] = load_labels(args.bench / "valY.npy", len(data["valX"]))
+    work = args.work or Path("bench-runs") / f"size-{args.bench.resolve().name}"
+    work.mkdir(parents=True, exist_ok=True)
+
+    points = []
+    print(f"size sweep on {args.bench.resolve().name}: {args.epochs} epochs, seed {args.seed}")
+    print("| family | width multiplier | encoder params | val ACC | train ACC | train s |")
+    print("|---|---|---|---|---|---|")
+    for model, family in FAMILIES.items():
+        for multiplier in (float(m) for m in args.multipliers.split(",")):
+            config = {"width_multiplier": multiplier}
+            path = work / f"{model}_x{multiplier:g}_e{args.epochs}_seed{args.seed}.pth"
+            clock = time.perf_counter()
+            if not path.exists():
+                settings = TrainSettings.for_model(model, seed=args.seed, epochs=args.epochs)
+                Trainer(model, settings, config=config, progress=sys.stderr.isatty()).fit(data["trainX"], path)
+            seconds = time.perf_counter() - clock
+            params = count_parameters(build_model(model, config).encoder)["trainable"]
+            scores = score_checkpoint(path, data, args.seed)
+            points.append({"family": family, "params": params, "acc": scores["val_acc"],
+                           "train_acc": scores["train_acc"], "name": f"{family} x{multiplier:g}"})
+            print(f"| {family} | {multiplier:g} | {params:,} | {scores['val_acc']:.3f} | "
+                  f"{scores['train_acc']:.3f} | {seconds:.0f} |", flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "benchmark": f"{args.bench.resolve().name} val, {len(data['valX'])} images, {args.epochs} epochs",
+        "metric": "val clustering accuracy", "points": points}, indent=2))
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The benchmark scripts run end to end on a tiny benchmark folder and print their tables."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_two_group_images
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench")
+    for split, count, seed in (("train", 64, 1), ("val", 48, 2)):
+        images, labels = make_two_group_images(count, seed)
+        np.save(folder / f"{split}X.npy", images)
+        np.save(folder / f"{split}Y.npy", labels)
+    return folder
+
+
+def run_benchmark(name, *args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_accuracy_scores_raw_pixels_and_a_checkpoint(tmp_path, bench_dir, trained_checkpoint):
+    result = run_benchmark("accuracy.py", bench_dir, "--models", "raw", "--seeds", "0,1",
+                           "--checkpoint", f"tiny={trained_checkpoint}", "--json", tmp_path / "runs.json",
+                           cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| raw") or line.startswith("| tiny")]
+    assert len(rows) == 2
+    runs = json.loads((tmp_path / "runs.json").read_text())["results"]
+    assert set(runs) == {"raw", "tiny"} and len(runs["raw"]) == 2
+    assert all(0.5 <= run["val_acc"] <= 1.0 for run in runs["raw"] + runs["tiny"])
+
+
+def test_size_sweep_writes_the_plot_input(tmp_path, bench_dir):
+    output = tmp_path / "sweep.json"
+    result = run_benchmark("size_sweep.py", bench_dir, "--multipliers", "0.25,0.5", "--epochs", "1",
+                           "--work", tmp_path / "runs", "--json", output, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    points = json.loads(output.read_text())["points"]
+    assert [p["family"] for p in points] == ["separable", "separable", "plain", "plain"]
+    separable, plain = points[0]["params"], points[2]["params"]
+    assert separable < plain and points[1]["params"] > separable
+    from aecluster.plots import main as plots_main
+
+    assert plots_main(["size-accuracy", str(output), str(tmp_path / "sweep.png")]) == 0
+    assert (tmp_path / "sweep.png").stat().st_size > 0
