@@ -125,6 +125,17 @@ def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[s
     return packed, scales
 
 
+def deployable_payload(payload: dict[str, Any], weights: str = "float16") -> dict[str, Any]:
+    """An encoder-only copy of a checkpoint dictionary (decoder and projection head dropped),
+    its weights stored as `weights` (float32, float16, or int8 with one scale per tensor)."""
+    state = {k: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
+    packed, scales = compress_state(state, weights)
+    keep = ("format", "format_version", "aecluster_version", "model", "config", "recipe", "epoch")
+    deployable = {k: payload[k] for k in keep if k in payload}
+    deployable.update(state_dict=packed, weight_format=weights, weight_scales=scales)
+    return deployable
+
+
 def expand_state(state: dict[str, torch.Tensor], scales: dict[str, float]) -> dict[str, torch.Tensor]:
     """Inverse of `compress_state`: float32 tensors ready for `load_state_dict`."""
     expanded = {}

@@ -15,7 +15,7 @@ from typing import Any
 from aecluster import __version__
 from aecluster.errors import UserInputError
 
-MODEL_NAMES = ("baseline", "improved", "best", "mobilenet", "plaincnn")
+MODEL_NAMES = ("baseline", "improved", "teacher", "best", "mobilenet", "plaincnn")
 
 
 def _positive_int(text: str) -> int:

@@ -12,7 +12,7 @@ from torch import nn
 from aecluster.checkpoint import (
     atomic_path,
     check_writable,
-    compress_state,
+    deployable_payload,
     load_model,
     read_checkpoint,
     save_checkpoint,
@@ -29,13 +29,7 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 
 def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weights: str = "float16") -> None:
     """Write an encoder-only copy of a checkpoint (decoder and projection head dropped)."""
-    payload = read_checkpoint(source)
-    state = {k: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
-    packed, scales = compress_state(state, weights)
-    keep = ("format", "format_version", "aecluster_version", "model", "config", "recipe", "epoch")
-    deployable = {k: payload[k] for k in keep if k in payload}
-    deployable.update(state_dict=packed, weight_format=weights, weight_scales=scales)
-    save_checkpoint(output, deployable)
+    save_checkpoint(output, deployable_payload(read_checkpoint(source), weights))
 
 
 class ImageEncoder(nn.Module):

@@ -25,6 +25,7 @@ from aecluster.augment import augment
 from aecluster.checkpoint import (
     atomic_path,
     check_writable,
+    deployable_payload,
     make_payload,
     model_from_payload,
     read_checkpoint,
@@ -181,6 +182,14 @@ def init_distributed() -> str | None:
     return "cpu"
 
 
+def _barrier() -> None:
+    """Wait for every process (under torchrun), e.g. until rank 0 has written a file."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def stop_requested(local: bool, world: int, device: torch.device) -> bool:
     """Whether any process got a stop signal (all processes must leave the loop together)."""
     if world == 1:
@@ -202,6 +211,11 @@ class Trainer:
 
     `evaluate`, when given, maps a model to a validation accuracy recorded in the history at each
     snapshot. It is recorded only: nothing in training reads it.
+
+    A model whose registry entry names a teacher is distilled from it: unless `teacher` is given,
+    the teacher is trained first with its own defaults and the same seed (into
+    OUT_run/teacher.pth, reused by a later run or `--resume`). A model whose entry sets
+    `deploy_weights` has OUT written encoder-only in that weight format; snapshots stay complete.
     """
 
     def __init__(
@@ -219,6 +233,20 @@ class Trainer:
         self.evaluate = evaluate
         self.teacher = teacher.eval().to(self.device) if teacher is not None else None
         self.config = {**model_config(model_name), **(config or {})}
+
+    def _registered_teacher(self, images: np.ndarray, folder: Path | None) -> Autoencoder | None:
+        """The teacher the registry names for this model, trained now unless already in `folder`."""
+        name = get_spec(self.model_name).teacher
+        if self.teacher is not None or name is None:
+            return self.teacher
+        path = folder / "teacher.pth" if folder is not None else None
+        if path is None or not path.is_file():
+            settings = TrainSettings.for_model(name, seed=self.settings.seed)
+            trained = Trainer(name, settings, device=str(self.device), progress=self.progress).fit(images, path)
+            if path is None:
+                return trained.eval().to(self.device)
+            _barrier()
+        return model_from_payload(read_checkpoint(path), str(path)).to(self.device)
 
     def _snapshot_payload(self, model: Autoencoder, optimizer: Any, scheduler: Any, step: int,
                           steps_per_epoch: int, history: dict[str, Any]) -> dict[str, Any]:
@@ -252,6 +280,7 @@ class Trainer:
             folder = run_folder(output)
             folder.mkdir(exist_ok=True)
         writes = folder is not None and rank == 0
+        teacher = self._registered_teacher(images, folder)
 
         torch.manual_seed(settings.seed)
         model = build_model(self.model_name, self.config).to(self.device)
@@ -284,7 +313,7 @@ class Trainer:
                 indices = np.sort(order[position * batch_size : (position + 1) * batch_size])[rank::world]
                 batch = to_tensor(images[indices]).to(self.device)
                 generator = torch.Generator().manual_seed((settings.seed * 1_000_003 + step) * world + rank)
-                loss, mse = training_loss(stepper, batch, settings, generator, self.teacher)
+                loss, mse = training_loss(stepper, batch, settings, generator, teacher)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -314,9 +343,10 @@ class Trainer:
         bar.close()
         model.eval()
         if writes:
-            save_checkpoint(output, make_payload(
-                model.cpu(), self.model_name, self.config, self.recipe,
-                epoch=settings.epochs, extra={"settings": asdict(settings)}))
+            payload = make_payload(model.cpu(), self.model_name, self.config, self.recipe,
+                                   epoch=settings.epochs, extra={"settings": asdict(settings)})
+            weights = get_spec(self.model_name).deploy_weights
+            save_checkpoint(output, deployable_payload(payload, weights) if weights else payload)
         return model.cpu()
 
     def _save_snapshot(self, folder: Path, model: Autoencoder, optimizer: Any, scheduler: Any,

@@ -7,7 +7,9 @@ For every model and seed: train on BENCH_DIR/trainX.npy with the model's shipped
 reuse a checkpoint already in --work), then cluster trainX and, separately, valX alone with the
 checkpoint's own recipe. Labels (trainY, valY) are used only to score. Prints val and train ACC
 (median and std over seeds) and wall times of training and of predicting trainX.
-`--checkpoint NAME=PATH` scores an existing checkpoint instead of training one.
+`--checkpoint NAME=PATH` scores an existing checkpoint instead of training one. A model
+distilled from a teacher (`best`) also gets a row for that teacher (OUT_run/teacher.pth), so
+the compressed model can be compared with its uncompressed teacher.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from aecluster.api import AEClusterer, fit_groups
 from aecluster.data import load_images, load_labels
 from aecluster.metrics import clustering_accuracy
-from aecluster.training import Trainer, TrainSettings
+from aecluster.training import Trainer, TrainSettings, run_folder
 
 
 def raw_pixels(images: np.ndarray, seed: int) -> np.ndarray:
@@ -61,7 +63,11 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
         Trainer(model, TrainSettings.for_model(model, seed=seed), progress=sys.stderr.isatty()).fit(
             data["trainX"], path)
         train_seconds = time.perf_counter() - clock
-    return {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
+    scores = {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
+    teacher = run_folder(path) / "teacher.pth"
+    if teacher.is_file():
+        scores["teacher"] = score_checkpoint(teacher, data, seed)
+    return scores
 
 
 def summarise(name: str, runs: list[dict[str, float]]) -> str:
@@ -103,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     for model in models:
         results[model] = [run_one(model, seed, data, work, checkpoints) for seed in seeds]
         print(summarise(model, results[model]), flush=True)
+        teachers = [{**run.pop("teacher"), "train_seconds": float("nan")} for run in results[model]
+                    if "teacher" in run]
+        if teachers:
+            results[f"{model} teacher"] = teachers
+            print(summarise(f"{model} teacher", teachers), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"benchmark": args.bench.resolve().name, "seeds": seeds,
                                          "results": results}, indent=2))

@@ -53,3 +53,26 @@ def test_size_sweep_writes_the_plot_input(tmp_path, bench_dir):
 
     assert plots_main(["size-accuracy", str(output), str(tmp_path / "sweep.png")]) == 0
     assert (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_speed_prints_both_pipelines_and_the_ratio(tmp_path, trained_checkpoint):
+    images, _ = make_two_group_images(240, seed=3)
+    np.save(tmp_path / "X.npy", images)
+    result = run_benchmark("speed.py", tmp_path / "X.npy", "--best", trained_checkpoint,
+                           "--baseline", trained_checkpoint, "--no-umap", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    ours, course = (float(lines[i].split()[-2]) for i in range(2))
+    ratio = float(lines[2].split()[-1].rstrip("x"))
+    assert lines[2].startswith("speed-up") and abs(ratio - course / ours) < 0.1
+    assert any("encode" in line for line in lines) and "aecluster --help" in result.stdout
+
+
+def test_scale_prints_time_and_peak_memory(tmp_path, trained_checkpoint):
+    result = run_benchmark("scale.py", "--sizes", "300", "--checkpoint", trained_checkpoint,
+                           "--work", tmp_path / "scale", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    row = result.stdout.splitlines()[-1]
+    assert row.startswith("| 300 |")
+    seconds, peak_mb = (float(cell) for cell in row.strip("|").split("|")[1:])
+    assert seconds > 0 and 50 < peak_mb < 4000

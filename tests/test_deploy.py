@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aecluster.api import encode_images
-from aecluster.checkpoint import load_model
+from aecluster.checkpoint import load_model, read_checkpoint
 from aecluster.cli import main
 from aecluster.deploy import count_parameters, describe_size, export_onnx, make_deployable
 from aecluster.models import build_model
@@ -51,3 +51,31 @@ def test_onnx_matches_torch(tmp_path, two_groups, trained_checkpoint):
     codes = session.run(["codes"], {"images": images})[0]
     model, _ = load_model(trained_checkpoint)
     np.testing.assert_allclose(codes, encode_images(model, images), atol=1e-4, rtol=0)
+
+
+def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_groups, monkeypatch):
+    from dataclasses import replace
+
+    from aecluster.models import REGISTRY
+    from aecluster.training import Trainer, TrainSettings, run_folder
+
+    spec = REGISTRY["best"]
+    assert spec.teacher == "teacher" and spec.deploy_weights == "float16"
+    distilled = []
+    monkeypatch.setattr("aecluster.training.similarity_distillation",
+                        lambda student, teacher: distilled.append(teacher.shape) or student.sum() * 0)
+    quick_teacher = replace(REGISTRY["teacher"], training={**REGISTRY["teacher"].training, "epochs": 1,
+                                                           "batch_size": 32})
+    monkeypatch.setitem(REGISTRY, "teacher", quick_teacher)
+    output = tmp_path / "best.pth"
+    settings = TrainSettings.for_model("best", epochs=1, batch_size=32)
+    Trainer("best", settings, progress=False).fit(two_groups[0], output)
+    teacher_path = run_folder(output) / "teacher.pth"
+    assert read_checkpoint(teacher_path)["model"] == "teacher"
+    assert len(distilled) == 2 and distilled[0] == (64, 128)
+    info = describe_size(output)
+    assert info["model"] == "best" and info["weight_format"] == "float16" and not info["has_decoder"]
+    assert info["total"] < 100_000 and info["bytes"] < 225_000
+    teacher_mtime = teacher_path.stat().st_mtime_ns
+    Trainer("best", settings, progress=False).fit(two_groups[0], output)
+    assert teacher_path.stat().st_mtime_ns == teacher_mtime
