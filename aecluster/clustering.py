@@ -60,10 +60,12 @@ class TwoGroupClusterer(ClusterMixin, BaseEstimator):
 
 def natural_colour_score(images: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     """Per-image mean of (green + blue - 2 red)/255: a fixed colour prior for natural scenery."""
+    from aecluster.data import iter_batches
+
     scores = np.empty(len(images), dtype=np.float64)
-    for start in range(0, len(images), batch_size):
-        batch = np.asarray(images[start : start + batch_size], dtype=np.float32)
-        scores[start : start + batch_size] = (
+    for index, batch in enumerate(iter_batches(images, batch_size)):
+        batch = batch.astype(np.float32)
+        scores[index * batch_size : index * batch_size + len(batch)] = (
             batch[..., 1] + batch[..., 2] - 2 * batch[..., 0]
         ).mean(axis=(1, 2)) / 255.0
     return scores

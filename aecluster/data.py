@@ -111,9 +111,30 @@ def load_labels(path: str | os.PathLike, expected_length: int | None = None) -> 
 
 
 def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
-    """Yield consecutive uint8 batches (copies of a memory-mapped slice, never the whole array)."""
+    """Yield consecutive uint8 batches (copies of a memory-mapped slice, never the whole array).
+
+    For a memory-mapped file, the pages of each batch are handed back to the kernel once copied,
+    so streaming over a file larger than memory does not grow the process's resident set.
+    """
     for start in range(0, len(images), batch_size):
-        yield np.array(images[start : start + batch_size])
+        batch = np.array(images[start : start + batch_size])
+        _release_pages(images, start, len(batch))
+        yield batch
+
+
+def _release_pages(images: np.ndarray, start: int, count: int) -> None:
+    """madvise(DONTNEED) the whole pages under images[start:start+count] of a file mapping."""
+    import mmap
+
+    mapping = getattr(images, "_mmap", None)
+    if not isinstance(images.base, mmap.mmap) or mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    row = images.strides[0]
+    first = images.offset % mmap.ALLOCATIONGRANULARITY + start * row
+    low = -(-first // mmap.PAGESIZE) * mmap.PAGESIZE
+    high = (first + count * row) // mmap.PAGESIZE * mmap.PAGESIZE
+    if high > low:
+        mapping.madvise(mmap.MADV_DONTNEED, low, high - low)
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:  # noqa: F821

@@ -79,3 +79,26 @@ def test_batches_and_tensor_range(two_groups):
     tensor = to_tensor(batches[0])
     assert tensor.shape == (30, 3, 32, 32)
     assert tensor.min() >= -1 and tensor.max() <= 1
+
+
+def test_batches_of_a_memory_mapped_file_are_exact_and_released(tmp_path):
+    import mmap
+
+    class RecordingMapping:
+        def __init__(self, mapping):
+            self.mapping = mapping
+
+        def madvise(self, *args):
+            released.append(args)
+            return self.mapping.madvise(*args)
+
+    images = np.random.default_rng(0).integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / "X.npy", images)
+    mapped = load_images(tmp_path / "X.npy")
+    released = []
+    mapped._mmap = RecordingMapping(mapped._mmap)
+    batches = list(iter_batches(mapped, 7))
+    assert np.array_equal(np.concatenate(batches), images)
+    assert released and all(start % mmap.PAGESIZE == 0 and length % mmap.PAGESIZE == 0
+                            for _, start, length in released)
+    assert np.array_equal(np.asarray(mapped), images)
