@@ -123,12 +123,15 @@ def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 
 def _release_pages(images: np.ndarray, start: int, count: int) -> None:
-    """madvise(DONTNEED) the whole pages under images[start:start+count] of a file mapping."""
+    """madvise(DONTNEED) the whole pages under images[start:start+count] of a read-only file
+    mapping (a copy-on-write mapping would lose its edits, so only mode "r" is released)."""
     import mmap
 
-    mapping = getattr(images, "_mmap", None)
-    if not isinstance(images.base, mmap.mmap) or mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
+    if getattr(images, "mode", None) != "r" or not isinstance(images.base, mmap.mmap):
         return
+    if not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    mapping = images._mmap
     row = images.strides[0]
     first = images.offset % mmap.ALLOCATIONGRANULARITY + start * row
     low = -(-first // mmap.PAGESIZE) * mmap.PAGESIZE

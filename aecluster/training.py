@@ -182,14 +182,6 @@ def init_distributed() -> str | None:
     return "cpu"
 
 
-def _barrier() -> None:
-    """Wait for every process (under torchrun), e.g. until rank 0 has written a file."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def stop_requested(local: bool, world: int, device: torch.device) -> bool:
     """Whether any process got a stop signal (all processes must leave the loop together)."""
     if world == 1:
@@ -214,7 +206,7 @@ class Trainer:
 
     A model whose registry entry names a teacher is distilled from it: unless `teacher` is given,
     the teacher is trained first with its own defaults and the same seed (into
-    OUT_run/teacher.pth, reused by a later run or `--resume`). A model whose entry sets
+    OUT_run/teacher.pth, reused by a later run or `--resume` with the same settings). A model whose entry sets
     `deploy_weights` has OUT written encoder-only in that weight format; snapshots stay complete.
     """
 
@@ -235,18 +227,19 @@ class Trainer:
         self.config = {**model_config(model_name), **(config or {})}
 
     def _registered_teacher(self, images: np.ndarray, folder: Path | None) -> Autoencoder | None:
-        """The teacher the registry names for this model, trained now unless already in `folder`."""
+        """The teacher the registry names for this model: the one in `folder` if it was trained
+        with the same settings (seed included), else one trained now (and saved there)."""
         name = get_spec(self.model_name).teacher
         if self.teacher is not None or name is None:
             return self.teacher
+        settings = TrainSettings.for_model(name, seed=self.settings.seed)
         path = folder / "teacher.pth" if folder is not None else None
-        if path is None or not path.is_file():
-            settings = TrainSettings.for_model(name, seed=self.settings.seed)
-            trained = Trainer(name, settings, device=str(self.device), progress=self.progress).fit(images, path)
-            if path is None:
-                return trained.eval().to(self.device)
-            _barrier()
-        return model_from_payload(read_checkpoint(path), str(path)).to(self.device)
+        if path is not None and path.is_file():
+            payload = read_checkpoint(path)
+            if payload.get("settings") == asdict(settings):
+                return model_from_payload(payload, str(path)).to(self.device)
+        trained = Trainer(name, settings, device=str(self.device), progress=self.progress).fit(images, path)
+        return trained.eval().to(self.device)
 
     def _snapshot_payload(self, model: Autoencoder, optimizer: Any, scheduler: Any, step: int,
                           steps_per_epoch: int, history: dict[str, Any]) -> dict[str, Any]:

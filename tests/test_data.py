@@ -102,3 +102,8 @@ def test_batches_of_a_memory_mapped_file_are_exact_and_released(tmp_path):
     assert released and all(start % mmap.PAGESIZE == 0 and length % mmap.PAGESIZE == 0
                             for _, start, length in released)
     assert np.array_equal(np.asarray(mapped), images)
+    released.clear()
+    editable = np.load(tmp_path / "X.npy", mmap_mode="c")
+    editable[:] = 0
+    editable._mmap = RecordingMapping(editable._mmap)
+    assert not np.concatenate(list(iter_batches(editable, 7))).any() and not released

@@ -79,3 +79,6 @@ def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_grou
     teacher_mtime = teacher_path.stat().st_mtime_ns
     Trainer("best", settings, progress=False).fit(two_groups[0], output)
     assert teacher_path.stat().st_mtime_ns == teacher_mtime
+    Trainer("best", TrainSettings.for_model("best", epochs=1, batch_size=32, seed=1), progress=False).fit(
+        two_groups[0], output)
+    assert read_checkpoint(teacher_path)["settings"]["seed"] == 1
