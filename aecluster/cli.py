@@ -16,6 +16,8 @@ from aecluster import __version__
 from aecluster.errors import UserInputError
 
 MODEL_NAMES = ("baseline", "improved", "teacher", "best", "mobilenet", "plaincnn")
+# models.SIMILARITY_DISTILL_WEIGHT, repeated so that --help need not import torch (a test keeps them equal).
+SIMILARITY_DISTILL_WEIGHT = 3000.0
 
 
 def _positive_int(text: str) -> int:
@@ -102,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "preserving KD, Tung & Mori 2019). The student inherits the teacher's recipe.")
     distill.add_argument("--teacher", required=True, help="trained teacher checkpoint")
     distill.add_argument("--student", dest="model", required=True, choices=MODEL_NAMES, help="student model name")
-    distill.add_argument("--distill-weight", type=_positive_float, default=1.0,
-                         help="weight of the similarity-matching loss (default 1)")
+    distill.add_argument("--distill-weight", type=_positive_float, default=SIMILARITY_DISTILL_WEIGHT,
+                         help=f"weight of the similarity-matching loss (default {SIMILARITY_DISTILL_WEIGHT:g}, "
+                              "Tung & Mori's value)")
     _add_training_options(distill)
     distill.set_defaults(handler=_train)
 

@@ -7,25 +7,31 @@ For every model and seed: train on BENCH_DIR/trainX.npy with the model's shipped
 reuse a checkpoint already in --work), then cluster trainX and, separately, valX alone with the
 checkpoint's own recipe. Labels (trainY, valY) are used only to score. Prints val and train ACC
 (median and std over seeds) and wall times of training and of predicting trainX.
-`--checkpoint NAME=PATH` scores an existing checkpoint instead of training one. A model
-distilled from a teacher (`best`) also gets a row for that teacher (OUT_run/teacher.pth), so
-the compressed model can be compared with its uncompressed teacher.
+`--checkpoint NAME=PATH` scores an existing checkpoint instead of training one. A checkpoint
+distilled from a teacher (`best`, or one whose PATH_run/teacher.pth exists) also gets a row for
+that teacher, so
+the compressed model can be compared with its uncompressed teacher, and the label-free
+agreement of its groups with the teacher's; a teacher trained earlier in the same --work
+folder (`--models teacher,best`) is reused rather than trained again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from aecluster.api import AEClusterer, fit_groups
 from aecluster.data import load_images, load_labels
 from aecluster.metrics import clustering_accuracy
+from aecluster.models import get_spec
 from aecluster.training import Trainer, TrainSettings, run_folder
 
 
@@ -35,14 +41,15 @@ def raw_pixels(images: np.ndarray, seed: int) -> np.ndarray:
     return fit_groups(flat, "pca:50", "kmeans", random_state=seed)[1].labels_
 
 
-def score_checkpoint(path: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, float]:
+def score_checkpoint(path: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
+    """Val and train ACC of one checkpoint, predict time on trainX, and the groups it formed."""
     clock = time.perf_counter()
     train_groups = AEClusterer.from_checkpoint(path, random_state=seed).fit(data["trainX"]).labels_
     predict_seconds = time.perf_counter() - clock
     val_groups = AEClusterer.from_checkpoint(path, random_state=seed).fit(data["valX"]).labels_
     return {"train_acc": clustering_accuracy(train_groups, data["trainY"]),
             "val_acc": clustering_accuracy(val_groups, data["valY"]),
-            "predict_seconds": predict_seconds}
+            "predict_seconds": predict_seconds, "groups": {"train": train_groups, "val": val_groups}}
 
 
 def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
@@ -54,19 +61,28 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
         return {"train_acc": clustering_accuracy(train_groups, data["trainY"]),
                 "val_acc": clustering_accuracy(raw_pixels(data["valX"], seed), data["valY"]),
                 "train_seconds": 0.0, "predict_seconds": seconds}
-    if model in checkpoints:
-        return {**score_checkpoint(checkpoints[model], data, seed), "train_seconds": float("nan")}
-    path = work / f"{model}_seed{seed}.pth"
     train_seconds = float("nan")
-    if not path.exists():
-        clock = time.perf_counter()
-        Trainer(model, TrainSettings.for_model(model, seed=seed), progress=sys.stderr.isatty()).fit(
-            data["trainX"], path)
-        train_seconds = time.perf_counter() - clock
+    path = checkpoints.get(model, work / f"{model}_seed{seed}.pth")
+    if model not in checkpoints:
+        teacher_name = get_spec(model).teacher
+        if teacher_name and (work / f"{teacher_name}_seed{seed}.pth").is_file():
+            # A teacher this benchmark already trained (same defaults and seed) is not trained twice.
+            run_folder(path).mkdir(exist_ok=True)
+            if not (run_folder(path) / "teacher.pth").exists():
+                shutil.copyfile(work / f"{teacher_name}_seed{seed}.pth", run_folder(path) / "teacher.pth")
+        if not path.exists():
+            clock = time.perf_counter()
+            Trainer(model, TrainSettings.for_model(model, seed=seed), progress=sys.stderr.isatty()).fit(
+                data["trainX"], path)
+            train_seconds = time.perf_counter() - clock
     scores = {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
     teacher = run_folder(path) / "teacher.pth"
     if teacher.is_file():
         scores["teacher"] = score_checkpoint(teacher, data, seed)
+        # Label-free fidelity of the student: how often it groups images as its teacher does.
+        for split in ("train", "val"):
+            scores[f"{split}_agreement"] = clustering_accuracy(
+                scores["groups"][split], scores["teacher"]["groups"][split])
     return scores
 
 
@@ -78,8 +94,10 @@ def summarise(name: str, runs: list[dict[str, float]]) -> str:
 
     train_s = [r["train_seconds"] for r in runs if r["train_seconds"] == r["train_seconds"]]
     train_text = f"{statistics.median(train_s):8.1f}" if train_s else "  reused"
+    agreement = (f"{stat('val_agreement')} | {stat('train_agreement')}"
+                 if all("val_agreement" in r for r in runs) else "— | —")
     return (f"| {name:14} | {stat('val_acc')} | {stat('train_acc')} | {train_text} | "
-            f"{statistics.median(r['predict_seconds'] for r in runs):7.1f} |")
+            f"{statistics.median(r['predict_seconds'] for r in runs):7.1f} | {agreement} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, float]]] = {}
     print(f"benchmark {args.bench.resolve().name}: N_train={len(data['trainX'])} N_val={len(data['valX'])} "
           f"seeds={seeds}")
-    print("| model          | val ACC (median ± std) | train ACC (median ± std) | train s | predict s |")
-    print("|---|---|---|---|---|")
+    print("| model          | val ACC (median ± std) | train ACC (median ± std) | train s | predict s "
+          "| val agreement with teacher | train agreement |")
+    print("|---|---|---|---|---|---|---|")
     for model in models:
         results[model] = [run_one(model, seed, data, work, checkpoints) for seed in seeds]
         print(summarise(model, results[model]), flush=True)
@@ -115,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             results[f"{model} teacher"] = teachers
             print(summarise(f"{model} teacher", teachers), flush=True)
     if args.json:
+        for runs in results.values():
+            for run in runs:
+                run.pop("groups", None)
         args.json.write_text(json.dumps({"benchmark": args.bench.resolve().name, "seeds": seeds,
                                          "results": results}, indent=2))
     return 0

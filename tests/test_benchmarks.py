@@ -1,6 +1,7 @@
 """The benchmark scripts run end to end on a tiny benchmark folder and print their tables."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,21 @@ def test_accuracy_scores_raw_pixels_and_a_checkpoint(tmp_path, bench_dir, traine
     runs = json.loads((tmp_path / "runs.json").read_text())["results"]
     assert set(runs) == {"raw", "tiny"} and len(runs["raw"]) == 2
     assert all(0.5 <= run["val_acc"] <= 1.0 for run in runs["raw"] + runs["tiny"])
+
+
+def test_accuracy_scores_a_distilled_checkpoint_against_its_teacher(tmp_path, bench_dir, trained_checkpoint):
+    student = tmp_path / "student.pth"
+    shutil.copyfile(trained_checkpoint, student)
+    (tmp_path / "student_run").mkdir()
+    shutil.copyfile(trained_checkpoint, tmp_path / "student_run" / "teacher.pth")
+    result = run_benchmark("accuracy.py", bench_dir, "--models", "raw", "--seeds", "0",
+                           "--checkpoint", f"student={student}", "--json", tmp_path / "runs.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("| student teacher") for line in result.stdout.splitlines())
+    runs = json.loads((tmp_path / "runs.json").read_text())["results"]
+    assert runs["student teacher"][0]["val_acc"] == runs["student"][0]["val_acc"]
+    assert runs["student"][0]["val_agreement"] == runs["student"][0]["train_agreement"] == 1.0
+    assert "groups" not in runs["student"][0]
 
 
 def test_size_sweep_writes_the_plot_input(tmp_path, bench_dir):

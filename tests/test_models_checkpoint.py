@@ -25,10 +25,12 @@ def test_baseline_matches_course_architecture():
     assert kernels == [(5, 5), (9, 9), (17, 17)]
 
 
-def test_cli_names_match_registry():
-    from aecluster.cli import MODEL_NAMES
+def test_cli_names_and_distill_weight_match_registry():
+    from aecluster import cli
+    from aecluster.models import SIMILARITY_DISTILL_WEIGHT
 
-    assert set(MODEL_NAMES) == set(REGISTRY)
+    assert set(cli.MODEL_NAMES) == set(REGISTRY)
+    assert cli.SIMILARITY_DISTILL_WEIGHT == SIMILARITY_DISTILL_WEIGHT == REGISTRY["best"].training["distill_weight"]
 
 
 def test_unknown_model():
