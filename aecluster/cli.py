@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aecluster import __version__
-from aecluster.errors import UserInputError
+from aecluster.errors import UserInputError, run_reporting_errors
 
 MODEL_NAMES = ("baseline", "improved", "teacher", "best", "mobilenet", "plaincnn")
 # models.SIMILARITY_DISTILL_WEIGHT, repeated so that --help need not import torch (a test keeps them equal).
@@ -340,14 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    try:
-        return args.handler(args)
-    except UserInputError as error:
-        print(f"aecluster: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("aecluster: interrupted; no output was written", file=sys.stderr)
-        return 130
+    return run_reporting_errors("aecluster", lambda: args.handler(args))
 
 
 if __name__ == "__main__":

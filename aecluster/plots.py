@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from aecluster.errors import UserInputError
+from aecluster.errors import UserInputError, run_reporting_errors
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -604,18 +604,15 @@ def one_line_warnings() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 after writing the figure, 2 with a one-line message on a user error."""
-    try:
-        with one_line_warnings():
-            draw(sys.argv[1:] if argv is None else argv)
-    except UserInputError as error:
-        print(f"aecluster: error: {error}", file=sys.stderr)
-        return 2
-    except SystemExit as stop:  # --help
-        return stop.code if isinstance(stop.code, int) else 0
-    except KeyboardInterrupt:
-        print("aecluster: interrupted; no figure was written", file=sys.stderr)
-        return 130
-    return 0
+    def run() -> int:
+        try:
+            with one_line_warnings():
+                draw(sys.argv[1:] if argv is None else argv)
+        except SystemExit as stop:  # --help
+            return stop.code if isinstance(stop.code, int) else 0
+        return 0
+
+    return run_reporting_errors("aecluster", run, "interrupted; no figure was written")
 
 
 if __name__ == "__main__":

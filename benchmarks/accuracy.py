@@ -23,6 +23,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,25 @@ import numpy as np
 
 from aecluster.api import AEClusterer, fit_groups
 from aecluster.data import load_images, load_labels
+from aecluster.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from aecluster.models import get_spec
 from aecluster.training import Trainer, TrainSettings, run_folder
+
+
+def number_list(convert: Callable[[str], float]) -> Callable[[str], list]:
+    """An argparse type for comma-separated numbers ("0,1,2"), with a one-line error otherwise."""
+    def parse(text: str) -> list:
+        try:
+            values = [convert(part) for part in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {convert.__name__} values such as 0,1,2, found {text!r}") from None
+        if any(value < 0 for value in values):
+            raise argparse.ArgumentTypeError(f"expected non-negative values, found {text!r}")
+        return values
+
+    return parse
 
 
 def raw_pixels(images: np.ndarray, seed: int) -> np.ndarray:
@@ -104,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
     parser.add_argument("--models", default="raw,baseline,improved")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="seeds (default 0,1,2)")
     parser.add_argument("--work", type=Path, help="where trained checkpoints go (default: bench-runs/NAME)")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--json", type=Path, help="also write all runs as JSON")
@@ -116,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints = dict((item.split("=", 1)[0], Path(item.split("=", 1)[1])) for item in args.checkpoint)
     work = args.work or Path("bench-runs") / args.bench.resolve().name
     work.mkdir(parents=True, exist_ok=True)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = args.seeds
     models = args.models.split(",") + [name for name in checkpoints if name not in args.models.split(",")]
 
     results: dict[str, list[dict[str, float]]] = {}
@@ -143,4 +160,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_errors("accuracy.py", main))

@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from accuracy import number_list
+
+from aecluster.errors import run_reporting_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
@@ -38,14 +41,15 @@ def synthetic_images(path: Path, count: int, chunk: int = 20000, seed: int = 0) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--sizes", type=number_list(int), default=[10_000, 100_000, 1_000_000],
+                        help="numbers of images (default 10000,100000,1000000)")
     parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "best.pth"))
     parser.add_argument("--work", type=Path, default=Path("bench-runs") / "scale")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print("| N | wall s | peak RSS MB |")
     print("|---|---|---|")
-    for count in (int(s) for s in args.sizes.split(",")):
+    for count in args.sizes:
         images = args.work / f"synthetic_{count}.npy"
         if not images.exists():
             synthetic_images(images, count)
@@ -62,4 +66,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_errors("scale.py", main))

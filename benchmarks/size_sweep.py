@@ -17,10 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from accuracy import score_checkpoint
+from accuracy import number_list, score_checkpoint
 
 from aecluster.data import load_images, load_labels
 from aecluster.deploy import count_parameters
+from aecluster.errors import run_reporting_errors
 from aecluster.models import build_model
 from aecluster.training import Trainer, TrainSettings
 
@@ -30,7 +31,8 @@ FAMILIES = {"mobilenet": "separable", "plaincnn": "plain"}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
-    parser.add_argument("--multipliers", default="0.25,0.5,1", help="width multipliers (default 0.25,0.5,1)")
+    parser.add_argument("--multipliers", type=number_list(float), default=[0.25, 0.5, 1.0],
+                        help="width multipliers (default 0.25,0.5,1)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per model (default 10)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, help="where checkpoints go (default: bench-runs/size-NAME)")
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| family | width multiplier | encoder params | val ACC | train ACC | train s |")
     print("|---|---|---|---|---|---|")
     for model, family in FAMILIES.items():
-        for multiplier in (float(m) for m in args.multipliers.split(",")):
+        for multiplier in args.multipliers:
             config = {"width_multiplier": multiplier}
             path = work / f"{model}_x{multiplier:g}_e{args.epochs}_seed{args.seed}.pth"
             clock = time.perf_counter()
@@ -71,4 +73,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_errors("size_sweep.py", main))

@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from aecluster.data import load_images
+from aecluster.errors import run_reporting_errors
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -64,6 +67,7 @@ def main() -> int:
     if args.course_only:
         course_pipeline(*args.course_only)
         return 0
+    load_images(args.trainx)
     trainx = str(Path(args.trainx).resolve())
     with tempfile.TemporaryDirectory() as folder:
         ours, _ = timed(["bash", "hw9_best.sh", trainx, args.best, f"{folder}/ours.csv"])
@@ -89,4 +93,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_errors("speed.py", main))

@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aecluster.errors import UserInputError  # noqa: E402
+from aecluster.errors import UserInputError, run_reporting_errors  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "two_source"
 MODELS = ("baseline", "improved", "best")
@@ -293,13 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from aecluster.plots import one_line_warnings
 
-    try:
+    def run() -> int:
         with one_line_warnings():
             build_report(args)
-    except UserInputError as error:
-        print(f"make_report: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_reporting_errors("make_report", run, "interrupted")
 
 
 if __name__ == "__main__":

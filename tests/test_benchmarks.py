@@ -92,3 +92,18 @@ def test_scale_prints_time_and_peak_memory(tmp_path, trained_checkpoint):
     assert row.startswith("| 300 |")
     seconds, peak_mb = (float(cell) for cell in row.strip("|").split("|")[1:])
     assert seconds > 0 and 50 < peak_mb < 4000
+
+
+@pytest.mark.parametrize(("script", "args", "message"), [
+    ("accuracy.py", ["missing"], "missing/trainX.npy: no such file"),
+    ("accuracy.py", ["missing", "--seeds", "0,x"], "argument --seeds: expected comma-separated int"),
+    ("size_sweep.py", ["missing"], "missing/trainX.npy: no such file"),
+    ("size_sweep.py", ["missing", "--multipliers", "half"], "argument --multipliers: expected comma-separated float"),
+    ("scale.py", ["--sizes", "10k"], "argument --sizes: expected comma-separated int"),
+    ("speed.py", ["missing.npy"], "missing.npy: no such file"),
+])
+def test_benchmarks_answer_user_mistakes_in_one_line(tmp_path, script, args, message):
+    result = run_benchmark(script, *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{script}: error: " in result.stderr.splitlines()[-1] and message in result.stderr
