@@ -9,10 +9,9 @@ checkpoint's own recipe. Labels (trainY, valY) are used only to score. Prints va
 (median and std over seeds) and wall times of training and of predicting trainX.
 `--checkpoint NAME=PATH` scores an existing checkpoint instead of training one. A checkpoint
 distilled from a teacher (`best`, or one whose PATH_run/teacher.pth exists) also gets a row for
-that teacher, so
-the compressed model can be compared with its uncompressed teacher, and the label-free
-agreement of its groups with the teacher's; a teacher trained earlier in the same --work
-folder (`--models teacher,best`) is reused rather than trained again.
+that teacher, so the compressed model can be compared with its uncompressed teacher, and the
+label-free agreement of its groups with the teacher's; a teacher trained earlier in the same
+--work folder (`--models teacher,best`) is reused rather than trained again.
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ def score_checkpoint(path: Path, data: dict[str, np.ndarray], seed: int) -> dict
 
 
 def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
-            checkpoints: dict[str, Path]) -> dict[str, float]:
+            checkpoints: dict[str, Path]) -> dict[str, Any]:
     if model == "raw":
         clock = time.perf_counter()
         train_groups = raw_pixels(data["trainX"], seed)
@@ -103,7 +102,7 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
     return scores
 
 
-def summarise(name: str, runs: list[dict[str, float]]) -> str:
+def summarise(name: str, runs: list[dict[str, Any]]) -> str:
     def stat(key: str) -> str:
         values = [r[key] for r in runs]
         spread = statistics.pstdev(values) if len(values) > 1 else 0.0
@@ -136,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = args.seeds
     models = args.models.split(",") + [name for name in checkpoints if name not in args.models.split(",")]
 
-    results: dict[str, list[dict[str, float]]] = {}
+    results: dict[str, list[dict[str, Any]]] = {}
     print(f"benchmark {args.bench.resolve().name}: N_train={len(data['trainX'])} N_val={len(data['valX'])} "
           f"seeds={seeds}")
     print("| model          | val ACC (median ± std) | train ACC (median ± std) | train s | predict s "
