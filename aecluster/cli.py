@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +16,29 @@ from aecluster import __version__
 from aecluster.errors import UserInputError, run_reporting_errors
 
 MODEL_NAMES = ("baseline", "improved", "teacher", "best", "mobilenet", "plaincnn")
-# models.SIMILARITY_DISTILL_WEIGHT, repeated so that --help need not import torch (a test keeps them equal).
+# models.SIMILARITY_DISTILL_WEIGHT and DISTILL_ORIGINALS, repeated so that --help need not import
+# torch (a test keeps them equal).
 SIMILARITY_DISTILL_WEIGHT = 3000.0
+DISTILL_ORIGINALS = 128
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
-    return value
+def _integer_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type for integers >= `minimum` (0 or 1), with a one-line error otherwise."""
+    kind = "positive" if minimum > 0 else "non-negative"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a {kind} integer, found {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _integer_at_least(1)
 
 
 def _positive_float(text: str) -> float:
@@ -101,12 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Knowledge distillation without labels: the student keeps its own objectives "
                     "(reconstruction, plus contrastive if its model has one) and also matches the "
                     "teacher's pairwise cosine similarities of codes in each batch (similarity-"
-                    "preserving KD, Tung & Mori 2019). The student inherits the teacher's recipe.")
+                    "preserving KD, Tung & Mori 2019), on its augmented views and on full-size "
+                    "originals. The student inherits the teacher's recipe.")
     distill.add_argument("--teacher", required=True, help="trained teacher checkpoint")
     distill.add_argument("--student", dest="model", required=True, choices=MODEL_NAMES, help="student model name")
     distill.add_argument("--distill-weight", type=_positive_float, default=SIMILARITY_DISTILL_WEIGHT,
                          help=f"weight of the similarity-matching loss (default {SIMILARITY_DISTILL_WEIGHT:g}, "
                               "Tung & Mori's value)")
+    distill.add_argument("--distill-originals", type=_integer_at_least(0), default=DISTILL_ORIGINALS,
+                         metavar="N",
+                         help="images of each batch also matched unaugmented at full size, the input "
+                              f"clustering sees (default {DISTILL_ORIGINALS}; 0: augmented views only)")
     _add_training_options(distill)
     distill.set_defaults(handler=_train)
 
@@ -203,7 +219,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         settings = TrainSettings.for_model(
             args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, augment=args.augment,
-            noise=args.noise, seed=args.seed, distill_weight=getattr(args, "distill_weight", None))
+            noise=args.noise, seed=args.seed, distill_weight=getattr(args, "distill_weight", None),
+            distill_originals=getattr(args, "distill_originals", None))
         if args.width_multiplier is not None:
             if "width_multiplier" not in REGISTRY[args.model].config:
                 raise UserInputError(f"--width-multiplier: model {args.model!r} has no width multiplier")

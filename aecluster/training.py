@@ -50,6 +50,7 @@ class TrainSettings:
     temperature: float = 0.5
     weight_decay: float = 0.0
     distill_weight: float = 0.0
+    distill_originals: int = 0
     seed: int = 0
     snapshots: int = 10
 
@@ -99,7 +100,10 @@ def training_loss(
     Denoising (Vincent et al. 2008): the encoder sees the view plus Gaussian noise, the decoder
     must return the clean view. With `contrastive_weight` > 0 a second view is drawn and both
     views' projections are pulled together by NT-Xent, while both are also reconstructed.
-    With a `teacher`, its codes of the clean views are distilled into the model's codes.
+    With a `teacher`, the similarities of its codes of the clean views are distilled into the
+    model's, and so are those of the first `distill_originals` images of the batch as given
+    (full size, unaugmented: what clustering encodes). The teacher's targets are its codes of
+    exactly those inputs, without flip averaging.
     """
     views = [augment(batch, settings.augment, generator, settings.view_size)]
     if settings.contrastive_weight > 0:
@@ -116,9 +120,15 @@ def training_loss(
         z1, z2 = projection.chunk(2)
         loss = loss + settings.contrastive_weight * nt_xent(z1, z2, settings.temperature)
     if teacher is not None and settings.distill_weight > 0:
-        with torch.no_grad():
-            teacher_codes = teacher.encode(clean)
-        loss = loss + settings.distill_weight * similarity_distillation(codes, teacher_codes)
+        pairs = [(codes, clean)]
+        if settings.distill_originals > 0:
+            originals = batch[: settings.distill_originals]
+            student = getattr(model, "module", model)  # the model itself under DistributedDataParallel
+            pairs.append((student.encode_as_given(originals), originals))
+        for student_codes, inputs in pairs:
+            with torch.no_grad():
+                teacher_codes = teacher.encode_as_given(inputs)
+            loss = loss + settings.distill_weight * similarity_distillation(student_codes, teacher_codes)
     return loss, float(mse.detach())
 
 
@@ -236,7 +246,7 @@ class Trainer:
         path = folder / "teacher.pth" if folder is not None else None
         if path is not None and path.is_file():
             payload = read_checkpoint(path)
-            if payload.get("settings") == asdict(settings):
+            if TrainSettings(**payload.get("settings", {})) == settings:
                 return model_from_payload(payload, str(path)).to(self.device)
         trained = Trainer(name, settings, device=str(self.device), progress=self.progress).fit(images, path)
         return trained.eval().to(self.device)

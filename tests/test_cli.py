@@ -93,6 +93,8 @@ def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoi
         (["cluster", image_files[0], trained_checkpoint, tmp_path / "p.csv", "--reduce", "svd:2"],
          "bad reducer"),
         (["train", image_files[0], tmp_path / "m.pth", "--epochs", "0"], "expected a positive integer"),
+        (["distill", "--teacher", "t.pth", "--student", "best", image_files[0], tmp_path / "m.pth",
+          "--distill-originals", "-1"], "expected a non-negative integer"),
         (["evaluate", tmp_path / "missing.csv", image_files[1]], "no such file"),
     ]
     for args, message in cases:

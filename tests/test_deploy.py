@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aecluster.api import encode_images
-from aecluster.checkpoint import load_model, read_checkpoint
+from aecluster.checkpoint import load_model, read_checkpoint, save_checkpoint
 from aecluster.cli import main
 from aecluster.deploy import count_parameters, describe_size, export_onnx, make_deployable
 from aecluster.models import build_model
@@ -72,10 +72,15 @@ def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_grou
     Trainer("best", settings, progress=False).fit(two_groups[0], output)
     teacher_path = run_folder(output) / "teacher.pth"
     assert read_checkpoint(teacher_path)["model"] == "teacher"
-    assert len(distilled) == 2 and distilled[0] == (64, 128)
+    # Two steps, each matching the two 32-image views and then the 32 originals as given.
+    assert distilled == [(64, 128), (32, 128)] * 2
     info = describe_size(output)
     assert info["model"] == "best" and info["weight_format"] == "float16" and not info["has_decoder"]
     assert info["total"] < 100_000 and info["bytes"] < 225_000
+    # A teacher saved before a newer setting existed (here: without distill_originals) is reused.
+    payload = read_checkpoint(teacher_path)
+    del payload["settings"]["distill_originals"]
+    save_checkpoint(teacher_path, payload)
     teacher_mtime = teacher_path.stat().st_mtime_ns
     Trainer("best", settings, progress=False).fit(two_groups[0], output)
     assert teacher_path.stat().st_mtime_ns == teacher_mtime

@@ -25,12 +25,13 @@ def test_baseline_matches_course_architecture():
     assert kernels == [(5, 5), (9, 9), (17, 17)]
 
 
-def test_cli_names_and_distill_weight_match_registry():
+def test_cli_names_and_distill_defaults_match_registry():
     from aecluster import cli
-    from aecluster.models import SIMILARITY_DISTILL_WEIGHT
+    from aecluster.models import DISTILL_ORIGINALS, SIMILARITY_DISTILL_WEIGHT
 
     assert set(cli.MODEL_NAMES) == set(REGISTRY)
     assert cli.SIMILARITY_DISTILL_WEIGHT == SIMILARITY_DISTILL_WEIGHT == REGISTRY["best"].training["distill_weight"]
+    assert cli.DISTILL_ORIGINALS == DISTILL_ORIGINALS == REGISTRY["best"].training["distill_originals"]
 
 
 def test_unknown_model():

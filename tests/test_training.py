@@ -131,6 +131,23 @@ def test_distillation_pulls_student_towards_teacher_geometry(tmp_path, two_group
             plain.encode(batch), target)
 
 
+def test_distilling_originals_matches_the_teacher_on_full_size_images(two_groups, trained_checkpoint):
+    from aecluster.checkpoint import load_model
+    from aecluster.training import similarity_distillation
+
+    teacher, _ = load_model(trained_checkpoint)
+    images = two_groups[0]
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    config = {"width_multiplier": 0.25}
+    gaps = []
+    for originals in (0, 16):
+        student = Trainer("improved", settings(epochs=10, distill_weight=100.0, distill_originals=originals),
+                          recipe=RECIPE, progress=False, teacher=teacher, config=config).fit(images)
+        with torch.no_grad():
+            gaps.append(similarity_distillation(student.encode(batch), teacher.encode(batch)))
+    assert gaps[1] < gaps[0]
+
+
 @pytest.mark.parametrize("mode", AUGMENTATIONS)
 def test_augment_renders_requested_size(mode):
     batch = torch.rand(4, 3, 32, 32) * 2 - 1
