@@ -26,8 +26,9 @@ RESULTS.json of `size-accuracy` (written by a size sweep), UTF-8 JSON::
     }
 
 Each point: "family" (non-empty string; one line per family, e.g. "separable" or "plain"),
-"params" (positive number: trainable parameters of the encoder), "acc" (number in [0, 1]) and
-an optional "name" (string, written beside the point). Each family should have at least 3 points;
+"params" (positive number: trainable parameters of the encoder), "acc" (number in [0, 1]), an
+optional "acc_std" (number in [0, 1]: the spread over seeds, drawn as an error bar) and an
+optional "name" (string, written beside the point). Each family should have at least 3 points;
 fewer draws the figure anyway and prints a warning.
 
 Every drawing function returns its `matplotlib.figure.Figure` (an Agg canvas, never a display);
@@ -267,7 +268,7 @@ def load_size_results(path: str | Path) -> dict[str, Any]:
         where = f"{path}: points[{index}]"
         if not isinstance(point, dict):
             raise UserInputError(f"{where} is {point!r}, expected an object; {expected}")
-        family, params, acc, name = (point.get(key) for key in ("family", "params", "acc", "name"))
+        family, params, acc, spread, name = (point.get(key) for key in ("family", "params", "acc", "acc_std", "name"))
         if not isinstance(family, str) or not family.strip():
             raise UserInputError(f"{where}.family is {family!r}, expected a non-empty string")
         if isinstance(params, bool) or not isinstance(params, (int, float)) or not params > 0 \
@@ -275,9 +276,13 @@ def load_size_results(path: str | Path) -> dict[str, Any]:
             raise UserInputError(f"{where}.params is {params!r}, expected a positive number of parameters")
         if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not 0 <= acc <= 1:
             raise UserInputError(f"{where}.acc is {acc!r}, expected a number in [0, 1]")
+        if spread is not None and (isinstance(spread, bool) or not isinstance(spread, (int, float))
+                                   or not 0 <= spread <= 1):
+            raise UserInputError(f"{where}.acc_std is {spread!r}, expected a number in [0, 1]")
         if name is not None and not isinstance(name, str):
             raise UserInputError(f"{where}.name is {name!r}, expected a string")
-        points.append({"family": family.strip(), "params": float(params), "acc": float(acc), "name": name})
+        points.append({"family": family.strip(), "params": float(params), "acc": float(acc),
+                       "acc_std": float(spread or 0.0), "name": name})
     for key in ("benchmark", "metric"):
         if results.get(key) is not None and not isinstance(results[key], str):
             raise UserInputError(f"{path}: \"{key}\" is {results[key]!r}, expected a string")
@@ -406,8 +411,9 @@ def size_accuracy_figure(results: dict[str, Any]) -> Figure:
     families = list(dict.fromkeys(point["family"] for point in results["points"]))
     for position, family in enumerate(families):
         points = sorted((p for p in results["points"] if p["family"] == family), key=lambda p: p["params"])
-        axis.plot([p["params"] for p in points], [p["acc"] for p in points], marker=MARKERS[position % 8],
-                  color=PALETTE[position % len(PALETTE)], label=f"{family} ({len(points)} models)")
+        axis.errorbar([p["params"] for p in points], [p["acc"] for p in points],
+                      yerr=[p["acc_std"] for p in points], marker=MARKERS[position % 8], capsize=3,
+                      color=PALETTE[position % len(PALETTE)], label=f"{family} ({len(points)} models)")
         for point in points:
             if point["name"]:
                 axis.annotate(point["name"], (point["params"], point["acc"]), textcoords="offset points",

@@ -59,10 +59,14 @@ def test_accuracy_scores_a_distilled_checkpoint_against_its_teacher(tmp_path, be
 def test_size_sweep_writes_the_plot_input(tmp_path, bench_dir):
     output = tmp_path / "sweep.json"
     result = run_benchmark("size_sweep.py", bench_dir, "--multipliers", "0.25,0.5", "--epochs", "1",
-                           "--work", tmp_path / "runs", "--json", output, cwd=tmp_path)
+                           "--seeds", "0,1", "--work", tmp_path / "runs", "--json", output, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     points = json.loads(output.read_text())["points"]
     assert [p["family"] for p in points] == ["separable", "separable", "plain", "plain"]
+    assert len(list((tmp_path / "runs").glob("*.pth"))) == 8
+    for point in points:
+        assert len(point["val_accs"]) == 2 and point["acc"] == pytest.approx(np.median(point["val_accs"]))
+        assert point["acc_std"] == pytest.approx(np.std(point["val_accs"]))
     separable, plain = points[0]["params"], points[2]["params"]
     assert separable < plain and points[1]["params"] > separable
     from aecluster.plots import main as plots_main

@@ -159,6 +159,16 @@ def test_size_accuracy(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"wrote {out}"
 
 
+def test_size_accuracy_draws_the_seed_spread_as_error_bars(tmp_path):
+    spread = [{**point, "acc_std": 0.05 if index == 0 else 0.0} for index, point in enumerate(SWEEP)]
+    figure = plots.draw(["size-accuracy", str(write_results(tmp_path / "r.json", spread)), str(tmp_path / "s.png")])
+    separable = figure.axes[0].containers[0]
+    (bars,) = separable.lines[2]
+    (low, high), *others = [segment[:, 1] for segment in bars.get_segments()]
+    assert (low, high) == pytest.approx((0.55, 0.65))
+    assert all(a == pytest.approx(b) for a, b in others)
+
+
 def test_size_accuracy_warns_below_three_points(tmp_path, capsys):
     results = write_results(tmp_path / "r.json", SWEEP[:5])
     assert plots.main(["size-accuracy", str(results), str(tmp_path / "s.png"), "--quiet"]) == 0
@@ -201,13 +211,15 @@ def bad_cases(tmp_path: Path, image_files, trained_checkpoint, encoder_only) -> 
         "bad acc": (["size-accuracy", write_results(tmp_path / "acc.json", [{**SWEEP[0], "acc": 2}])],
                     "points[0].acc is 2, expected a number in [0, 1]"),
         "no points": (["size-accuracy", write_results(tmp_path / "empty.json", [])], 'no non-empty "points"'),
+        "bad spread": (["size-accuracy", write_results(tmp_path / "std.json", [{**SWEEP[0], "acc_std": -1}])],
+                       "points[0].acc_std is -1, expected a number in [0, 1]"),
         "missing args": (["confusion", labels], "the following arguments are required"),
         "unknown figure": (["histogram", images], "invalid choice: 'histogram'"),
     }
 
 
 CASES = ["missing images", "index range", "index text", "no decoder", "labels length", "missing ckpt",
-         "bad reducer", "empty run", "no run", "run no decoder", "csv header", "bad json", "bad acc",
+         "bad reducer", "empty run", "no run", "run no decoder", "csv header", "bad json", "bad acc", "bad spread",
          "no points", "missing args", "unknown figure"]
 
 
@@ -309,4 +321,7 @@ def test_report_compares_the_families_where_their_sizes_overlap():
     text = make_report.compare_families(points)
     assert text.startswith("Between 10,000 and 100,000 encoder parameters")
     assert "separable is on average 10.0 points more accurate than plain" in text
+    assert "mean spread over seeds (0.0 points)" in text and "worth more than the cross-channel" in text
     assert "do not overlap" in make_report.compare_families(points[:1] + points[4:])
+    noisy = make_report.compare_families([{**point, "acc_std": 0.12} for point in points])
+    assert "less than the mean spread over seeds (12.0 points)" in noisy and "neither family wins" in noisy
