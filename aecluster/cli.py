@@ -19,7 +19,7 @@ MODEL_NAMES = ("baseline", "improved", "teacher", "best", "mobilenet", "plaincnn
 # models.SIMILARITY_DISTILL_WEIGHT and DISTILL_ORIGINALS, repeated so that --help need not import
 # torch (a test keeps them equal).
 SIMILARITY_DISTILL_WEIGHT = 3000.0
-DISTILL_ORIGINALS = 128
+DISTILL_ORIGINALS = 256
 
 
 def _integer_at_least(minimum: int) -> Callable[[str], int]:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import textwrap
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -425,7 +426,7 @@ def size_accuracy_figure(results: dict[str, Any]) -> Figure:
     axis.grid(alpha=0.3, which="both")
     axis.legend(title="encoder family", loc="best")
     benchmark = f" on {results['benchmark']}" if results.get("benchmark") else ""
-    axis.set_title(f"Model size vs {results['metric']}{benchmark}")
+    axis.set_title(textwrap.fill(f"Model size vs {results['metric']}{benchmark}", 70))
     return figure
 
 
