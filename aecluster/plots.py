@@ -42,8 +42,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import textwrap
 import sys
+import textwrap
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
