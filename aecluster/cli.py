@@ -204,6 +204,7 @@ def _train(args: argparse.Namespace) -> int:
         distributed_rank,
         init_distributed,
         run_folder,
+        shutdown_distributed,
     )
 
     images = load_images(args.images, min_images=2)
@@ -240,6 +241,7 @@ def _train(args: argparse.Namespace) -> int:
     if distributed_rank()[0] == 0:
         _say(args, f"wrote {args.output} and {run_folder(Path(args.output))}/ "
                    f"in {time.perf_counter() - start:.1f} s")
+    shutdown_distributed()
     return 0
 
 

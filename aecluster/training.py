@@ -192,6 +192,16 @@ def init_distributed() -> str | None:
     return "cpu"
 
 
+def shutdown_distributed() -> None:
+    """Leave the process group together: wait for every process (rank 0 may still be writing),
+    then close it, so that no process exits while another still talks to it (gloo aborts then)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def stop_requested(local: bool, world: int, device: torch.device) -> bool:
     """Whether any process got a stop signal (all processes must leave the loop together)."""
     if world == 1:
