@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Knowledge distillation without labels: the student keeps its own objectives "
                     "(reconstruction, plus contrastive if its model has one) and also matches the "
                     "teacher's pairwise cosine similarities of codes in each batch (similarity-"
-                    "preserving KD, Tung & Mori 2019), on its augmented views and on full-size "
-                    "originals. The student inherits the teacher's recipe.")
+                    "preserving KD, Tung & Mori 2019), or with --distill-loss codes each image's "
+                    "code direction, on its augmented views and on full-size originals. The "
+                    "student inherits the teacher's recipe.")
     distill.add_argument("--teacher", required=True, help="trained teacher checkpoint")
     distill.add_argument("--student", dest="model", required=True, choices=MODEL_NAMES, help="student model name")
     distill.add_argument("--distill-weight", type=_positive_float, default=SIMILARITY_DISTILL_WEIGHT,
@@ -123,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="N",
                          help="images of each batch also matched unaugmented at full size, the input "
                               f"clustering sees (default {DISTILL_ORIGINALS}; 0: augmented views only)")
+    distill.add_argument("--distill-loss", choices=("similarity", "codes"), default="similarity",
+                         help="what the student matches: 'similarity' the batch's pairwise cosine "
+                              "similarities (default), 'codes' each image's code direction (needs "
+                              "the teacher's code size)")
     _add_training_options(distill)
     distill.set_defaults(handler=_train)
 
@@ -221,7 +226,8 @@ def _train(args: argparse.Namespace) -> int:
         settings = TrainSettings.for_model(
             args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, augment=args.augment,
             noise=args.noise, seed=args.seed, distill_weight=getattr(args, "distill_weight", None),
-            distill_originals=getattr(args, "distill_originals", None))
+            distill_originals=getattr(args, "distill_originals", None),
+            distill_loss=getattr(args, "distill_loss", None))
         if args.width_multiplier is not None:
             if "width_multiplier" not in REGISTRY[args.model].config:
                 raise UserInputError(f"--width-multiplier: model {args.model!r} has no width multiplier")

@@ -51,6 +51,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     distill_weight: float = 0.0
     distill_originals: int = 0
+    distill_loss: str = "similarity"
     seed: int = 0
     snapshots: int = 10
 
@@ -91,6 +92,16 @@ def similarity_distillation(student_codes: torch.Tensor, teacher_codes: torch.Te
     return F.mse_loss(student @ student.T, teacher @ teacher.T)
 
 
+def code_distillation(student_codes: torch.Tensor, teacher_codes: torch.Tensor) -> torch.Tensor:
+    """Feature distillation on the unit sphere: each image's L2-normalised code is pulled onto the
+    teacher's, (1 - cosine) per image. Matching every code fixes the similarities of all pairs,
+    not only of those that share a batch; it needs codes of the teacher's size."""
+    return (1 - F.cosine_similarity(student_codes, teacher_codes, dim=1)).mean()
+
+
+DISTILL_LOSSES = {"similarity": similarity_distillation, "codes": code_distillation}
+
+
 def training_loss(
     model: torch.nn.Module, batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
     teacher: Autoencoder | None = None,
@@ -128,7 +139,8 @@ def training_loss(
         for student_codes, inputs in pairs:
             with torch.no_grad():
                 teacher_codes = teacher.encode_as_given(inputs)
-            loss = loss + settings.distill_weight * similarity_distillation(student_codes, teacher_codes)
+            loss = loss + settings.distill_weight * DISTILL_LOSSES[settings.distill_loss](
+                student_codes, teacher_codes)
     return loss, float(mse.detach())
 
 
@@ -243,8 +255,19 @@ class Trainer:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.progress = progress
         self.evaluate = evaluate
-        self.teacher = teacher.eval().to(self.device) if teacher is not None else None
         self.config = {**model_config(model_name), **(config or {})}
+        self.teacher = self._checked(teacher).eval().to(self.device) if teacher is not None else None
+
+    def _checked(self, teacher: Autoencoder) -> Autoencoder:
+        """The teacher, if the distillation loss can compare its codes with the student's."""
+        if self.settings.distill_loss not in DISTILL_LOSSES:
+            raise UserInputError(f"unknown distillation loss {self.settings.distill_loss!r}; "
+                                 f"choose one of {', '.join(DISTILL_LOSSES)}")
+        student_dim = build_model(self.model_name, self.config).code_dim
+        if self.settings.distill_loss == "codes" and teacher.code_dim != student_dim:
+            raise UserInputError(f"--distill-loss codes: the student's codes have {student_dim} dimensions, "
+                                 f"the teacher's {teacher.code_dim}; use 'similarity'")
+        return teacher
 
     def _registered_teacher(self, images: np.ndarray, folder: Path | None) -> Autoencoder | None:
         """The teacher the registry names for this model: the one in `folder` if it was trained
@@ -257,9 +280,9 @@ class Trainer:
         if path is not None and path.is_file():
             payload = read_checkpoint(path)
             if TrainSettings(**payload.get("settings", {})) == settings:
-                return model_from_payload(payload, str(path)).to(self.device)
+                return self._checked(model_from_payload(payload, str(path))).to(self.device)
         trained = Trainer(name, settings, device=str(self.device), progress=self.progress).fit(images, path)
-        return trained.eval().to(self.device)
+        return self._checked(trained).eval().to(self.device)
 
     def _snapshot_payload(self, model: Autoencoder, optimizer: Any, scheduler: Any, step: int,
                           steps_per_epoch: int, history: dict[str, Any]) -> dict[str, Any]:

@@ -95,6 +95,8 @@ def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoi
         (["train", image_files[0], tmp_path / "m.pth", "--epochs", "0"], "expected a positive integer"),
         (["distill", "--teacher", "t.pth", "--student", "best", image_files[0], tmp_path / "m.pth",
           "--distill-originals", "-1"], "expected a non-negative integer"),
+        (["distill", "--teacher", trained_checkpoint, "--student", "best", image_files[0], tmp_path / "m.pth",
+          "--distill-loss", "codes"], "the student's codes have 128 dimensions, the teacher's 64"),
         (["evaluate", tmp_path / "missing.csv", image_files[1]], "no such file"),
     ]
     for args, message in cases:

@@ -57,12 +57,12 @@ def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_grou
     from dataclasses import replace
 
     from aecluster.models import REGISTRY
-    from aecluster.training import Trainer, TrainSettings, run_folder
+    from aecluster.training import DISTILL_LOSSES, Trainer, TrainSettings, run_folder
 
     spec = REGISTRY["best"]
     assert spec.teacher == "teacher" and spec.deploy_weights == "float16"
     distilled = []
-    monkeypatch.setattr("aecluster.training.similarity_distillation",
+    monkeypatch.setitem(DISTILL_LOSSES, "similarity",
                         lambda student, teacher: distilled.append(teacher.shape) or student.sum() * 0)
     quick_teacher = replace(REGISTRY["teacher"], training={**REGISTRY["teacher"].training, "epochs": 1,
                                                            "batch_size": 32})

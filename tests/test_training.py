@@ -148,6 +148,44 @@ def test_distilling_originals_matches_the_teacher_on_full_size_images(two_groups
     assert gaps[1] < gaps[0]
 
 
+def test_code_distillation_compares_directions_only():
+    from aecluster.training import code_distillation
+
+    codes = torch.randn(8, 16)
+    assert code_distillation(3 * codes, codes) == pytest.approx(0.0, abs=1e-6)
+    assert code_distillation(-codes, codes) == pytest.approx(2.0)
+    assert 0 < code_distillation(torch.randn(8, 16), codes) < 2
+
+
+def test_code_distillation_pulls_each_code_towards_the_teacher(two_groups, trained_checkpoint):
+    from aecluster.checkpoint import load_model
+    from aecluster.training import code_distillation
+
+    teacher, _ = load_model(trained_checkpoint)
+    images = two_groups[0]
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    gaps = []
+    for weight in (0.0, 100.0):
+        student = Trainer("improved", settings(epochs=10, distill_weight=weight, distill_loss="codes",
+                                               distill_originals=16),
+                          recipe=RECIPE, progress=False, teacher=teacher).fit(images)
+        with torch.no_grad():
+            gaps.append(code_distillation(student.encode(batch), teacher.encode(batch)))
+    assert gaps[1] < gaps[0] / 2
+
+
+def test_code_distillation_needs_the_teachers_code_size(tmp_path, trained_checkpoint):
+    from aecluster.checkpoint import load_model
+
+    teacher, _ = load_model(trained_checkpoint)
+    with pytest.raises(UserInputError, match="student's codes have 16 dimensions, the teacher's 64"):
+        Trainer("improved", settings(distill_weight=1.0, distill_loss="codes"), recipe=RECIPE,
+                progress=False, teacher=teacher, config={"width_multiplier": 0.25})
+    with pytest.raises(UserInputError, match="unknown distillation loss 'kl'"):
+        Trainer("improved", settings(distill_weight=1.0, distill_loss="kl"), recipe=RECIPE,
+                progress=False, teacher=teacher)
+
+
 @pytest.mark.parametrize("mode", AUGMENTATIONS)
 def test_augment_renders_requested_size(mode):
     batch = torch.rand(4, 3, 32, 32) * 2 - 1
