@@ -312,6 +312,13 @@ def save_figure(figure: Figure, path: str | Path) -> None:
         figure.savefig(temporary, format="png", dpi=DPI)
 
 
+def fitted_title(text: str, figure: Figure) -> str:
+    """`text` broken into lines that fit the figure's width (about 9 characters an inch), so that
+    long titles, user-given ones included, are not cut off at the edges."""
+    width = max(30, int(figure.get_figwidth() * 9))
+    return "\n".join(textwrap.fill(line, width) for line in text.splitlines())
+
+
 def reconstructions_figure(
     originals: np.ndarray, reconstructions: np.ndarray, indices: Sequence[int], errors: np.ndarray,
     title: str = "Autoencoder reconstructions",
@@ -330,7 +337,7 @@ def reconstructions_figure(
             axis.set_yticks([])
     axes[0, 0].set_ylabel("original\n(32×32 px)")
     axes[1, 0].set_ylabel("reconstruction\n(32×32 px)")
-    figure.suptitle(title)
+    figure.suptitle(fitted_title(title, figure))
     figure.supxlabel(f"rows: original above reconstruction; MSE per image ({MSE_UNITS})", fontsize=9)
     return figure
 
@@ -350,7 +357,8 @@ def embedding_figure(panels: Sequence[EmbeddingPanel], labels: np.ndarray, title
         axis.set_xlabel(panel.axis_labels[0])
         axis.set_ylabel(panel.axis_labels[1])
         axis.legend(title="true label: images", loc="best", fontsize=9, markerscale=1.8)
-    figure.suptitle(title or f"2-D embeddings of {len(labels)} images, coloured by true label")
+    figure.suptitle(fitted_title(title or f"2-D embeddings of {len(labels)} images, coloured by true label",
+                                 figure))
     return figure
 
 
@@ -376,7 +384,7 @@ def checkpoints_figure(scores: Sequence[SnapshotScore], title: str = "Training s
     figure.legend(handles=mse_line + acc_line, loc="outside lower center", ncols=2, fontsize=9)
     correlation = mse_accuracy_correlation(scores)
     summary = "undefined (a series is constant)" if math.isnan(correlation) else f"{correlation:+.2f}"
-    left.set_title(f"{title}: {len(scores)} snapshots, Pearson r(MSE, accuracy) = {summary}")
+    left.set_title(fitted_title(f"{title}: {len(scores)} snapshots, Pearson r(MSE, accuracy) = {summary}", figure))
     return figure
 
 
@@ -400,8 +408,8 @@ def confusion_figure(predicted: np.ndarray, truth: np.ndarray, title: str = "Con
     figure.colorbar(image, ax=axis, label="row rate (fraction of the true label's images)")
     matching = ", ".join(f"group {group}→{label_name(label)}" for group, label in sorted(mapping.items()))
     accuracy = np.trace(counts) / max(counts.sum(), 1)
-    axis.set_title(f"{title}: N={counts.sum()}, accuracy {accuracy:.1%}\n"
-                   f"best matching of groups to labels: {matching}", fontsize=10)
+    axis.set_title(fitted_title(f"{title}: N={counts.sum()}, accuracy {accuracy:.1%}\n"
+                                f"best matching of groups to labels: {matching}", figure), fontsize=10)
     return figure
 
 
@@ -426,7 +434,7 @@ def size_accuracy_figure(results: dict[str, Any]) -> Figure:
     axis.grid(alpha=0.3, which="both")
     axis.legend(title="encoder family", loc="best")
     benchmark = f" on {results['benchmark']}" if results.get("benchmark") else ""
-    axis.set_title(textwrap.fill(f"Model size vs {results['metric']}{benchmark}", 70))
+    axis.set_title(fitted_title(f"Model size vs {results['metric']}{benchmark}", figure))
     return figure
 
 

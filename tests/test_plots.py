@@ -138,6 +138,22 @@ def test_confusion_counts_rates_and_matching(tmp_path, image_files):
     assert "true label" in matrix.get_ylabel() and "predicted label" in matrix.get_xlabel()
 
 
+LONG_TITLE = "clustering of the holiday photos from the shared folder " * 3
+
+
+@pytest.mark.parametrize("figure_of", [
+    lambda: plots.reconstructions_figure(np.zeros((3, 32, 32, 3)), np.zeros((3, 32, 32, 3)), [0, 1, 2],
+                                         np.zeros(3), LONG_TITLE),
+    lambda: plots.confusion_figure(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), LONG_TITLE),
+], ids=["suptitle", "axis title"])
+def test_long_titles_are_wrapped_to_the_figure_width(figure_of):
+    figure = figure_of()
+    title = figure.get_suptitle() or figure.axes[0].get_title()
+    lines = title.splitlines()
+    assert len(lines) >= 3 and max(map(len, lines)) <= figure.get_figwidth() * 9
+    assert " ".join(" ".join(lines).split()).startswith(" ".join(LONG_TITLE.split()))
+
+
 def write_results(path: Path, points: list[dict]) -> Path:
     path.write_text(json.dumps({"benchmark": "synthetic", "points": points}))
     return path
