@@ -16,10 +16,11 @@ from aecluster import __version__
 from aecluster.errors import UserInputError, run_reporting_errors
 
 MODEL_NAMES = ("baseline", "improved", "teacher", "best", "mobilenet", "plaincnn")
-# models.SIMILARITY_DISTILL_WEIGHT and DISTILL_ORIGINALS, repeated so that --help need not import
-# torch (a test keeps them equal).
+# models.SIMILARITY_DISTILL_WEIGHT, DISTILL_ORIGINALS and MAP_DISTILL_WEIGHT, repeated so that
+# --help need not import torch (a test keeps them equal).
 SIMILARITY_DISTILL_WEIGHT = 3000.0
 DISTILL_ORIGINALS = 256
+MAP_DISTILL_WEIGHT = 300.0
 
 
 def _integer_at_least(minimum: int) -> Callable[[str], int]:
@@ -48,6 +49,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, found {text!r}")
     return value
 
 
@@ -128,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what the student matches: 'similarity' the batch's pairwise cosine "
                               "similarities (default), 'codes' each image's code direction (needs "
                               "the teacher's code size)")
+    distill.add_argument("--distill-maps", type=_non_negative_float, metavar="WEIGHT",
+                         help="weight of matching each original's whole latent map (C x 4 x 4) to the "
+                              f"teacher's, as well as its code (default {MAP_DISTILL_WEIGHT:g} where the "
+                              "student's map has the teacher's shape, else 0)")
     _add_training_options(distill)
     distill.set_defaults(handler=_train)
 
@@ -219,6 +234,7 @@ def _train(args: argparse.Namespace) -> int:
         teacher, teacher_payload = load_model(args.teacher)
         recipe = teacher_payload["recipe"]
     config = None
+    maps = getattr(args, "distill_maps", None)
     if args.resume:
         snapshot = read_checkpoint(args.resume)
         settings, config = TrainSettings(**snapshot["settings"]), snapshot["config"]
@@ -227,11 +243,14 @@ def _train(args: argparse.Namespace) -> int:
             args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, augment=args.augment,
             noise=args.noise, seed=args.seed, distill_weight=getattr(args, "distill_weight", None),
             distill_originals=getattr(args, "distill_originals", None),
-            distill_loss=getattr(args, "distill_loss", None))
+            distill_loss=getattr(args, "distill_loss", None),
+            distill_maps=maps if maps is not None else (MAP_DISTILL_WEIGHT if args.teacher else None))
         if args.width_multiplier is not None:
             if "width_multiplier" not in REGISTRY[args.model].config:
                 raise UserInputError(f"--width-multiplier: model {args.model!r} has no width multiplier")
             config = {"width_multiplier": args.width_multiplier}
+        if maps is None and settings.distill_maps > 0:
+            settings = _maps_where_shapes_match(settings, args.model, config, teacher)
     scorer = None
     if args.val:
         val_images = load_images(args.val[0], min_images=2)
@@ -249,6 +268,20 @@ def _train(args: argparse.Namespace) -> int:
                    f"in {time.perf_counter() - start:.1f} s")
     shutdown_distributed()
     return 0
+
+
+def _maps_where_shapes_match(settings: Any, model: str, config: dict[str, Any] | None, teacher: Any) -> Any:
+    """The default map distillation, turned off for a student whose latent map has another shape
+    than its teacher's (another width, say): only its codes' similarities can be matched then."""
+    from dataclasses import replace
+
+    from aecluster.models import build_model, get_spec
+    from aecluster.training import latent_map_shape
+
+    teacher = teacher if teacher is not None else build_model(get_spec(model).teacher)
+    if latent_map_shape(build_model(model, config)) == latent_map_shape(teacher):
+        return settings
+    return replace(settings, distill_maps=0.0)
 
 
 def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -148,6 +148,61 @@ def test_distilling_originals_matches_the_teacher_on_full_size_images(two_groups
     assert gaps[1] < gaps[0]
 
 
+def test_map_distillation_compares_whole_maps_by_direction():
+    from aecluster.training import map_distillation
+
+    maps = torch.rand(4, 8, 4, 4)
+    assert map_distillation(5 * maps, maps) == pytest.approx(0.0, abs=1e-6)
+    moved = maps.clone()
+    moved[:, :, 0, 0], moved[:, :, 3, 3] = maps[:, :, 3, 3], maps[:, :, 0, 0]
+    # The same pooled code, features in other places: map distillation tells them apart.
+    assert torch.allclose(moved.mean(dim=(2, 3)), maps.mean(dim=(2, 3)))
+    assert map_distillation(moved, maps) > 1e-3
+
+
+def test_teacher_maps_are_computed_once_as_float16(two_groups, trained_checkpoint):
+    from aecluster.checkpoint import load_model
+    from aecluster.data import to_tensor
+    from aecluster.training import latent_map_shape, latent_maps
+
+    teacher, _ = load_model(trained_checkpoint)
+    images = two_groups[0][:20]
+    maps = latent_maps(teacher, images, torch.device("cpu"), batch_size=8)
+    assert maps.dtype == torch.float16 and maps.shape == (20, *latent_map_shape(teacher)) == (20, 64, 4, 4)
+    with torch.no_grad():
+        exact = teacher.encoder.feature_map(to_tensor(images))
+    torch.testing.assert_close(maps.float(), exact, atol=1e-2, rtol=1e-2)
+
+
+def test_map_distillation_pulls_student_maps_towards_the_teachers(two_groups, trained_checkpoint):
+    from aecluster.checkpoint import load_model
+    from aecluster.training import map_distillation
+
+    teacher, _ = load_model(trained_checkpoint)
+    images = two_groups[0]
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    gaps = []
+    for weight in (0.0, 100.0):
+        student = Trainer("improved", settings(epochs=6, distill_weight=1.0, distill_originals=16,
+                                               distill_maps=weight),
+                          recipe=RECIPE, progress=False, teacher=teacher).fit(images).eval()
+        with torch.no_grad():
+            gaps.append(map_distillation(student.encoder.feature_map(batch), teacher.encoder.feature_map(batch)))
+    assert gaps[1] < gaps[0]
+
+
+def test_map_distillation_needs_the_teachers_map_shape(trained_checkpoint):
+    from aecluster.checkpoint import load_model
+
+    teacher, _ = load_model(trained_checkpoint)
+    state = {key: value.clone() for key, value in teacher.state_dict().items()}
+    with pytest.raises(UserInputError, match="the student's latent map is 16x4x4, the teacher's 64x4x4"):
+        Trainer("improved", settings(distill_weight=1.0, distill_maps=1.0), recipe=RECIPE, progress=False,
+                teacher=teacher, config={"width_multiplier": 0.25})
+    # Probing the shapes leaves the teacher's BatchNorm statistics and mode untouched.
+    assert all(torch.equal(state[key], value) for key, value in teacher.state_dict().items())
+
+
 def test_code_distillation_compares_directions_only():
     from aecluster.training import code_distillation
 
