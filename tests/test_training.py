@@ -174,20 +174,27 @@ def test_teacher_maps_are_computed_once_as_float16(two_groups, trained_checkpoin
     torch.testing.assert_close(maps.float(), exact, atol=1e-2, rtol=1e-2)
 
 
+def student_gaps(images, teacher, gap, runs):
+    """gap(student, batch) of an `improved` student distilled from `teacher` with each settings override."""
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    gaps = []
+    for overrides in runs:
+        student = Trainer("improved", settings(**overrides), recipe=RECIPE, progress=False,
+                          teacher=teacher).fit(images).eval()
+        with torch.no_grad():
+            gaps.append(gap(student, batch))
+    return gaps
+
+
 def test_map_distillation_pulls_student_maps_towards_the_teachers(two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
     from aecluster.training import map_distillation
 
     teacher, _ = load_model(trained_checkpoint)
-    images = two_groups[0]
-    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-    gaps = []
-    for weight in (0.0, 100.0):
-        student = Trainer("improved", settings(epochs=6, distill_weight=1.0, distill_originals=16,
-                                               distill_maps=weight),
-                          recipe=RECIPE, progress=False, teacher=teacher).fit(images).eval()
-        with torch.no_grad():
-            gaps.append(map_distillation(student.encoder.feature_map(batch), teacher.encoder.feature_map(batch)))
+    runs = [{"epochs": 6, "distill_weight": 1.0, "distill_originals": 16, "distill_maps": weight}
+            for weight in (0.0, 100.0)]
+    gaps = student_gaps(two_groups[0], teacher, lambda student, batch: map_distillation(
+        student.encoder.feature_map(batch), teacher.encoder.feature_map(batch)), runs)
     assert gaps[1] < gaps[0]
 
 
@@ -217,15 +224,10 @@ def test_code_distillation_pulls_each_code_towards_the_teacher(two_groups, train
     from aecluster.training import code_distillation
 
     teacher, _ = load_model(trained_checkpoint)
-    images = two_groups[0]
-    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-    gaps = []
-    for weight in (0.0, 100.0):
-        student = Trainer("improved", settings(epochs=10, distill_weight=weight, distill_loss="codes",
-                                               distill_originals=16),
-                          recipe=RECIPE, progress=False, teacher=teacher).fit(images)
-        with torch.no_grad():
-            gaps.append(code_distillation(student.encode(batch), teacher.encode(batch)))
+    runs = [{"epochs": 10, "distill_weight": weight, "distill_loss": "codes", "distill_originals": 16}
+            for weight in (0.0, 100.0)]
+    gaps = student_gaps(two_groups[0], teacher, lambda student, batch: code_distillation(
+        student.encode(batch), teacher.encode(batch)), runs)
     assert gaps[1] < gaps[0] / 2
 
 
