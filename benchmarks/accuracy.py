@@ -51,6 +51,14 @@ def number_list(convert: Callable[[str], float]) -> Callable[[str], list]:
     return parse
 
 
+def load_bench(folder: Path) -> dict[str, np.ndarray]:
+    """trainX, valX (memory-mapped) and the labels that only score them, of one benchmark folder."""
+    data = {name: load_images(folder / f"{name}.npy") for name in ("trainX", "valX")}
+    data["trainY"] = load_labels(folder / "trainY.npy", len(data["trainX"]))
+    data["valY"] = load_labels(folder / "valY.npy", len(data["valX"]))
+    return data
+
+
 def raw_pixels(images: np.ndarray, seed: int) -> np.ndarray:
     """The reference point: PCA to 50 dimensions on raw pixels, then KMeans with 2 clusters."""
     flat = np.asarray(images, dtype=np.float32).reshape(len(images), -1) / 255.0
@@ -69,7 +77,9 @@ def score_checkpoint(path: Path, data: dict[str, np.ndarray], seed: int) -> dict
 
 
 def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
-            checkpoints: dict[str, Path]) -> dict[str, Any]:
+            checkpoints: dict[str, Path], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train (or reuse) and score one model and seed; `overrides` change its training settings
+    and name its checkpoint after them."""
     if model == "raw":
         clock = time.perf_counter()
         train_groups = raw_pixels(data["trainX"], seed)
@@ -78,7 +88,9 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
                 "val_acc": clustering_accuracy(raw_pixels(data["valX"], seed), data["valY"]),
                 "train_seconds": 0.0, "predict_seconds": seconds}
     train_seconds = float("nan")
-    path = checkpoints.get(model, work / f"{model}_seed{seed}.pth")
+    tag = "".join(f"_{key}{value:g}" if isinstance(value, float) else f"_{key}{value}"
+                  for key, value in sorted((overrides or {}).items()))
+    path = checkpoints.get(model, work / f"{model}{tag}_seed{seed}.pth")
     if model not in checkpoints:
         teacher_name = get_spec(model).teacher
         if teacher_name and (work / f"{teacher_name}_seed{seed}.pth").is_file():
@@ -88,8 +100,8 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
                 shutil.copyfile(work / f"{teacher_name}_seed{seed}.pth", run_folder(path) / "teacher.pth")
         if not path.exists():
             clock = time.perf_counter()
-            Trainer(model, TrainSettings.for_model(model, seed=seed), progress=sys.stderr.isatty()).fit(
-                data["trainX"], path)
+            Trainer(model, TrainSettings.for_model(model, seed=seed, **(overrides or {})),
+                    progress=sys.stderr.isatty()).fit(data["trainX"], path)
             train_seconds = time.perf_counter() - clock
     scores = {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
     teacher = run_folder(path) / "teacher.pth"
@@ -126,9 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write all runs as JSON")
     args = parser.parse_args(argv)
 
-    data = {"trainX": load_images(args.bench / "trainX.npy"), "valX": load_images(args.bench / "valX.npy")}
-    data["trainY"] = load_labels(args.bench / "trainY.npy", len(data["trainX"]))
-    data["valY"] = load_labels(args.bench / "valY.npy", len(data["valX"]))
+    data = load_bench(args.bench)
     checkpoints = dict((item.split("=", 1)[0], Path(item.split("=", 1)[1])) for item in args.checkpoint)
     work = args.work or Path("bench-runs") / args.bench.resolve().name
     work.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from accuracy import number_list, score_checkpoint
+from accuracy import load_bench, number_list, score_checkpoint
 
-from aecluster.data import load_images, load_labels
 from aecluster.deploy import count_parameters
 from aecluster.errors import run_reporting_errors
 from aecluster.models import build_model
@@ -42,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("reports/size_sweep.json"))
     args = parser.parse_args(argv)
 
-    data = {name: load_images(args.bench / f"{name}.npy") for name in ("trainX", "valX")}
-    data["trainY"] = load_labels(args.bench / "trainY.npy", len(data["trainX"]))
-    data["valY"] = load_labels(args.bench / "valY.npy", len(data["valX"]))
+    data = load_bench(args.bench)
     work = args.work or Path("bench-runs") / f"size-{args.bench.resolve().name}"
     work.mkdir(parents=True, exist_ok=True)
 

@@ -98,7 +98,24 @@ def test_scale_prints_time_and_peak_memory(tmp_path, trained_checkpoint):
     assert seconds > 0 and 50 < peak_mb < 4000
 
 
+def test_distill_variants_compare_students_of_one_teacher(tmp_path, bench_dir):
+    work = tmp_path / "runs"
+    result = run_benchmark("distill_variants.py", bench_dir, "--variants", "epochs=1;distill_maps=0,epochs=1",
+                           "--seeds", "0", "--work", work, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == [
+        "epochs=1", "its teacher", "distill_maps=0, epochs=1", "its teacher"]
+    for row in rows[1::2]:
+        agreements = [float(cell.split("±")[0]) for cell in row.split("|")[6:8]]
+        assert all(0.5 <= value <= 1.0 for value in agreements)
+    assert rows[2].split("|")[2] == rows[4].split("|")[2]  # the same teacher for both variants
+    assert sorted(path.name for path in work.glob("*.pth")) == [
+        "best_distill_maps0_epochs1_seed0.pth", "best_epochs1_seed0.pth", "teacher_seed0.pth"]
+
+
 @pytest.mark.parametrize(("script", "args", "message"), [
+    ("distill_variants.py", ["missing", "--variants", "maps=1"], "unknown setting 'maps'"),
     ("accuracy.py", ["missing"], "missing/trainX.npy: no such file"),
     ("accuracy.py", ["missing", "--seeds", "0,x"], "argument --seeds: expected comma-separated int"),
     ("size_sweep.py", ["missing"], "missing/trainX.npy: no such file"),

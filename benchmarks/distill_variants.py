@@ -1,0 +1,80 @@
+"""Distillation variants: how closely students distilled with other settings group images as their teacher.
+
+usage: python benchmarks/distill_variants.py BENCH_DIR [--variants "distill_maps=0;distill_maps=300,epochs=60"]
+                                             [--seeds 0,1,2] [--work DIR]
+
+For every variant and seed, trains a `best` student with the registered defaults changed by the
+variant's settings (any TrainSettings field, e.g. distill_maps, epochs, distill_weight), from the
+seed's `teacher` (reused from --work as benchmarks/accuracy.py leaves it, else trained first).
+Prints how often the student's groups agree with its teacher's on valX and on trainX, each
+clustered alone: that agreement needs no labels and is what distillation settings are chosen
+by. Val and train ACC of student and teacher are printed too; labels only score them. Runs on
+a GPU when one is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from accuracy import load_bench, number_list, run_one, summarise
+
+from aecluster.errors import run_reporting_errors
+from aecluster.training import TrainSettings
+
+
+def parse_variants(text: str) -> list[dict[str, Any]]:
+    """"a=1,b=2;c=3" -> [{"a": 1.0, "b": 2.0}, {"c": 3.0}] with TrainSettings' field types."""
+    types = {field.name: type(getattr(TrainSettings(), field.name)) for field in fields(TrainSettings)}
+    variants = []
+    for part in text.split(";"):
+        variant: dict[str, Any] = {}
+        for item in filter(None, part.split(",")):
+            name, _, value = item.partition("=")
+            name = name.strip()
+            if name not in types or name == "seed":
+                raise argparse.ArgumentTypeError(f"unknown setting {name!r} in {text!r}; "
+                                                 f"choose from {', '.join(sorted(set(types) - {'seed'}))}")
+            try:
+                variant[name] = types[name](value.strip())
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"bad value {value!r} for {name} in {text!r}") from None
+        variants.append(variant)
+    return variants
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
+    parser.add_argument("--variants", type=parse_variants, default=parse_variants("distill_maps=0;"),
+                        help="';'-separated variants, each ','-separated SETTING=VALUE changes of best's "
+                             "defaults; an empty variant is the defaults (default 'distill_maps=0;')")
+    parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="seeds (default 0,1,2)")
+    parser.add_argument("--work", type=Path, help="where checkpoints go (default: bench-runs/NAME)")
+    args = parser.parse_args(argv)
+
+    data = load_bench(args.bench)
+    work = args.work or Path("bench-runs") / args.bench.resolve().name
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"distillation variants on {args.bench.resolve().name}: seeds {args.seeds}")
+    print("| variant | val ACC (median ± std) | train ACC (median ± std) | train s | predict s "
+          "| val agreement with teacher | train agreement |")
+    print("|---|---|---|---|---|---|---|")
+    for seed in args.seeds:
+        if not (work / f"teacher_seed{seed}.pth").is_file():
+            run_one("teacher", seed, data, work, {})  # trained once, for every variant
+    for variant in args.variants:
+        runs = [run_one("best", seed, data, work, {}, variant) for seed in args.seeds]
+        name = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                         for key, value in variant.items()) or "defaults"
+        print(summarise(name, runs), flush=True)
+        print(summarise("  its teacher", [{**run["teacher"], "train_seconds": float("nan")} for run in runs]),
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_reporting_errors("distill_variants.py", main))
