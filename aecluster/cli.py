@@ -124,8 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(reconstruction, plus contrastive if its model has one) and also matches the "
                     "teacher's pairwise cosine similarities of codes in each batch (similarity-"
                     "preserving KD, Tung & Mori 2019), or with --distill-loss codes each image's "
-                    "code direction, on its augmented views and on full-size originals. The "
-                    "student inherits the teacher's recipe.")
+                    "code direction, on its augmented views and on full-size originals; on the "
+                    "originals also the whole latent map where its shape is the teacher's "
+                    "(--distill-maps). The student inherits the teacher's recipe.")
     distill.add_argument("--teacher", required=True, help="trained teacher checkpoint")
     distill.add_argument("--student", dest="model", required=True, choices=MODEL_NAMES, help="student model name")
     distill.add_argument("--distill-weight", type=_positive_float, default=SIMILARITY_DISTILL_WEIGHT,
