@@ -20,7 +20,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from accuracy import load_bench, number_list, run_one, summarise
+from accuracy import load_bench, number_list, run_one, summarise, table_header
 
 from aecluster.errors import run_reporting_errors
 from aecluster.training import TrainSettings
@@ -60,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path("bench-runs") / args.bench.resolve().name
     work.mkdir(parents=True, exist_ok=True)
     print(f"distillation variants on {args.bench.resolve().name}: seeds {args.seeds}")
-    print("| variant | val ACC (median ± std) | train ACC (median ± std) | train s | predict s "
-          "| val agreement with teacher | train agreement |")
-    print("|---|---|---|---|---|---|---|")
+    print(table_header("variant"))
     for seed in args.seeds:
         if not (work / f"teacher_seed{seed}.pth").is_file():
             run_one("teacher", seed, data, work, {})  # trained once, for every variant

@@ -53,6 +53,10 @@ def test_accuracy_scores_a_distilled_checkpoint_against_its_teacher(tmp_path, be
     runs = json.loads((tmp_path / "runs.json").read_text())["results"]
     assert runs["student teacher"][0]["val_acc"] == runs["student"][0]["val_acc"]
     assert runs["student"][0]["val_agreement"] == runs["student"][0]["train_agreement"] == 1.0
+    # valX placed into the groups fitted on trainX: scored, and compared with the teacher's too.
+    assert runs["student"][0]["placed_agreement"] == 1.0 and 0.5 <= runs["student"][0]["placed_acc"] <= 1.0
+    raw_row = next(line for line in result.stdout.splitlines() if line.startswith("| raw"))
+    assert raw_row.split("|")[8:10] == [" — ", " — "]
     assert "groups" not in runs["student"][0]
 
 
@@ -107,7 +111,7 @@ def test_distill_variants_compare_students_of_one_teacher(tmp_path, bench_dir):
     assert [row.split("|")[1].strip() for row in rows[1:]] == [
         "epochs=1", "its teacher", "distill_maps=0, epochs=1", "its teacher"]
     for row in rows[1::2]:
-        agreements = [float(cell.split("±")[0]) for cell in row.split("|")[6:8]]
+        agreements = [float(cell.split("±")[0]) for cell in row.split("|")[6:8] + row.split("|")[9:10]]
         assert all(0.5 <= value <= 1.0 for value in agreements)
     assert rows[2].split("|")[2] == rows[4].split("|")[2]  # the same teacher for both variants
     assert sorted(path.name for path in work.glob("*.pth")) == [
