@@ -239,15 +239,15 @@ SIMILARITY_DISTILL_WEIGHT = 3000.0
 # encodes full-size originals. Chosen label-free, by how often the student's groups agree with
 # its teacher's (benchmarks/accuracy.py, seeds 0-2, val / train images). 128 originals for 20
 # epochs: two_source 0.970 / 0.973, intel_same_source 0.950 / 0.973; 256 for 30 epochs: 0.980 /
-# 0.980 and 0.968 / 0.979. 256 costs 70% more per step than 128; train_best.sh still takes
-# 12 minutes (teacher 5.5, student 6.5) on two CPU cores.
+# 0.980 and 0.968 / 0.979. 256 costs 70% more per step than 128.
 DISTILL_ORIGINALS = 256
 # Weight of latent-map distillation on those originals (each image's 128x4x4 map pulled onto the
 # teacher's direction, 1 - cosine) for a student whose map has the teacher's shape, and the
 # student's epochs. Chosen label-free like the above, on intel_same_source (the benchmark where
 # the student lagged), seeds 0-2, trained on a GPU for the comparison: group agreement val /
 # train 0.966 / 0.980 without maps (30 epochs), 0.974-0.982 / 0.983-0.984 at weight 300 (two
-# runs), 0.980 / 0.985 at 1000, and 0.988 / 0.988 at 300 for 60 epochs.
+# runs), 0.980 / 0.985 at 1000, and 0.988 / 0.988 at 300 for 60 epochs. On two CPU cores (the
+# benchmark's own teachers and students, seeds 0-2): 0.984 / 0.988 on intel_same_source.
 MAP_DISTILL_WEIGHT = 300.0
 STUDENT_EPOCHS = 60
 
