@@ -42,24 +42,24 @@ def _integer_at_least(minimum: int) -> Callable[[str], int]:
 _positive_int = _integer_at_least(1)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}")
-    return value
+def _number_above(zero_allowed: bool) -> Callable[[str], float]:
+    """An argparse type for numbers > 0 (or >= 0), with a one-line error otherwise (NaN too)."""
+    kind = "non-negative" if zero_allowed else "positive"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (value >= 0 if zero_allowed else value > 0):
+            raise argparse.ArgumentTypeError(f"expected a {kind} number, found {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, found {text!r}")
-    return value
+_positive_float = _number_above(zero_allowed=False)
+_non_negative_float = _number_above(zero_allowed=True)
 
 
 def _add_recipe_options(parser: argparse.ArgumentParser) -> None:

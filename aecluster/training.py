@@ -312,10 +312,11 @@ class Trainer:
         if self.settings.distill_loss == "codes" and teacher.code_dim != student.code_dim:
             raise UserInputError(f"--distill-loss codes: the student's codes have {student.code_dim} dimensions, "
                                  f"the teacher's {teacher.code_dim}; use 'similarity'")
-        if self.settings.distill_maps > 0 and latent_map_shape(student) != latent_map_shape(teacher):
+        if self.settings.distill_maps > 0:
             shapes = ["x".join(map(str, latent_map_shape(model))) for model in (student, teacher)]
-            raise UserInputError(f"--distill-maps: the student's latent map is {shapes[0]}, the teacher's "
-                                 f"{shapes[1]}; use --distill-maps 0 or a student of the teacher's width")
+            if shapes[0] != shapes[1]:
+                raise UserInputError(f"--distill-maps: the student's latent map is {shapes[0]}, the teacher's "
+                                     f"{shapes[1]}; use --distill-maps 0 or a student of the teacher's width")
         return teacher
 
     def _registered_teacher(self, images: np.ndarray, folder: Path | None) -> Autoencoder | None:

@@ -59,6 +59,11 @@ def load_bench(folder: Path) -> dict[str, np.ndarray]:
     return data
 
 
+def setting_text(value: Any) -> str:
+    """A training setting as it appears in checkpoint names and table rows (300.0 -> "300")."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def raw_pixels(images: np.ndarray, seed: int) -> np.ndarray:
     """The reference point: PCA to 50 dimensions on raw pixels, then KMeans with 2 clusters."""
     flat = np.asarray(images, dtype=np.float32).reshape(len(images), -1) / 255.0
@@ -96,8 +101,7 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
                 "val_acc": clustering_accuracy(raw_pixels(data["valX"], seed), data["valY"]),
                 "train_seconds": 0.0, "predict_seconds": seconds}
     train_seconds = float("nan")
-    tag = "".join(f"_{key}{value:g}" if isinstance(value, float) else f"_{key}{value}"
-                  for key, value in sorted((overrides or {}).items()))
+    tag = "".join(f"_{key}{setting_text(value)}" for key, value in sorted((overrides or {}).items()))
     path = checkpoints.get(model, work / f"{model}{tag}_seed{seed}.pth")
     if model not in checkpoints:
         teacher_name = get_spec(model).teacher

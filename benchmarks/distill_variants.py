@@ -20,7 +20,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from accuracy import load_bench, number_list, run_one, summarise, table_header
+from accuracy import load_bench, number_list, run_one, setting_text, summarise, table_header
 
 from aecluster.errors import run_reporting_errors
 from aecluster.training import TrainSettings
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             run_one("teacher", seed, data, work, {})  # trained once, for every variant
     for variant in args.variants:
         runs = [run_one("best", seed, data, work, {}, variant) for seed in args.seeds]
-        name = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
-                         for key, value in variant.items()) or "defaults"
+        name = ", ".join(f"{key}={setting_text(value)}" for key, value in variant.items()) or "defaults"
         print(summarise(name, runs), flush=True)
         print(summarise("  its teacher", [{**run["teacher"], "train_seconds": float("nan")} for run in runs]),
               flush=True)
