@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from aecluster.data import iter_batches, to_tensor, validate_images
+from aecluster.data import compute_in_batches, validate_images
 from aecluster.errors import UserInputError
 from aecluster.models import REGISTRY, Autoencoder
 
@@ -22,19 +22,11 @@ def encode_images(
 ) -> np.ndarray:
     """Latent codes (N, code_dim) float32 of uint8 images, computed batch by batch."""
     import torch
-    from tqdm.auto import tqdm
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device).eval()
-    codes = np.empty((len(images), model.code_dim), dtype=np.float32)
-    batches = iter_batches(images, batch_size)
-    total = -(-len(images) // batch_size)
-    with torch.inference_mode():
-        for index, batch in enumerate(tqdm(batches, total=total, disable=not progress,
-                                           desc="encode", unit="batch")):
-            start = index * batch_size
-            codes[start : start + len(batch)] = model.encode(to_tensor(batch).to(device)).cpu().numpy()
-    return codes
+    codes = compute_in_batches(lambda batch: model.encode(batch).cpu(), images, device, batch_size, progress)
+    return codes.numpy().reshape(len(images), model.code_dim)
 
 
 def fit_groups(

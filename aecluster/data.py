@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +120,23 @@ def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         batch = np.array(images[start : start + batch_size])
         _release_pages(images, start, len(batch))
         yield batch
+
+
+def compute_in_batches(
+    compute: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: str | torch.device,  # noqa: F821
+    batch_size: int = 512, progress: bool = False, desc: str = "encode",
+) -> torch.Tensor:  # noqa: F821
+    """`compute` of uint8 images, one [-1, 1] batch at a time on `device` without gradients,
+    concatenated: the one inference loop behind codes and latent maps."""
+    import torch
+    from tqdm.auto import tqdm
+
+    parts = []
+    with torch.inference_mode():
+        for batch in tqdm(iter_batches(images, batch_size), total=-(-len(images) // batch_size),
+                          disable=not progress, desc=desc, unit="batch"):
+            parts.append(compute(to_tensor(batch).to(device)))
+    return torch.cat(parts)
 
 
 def _release_pages(images: np.ndarray, start: int, count: int) -> None:

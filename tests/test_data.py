@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aecluster.data import iter_batches, load_images, load_labels, square_resize, to_tensor, validate_images
+from aecluster.data import (
+    compute_in_batches,
+    iter_batches,
+    load_images,
+    load_labels,
+    square_resize,
+    to_tensor,
+    validate_images,
+)
 from aecluster.errors import UserInputError
 
 
@@ -107,3 +115,15 @@ def test_batches_of_a_memory_mapped_file_are_exact_and_released(tmp_path):
     editable[:] = 0
     editable._mmap = RecordingMapping(editable._mmap)
     assert not np.concatenate(list(iter_batches(editable, 7))).any() and not released
+
+
+def test_compute_in_batches_matches_one_pass_and_keeps_no_graph():
+    import torch
+
+    images = np.random.default_rng(0).integers(0, 256, (7, 32, 32, 3), dtype=np.uint8)
+    layer = torch.nn.Conv2d(3, 2, 3)
+    out = compute_in_batches(layer, images, "cpu", batch_size=3)
+    with torch.no_grad():
+        expected = layer(to_tensor(images))
+    assert out.shape == (7, 2, 30, 30) and not out.requires_grad
+    assert torch.allclose(out, expected, atol=1e-6)
