@@ -10,7 +10,8 @@ checkpoint's own recipe. Labels (trainY, valY) are used only to score. Prints va
 `--checkpoint NAME=PATH` scores an existing checkpoint instead of training one. A checkpoint
 distilled from a teacher (`best`, or one whose PATH_run/teacher.pth exists) also gets a row for
 that teacher, so the compressed model can be compared with its uncompressed teacher, and the
-label-free agreement of its groups with the teacher's; a teacher trained earlier in the same
+label-free agreement of its groups with the teacher's, then a line of how many points each seed's
+student is behind its own teacher; a teacher trained earlier in the same
 --work folder (`--models teacher,best`) is reused rather than trained again.
 """
 
@@ -148,6 +149,16 @@ def summarise(name: str, runs: list[dict[str, Any]]) -> str:
             f"{stat('train_agreement')} | {stat('placed_acc')} | {stat('placed_agreement')} |")
 
 
+def paired_gaps(name: str, students: list[dict[str, Any]], teachers: list[dict[str, Any]]) -> str:
+    """How many points each seed's student is behind its own teacher (negative: ahead), and the
+    mean: medians over seeds compare different seeds' runs, these pairs do not."""
+    parts = []
+    for label, key in (("val", "val_acc"), ("placed", "placed_acc"), ("train", "train_acc")):
+        gaps = [100 * (teacher[key] - student[key]) for student, teacher in zip(students, teachers, strict=True)]
+        parts.append(f"{label} {', '.join(f'{gap:.1f}' for gap in gaps)} (mean {statistics.mean(gaps):.1f})")
+    return f"{name} behind its teacher, points per seed: " + "; ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
@@ -177,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if teachers:
             results[f"{model} teacher"] = teachers
             print(summarise(f"{model} teacher", teachers), flush=True)
+            print(paired_gaps(model, results[model], teachers), flush=True)
     if args.json:
         for runs in results.values():
             for run in runs:

@@ -55,6 +55,8 @@ def test_accuracy_scores_a_distilled_checkpoint_against_its_teacher(tmp_path, be
     assert runs["student"][0]["val_agreement"] == runs["student"][0]["train_agreement"] == 1.0
     # valX placed into the groups fitted on trainX: scored, and compared with the teacher's too.
     assert runs["student"][0]["placed_agreement"] == 1.0 and 0.5 <= runs["student"][0]["placed_acc"] <= 1.0
+    assert "student behind its teacher, points per seed: val 0.0 (mean 0.0); placed 0.0 (mean 0.0); " \
+           "train 0.0 (mean 0.0)" in result.stdout
     raw_row = next(line for line in result.stdout.splitlines() if line.startswith("| raw"))
     assert raw_row.split("|")[8:10] == [" — ", " — "]
     assert "groups" not in runs["student"][0]
@@ -132,3 +134,16 @@ def test_benchmarks_answer_user_mistakes_in_one_line(tmp_path, script, args, mes
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"{script}: error: " in result.stderr.splitlines()[-1] and message in result.stderr
+
+
+def test_paired_gaps_are_points_behind_each_seeds_own_teacher():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from accuracy import paired_gaps
+
+    students = [{"val_acc": 0.76, "placed_acc": 0.80, "train_acc": 0.70},
+                {"val_acc": 0.80, "placed_acc": 0.80, "train_acc": 0.70}]
+    teachers = [{"val_acc": 0.786, "placed_acc": 0.79, "train_acc": 0.70},
+                {"val_acc": 0.79, "placed_acc": 0.80, "train_acc": 0.71}]
+    assert paired_gaps("best", students, teachers) == (
+        "best behind its teacher, points per seed: val 2.6, -1.0 (mean 0.8); "
+        "placed -1.0, 0.0 (mean -0.5); train 0.0, 1.0 (mean 0.5)")
