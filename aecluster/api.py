@@ -25,8 +25,7 @@ def encode_images(
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device).eval()
-    codes = compute_in_batches(lambda batch: model.encode(batch).cpu(), images, device, batch_size, progress)
-    return codes.numpy().reshape(len(images), model.code_dim)
+    return compute_in_batches(lambda batch: model.encode(batch).cpu(), images, device, batch_size, progress).numpy()
 
 
 def fit_groups(
