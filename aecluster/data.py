@@ -127,16 +127,24 @@ def compute_in_batches(
     batch_size: int = 512, progress: bool = False, desc: str = "encode",
 ) -> torch.Tensor:  # noqa: F821
     """`compute` of uint8 images, one [-1, 1] batch at a time on `device` without gradients,
-    concatenated: the one inference loop behind codes and latent maps."""
+    written into one output tensor: the one inference loop behind codes and latent maps.
+
+    The output is allocated once the first batch shows its shape, and filled in place, so the
+    results never exist twice (a list of parts plus their concatenation would double the peak).
+    """
     import torch
     from tqdm.auto import tqdm
 
-    parts = []
+    output = None
     with torch.inference_mode():
-        for batch in tqdm(iter_batches(images, batch_size), total=-(-len(images) // batch_size),
-                          disable=not progress, desc=desc, unit="batch"):
-            parts.append(compute(to_tensor(batch).to(device)))
-    return torch.cat(parts)
+        for start, batch in zip(range(0, len(images), batch_size),
+                                tqdm(iter_batches(images, batch_size), total=-(-len(images) // batch_size),
+                                     disable=not progress, desc=desc, unit="batch"), strict=True):
+            result = compute(to_tensor(batch).to(device))
+            if output is None:
+                output = torch.empty((len(images), *result.shape[1:]), dtype=result.dtype, device=result.device)
+            output[start : start + len(batch)] = result
+    return output
 
 
 def _release_pages(images: np.ndarray, start: int, count: int) -> None:

@@ -136,8 +136,8 @@ def test_benchmarks_answer_user_mistakes_in_one_line(tmp_path, script, args, mes
     assert f"{script}: error: " in result.stderr.splitlines()[-1] and message in result.stderr
 
 
-def test_paired_gaps_are_points_behind_each_seeds_own_teacher():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+def test_paired_gaps_are_points_behind_each_seeds_own_teacher(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     from accuracy import paired_gaps
 
     students = [{"val_acc": 0.76, "placed_acc": 0.80, "train_acc": 0.70},
