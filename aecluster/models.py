@@ -86,18 +86,24 @@ BLOCKS: dict[str, Callable[[int, int, int], nn.Module]] = {
 class ConvEncoder(nn.Module):
     """A plain stem conv, then per stage a widening block and a stride-2 block: 32->16->8->4.
 
-    `block` picks the family ("plain" or "separable"). The code is the global average of the
-    4x4 latent map; with `flip_average`, inference averages the codes of the image and its
-    mirror image, so that a left-right flip (a nuisance for scene type) cannot change the code.
+    `block` picks the family ("plain" or "separable"), either one for every stage or a list
+    with one per stage (a hybrid: plain filters where channels are few, separable where they
+    are many). The code is the global average of the 4x4 latent map; with `flip_average`,
+    inference averages the codes of the image and its mirror image, so that a left-right flip
+    (a nuisance for scene type) cannot change the code.
     """
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128), block: str = "plain",
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128), block: str | list[str] = "plain",
                  flip_average: bool = True) -> None:
         super().__init__()
-        make = BLOCKS[block]
-        layers: list[nn.Module] = [plain_block(3, widths[0], 1), make(widths[0], widths[0], 2)]
-        for in_ch, out_ch in pairwise(widths):
-            layers += [make(in_ch, out_ch, 1), make(out_ch, out_ch, 2)]
+        families = [block] * len(widths) if isinstance(block, str) else list(block)
+        if len(families) != len(widths) or not set(families) <= set(BLOCKS):
+            raise ValueError(f"block must be one of {sorted(BLOCKS)} or a list of them, one per stage "
+                             f"({len(widths)}), got {block!r}")
+        make = [BLOCKS[family] for family in families]
+        layers: list[nn.Module] = [plain_block(3, widths[0], 1), make[0](widths[0], widths[0], 2)]
+        for stage, (in_ch, out_ch) in enumerate(pairwise(widths), start=1):
+            layers += [make[stage](in_ch, out_ch, 1), make[stage](out_ch, out_ch, 2)]
         self.features = nn.Sequential(*layers)
         self.code_dim = widths[-1]
         self.flip_average = flip_average
@@ -208,14 +214,14 @@ def scale_width(width: int, multiplier: float) -> int:
     return max(8, int(round(width * multiplier / 8)) * 8)
 
 
-def _build_conv(widths: tuple[int, ...] | list[int], block: str, projection_dim: int,
+def _build_conv(widths: tuple[int, ...] | list[int], block: str | list[str], projection_dim: int,
                 width_multiplier: float = 1.0, flip_average: bool = True) -> Autoencoder:
     widths = tuple(scale_width(w, width_multiplier) for w in widths)
     projector = projection_head(widths[-1], projection_dim) if projection_dim else None
     return Autoencoder(ConvEncoder(widths, block, flip_average), ConvDecoder(widths), projector)
 
 
-def _conv_config(width: int, block: str = "plain", projection_dim: int = 64) -> dict[str, Any]:
+def _conv_config(width: int, block: str | list[str] = "plain", projection_dim: int = 64) -> dict[str, Any]:
     return {"widths": [width, 2 * width, 4 * width], "block": block, "projection_dim": projection_dim,
             "width_multiplier": 1.0, "flip_average": True}
 

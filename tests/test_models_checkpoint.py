@@ -53,6 +53,24 @@ def test_round_trip_weights_only(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
+def test_hybrid_encoder_mixes_families_per_stage_and_round_trips(tmp_path):
+    def encoder_params(block):
+        return sum(p.numel() for p in build_model("plaincnn", {"block": block}).encoder.parameters())
+
+    hybrid = ["plain", "plain", "separable"]
+    assert encoder_params("separable") < encoder_params(hybrid) < encoder_params("plain")
+    model = build_model("plaincnn", {"block": hybrid}).eval()
+    depthwise = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert [m.in_channels for m in depthwise] == [64, 128]
+    assert model.encoder.feature_map(torch.zeros(1, 3, 32, 32)).shape == (1, 128, 4, 4)
+    path = tmp_path / "hybrid.pth"
+    save_checkpoint(path, make_payload(model, "plaincnn", {"block": hybrid}, {"reduce": "pca:2"}, 1))
+    loaded, _ = load_model(path)
+    assert encoder_params(hybrid) == sum(p.numel() for p in loaded.encoder.parameters())
+    with pytest.raises(ValueError, match="one per stage"):
+        build_model("plaincnn", {"block": ["plain", "separable"]})
+
+
 class _RunsCode:
     def __reduce__(self):
         return (print, ("code ran",))
