@@ -151,7 +151,13 @@ def expand_state(state: dict[str, torch.Tensor], scales: dict[str, float]) -> di
 
 def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
     """Rebuild the model described by a checkpoint and load its weights (strictly)."""
-    model = build_model(payload["model"], payload.get("config"))
+    try:
+        model = build_model(payload["model"], payload.get("config"))
+    except UserInputError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"{source}: its settings do not build model {payload['model']!r} "
+                             f"({str(exc).splitlines()[0][:160]})") from None
     state = expand_state(payload["state_dict"], payload.get("weight_scales", {}))
     if not any(key.startswith("decoder.") for key in state):
         model.decoder = None

@@ -71,6 +71,10 @@ def test_hybrid_encoder_mixes_families_per_stage_and_round_trips(tmp_path):
         assert torch.equal(loaded.state_dict()[key], value)
     with pytest.raises(ValueError, match="one per stage"):
         build_model("plaincnn", {"block": ["plain", "separable"]})
+    bad = tmp_path / "bad.pth"
+    save_checkpoint(bad, make_payload(model, "plaincnn", {"block": ["plain", "dense", "plain"]}, {}, 1))
+    with pytest.raises(UserInputError, match=r"bad.pth: its settings do not build model 'plaincnn' \(block must be"):
+        load_model(bad)
 
 
 class _RunsCode:
