@@ -26,7 +26,7 @@ def test_baseline_matches_course_architecture():
 
 
 def test_cli_names_and_distill_defaults_match_registry():
-    from aecluster import cli
+    from aecluster.cli import train as cli
     from aecluster.models import DISTILL_ORIGINALS, MAP_DISTILL_WEIGHT, SIMILARITY_DISTILL_WEIGHT
 
     assert set(cli.MODEL_NAMES) == set(REGISTRY)

@@ -1,0 +1,90 @@
+"""Argument types and option groups shared by the commands (torch-free, so `--help` is fast)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+
+def integer_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type for integers >= `minimum` (0 or 1), with a one-line error otherwise."""
+    kind = "positive" if minimum > 0 else "non-negative"
+
+    def parse(text: str) -> int:
+        try:
+            value: int | None = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a {kind} integer, found {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = integer_at_least(1)
+
+
+def number_above(zero_allowed: bool) -> Callable[[str], float]:
+    """An argparse type for numbers > 0 (or >= 0), with a one-line error otherwise (NaN too)."""
+    kind = "non-negative" if zero_allowed else "positive"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (value >= 0 if zero_allowed else value > 0):
+            raise argparse.ArgumentTypeError(f"expected a {kind} number, found {text!r}")
+        return value
+
+    return parse
+
+
+positive_float = number_above(zero_allowed=False)
+non_negative_float = number_above(zero_allowed=True)
+
+
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reduce", metavar="CHAIN",
+                        help="reducer chain NAME:DIM,... with NAME in pca, kpca, tsne, umap "
+                             "(e.g. 'kpca:200,tsne:2'; 'none' for raw codes). Default: the "
+                             "checkpoint's recipe")
+    parser.add_argument("--method", choices=("kmeans", "threshold"),
+                        help="kmeans: KMeans with 2 clusters. threshold: codes are centred and "
+                             "L2-normalised; images whose cosine similarity to the codes' dominant "
+                             "direction (first principal axis) exceeds --threshold form one group, "
+                             "all others the second. Default: the checkpoint's recipe")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="similarity threshold in [-1, 1] for --method threshold (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
+    parser.add_argument("--reference", nargs=2, metavar=("VALX", "VALY"),
+                        help="labelled images and labels used only to orient 0/1 by best matching")
+    parser.add_argument("--verbose", action="store_true", help="print a per-stage timing breakdown")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", help="training images (.npy or folder)")
+    parser.add_argument("output", help="checkpoint to write (.pth)")
+    parser.add_argument("--width-multiplier", type=positive_float,
+                        help="scale every channel count (MobileNet's alpha; conv models only)")
+    parser.add_argument("--epochs", type=positive_int)
+    parser.add_argument("--lr", type=positive_float, help="peak learning rate (cosine schedule)")
+    parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument("--augment", choices=("none", "flip-crop", "simclr"))
+    parser.add_argument("--noise", type=float, help="std of the denoising input noise in [-1,1] pixel units")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+    parser.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
+                        help="labelled set whose clustering accuracy is recorded per snapshot "
+                             "(recorded only; never used to choose anything)")
+    parser.add_argument("--resume", metavar="SNAPSHOT",
+                        help="continue from a snapshot in OUT_run/ with that run's settings")
+    parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr)

@@ -1,0 +1,106 @@
+"""`aecluster cluster`, `pairs` and `evaluate`: labelling images and scoring predictions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aecluster.cli.args import add_recipe_options, say
+
+
+def register(commands: Any) -> None:
+    """Add the clustering and scoring commands to the `aecluster` parser."""
+    cluster = commands.add_parser(
+        "cluster", help="label images 0/1 and write id,label CSV",
+        description="Encode images with a checkpoint, reduce, split into two groups and write "
+                    "`id,label` (ids 0..N-1). Label 1 = the group with greener/bluer images unless "
+                    "--reference orients it.")
+    cluster.add_argument("images", help="images to cluster (.npy or folder)")
+    cluster.add_argument("checkpoint", help="trained checkpoint (.pth)")
+    cluster.add_argument("output", help="CSV file to write")
+    add_recipe_options(cluster)
+    cluster.set_defaults(handler=_cluster)
+
+    pairs = commands.add_parser(
+        "pairs", help="answer same-group questions for image pairs",
+        description="Cluster the images as `cluster` does, then write `id,Ans` for each row of "
+                    "`id,image1_index,image2_index`: 1 when both images fall in the same group.")
+    pairs.add_argument("images")
+    pairs.add_argument("checkpoint")
+    pairs.add_argument("pairs_csv", help="CSV with header id,image1_index,image2_index")
+    pairs.add_argument("output", help="CSV file to write (id,Ans)")
+    add_recipe_options(pairs)
+    pairs.set_defaults(handler=_pairs)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score a prediction CSV against labels",
+        description="Print ACC (under the best matching of groups to labels), NMI and ARI.")
+    evaluate.add_argument("predictions", help="id,label CSV")
+    evaluate.add_argument("labels", help="(N,) integer .npy of true labels")
+    evaluate.set_defaults(handler=_evaluate)
+
+
+def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
+    from aecluster.api import AEClusterer
+    from aecluster.data import load_images, load_labels
+
+    clock = time.perf_counter()
+    images = load_images(args.images, min_images=2)
+    overrides = {k: v for k, v in (("reduce", args.reduce), ("method", args.method),
+                                   ("threshold", args.threshold)) if v is not None}
+    estimator = AEClusterer.from_checkpoint(args.checkpoint, random_state=args.seed,
+                                            verbose=not args.quiet, **overrides)
+    loaded = time.perf_counter() - clock
+    estimator.fit(images)
+    if args.reference:
+        reference = load_images(args.reference[0])
+        estimator.orient_to(reference, load_labels(args.reference[1], len(reference)))
+    if args.verbose:
+        timings = {"load images + checkpoint header": loaded, **estimator.timings_}
+        for stage, seconds in timings.items():
+            print(f"{stage:>32}: {seconds:7.2f} s", file=sys.stderr)
+    return estimator, images
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from aecluster.checkpoint import check_writable
+    from aecluster.csvio import write_predictions
+
+    check_writable(Path(args.output))
+    estimator, _ = _fit_estimator(args)
+    write_predictions(args.output, estimator.labels_)
+    counts = np.bincount(estimator.labels_, minlength=2)
+    say(args, f"wrote {args.output}: {counts[0]} images labelled 0, {counts[1]} labelled 1")
+    return 0
+
+
+def _pairs(args: argparse.Namespace) -> int:
+    from aecluster.checkpoint import check_writable
+    from aecluster.csvio import read_pairs, write_columns
+    from aecluster.data import load_images
+
+    check_writable(Path(args.output))
+    pairs = read_pairs(args.pairs_csv, len(load_images(args.images)))
+    estimator, _ = _fit_estimator(args)
+    labels = estimator.labels_
+    same = (labels[pairs[:, 1]] == labels[pairs[:, 2]]).astype(int)
+    write_columns(args.output, ("id", "Ans"), [pairs[:, 0], same])
+    say(args, f"wrote {args.output}: {len(pairs)} pairs, {int(same.sum())} in the same group")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from aecluster.csvio import read_predictions
+    from aecluster.data import load_labels
+    from aecluster.metrics import score_all
+
+    predicted = read_predictions(args.predictions)
+    truth = load_labels(args.labels, len(predicted))
+    scores = score_all(predicted, truth)
+    print(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f}  (N={len(truth)})")
+    return 0
