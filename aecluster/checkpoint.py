@@ -9,53 +9,20 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from aecluster import __version__
+from aecluster.atomic import atomic_path
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model
 
 FORMAT = "aecluster-checkpoint"
 FORMAT_VERSION = 1
 WEIGHT_FORMATS = ("float32", "float16", "int8")
-
-
-def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early, with a one-line message, when `path` cannot be written; return its folder."""
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise UserInputError(f"{path}: output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UserInputError(f"{path}: output folder {folder} is not writable")
-    if path.is_dir():
-        raise UserInputError(f"{path}: is a folder, expected a file path")
-    return folder
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
-    path = Path(path)
-    folder = check_writable(path)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aecluster.checkpoint import atomic_path
+from aecluster.atomic import atomic_path
 from aecluster.errors import UserInputError
 
 

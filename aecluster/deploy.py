@@ -9,14 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from aecluster.checkpoint import (
-    atomic_path,
-    check_writable,
-    deployable_payload,
-    load_model,
-    read_checkpoint,
-    save_checkpoint,
-)
+from aecluster.atomic import atomic_path, check_writable
+from aecluster.checkpoint import deployable_payload, load_model, read_checkpoint, save_checkpoint
 from aecluster.models import Autoencoder
 
 

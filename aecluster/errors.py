@@ -2,23 +2,59 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import warnings
 from collections.abc import Callable
+
+# Optional dependencies: the module a command needs -> how to get it.
+INSTALL_HINTS = {
+    "onnxscript": "pip install 'aecluster[onnx]'",
+    "onnx": "pip install 'aecluster[onnx]'",
+    "onnxruntime": "pip install 'aecluster[onnx]'",
+}
+CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b.|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class UserInputError(ValueError):
     """A problem with a file, argument or array the user supplied (not a bug in aecluster)."""
 
 
+def one_line(text: str) -> str:
+    """`text` without terminal escape codes or control characters, its lines joined."""
+    return CONTROL.sub("", " ".join(str(text).split("\n")))
+
+
+def missing_module_message(error: ModuleNotFoundError) -> str:
+    """What a missing dependency means and how to install it."""
+    name = (error.name or "?").split(".")[0]
+    hint = INSTALL_HINTS.get(name, "pip install -e . in the aecluster checkout (installs its dependencies)")
+    return f"this command needs the Python package {name!r}, which is not installed; install it with: {hint}"
+
+
 def run_reporting_errors(program: str, entry: Callable[[], int],
                          interrupted: str = "interrupted; no output was written") -> int:
     """Run `entry` and return its exit code; a `UserInputError` prints `PROGRAM: error: ...` and
-    returns 2, Ctrl-C prints `PROGRAM: <interrupted>` and returns 130 (no traceback either way)."""
-    try:
-        return entry()
-    except UserInputError as error:
-        print(f"{program}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{program}: {interrupted}", file=sys.stderr)
-        return 130
+    returns 2, Ctrl-C or SIGTERM prints `PROGRAM: <interrupted>` and returns 130 (no traceback).
+
+    Warnings raised on the way are held back and shown only when the command succeeds, so an
+    error stays one line; a missing dependency is a one-line error naming how to install it.
+    """
+    from aecluster.atomic import sigterm_as_interrupt
+
+    with warnings.catch_warnings(record=True) as caught, sigterm_as_interrupt():
+        warnings.simplefilter("default")
+        try:
+            code = entry()
+        except UserInputError as error:
+            print(f"{program}: error: {one_line(str(error))}", file=sys.stderr)
+            return 2
+        except ModuleNotFoundError as error:
+            print(f"{program}: error: {missing_module_message(error)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{program}: {interrupted}", file=sys.stderr)
+            return 130
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return code

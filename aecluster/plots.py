@@ -306,7 +306,7 @@ def new_figure(width: float, height: float) -> Figure:
 
 def save_figure(figure: Figure, path: str | Path) -> None:
     """Write a PNG atomically: the file appears only once it is complete."""
-    from aecluster.checkpoint import atomic_path
+    from aecluster.atomic import atomic_path
 
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=DPI)
@@ -590,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def draw(argv: Sequence[str]) -> Figure:
     """Parse `argv`, compute and draw the figure, write it to the output PNG; return the figure."""
-    from aecluster.checkpoint import check_writable
+    from aecluster.atomic import check_writable
 
     args = build_parser().parse_args(list(argv))
     if Path(args.output).suffix.lower() != ".png":

@@ -21,10 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from aecluster.atomic import atomic_path, check_writable
 from aecluster.augment import augment
 from aecluster.checkpoint import (
-    atomic_path,
-    check_writable,
     deployable_payload,
     make_payload,
     model_from_payload,

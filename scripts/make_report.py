@@ -84,7 +84,8 @@ def describe_curve(scores: list[Any], correlation: float) -> str:
 def build_report(args: argparse.Namespace) -> None:
     """Compute every number and figure, then write README.md and metrics.json into the output folder."""
     from aecluster import __version__
-    from aecluster.checkpoint import atomic_path, check_writable, load_model
+    from aecluster.atomic import atomic_path, check_writable
+    from aecluster.checkpoint import load_model
     from aecluster.cli import main as cli_main
     from aecluster.csvio import read_predictions
     from aecluster.data import load_images, load_labels

@@ -68,7 +68,7 @@ def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
 def _cluster(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from aecluster.checkpoint import check_writable
+    from aecluster.atomic import check_writable
     from aecluster.csvio import write_predictions
 
     check_writable(Path(args.output))
@@ -80,7 +80,7 @@ def _cluster(args: argparse.Namespace) -> int:
 
 
 def _pairs(args: argparse.Namespace) -> int:
-    from aecluster.checkpoint import check_writable
+    from aecluster.atomic import check_writable
     from aecluster.csvio import read_pairs, write_columns
     from aecluster.data import load_images
 

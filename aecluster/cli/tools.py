@@ -52,7 +52,7 @@ def _size(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from aecluster.checkpoint import check_writable
+    from aecluster.atomic import check_writable
     from aecluster.deploy import make_deployable
 
     check_writable(Path(args.output))

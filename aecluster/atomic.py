@@ -1,0 +1,159 @@
+"""Writing output files safely (torch-free, so reading and writing CSVs never imports torch).
+
+Every write goes to a hidden temporary file beside the target and is renamed into place only
+when complete, so an interrupted or failed write never leaves a half-written file. The guards
+refuse, before any slow work, the outputs that would destroy something: an input of the same
+command, a path whose extension says it is another kind of file, a device or a folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import stat
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aecluster.errors import UserInputError
+
+# What each kind of output may be called; another extension is refused unless forced.
+OUTPUT_SUFFIXES = {
+    "csv": (".csv", ".txt", ""),
+    "checkpoint": (".pth", ".pt", ".ckpt", ""),
+    "onnx": (".onnx", ""),
+}
+
+
+def _target(path: Path) -> Path:
+    """The file a write to `path` must change: a symlink's target (written through, the link kept)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, with a one-line message, when `path` cannot be written; return its folder.
+
+    The folder is probed by creating (and removing) a temporary file, so a read-only file system,
+    a full disk or a pseudo file system such as /proc is found before the work, not after it.
+    """
+    path = Path(path)
+    target = _target(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise UserInputError(f"{path}: output folder {folder} does not exist")
+    if target.is_dir():
+        raise UserInputError(f"{path}: is a folder, expected a file path")
+    if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+        raise UserInputError(f"{path}: exists and is not a regular file (a device, FIFO or socket); "
+                             "refusing to replace it, choose a file path")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise UserInputError(f"{path}: existing file is not writable (read-only or immutable)")
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserInputError(f"{path}: output folder {folder} is not writable ({_reason(exc)})") from None
+    return folder
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> int:
+    """Remove `.NAME.*.tmp` files left beside `path` by a killed earlier run; return how many."""
+    target = _target(Path(path))
+    removed = 0
+    for stale in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """`name` with glob's special characters taken literally."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A symlink is written through (its target is replaced, the link kept); a device is refused.
+    A full disk or another write failure is reported in one line and nothing is changed.
+    """
+    path = Path(path)
+    target = _target(path)
+    folder = check_writable(path)
+    remove_stale_temporaries(target)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, target)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO):
+            raise UserInputError(f"{path}: could not be written ({_reason(exc)}); "
+                                 "nothing was changed") from None
+        raise
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def guard_outputs(outputs: Iterable[tuple[str | os.PathLike, str]], inputs: Iterable[str | os.PathLike | None],
+                  force: bool = False) -> None:
+    """Refuse outputs that would destroy a file, before any work.
+
+    `outputs` are (path, kind) with kind a key of OUTPUT_SUFFIXES. An output that resolves to
+    one of `inputs` (through symlinks or hard links) is always refused; one whose extension
+    contradicts its kind (a `.npy` as the prediction CSV) is refused unless `force`.
+    """
+    sources = [Path(p) for p in inputs if p is not None]
+    for output, kind in outputs:
+        output = Path(output)
+        for source in sources:
+            if _same_file(output, source):
+                raise UserInputError(f"{output}: is also the input {source}; refusing to overwrite "
+                                     "an input (check the order of the arguments)")
+        allowed = OUTPUT_SUFFIXES[kind]
+        if not force and output.suffix.lower() not in allowed:
+            expected = " or ".join(s for s in allowed if s)
+            raise UserInputError(f"{output}: a {output.suffix} name for the {kind} output, expected "
+                                 f"{expected} (check the order of the arguments, or pass --force)")
+        check_writable(output)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM ends the work as Ctrl-C does, so `atomic_path` removes its
+    temporary file; training installs its own handler on top (it stops between steps)."""
+
+    def handle(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous, installed = signal.signal(signal.SIGTERM, handle), True
+    except ValueError:
+        previous, installed = None, False
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
