@@ -4,46 +4,60 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
 from aecluster.atomic import atomic_path
+from aecluster.data import describe_file, mistake_hint
 from aecluster.errors import UserInputError
 
 
-def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: list[np.ndarray]) -> None:
-    """Write integer columns under `header`, atomically (no half-written file on failure)."""
+def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: list[np.ndarray | list[str]]) -> None:
+    """Write integer (or text) columns under `header`, atomically (no half-written file on failure)."""
+    cells = [list(c) if isinstance(c, list) else np.asarray(c, dtype=np.int64).tolist() for c in columns]
     with atomic_path(path) as temporary:
-        with open(temporary, "w", newline="") as handle:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(header)
-            writer.writerows(zip(*(np.asarray(c, dtype=np.int64).tolist() for c in columns), strict=True))
+            writer.writerows(zip(*cells, strict=True))
 
 
-def write_predictions(path: str | os.PathLike, labels: np.ndarray) -> None:
-    """`id,label` with ids 0..N-1."""
-    write_columns(path, ("id", "label"), [np.arange(len(labels)), labels])
+def write_predictions(path: str | os.PathLike, labels: np.ndarray, names: list[str] | None = None) -> None:
+    """`id,label` with ids 0..N-1, plus a `file` column of image file names when `names` is given."""
+    columns = [np.arange(len(labels)), labels]
+    write_columns(path, ("id", "label", "file")[: 2 + (names is not None)], columns + ([names] if names is not None else []))
 
 
-def _read_rows(path: str | os.PathLike, header: tuple[str, ...]) -> np.ndarray:
+INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
+def _read_rows(path: str | os.PathLike, header: tuple[str, ...], extra: tuple[str, ...] = ()) -> np.ndarray:
+    """Integer rows under `header` (optionally followed by the text columns `extra`, not returned)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserInputError(f"{path}: no such file")
+    found = describe_file(path)
+    if not found.startswith("a text file"):
+        raise UserInputError(f"{path}: found {found}, expected a CSV file with header {','.join(header)!r}"
+                             f"{mistake_hint(found, 'a text file')}")
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UserInputError(f"{path}: unreadable CSV ({exc})") from None
-    if not rows or tuple(cell.strip() for cell in rows[0]) != header:
+        raise UserInputError(f"{path}: unreadable CSV ({str(exc)[:160]})") from None
+    names = tuple(cell.strip() for cell in rows[0]) if rows else ()
+    if names not in (header, header + extra):
         found = ",".join(rows[0]) if rows else "an empty file"
-        raise UserInputError(f"{path}: header is {found!r}, expected {','.join(header)!r}")
-    body = [row for row in rows[1:] if row]
+        raise UserInputError(f"{path}: header is {found[:80]!r}, expected {','.join(header)!r}")
+    body = [row[: len(header)] for row in rows[1:] if row]
     values = np.empty((len(body), len(header)), dtype=np.int64)
     for line, row in enumerate(body, start=2):
-        if len(row) != len(header) or not all(cell.strip().lstrip("-").isdigit() for cell in row):
+        if len(row) != len(header) or not all(INTEGER.fullmatch(cell.strip()) for cell in row):
             raise UserInputError(
-                f"{path}: line {line} is {','.join(row)!r}, expected {len(header)} integers")
+                f"{path}: line {line} is {','.join(row)[:80]!r}, expected {len(header)} integers "
+                "(ASCII digits, at most 18 of them)")
         values[line - 2] = [int(cell) for cell in row]
     if not len(values):
         raise UserInputError(f"{path}: no rows after the header")
@@ -52,7 +66,7 @@ def _read_rows(path: str | os.PathLike, header: tuple[str, ...]) -> np.ndarray:
 
 def read_predictions(path: str | os.PathLike) -> np.ndarray:
     """Labels of an `id,label` file, ordered by id (ids must be 0..N-1, each once)."""
-    values = _read_rows(path, ("id", "label"))
+    values = _read_rows(path, ("id", "label"), extra=("file",))
     order = np.argsort(values[:, 0])
     if not np.array_equal(values[order, 0], np.arange(len(values))):
         raise UserInputError(f"{path}: ids must be 0..{len(values) - 1}, each exactly once")

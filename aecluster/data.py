@@ -6,7 +6,9 @@ time (`to_tensor`), so a million-image array never lives in memory as float.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from aecluster.errors import UserInputError
 
 IMAGE_SHAPE = (32, 32, 3)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+logger = logging.getLogger("aecluster")
 
 
 def _describe(array: np.ndarray) -> str:
@@ -40,6 +43,50 @@ def validate_images(images: np.ndarray, source: str = "array", min_images: int =
     return images
 
 
+def describe_file(path: str | os.PathLike) -> str:
+    """What a file looks like from its first bytes ("a .npy array", "a torch checkpoint", ...),
+    so that a message about a wrong file can say what was found instead."""
+    path = Path(path)
+    if path.is_dir():
+        return "a folder"
+    if not path.is_file():
+        return "not a regular file (a FIFO, device or socket)"
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head.startswith(b"\x93NUMPY"):
+        return "a .npy array"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "a damaged zip archive"
+        if any(name.endswith("data.pkl") for name in names):
+            return "a torch checkpoint (.pth)"
+        if names and all(name.endswith(".npy") for name in names):
+            return "a .npz archive of arrays"
+        return "a zip archive"
+    if head.startswith(b"\x89PNG") or head.startswith(b"\xff\xd8\xff"):
+        return "an image file"
+    if not head:
+        return "an empty file"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data"
+    first = text.splitlines()[0] if text.splitlines() else ""
+    return f"a text file (first line {first[:40]!r})"
+
+
+def mistake_hint(found: str, expected: str) -> str:
+    """A hint at the likely mistake when a file of kind `found` was given where `expected` goes."""
+    if found in (expected, "an empty file"):
+        return ""
+    if found.startswith("a text file") and expected != "a text file":
+        return "; is it a CSV given in the wrong place? check the order of the arguments"
+    return "; are two arguments swapped? check their order"
+
+
 def load_images(path: str | os.PathLike, min_images: int = 1) -> np.ndarray:
     """Load images from a `.npy` file (memory-mapped) or a folder of PNG/JPG files."""
     path = Path(path)
@@ -47,12 +94,19 @@ def load_images(path: str | os.PathLike, min_images: int = 1) -> np.ndarray:
         raise UserInputError(f"{path}: no such file or folder")
     if path.is_dir():
         images = _load_folder(path)
+    elif not path.is_file():
+        raise UserInputError(f"{path}: not a regular file (a FIFO, device or socket); expected a .npy "
+                             "file or a folder of images")
     else:
         images = _load_npy(path)
     return validate_images(images, str(path), min_images=min_images)
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    found = describe_file(path)
+    if found != "a .npy array":
+        raise UserInputError(f"{path}: found {found}, expected a .npy array of images (N, 32, 32, 3) "
+                             f"uint8 or a folder of images{mistake_hint(found, 'a .npy array')}")
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -63,10 +117,35 @@ def _load_npy(path: Path) -> np.ndarray:
         ) from None
 
 
+def natural_key(name: str) -> list[tuple[int, int | str]]:
+    """Sort key that orders digit runs by value: 2.png before 10.png."""
+    return [(0, int(part)) if part.isdigit() else (1, part.lower())
+            for part in re.split(r"(\d+)", name) if part]
+
+
+def list_image_files(path: str | os.PathLike) -> tuple[list[Path], dict[str, int]]:
+    """The image files of a folder in natural order, and how many entries were skipped, by reason."""
+    files, skipped = [], {}
+    for entry in Path(path).iterdir():
+        if entry.suffix.lower() not in IMAGE_SUFFIXES:
+            reason = "not .png/.jpg/.jpeg" if not entry.is_dir() else "a subfolder"
+        elif not entry.is_file():
+            reason = "not a regular file"
+        else:
+            files.append(entry)
+            continue
+        skipped[reason] = skipped.get(reason, 0) + 1
+    files.sort(key=lambda file: natural_key(file.name))
+    return files, skipped
+
+
 def _load_folder(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files, skipped = list_image_files(path)
+    if skipped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items()))
+        logger.info("%s: skipped %d entries (%s)", path, sum(skipped.values()), reasons)
     if not files:
         raise UserInputError(f"{path}: folder holds no .png/.jpg/.jpeg files")
     images = np.empty((len(files),) + IMAGE_SHAPE, dtype=np.uint8)
@@ -74,7 +153,9 @@ def _load_folder(path: Path) -> np.ndarray:
         try:
             with Image.open(file) as image:
                 images[index] = square_resize(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
+        except Image.DecompressionBombError as exc:
+            raise UserInputError(f"{file}: image too large to decode safely ({exc})") from None
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise UserInputError(f"{file}: unreadable image ({exc})") from None
     return images
 
@@ -93,21 +174,32 @@ def square_resize(image: PIL.Image.Image, size: int = IMAGE_SHAPE[0]) -> np.ndar
 
 
 def load_labels(path: str | os.PathLike, expected_length: int | None = None) -> np.ndarray:
-    """Load a 1-D integer label array, optionally checking its length."""
+    """Load a 1-D integer label array, optionally checking its length.
+
+    The header is checked against the file's size before anything is read, so a file that
+    declares more entries than it holds is refused without allocating them.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserInputError(f"{path}: no such file")
+    found = describe_file(path)
+    if found != "a .npy array":
+        raise UserInputError(f"{path}: found {found}, expected a .npy array of integer labels"
+                             f"{mistake_hint(found, 'a .npy array')}")
     try:
-        labels = np.load(path, allow_pickle=False)
+        labels = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise UserInputError(f"{path}: not a readable .npy array ({exc})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "greater than file size" in reason:
+            reason = "its header declares more entries than the file holds; truncated or corrupt"
+        raise UserInputError(f"{path}: not a readable .npy array ({reason[:160]})") from None
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise UserInputError(f"{path}: found {_describe(labels)}, expected shape (N,) of integers")
     if expected_length is not None and len(labels) != expected_length:
         raise UserInputError(
             f"{path}: found {len(labels)} labels, expected {expected_length} (one per image)"
         )
-    return labels
+    return np.array(labels)
 
 
 def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
