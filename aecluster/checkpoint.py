@@ -7,6 +7,7 @@ interrupted save never leaves a half-written file.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import zipfile
@@ -51,9 +52,15 @@ def make_payload(
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a checkpoint file without executing any code it may contain."""
+    from aecluster.data import describe_file, mistake_hint
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserInputError(f"{path}: no such checkpoint file")
+    found = describe_file(path)
+    if found.startswith(("a .np", "a text", "an image", "an empty", "a folder", "not a regular")):
+        raise UserInputError(f"{path}: found {found}, expected a torch checkpoint (.pth)"
+                             f"{mistake_hint(found, 'a torch checkpoint (.pth)')}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -67,12 +74,46 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise UserInputError(f"{path}: not a readable checkpoint ({first[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserInputError(f"{path}: not an aecluster checkpoint (no '{FORMAT}' header)")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UserInputError(f"{path}: malformed checkpoint: format_version is {version!r}, expected an integer")
+    if version > FORMAT_VERSION:
         raise UserInputError(
-            f"{path}: checkpoint format {payload.get('format_version')} is newer than this "
+            f"{path}: checkpoint format {version} is newer than this "
             f"aecluster ({__version__}) reads (format {FORMAT_VERSION}); upgrade aecluster"
         )
+    _check_fields(payload, str(path))
     return payload
+
+
+def _check_fields(payload: dict[str, Any], source: str) -> None:
+    """Refuse a checkpoint whose fields have the wrong types or whose weights are not finite."""
+    def malformed(what: str) -> UserInputError:
+        return UserInputError(f"{source}: malformed checkpoint: {what}")
+
+    if not isinstance(payload.get("model"), str):
+        raise malformed(f"'model' is {payload.get('model')!r}, expected a model name")
+    for key in ("config", "recipe", "weight_scales"):
+        if payload.get(key) is not None and not isinstance(payload[key], dict):
+            raise malformed(f"{key!r} is a {type(payload[key]).__name__}, expected a dictionary")
+    recipe = payload.get("recipe") or {}
+    for key in ("reduce", "method"):
+        if key in recipe and not isinstance(recipe[key], str):
+            raise malformed(f"recipe {key!r} is {recipe[key]!r}, expected text")
+    scales = payload.get("weight_scales") or {}
+    if not all(isinstance(v, float | int) and not isinstance(v, bool) and math.isfinite(v) for v in scales.values()):
+        raise malformed("'weight_scales' holds values other than finite numbers")
+    if payload.get("weight_format", "float32") not in WEIGHT_FORMATS:
+        raise malformed(f"weight_format is {payload.get('weight_format')!r}, "
+                        f"expected one of {', '.join(WEIGHT_FORMATS)}")
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not state:
+        raise malformed(f"'state_dict' is a {type(state).__name__}, expected a dictionary of tensors")
+    for key, tensor in state.items():
+        if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
+            raise malformed(f"state_dict entry {key!r} is a {type(tensor).__name__}, expected a tensor")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise malformed(f"weights {key!r} hold NaN or infinite values")
 
 
 def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
@@ -117,15 +158,25 @@ def expand_state(state: dict[str, torch.Tensor], scales: dict[str, float]) -> di
 
 
 def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
-    """Rebuild the model described by a checkpoint and load its weights (strictly)."""
-    try:
-        model = build_model(payload["model"], payload.get("config"))
-    except UserInputError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"{source}: its settings do not build model {payload['model']!r} "
-                             f"({str(exc).splitlines()[0][:160]})") from None
-    state = expand_state(payload["state_dict"], payload.get("weight_scales", {}))
+    """Rebuild the model described by a checkpoint and load its weights (strictly).
+
+    The model is first built without memory (on torch's meta device) and its tensor shapes are
+    compared with the stored ones, so settings that declare a huge model cost nothing to refuse.
+    """
+    def build() -> Autoencoder:
+        try:
+            return build_model(payload["model"], payload.get("config"))
+        except UserInputError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserInputError(f"{source}: its settings do not build model {payload['model']!r} "
+                                 f"({str(exc).splitlines()[0][:160]})") from None
+
+    state = expand_state(payload["state_dict"], payload.get("weight_scales") or {})
+    with torch.device("meta"):
+        skeleton = build()
+    _check_shapes(skeleton, state, payload["model"], source)
+    model = build()
     if not any(key.startswith("decoder.") for key in state):
         model.decoder = None
     if not any(key.startswith("projector.") for key in state):
@@ -138,6 +189,19 @@ def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> A
             f"{source}: weights do not fit model {payload['model']!r} ({first[:160]})"
         ) from None
     return model.eval()
+
+
+def _check_shapes(skeleton: Autoencoder, state: dict[str, torch.Tensor], name: str, source: str) -> None:
+    """Refuse stored tensors whose names or shapes differ from what the settings build."""
+    parts = {key.split(".")[0] for key in state}
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items() if k.split(".")[0] in parts}
+    missing = sorted(set(expected) - set(state))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+    if missing or wrong:
+        detail = (f"{wrong[0]!r} is {tuple(state[wrong[0]].shape)} where its settings give {expected[wrong[0]]}"
+                  if wrong else f"{len(missing)} tensors missing, e.g. {missing[0]!r}")
+        raise UserInputError(f"{source}: weights do not fit model {name!r} as its settings describe it "
+                             f"({detail})")
 
 
 def load_model(path: str | os.PathLike) -> tuple[Autoencoder, dict[str, Any]]:

@@ -26,8 +26,10 @@ def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: lis
 
 def write_predictions(path: str | os.PathLike, labels: np.ndarray, names: list[str] | None = None) -> None:
     """`id,label` with ids 0..N-1, plus a `file` column of image file names when `names` is given."""
-    columns = [np.arange(len(labels)), labels]
-    write_columns(path, ("id", "label", "file")[: 2 + (names is not None)], columns + ([names] if names is not None else []))
+    if names is None:
+        write_columns(path, ("id", "label"), [np.arange(len(labels)), labels])
+    else:
+        write_columns(path, ("id", "label", "file"), [np.arange(len(labels)), labels, list(names)])
 
 
 INTEGER = re.compile(r"-?[0-9]{1,18}")
