@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from aecluster.data import compute_in_batches, validate_images
 from aecluster.errors import UserInputError
 from aecluster.models import REGISTRY, Autoencoder
+from aecluster.reduction import check_chain
 
 
 def encode_images(
@@ -142,6 +143,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         clock = time.perf_counter()
         self.timings_: dict[str, float] = {}
         encoder = self._fit_encoder(images)
+        check_chain(self._recipe()["reduce"], encoder.code_dim, len(images))
         self.timings_["load or train encoder"] = time.perf_counter() - clock
         clock = time.perf_counter()
         codes = encode_images(encoder, images, device=self.device, progress=self.verbose)

@@ -64,14 +64,30 @@ def _reason(exc: OSError) -> str:
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> int:
-    """Remove `.NAME.*.tmp` files left beside `path` by a killed earlier run; return how many."""
+    """Remove `.NAME.*.tmp` files left beside `path` by a killed earlier run; return how many.
+
+    A temporary names the process writing it; one whose process still runs is left alone.
+    """
     target = _target(Path(path))
     removed = 0
     for stale in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
+        owner = stale.name[len(target.name) + 2:].partition("-")[0]
+        if owner.isdigit() and int(owner) != os.getpid() and _running(int(owner)):
+            continue
         if stale.is_file() and not stale.is_symlink():
             stale.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def glob_escape(name: str) -> str:
@@ -90,7 +106,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = _target(path)
     folder = check_writable(path)
     remove_stale_temporaries(target)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp")
     os.close(handle)
     try:
         yield Path(temporary)

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from aecluster.errors import UserInputError
+from aecluster.reduction import logger, single_threaded
 
 METHODS = ("kmeans", "threshold")
 DEGENERATE_FRACTION = 0.05
@@ -32,10 +33,12 @@ class TwoGroupClusterer(ClusterMixin, BaseEstimator):
         codes = np.asarray(codes, dtype=np.float64)
         if len(codes) < 2:
             raise UserInputError(f"need at least 2 images to form two groups, found {len(codes)}")
+        logger.info("cluster: %s into two groups (%d points of %d dimensions)", self.method, *codes.shape)
         if self.method == "kmeans":
             from sklearn.cluster import KMeans
 
-            self.model_ = KMeans(n_clusters=2, n_init=10, random_state=self.random_state).fit(codes)
+            with single_threaded():
+                self.model_ = KMeans(n_clusters=2, n_init=10, random_state=self.random_state).fit(codes)
         elif self.method == "threshold":
             self.center_ = codes.mean(axis=0)
             centred = codes - self.center_
@@ -51,7 +54,8 @@ class TwoGroupClusterer(ClusterMixin, BaseEstimator):
     def predict(self, codes: np.ndarray) -> np.ndarray:
         codes = np.asarray(codes, dtype=np.float64)
         if self.method == "kmeans":
-            return self.model_.predict(codes).astype(np.int64)
+            with single_threaded():
+                return self.model_.predict(codes).astype(np.int64)
         centred = codes - self.center_
         norms = np.linalg.norm(centred, axis=1)
         similarity = centred @ self.direction_ / np.maximum(norms, 1e-12)

@@ -8,6 +8,7 @@ bounded however many images there are.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,29 @@ from sklearn.preprocessing import StandardScaler
 from aecluster.errors import UserInputError
 
 REDUCER_NAMES = ("pca", "kpca", "tsne", "umap", "l2")
+logger = logging.getLogger("aecluster")
+
+
+def single_threaded() -> Any:
+    """A context in which BLAS and OpenMP run one thread: their sums then come out bit-identical
+    whatever OMP_NUM_THREADS is (KernelPCA's products differ in the last bits between thread
+    counts, and t-SNE magnifies that into different groups), so predictions do not depend on it."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def check_chain(spec: str, code_dim: int, n_images: int) -> None:
+    """Refuse, before any encoding, a chain whose PCA asks for more dimensions than its input
+    has (the codes' width, or the previous link's output), naming the largest value allowed.
+    PCA and KernelPCA give at most one dimension per image; that bound is applied silently."""
+    width = code_dim
+    for name, dim in parse_chain(spec):
+        if name == "pca" and dim > width:
+            raise UserInputError(f"--reduce {spec!r}: pca:{dim} asks for more dimensions than its "
+                                 f"{width}-dimensional input has; the largest allowed is pca:{width}")
+        if name != "l2":
+            width = min(dim, n_images) if name in ("pca", "kpca") else dim
 
 
 def parse_chain(spec: str) -> list[tuple[str, int]]:
@@ -128,6 +152,10 @@ class ReducerChain(TransformerMixin, BaseEstimator):
     def _fit(self, codes: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         """Fit on all codes or on a sample; returns (sample indices or None, reduced fit data)."""
         links = parse_chain(self.spec)
+        with single_threaded():
+            return self._fit_links(codes, links)
+
+    def _fit_links(self, codes: np.ndarray, links: list[tuple[str, int]]) -> tuple[np.ndarray | None, np.ndarray]:
         sample = None
         if len(codes) > self.max_fit_samples:
             rng = np.random.default_rng(self.random_state)
@@ -137,6 +165,8 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         reduced = self.scaler_.transform(codes)
         self.reducers_ = []
         for name, dim in links:
+            logger.info("reduce: fitting %s%s on %d codes of %d dimensions", name, f":{dim}" if dim else "",
+                        len(reduced), reduced.shape[1])
             reducer = _make_reducer(name, dim, len(reduced), self.random_state)
             if name == "tsne":
                 reducer.fit(reduced)
@@ -148,7 +178,8 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         return sample, reduced
 
     def transform(self, codes: np.ndarray) -> np.ndarray:
-        reduced = self.scaler_.transform(np.asarray(codes, dtype=np.float32))
-        for reducer in self.reducers_:
-            reduced = np.asarray(reducer.transform(reduced), dtype=np.float32)
+        with single_threaded():
+            reduced = self.scaler_.transform(np.asarray(codes, dtype=np.float32))
+            for reducer in self.reducers_:
+                reduced = np.asarray(reducer.transform(reduced), dtype=np.float32)
         return reduced

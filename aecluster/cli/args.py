@@ -46,6 +46,36 @@ positive_float = number_above(zero_allowed=False)
 non_negative_float = number_above(zero_allowed=True)
 
 
+def similarity(text: str) -> float:
+    """An argparse type for a cosine-similarity threshold: a number in [-1, 1] (NaN refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], found {text!r}")
+    return value
+
+
+def add_force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="write the output even if its extension says it is another kind of file "
+                             "(an output that is also an input is always refused)")
+
+
+def show_stages(quiet: bool) -> None:
+    """Print the library's stage lines (reduce, cluster, skipped files) to stderr unless `quiet`."""
+    import logging
+
+    logger = logging.getLogger("aecluster")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("aecluster: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reduce", metavar="CHAIN",
                         help="reducer chain NAME:DIM,... with NAME in pca, kpca, tsne, umap "
@@ -56,13 +86,14 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
                              "L2-normalised; images whose cosine similarity to the codes' dominant "
                              "direction (first principal axis) exceeds --threshold form one group, "
                              "all others the second. Default: the checkpoint's recipe")
-    parser.add_argument("--threshold", type=float, default=None,
+    parser.add_argument("--threshold", type=similarity, default=None,
                         help="similarity threshold in [-1, 1] for --method threshold (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
     parser.add_argument("--reference", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled images and labels used only to orient 0/1 by best matching")
     parser.add_argument("--verbose", action="store_true", help="print a per-stage timing breakdown")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    add_force_option(parser)
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +105,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=positive_float, help="peak learning rate (cosine schedule)")
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument("--augment", choices=("none", "flip-crop", "simclr"))
-    parser.add_argument("--noise", type=float, help="std of the denoising input noise in [-1,1] pixel units")
+    parser.add_argument("--noise", type=non_negative_float,
+                        help="std of the denoising input noise in [-1,1] pixel units")
     parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
     parser.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled set whose clustering accuracy is recorded per snapshot "
@@ -83,6 +115,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="continue from a snapshot in OUT_run/ with that run's settings")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_force_option(parser)
 
 
 def say(args: argparse.Namespace, message: str) -> None:

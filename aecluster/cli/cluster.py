@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aecluster.cli.args import add_recipe_options, say
+from aecluster.cli.args import add_recipe_options, say, show_stages
+from aecluster.errors import UserInputError
 
 
 def register(commands: Any) -> None:
@@ -21,6 +22,9 @@ def register(commands: Any) -> None:
     cluster.add_argument("images", help="images to cluster (.npy or folder)")
     cluster.add_argument("checkpoint", help="trained checkpoint (.pth)")
     cluster.add_argument("output", help="CSV file to write")
+    cluster.add_argument("--names", action="store_true",
+                         help="add a third column, file, with each image's file name (folder input); "
+                              "without it the CSV is the course's id,label")
     add_recipe_options(cluster)
     cluster.set_defaults(handler=_cluster)
 
@@ -43,10 +47,19 @@ def register(commands: Any) -> None:
     evaluate.set_defaults(handler=_evaluate)
 
 
+def _guard(args: argparse.Namespace, *inputs: str | None) -> None:
+    """Refuse, before any work, an output that is an input or whose extension contradicts a CSV."""
+    from aecluster.atomic import guard_outputs
+
+    references = args.reference or ()
+    guard_outputs([(args.output, "csv")], [*inputs, *references], force=args.force)
+
+
 def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
     from aecluster.api import AEClusterer
     from aecluster.data import load_images, load_labels
 
+    show_stages(args.quiet)
     clock = time.perf_counter()
     images = load_images(args.images, min_images=2)
     overrides = {k: v for k, v in (("reduce", args.reduce), ("method", args.method),
@@ -68,23 +81,25 @@ def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
 def _cluster(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from aecluster.atomic import check_writable
     from aecluster.csvio import write_predictions
+    from aecluster.data import list_image_files
 
-    check_writable(Path(args.output))
+    _guard(args, args.images, args.checkpoint)
+    if args.names and not Path(args.images).is_dir():
+        raise UserInputError(f"--names: {args.images} is not a folder; file names exist only for folder input")
     estimator, _ = _fit_estimator(args)
-    write_predictions(args.output, estimator.labels_)
+    names = [file.name for file in list_image_files(args.images)[0]] if args.names else None
+    write_predictions(args.output, estimator.labels_, names)
     counts = np.bincount(estimator.labels_, minlength=2)
     say(args, f"wrote {args.output}: {counts[0]} images labelled 0, {counts[1]} labelled 1")
     return 0
 
 
 def _pairs(args: argparse.Namespace) -> int:
-    from aecluster.atomic import check_writable
     from aecluster.csvio import read_pairs, write_columns
     from aecluster.data import load_images
 
-    check_writable(Path(args.output))
+    _guard(args, args.images, args.checkpoint, args.pairs_csv)
     pairs = read_pairs(args.pairs_csv, len(load_images(args.images)))
     estimator, _ = _fit_estimator(args)
     labels = estimator.labels_

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from aecluster.cli.args import add_force_option
+
 
 def register(commands: Any) -> None:
     """Add the checkpoint tools to the `aecluster` parser."""
@@ -24,6 +26,7 @@ def register(commands: Any) -> None:
     deploy.add_argument("output")
     deploy.add_argument("--weights", choices=("float32", "float16", "int8"), default="float16",
                         help="storage format of the weights (default float16)")
+    add_force_option(deploy)
     deploy.set_defaults(handler=_deploy)
 
     export = commands.add_parser(
@@ -32,6 +35,7 @@ def register(commands: Any) -> None:
                     "(N,D) float32, preprocessing included, for runtimes without torch.")
     export.add_argument("checkpoint")
     export.add_argument("output", help=".onnx file to write")
+    add_force_option(export)
     export.set_defaults(handler=_export)
 
     models = commands.add_parser("models", help="list the registered models")
@@ -52,18 +56,20 @@ def _size(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from aecluster.atomic import check_writable
+    from aecluster.atomic import guard_outputs
     from aecluster.deploy import make_deployable
 
-    check_writable(Path(args.output))
+    guard_outputs([(args.output, "checkpoint")], [args.checkpoint], force=args.force)
     make_deployable(args.checkpoint, args.output, args.weights)
     print(f"wrote {args.output} ({Path(args.output).stat().st_size:,} bytes)")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
+    from aecluster.atomic import guard_outputs
     from aecluster.deploy import export_onnx
 
+    guard_outputs([(args.output, "onnx")], [args.checkpoint], force=args.force)
     export_onnx(args.checkpoint, args.output)
     print(f"wrote {args.output}")
     return 0

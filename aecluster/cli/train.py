@@ -62,6 +62,7 @@ def register(commands: Any) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from aecluster.api import validation_scorer
+    from aecluster.atomic import guard_outputs
     from aecluster.checkpoint import load_model, read_checkpoint
     from aecluster.data import load_images, load_labels
     from aecluster.models import REGISTRY
@@ -75,6 +76,8 @@ def _train(args: argparse.Namespace) -> int:
         shutdown_distributed,
     )
 
+    guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
+                  force=args.force)
     images = load_images(args.images, min_images=2)
     device = init_distributed() or args.device
     teacher, recipe = None, dict(REGISTRY[args.model].recipe)
