@@ -28,6 +28,7 @@ setup(
         "Pillow>=9.0",
     ],
     extras_require={
+        "onnx": ["onnx>=1.14", "onnxruntime>=1.16", "onnxscript>=0.1"],
         "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.4", "onnx>=1.14", "onnxruntime>=1.16", "onnxscript>=0.1"],
     },
     entry_points={"console_scripts": ["aecluster=aecluster.cli:main"]},

@@ -6,6 +6,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 # Optional dependencies: the module a command needs -> how to get it.
 INSTALL_HINTS = {
@@ -28,7 +29,9 @@ def one_line(text: str) -> str:
 def missing_module_message(error: ModuleNotFoundError) -> str:
     """What a missing dependency means and how to install it."""
     name = (error.name or "?").split(".")[0]
-    hint = INSTALL_HINTS.get(name, "pip install -e . in the aecluster checkout (installs its dependencies)")
+    checkout = Path(__file__).resolve().parents[1]
+    source = str(checkout) if (checkout / "setup.py").is_file() else "aecluster"
+    hint = INSTALL_HINTS.get(name, f"pip install -e {source} (aecluster and its dependencies)")
     return f"this command needs the Python package {name!r}, which is not installed; install it with: {hint}"
 
 

@@ -67,11 +67,13 @@ def show_stages(quiet: bool) -> None:
     """Print the library's stage lines (reduce, cluster, skipped files) to stderr unless `quiet`."""
     import logging
 
+    class StderrLines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"aecluster: {record.getMessage()}", file=sys.stderr)
+
     logger = logging.getLogger("aecluster")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("aecluster: %(message)s"))
-        logger.addHandler(handler)
+    if not any(type(handler).__name__ == "StderrLines" for handler in logger.handlers):
+        logger.addHandler(StderrLines())
         logger.propagate = False
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 

@@ -1,0 +1,472 @@
+"""Bad inputs, as a careful user or an attacker would try them (issue 22): each gets one line and
+exit code 2 (or argparse's 2), before any slow work, and no file is created, changed or replaced."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aecluster.cli import main
+from aecluster.csvio import read_predictions
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = sorted((ROOT / "checkpoints").glob("*.pth"))
+
+
+@pytest.fixture
+def ws(tmp_path, image_files, trained_checkpoint):
+    """A folder with the files a user has: images, labels, a checkpoint, a prediction and a pairs CSV."""
+    folder = tmp_path / "w"
+    folder.mkdir()
+    shutil.copy(image_files[0], folder / "x.npy")
+    shutil.copy(image_files[1], folder / "y.npy")
+    shutil.copy(trained_checkpoint, folder / "m.pth")
+    labels = np.load(image_files[1])
+    (folder / "pred.csv").write_text("id,label\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
+    (folder / "pairs.csv").write_text("id,image1_index,image2_index\n0,0,1\n1,2,4\n")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every entry under `folder` (hidden ones too): its type, and its content's hash if a file."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        info = os.lstat(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) else None
+        state[str(path.relative_to(folder))] = (stat.S_IFMT(info.st_mode), digest,
+                                                os.readlink(path) if path.is_symlink() else None)
+    return state
+
+
+def edit_checkpoint(change):
+    """A setup step writing bad.pth: the test checkpoint's dictionary after `change(payload)`."""
+    def setup(w: Path) -> None:
+        payload = torch.load(w / "m.pth", weights_only=True)
+        payload = change(payload) or payload
+        torch.save(payload, w / "bad.pth")
+    return setup
+
+
+def set_key(key, value):
+    def change(payload):
+        payload[key] = value
+    return change
+
+
+def nan_weights(every: bool):
+    def change(payload):
+        tensor = next(t for t in payload["state_dict"].values() if t.is_floating_point())
+        if every:
+            for tensor in payload["state_dict"].values():
+                tensor.fill_(float("nan")) if tensor.is_floating_point() else None
+        else:
+            tensor.view(-1)[0] = float("nan")
+    return change
+
+
+def huge_settings(payload):
+    payload["config"] = {**payload["config"], "widths": [2048, 4096, 8192]}
+
+
+def write(name: str, text: str):
+    def setup(w: Path) -> None:
+        (w / name).write_text(text)
+    return setup
+
+
+def make_fifo(name: str):
+    def setup(w: Path) -> None:
+        os.mkfifo(w / name)
+    return setup
+
+
+def declare_huge_labels(w: Path) -> None:
+    with open(w / "huge.npy", "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<i8", "fortran_order": False, "shape": (10**11,)})
+        handle.write(b"\0" * 800)
+
+
+def link(name: str, target: str, hard: bool = False):
+    def setup(w: Path) -> None:
+        (os.link if hard else os.symlink)(w / target, w / name)
+    return setup
+
+
+def pred_with(cell: str):
+    return write("p.csv", f"id,label\n0,1\n{cell},0\n")
+
+
+CLUSTER = ["cluster", "{x}", "{m}"]
+BAD = ["cluster", "{x}", "{bad.pth}", "{o.csv}"]
+# (case, arguments with {name} standing for w/name, setup or None, exit code, message fragment)
+CASES = [
+    # 1. an output that is an input, or whose extension contradicts its kind
+    ("cluster output is the images", CLUSTER + ["{x}"], None, 2, "is also the input"),
+    ("cluster output is the checkpoint", CLUSTER + ["{m}"], None, 2, "is also the input"),
+    ("cluster output is a symlink to the images", CLUSTER + ["{l.csv}"], link("l.csv", "x.npy"), 2,
+     "is also the input"),
+    ("cluster output is a hard link to the images", CLUSTER + ["{h.csv}"], link("h.csv", "x.npy", hard=True), 2,
+     "is also the input"),
+    ("cluster output is the labels of --reference", CLUSTER + ["{y.npy}", "--reference", "{x}", "{y.npy}"], None, 2,
+     "is also the input"),
+    ("cluster output named .npy", CLUSTER + ["{new.npy}"], None, 2, "expected .csv"),
+    ("pairs output is the pairs CSV", ["pairs", "{x}", "{m}", "{pairs.csv}", "{pairs.csv}"], None, 2,
+     "is also the input"),
+    ("train output is the images", ["train", "--model", "improved", "{x}", "{x}"], None, 2, "is also the input"),
+    ("train output named .csv", ["train", "--model", "improved", "{x}", "{t.csv}"], None, 2, "expected .pth"),
+    ("deploy output is the checkpoint", ["deploy", "{m}", "{m}"], None, 2, "is also the input"),
+    ("export output named .npy", ["export", "{m}", "{e.npy}"], None, 2, "expected .onnx"),
+    # 2. an output that is not a regular file
+    ("cluster output is a FIFO", CLUSTER + ["{f.csv}"], make_fifo("f.csv"), 2, "not a regular file"),
+    ("cluster output is a folder", CLUSTER + ["{d.csv}"], lambda w: (w / "d.csv").mkdir(), 2, "is a folder"),
+    # 6. malformed checkpoints that load safely
+    ("all weights NaN", BAD, edit_checkpoint(nan_weights(every=True)), 2, "NaN"),
+    ("one weight NaN", BAD, edit_checkpoint(nan_weights(every=False)), 2, "NaN"),
+    ("format_version a string", BAD, edit_checkpoint(set_key("format_version", "1")), 2,
+     "format_version"),
+    ("no model key", BAD, edit_checkpoint(lambda p: p.pop("model") and None), 2, "'model'"),
+    ("recipe a string", BAD, edit_checkpoint(set_key("recipe", "pca:2")), 2, "'recipe' is a str"),
+    ("state_dict of ints", BAD,
+     edit_checkpoint(lambda p: p.update(state_dict={k: 1 for k in p["state_dict"]})), 2, "expected a tensor"),
+    ("state_dict a list", BAD, edit_checkpoint(set_key("state_dict", [1, 2])), 2,
+     "'state_dict' is a list"),
+    ("weight_scales holding a string", BAD,
+     edit_checkpoint(set_key("weight_scales", {"encoder.x": "big"})), 2, "weight_scales"),
+    # 7. settings declaring a huge model over small tensors
+    ("settings declare widths 2048-8192", BAD, edit_checkpoint(huge_settings), 2,
+     "do not fit model"),
+    # 8. CSV and label readers
+    ("evaluate: id of 10^23", ["evaluate", "{p.csv}", "{y.npy}"], pred_with("1" + "0" * 23), 2, "expected 2 integers"),
+    ("evaluate: cell '²'", ["evaluate", "{p.csv}", "{y.npy}"], pred_with("²"), 2, "expected 2 integers"),
+    ("evaluate: cell '--9'", ["evaluate", "{p.csv}", "{y.npy}"], pred_with("--9"), 2, "expected 2 integers"),
+    ("evaluate: Arabic-Indic digit", ["evaluate", "{p.csv}", "{y.npy}"], pred_with("\u0661"), 2, "expected 2 integers"),
+    ("pairs: index of 10^23", ["pairs", "{x}", "{m}", "{q.csv}", "{o.csv}"],
+     write("q.csv", "id,image1_index,image2_index\n0,0," + "9" * 23 + "\n"), 2, "expected 3 integers"),
+    ("labels .npy declaring 10^11 entries", ["evaluate", "{pred.csv}", "{huge.npy}"], declare_huge_labels, 2,
+     "declares more entries"),
+    # 9. impossible settings
+    ("--reduce pca:200 on 64-d codes", CLUSTER + ["{o.csv}", "--reduce", "pca:200"], None, 2,
+     "largest allowed is pca:64"),
+    ("--reduce kpca:8,pca:20", CLUSTER + ["{o.csv}", "--reduce", "kpca:8,pca:20"], None, 2,
+     "largest allowed is pca:8"),
+    # 10. FIFOs never hang
+    ("images are a FIFO", ["cluster", "{fifo.npy}", "{m}", "{o.csv}"], make_fifo("fifo.npy"), 2, "not a regular file"),
+    ("checkpoint is a FIFO", ["cluster", "{x}", "{fifo.pth}", "{o.csv}"], make_fifo("fifo.pth"), 2,
+     "not a regular file"),
+    ("labels are a FIFO", ["evaluate", "{pred.csv}", "{fifo.npy}"], make_fifo("fifo.npy"), 2, "not a regular file"),
+    ("predictions are a FIFO", ["evaluate", "{fifo.csv}", "{y.npy}"], make_fifo("fifo.csv"), 2, "not a regular file"),
+    # 11. NaN settings
+    ("--threshold nan", CLUSTER + ["{o.csv}", "--method", "threshold", "--threshold", "nan"], None, 2,
+     "expected a number in [-1, 1]"),
+    ("--threshold 2", CLUSTER + ["{o.csv}", "--method", "threshold", "--threshold", "2"], None, 2,
+     "expected a number in [-1, 1]"),
+    ("--noise nan", ["train", "--model", "improved", "{x}", "{t.pth}", "--noise", "nan"], None, 2,
+     "expected a non-negative number"),
+    # 12. outputs that cannot be written
+    ("output in /proc", CLUSTER + ["/proc/o.csv"], None, 2, "not writable"),
+    ("output folder missing", CLUSTER + ["{nowhere/o.csv}"], None, 2, "does not exist"),
+    # 13. swapped or wrong files
+    ("images and checkpoint swapped", ["cluster", "{m}", "{x}", "{o.csv}"], None, 2,
+     "found a torch checkpoint (.pth), expected a .npy array"),
+    ("a .npy as checkpoint", ["cluster", "{x}", "{y.npy}", "{o.csv}"], None, 2,
+     "found a .npy array, expected a torch checkpoint"),
+    ("a CSV as images", ["cluster", "{pred.csv}", "{m}", "{o.csv}"], None, 2, "is it a CSV given in the wrong place"),
+    ("evaluate arguments swapped", ["evaluate", "{y.npy}", "{pred.csv}"], None, 2,
+     "found a .npy array, expected a CSV file"),
+    ("a checkpoint as labels", ["evaluate", "{pred.csv}", "{m}"], None, 2, "are two arguments swapped"),
+]
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+ALIASES = {"x": "x.npy", "m": "m.pth"}
+
+
+def fill(template: str, w: Path) -> str:
+    """`{name}` -> the path of `name` (or its alias) in the workspace; other arguments as they are."""
+    if template.startswith("{") and template.endswith("}"):
+        return str(w / ALIASES.get(template[1:-1], template[1:-1]))
+    return template
+
+
+@pytest.mark.parametrize("case, args, setup, code, fragment", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_changes_nothing(ws, capsys, case, args, setup, code, fragment):
+    if setup:
+        setup(ws)
+    before = snapshot(ws)
+    got, err = run_main([fill(a, ws) for a in args], capsys)
+    assert got == code, err
+    assert fragment in err
+    lines = err.strip().splitlines()
+    if lines[0].startswith("aecluster: error:"):
+        assert len(lines) == 1, err
+    else:  # argparse: its usage, then the error on one line
+        assert lines[0].startswith("usage: ") and lines[-1].startswith("aecluster ") and "error:" in lines[-1], err
+    assert snapshot(ws) == before
+
+
+def test_extension_check_yields_to_force(ws, capsys):
+    assert main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "out.npy"), "--force", "--quiet",
+                 "--reduce", "pca:2"]) == 0
+    assert (ws / "out.npy").read_text().startswith("id,label\n")
+    code, err = run_main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "x.npy"), "--force"], capsys)
+    assert code == 2 and "is also the input" in err
+
+
+def test_symlinked_output_is_written_through(ws):
+    target = ws / "real.csv"
+    target.write_text("old\n")
+    (ws / "link.csv").symlink_to(target)
+    assert main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "link.csv"), "--quiet"]) == 0
+    assert (ws / "link.csv").is_symlink() and target.read_text().startswith("id,label\n")
+
+
+def test_device_output_is_refused_not_replaced(ws, capsys):
+    try:
+        os.mknod(ws / "null.csv", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    code, err = run_main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "null.csv")], capsys)
+    assert code == 2 and "not a regular file" in err
+    assert stat.S_ISCHR(os.lstat(ws / "null.csv").st_mode)
+
+
+def test_immutable_output_is_refused_before_work(ws, capsys):
+    output = ws / "o.csv"
+    output.write_text("keep\n")
+    if subprocess.run(["chattr", "+i", str(output)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        code, err = run_main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(output)], capsys)
+    finally:
+        subprocess.run(["chattr", "-i", str(output)])
+    assert code == 2 and "not writable" in err and "encode" not in err
+    assert output.read_text() == "keep\n"
+
+
+def test_full_disk_is_one_line_and_keeps_the_old_file(ws, capsys, monkeypatch):
+    import errno
+
+    output = ws / "o.csv"
+    output.write_text("keep\n")
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("aecluster.atomic.os.replace", full)
+    code, err = run_main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(output), "--quiet"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err
+    assert output.read_text() == "keep\n" and not list(ws.glob(".o.csv.*"))
+
+
+def test_stale_temporaries_of_the_output_are_removed(ws):
+    stale = ws / ".o.csv.999999999-abcd.tmp"
+    stale.write_text("id,label\n0,")
+    other = ws / ".other.csv.999999999-abcd.tmp"
+    other.write_text("not ours")
+    assert main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "o.csv"), "--quiet"]) == 0
+    assert not stale.exists() and other.exists()
+
+
+def test_sigterm_while_writing_leaves_no_temporary(tmp_path, capsys):
+    from aecluster.atomic import atomic_path
+    from aecluster.errors import run_reporting_errors
+
+    def entry() -> int:
+        with atomic_path(tmp_path / "o.csv") as temporary:
+            temporary.write_text("partial")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return 0
+
+    assert run_reporting_errors("aecluster", entry) == 130
+    assert list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err == "aecluster: interrupted; no output was written\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_huge_settings_are_refused_before_allocating(ws, monkeypatch):
+    """The model is built on the meta device (no memory) before the shapes are compared."""
+    import aecluster.checkpoint as checkpoint
+
+    devices = []
+    real = checkpoint.build_model
+
+    def spy(*args, **kwargs):
+        devices.append(torch.empty(0).device.type)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "build_model", spy)
+    edit_checkpoint(huge_settings)(ws)
+    with pytest.raises(checkpoint.UserInputError, match="do not fit"):
+        checkpoint.load_model(ws / "bad.pth")
+    assert devices == ["meta"]
+
+
+def test_huge_image_in_a_folder_is_named(tmp_path, ws, capsys, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (32, 32)).save(folder / "small.png")
+    Image.new("RGB", (100, 100)).save(folder / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    code, err = run_main(["cluster", str(folder), str(ws / "m.pth"), str(tmp_path / "o.csv")], capsys)
+    assert code == 2 and "bomb.png: image too large" in err and err.count("\n") == 1
+
+
+def test_folder_names_natural_order_and_skipped_files(tmp_path, ws, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    colours = {"10.png": (0, 200, 100), "2.png": (200, 0, 0), "1.png": (0, 100, 200), "3.png": (210, 10, 0)}
+    for name, colour in colours.items():
+        Image.new("RGB", (32, 32), colour).save(folder / name)
+    (folder / "notes.txt").write_text("x")
+    os.mkfifo(folder / "pipe.png")
+    output = tmp_path / "o.csv"
+    assert main(["cluster", str(folder), str(ws / "m.pth"), str(output), "--names", "--reduce", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 2 entries (1 not .png/.jpg/.jpeg, 1 not a regular file)" in err
+    rows = output.read_text().splitlines()
+    assert rows[0] == "id,label,file" and [r.split(",")[2] for r in rows[1:]] == ["1.png", "2.png", "3.png", "10.png"]
+    assert len(read_predictions(output)) == 4
+    assert main(["cluster", str(folder), str(ws / "m.pth"), str(output), "--quiet", "--reduce", "none"]) == 0
+    assert output.read_text().splitlines()[0] == "id,label"
+
+
+def test_stage_lines_on_reduce_and_cluster(ws, capsys):
+    assert main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "o.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "aecluster: reduce: fitting pca:2 on 64 codes" in err and "aecluster: cluster: kmeans" in err
+
+
+def test_warnings_and_escapes_do_not_break_the_one_line(capsys):
+    from aecluster.errors import UserInputError, run_reporting_errors
+
+    def entry() -> int:
+        warnings.warn("TypedStorage is deprecated", UserWarning, stacklevel=1)
+        warnings.warn("invalid value encountered", RuntimeWarning, stacklevel=1)
+        raise UserInputError("x.pth: refused to load (\x1b[31mevil\x1b[0m\nsecond line)")
+
+    assert run_reporting_errors("aecluster", entry) == 2
+    assert capsys.readouterr().err == "aecluster: error: x.pth: refused to load (evil second line)\n"
+
+    def succeeding() -> int:
+        warnings.warn("shown after success", UserWarning, stacklevel=1)
+        return 0
+
+    with pytest.warns(UserWarning, match="shown after success"):
+        assert run_reporting_errors("aecluster", succeeding) == 0
+
+
+def test_reduce_and_cluster_run_single_threaded(two_groups, monkeypatch):
+    """BLAS/OpenMP sums depend on their thread count; one thread makes labels thread-independent."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import aecluster.reduction as reduction
+    from aecluster.clustering import TwoGroupClusterer
+
+    seen = []
+    real = reduction._make_reducer
+
+    def spy(*args):
+        seen.extend(pool["num_threads"] for pool in threadpool_info())
+        return real(*args)
+
+    monkeypatch.setattr(reduction, "_make_reducer", spy)
+    codes = two_groups[0].reshape(64, -1)[:, :40].astype(np.float32)
+    with threadpool_limits(limits=2):
+        reduced = reduction.ReducerChain("kpca:8,pca:2").fit_transform(codes)
+        TwoGroupClusterer().fit(reduced)
+    assert seen and set(seen) == {1}
+
+
+# 14 and issue 21: environments without a package. A shim on PYTHONPATH hides modules.
+BLOCKER = """
+import sys
+
+
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+
+
+sys.meta_path.insert(0, Blocker())
+"""
+
+
+def run_without(modules: list[str], command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    shim = tmp_path / "shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "sitecustomize.py").write_text(BLOCKER.format(blocked=tuple(modules)))
+    env = {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+
+
+def test_evaluate_works_without_torch(ws, tmp_path):
+    result = run_without(["torch"], [sys.executable, "-m", "aecluster", "evaluate", str(ws / "pred.csv"),
+                                     str(ws / "y.npy")], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ACC 1.0000")
+
+
+def test_missing_torch_says_how_to_install(ws, tmp_path):
+    result = run_without(["torch"], ["bash", str(ROOT / "hw9_best.sh"), str(ws / "x.npy"), str(ws / "m.pth"),
+                                     str(tmp_path / "o.csv")], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "'torch'" in result.stderr and "pip install" in result.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_export_without_onnxscript_names_the_extra(ws, tmp_path):
+    result = run_without(["onnxscript"], [sys.executable, "-m", "aecluster", "export", str(ws / "m.pth"),
+                                          str(tmp_path / "m.onnx")], tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "aecluster[onnx]" in result.stderr
+    assert not list(tmp_path.glob("*m.onnx*"))
+
+
+DETERMINISM = """
+import sys
+import numpy as np
+from aecluster.cli import main
+images = np.load(sys.argv[1], mmap_mode="r")[:500]
+np.save(sys.argv[2] + "/x.npy", images)
+for checkpoint in sys.argv[3:]:
+    name = checkpoint.rsplit("/", 1)[-1]
+    assert main(["cluster", sys.argv[2] + "/x.npy", checkpoint, sys.argv[2] + "/" + name + ".csv", "--quiet"]) == 0
+"""
+
+
+@pytest.mark.slow
+def test_every_shipped_checkpoint_labels_the_same_at_one_and_two_threads(tmp_path):
+    outputs = {}
+    for threads in ("1", "2"):
+        folder = tmp_path / threads
+        folder.mkdir()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": threads}
+        result = subprocess.run([sys.executable, "-c", DETERMINISM, str(ROOT / "data/sample/trainX.npy"),
+                                 str(folder), *map(str, CHECKPOINTS)], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        outputs[threads] = {path.name: path.read_bytes() for path in folder.glob("*.csv")}
+    assert len(outputs["1"]) == len(CHECKPOINTS) >= 1
+    assert outputs["1"] == outputs["2"]
