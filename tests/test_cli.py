@@ -163,10 +163,14 @@ def test_unwritable_output_folder_and_folder_as_output(tmp_path, image_files, tr
     images, ckpt = str(image_files[0]), str(trained_checkpoint)
     assert main(["cluster", images, ckpt, str(tmp_path), "--quiet"]) == 2
     assert "is a folder, expected a file path" in capsys.readouterr().err
-    monkeypatch.setattr("aecluster.checkpoint.os.access", lambda path, mode: False)
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("aecluster.atomic.tempfile.mkstemp", refused)
     assert main(["cluster", images, ckpt, str(tmp_path / "p.csv"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.strip().endswith(f"output folder {tmp_path} is not writable") and err.count("\n") == 1
+    assert err.strip().endswith(f"output folder {tmp_path} is not writable (Permission denied)")
+    assert err.count("\n") == 1
     assert not (tmp_path / "p.csv").exists()
 
 
