@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,12 @@ WEIGHT_FORMATS = ("float32", "float16", "int8")
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Write a checkpoint dictionary atomically."""
     with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+        try:
+            torch.save(payload, temporary)
+        except RuntimeError as exc:
+            free = shutil.disk_usage(temporary.parent).free
+            raise UserInputError(f"{path}: could not be written ({str(exc).splitlines()[0][:120]}; "
+                                 f"{free:,} bytes free on its disk); nothing was changed") from None
 
 
 def make_payload(

@@ -276,6 +276,17 @@ def test_full_disk_is_one_line_and_keeps_the_old_file(ws, capsys, monkeypatch):
     assert output.read_text() == "keep\n" and not list(ws.glob(".o.csv.*"))
 
 
+def test_checkpoint_write_failure_is_one_line(ws, capsys, monkeypatch):
+    def full(*_args, **_kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    (ws / "d.pth").write_bytes(b"keep")
+    monkeypatch.setattr("aecluster.checkpoint.torch.save", full)
+    code, err = run_main(["deploy", str(ws / "m.pth"), str(ws / "d.pth")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "bytes free on its disk" in err
+    assert (ws / "d.pth").read_bytes() == b"keep" and not list(ws.glob(".d.pth.*"))
+
+
 def test_stale_temporaries_of_the_output_are_removed(ws):
     stale = ws / ".o.csv.999999999-abcd.tmp"
     stale.write_text("id,label\n0,")
