@@ -86,19 +86,11 @@ def build_report(args: argparse.Namespace) -> None:
     from aecluster import __version__
     from aecluster.checkpoint import atomic_path, check_writable, load_model
     from aecluster.cli import main as cli_main
+    from aecluster.cli.plots import draw
     from aecluster.csvio import read_predictions
     from aecluster.data import load_images, load_labels
-    from aecluster.plots import (
-        checkpoints_figure,
-        confusion_counts,
-        draw,
-        embed_checkpoints,
-        embedding_figure,
-        label_name,
-        mse_accuracy_correlation,
-        save_figure,
-        score_snapshots,
-    )
+    from aecluster.plots.compute import confusion_counts, embed_checkpoints, mse_accuracy_correlation, score_snapshots
+    from aecluster.plots.draw import checkpoints_figure, embedding_figure, label_name, save_figure
 
     data, checkpoints, out = args.data.resolve(), args.checkpoints.resolve(), args.output.resolve()
     check_inputs(data, checkpoints, args.size_accuracy)
@@ -302,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-accuracy", type=Path, help="optional RESULTS.json of a size sweep")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     args = parser.parse_args(argv)
-    from aecluster.plots import one_line_warnings
+    from aecluster.cli.plots import one_line_warnings
 
     def run() -> int:
         with one_line_warnings():
