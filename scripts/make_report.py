@@ -163,7 +163,8 @@ def render_readme(args: argparse.Namespace, data: Path, checkpoints: Path, out: 
         f"Data: `{metrics['data']}` ({metrics['train_images']} training images, {metrics['val_images']} "
         "labelled validation images). Accuracy is clustering accuracy: the fraction of images whose "
         "group maps to their true label under the best one-to-one matching of groups to labels. "
-        "Raw numbers: [metrics.json](metrics.json).",
+        f"Raw numbers: [metrics.json](metrics.json); what they mean: "
+        f"[docs/report.md]({os.path.relpath(ROOT / 'docs' / 'report.md', out)}).",
         "",
         "## 1. Baseline vs improved autoencoder",
         "",
