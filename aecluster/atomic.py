@@ -70,7 +70,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> int:
     """
     target = _target(Path(path))
     removed = 0
-    for stale in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
+    for stale in target.parent.glob(f".{_glob_escape(target.name)}.*.tmp"):
         owner = stale.name[len(target.name) + 2:].partition("-")[0]
         if owner.isdigit() and int(owner) != os.getpid() and _running(int(owner)):
             continue
@@ -90,7 +90,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-def glob_escape(name: str) -> str:
+def _glob_escape(name: str) -> str:
     """`name` with glob's special characters taken literally."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 

@@ -151,6 +151,8 @@ CASES = [
     ("evaluate: cell '²'", ["evaluate", "{p.csv}", "{y.npy}"], pred_with("²"), 2, "expected 2 integers"),
     ("evaluate: cell '--9'", ["evaluate", "{p.csv}", "{y.npy}"], pred_with("--9"), 2, "expected 2 integers"),
     ("evaluate: Arabic-Indic digit", ["evaluate", "{p.csv}", "{y.npy}"], pred_with("\u0661"), 2, "expected 2 integers"),
+    ("plots confusion: id of 10^23", ["plots", "confusion", "{p.csv}", "{y.npy}", "{c.png}"],
+     pred_with("1" + "0" * 23), 2, "expected 2 integers"),
     ("pairs: index of 10^23", ["pairs", "{x}", "{m}", "{q.csv}", "{o.csv}"],
      write("q.csv", "id,image1_index,image2_index\n0,0," + "9" * 23 + "\n"), 2, "expected 3 integers"),
     ("labels .npy declaring 10^11 entries", ["evaluate", "{pred.csv}", "{huge.npy}"], declare_huge_labels, 2,
