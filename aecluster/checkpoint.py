@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -70,7 +71,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "unsafe content"
+        text = " ".join(str(exc).split())
+        detail = re.search(r"WeightsUnpickler error: ?(.+?)(?:\.| Check |$)", text)
+        first = detail.group(1).strip() if detail else text or "unsafe content"
         raise UserInputError(
             f"{path}: refused to load: the file holds objects other than weights ({first[:160]}); "
             "aecluster only loads plain state_dict checkpoints"

@@ -75,6 +75,16 @@ def nan_weights(every: bool):
     return change
 
 
+class CodeRunner:
+    def __reduce__(self):
+        return print, ("code ran",)
+
+
+def unsafe_pickle(w: Path) -> None:
+    """A checkpoint that would run code, pickled with protocol 4 (torch warns about that first)."""
+    torch.save({"format": "aecluster-checkpoint", "model": CodeRunner()}, w / "evil.pth", pickle_protocol=4)
+
+
 def huge_settings(payload):
     payload["config"] = {**payload["config"], "widths": [2048, 4096, 8192]}
 
@@ -143,6 +153,8 @@ CASES = [
      "'state_dict' is a list"),
     ("weight_scales holding a string", BAD,
      edit_checkpoint(set_key("weight_scales", {"encoder.x": "big"})), 2, "weight_scales"),
+    ("a checkpoint that would run code", ["cluster", "{x}", "{evil.pth}", "{o.csv}"], unsafe_pickle, 2,
+     "refused to load: the file holds objects other than weights (Unsupported "),
     # 7. settings declaring a huge model over small tensors
     ("settings declare widths 2048-8192", BAD, edit_checkpoint(huge_settings), 2,
      "do not fit model"),
@@ -215,7 +227,7 @@ def test_bad_input_is_one_line_and_changes_nothing(ws, capsys, case, args, setup
     before = snapshot(ws)
     got, err = run_main([fill(a, ws) for a in args], capsys)
     assert got == code, err
-    assert fragment in err
+    assert fragment in err and "\x1b" not in err
     lines = err.strip().splitlines()
     if lines[0].startswith("aecluster: error:"):
         assert len(lines) == 1, err
@@ -388,6 +400,17 @@ def test_warnings_and_escapes_do_not_break_the_one_line(capsys):
 
     with pytest.warns(UserWarning, match="shown after success"):
         assert run_reporting_errors("aecluster", succeeding) == 0
+
+
+def test_torch_warning_does_not_precede_the_error(ws):
+    """torch.load warns about pickle protocol 4 before refusing the file: only the error is shown."""
+    unsafe_pickle(ws)
+    result = subprocess.run([sys.executable, "-m", "aecluster", "cluster", str(ws / "x.npy"), str(ws / "evil.pth"),
+                             str(ws / "o.csv")], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "refused to load" in result.stderr, result.stderr
+    assert "code ran" not in result.stdout
 
 
 def test_reduce_and_cluster_run_single_threaded(two_groups, monkeypatch):
