@@ -42,7 +42,8 @@ class TwoGroupClusterer(ClusterMixin, BaseEstimator):
         elif self.method == "threshold":
             self.center_ = codes.mean(axis=0)
             centred = codes - self.center_
-            _, _, components = np.linalg.svd(centred[: min(len(codes), 20000)], full_matrices=False)
+            with single_threaded():
+                _, _, components = np.linalg.svd(centred[: min(len(codes), 20000)], full_matrices=False)
             direction = components[0]
             direction *= np.sign(direction[np.argmax(np.abs(direction))])
             self.direction_ = direction
