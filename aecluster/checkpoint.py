@@ -65,7 +65,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         raise UserInputError(f"{path}: no such checkpoint file")
     found = describe_file(path)
-    if found.startswith(("a .np", "a text", "an image", "an empty", "a folder", "not a regular")):
+    if not path.is_file() or found.startswith(("a .np", "a text", "an image", "an empty")):
         raise UserInputError(f"{path}: found {found}, expected a torch checkpoint (.pth)"
                              f"{mistake_hint(found, 'a torch checkpoint (.pth)')}")
     try:
@@ -104,7 +104,7 @@ def _check_fields(payload: dict[str, Any], source: str) -> None:
         raise malformed(f"'model' is {payload.get('model')!r}, expected a model name")
     for key in ("config", "recipe", "weight_scales"):
         if payload.get(key) is not None and not isinstance(payload[key], dict):
-            raise malformed(f"{key!r} is a {type(payload[key]).__name__}, expected a dictionary")
+            raise malformed(f"{key!r} is of type {type(payload[key]).__name__}, expected a dictionary")
     recipe = payload.get("recipe") or {}
     for key in ("reduce", "method"):
         if key in recipe and not isinstance(recipe[key], str):
@@ -117,10 +117,10 @@ def _check_fields(payload: dict[str, Any], source: str) -> None:
                         f"expected one of {', '.join(WEIGHT_FORMATS)}")
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not state:
-        raise malformed(f"'state_dict' is a {type(state).__name__}, expected a dictionary of tensors")
+        raise malformed(f"'state_dict' is of type {type(state).__name__}, expected a dictionary of tensors")
     for key, tensor in state.items():
         if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
-            raise malformed(f"state_dict entry {key!r} is a {type(tensor).__name__}, expected a tensor")
+            raise malformed(f"state_dict entry {key!r} is of type {type(tensor).__name__}, expected a tensor")
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise malformed(f"weights {key!r} hold NaN or infinite values")
 

@@ -50,7 +50,7 @@ def describe_file(path: str | os.PathLike) -> str:
     if path.is_dir():
         return "a folder"
     if not path.is_file():
-        return "not a regular file (a FIFO, device or socket)"
+        return "a FIFO, device or socket, not a regular file"
     with open(path, "rb") as handle:
         head = handle.read(512)
     if head.startswith(b"\x93NUMPY"):
@@ -80,7 +80,7 @@ def describe_file(path: str | os.PathLike) -> str:
 
 def mistake_hint(found: str, expected: str) -> str:
     """A hint at the likely mistake when a file of kind `found` was given where `expected` goes."""
-    if found in (expected, "an empty file"):
+    if found in (expected, "an empty file") or found.startswith("a FIFO"):
         return ""
     if found.startswith("a text file") and expected != "a text file":
         return "; is it a CSV given in the wrong place? check the order of the arguments"

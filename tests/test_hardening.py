@@ -146,11 +146,11 @@ CASES = [
     ("format_version a string", BAD, edit_checkpoint(set_key("format_version", "1")), 2,
      "format_version"),
     ("no model key", BAD, edit_checkpoint(lambda p: p.pop("model") and None), 2, "'model'"),
-    ("recipe a string", BAD, edit_checkpoint(set_key("recipe", "pca:2")), 2, "'recipe' is a str"),
+    ("recipe a string", BAD, edit_checkpoint(set_key("recipe", "pca:2")), 2, "'recipe' is of type str"),
     ("state_dict of ints", BAD,
      edit_checkpoint(lambda p: p.update(state_dict={k: 1 for k in p["state_dict"]})), 2, "expected a tensor"),
     ("state_dict a list", BAD, edit_checkpoint(set_key("state_dict", [1, 2])), 2,
-     "'state_dict' is a list"),
+     "'state_dict' is of type list"),
     ("weight_scales holding a string", BAD,
      edit_checkpoint(set_key("weight_scales", {"encoder.x": "big"})), 2, "weight_scales"),
     ("a checkpoint that would run code", ["cluster", "{x}", "{evil.pth}", "{o.csv}"], unsafe_pickle, 2,
@@ -177,7 +177,7 @@ CASES = [
     # 10. FIFOs never hang
     ("images are a FIFO", ["cluster", "{fifo.npy}", "{m}", "{o.csv}"], make_fifo("fifo.npy"), 2, "not a regular file"),
     ("checkpoint is a FIFO", ["cluster", "{x}", "{fifo.pth}", "{o.csv}"], make_fifo("fifo.pth"), 2,
-     "not a regular file"),
+     "found a FIFO, device or socket, not a regular file, expected a torch checkpoint"),
     ("labels are a FIFO", ["evaluate", "{pred.csv}", "{fifo.npy}"], make_fifo("fifo.npy"), 2, "not a regular file"),
     ("predictions are a FIFO", ["evaluate", "{fifo.csv}", "{y.npy}"], make_fifo("fifo.csv"), 2, "not a regular file"),
     # 11. NaN settings
