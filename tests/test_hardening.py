@@ -326,6 +326,23 @@ def test_sigterm_while_writing_leaves_no_temporary(tmp_path, capsys):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_sigterm_of_hw9_best_is_one_line_and_writes_nothing(tmp_path):
+    """SIGTERM during the reduce step (outside training): exit 130, no output, no temporary."""
+    output = tmp_path / "o.csv"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "aecluster", "cluster", str(ROOT / "data/sample/trainX.npy"),
+                                str(ROOT / "checkpoints/improved.pth"), str(output), "--reduce", "tsne:2"],
+                               stderr=subprocess.PIPE, text=True, env=env)
+    for line in process.stderr:
+        if "reduce: fitting tsne" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 130, rest
+    assert rest == "aecluster: interrupted; no output was written\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_huge_settings_are_refused_before_allocating(ws, monkeypatch):
     """The model is built on the meta device (no memory) before the shapes are compared."""
     import aecluster.checkpoint as checkpoint
