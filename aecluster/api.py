@@ -120,13 +120,14 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             model, payload = load_model(self.checkpoint)
             self.checkpoint_info_ = {k: payload.get(k) for k in ("model", "epoch", "aecluster_version")}
             return model
-        from aecluster.training import Trainer, TrainSettings
+        from aecluster.registry import TrainSettings
+        from aecluster.stages import run_stages
 
         settings = TrainSettings.for_model(
             self.model, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
             augment=self.augment, seed=self.random_state)
-        return Trainer(self.model, settings, recipe=self._recipe(), device=self.device,
-                       progress=self.verbose).fit(images)
+        return run_stages(self.model, images, None, settings, recipe=self._recipe(), device=self.device,
+                          progress=self.verbose)
 
     def encode(self, X: np.ndarray) -> np.ndarray:
         """Latent codes of images with the fitted encoder."""

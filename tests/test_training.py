@@ -9,7 +9,8 @@ import torch
 from aecluster.augment import AUGMENTATIONS, augment
 from aecluster.checkpoint import read_checkpoint
 from aecluster.errors import UserInputError
-from aecluster.training import Trainer, TrainingInterrupted, TrainSettings, nt_xent, run_folder
+from aecluster.objectives import nt_xent
+from aecluster.training import Trainer, TrainingInterrupted, TrainSettings, run_folder
 
 RECIPE = {"reduce": "pca:2", "method": "kmeans"}
 
@@ -115,7 +116,7 @@ def test_nt_xent_prefers_matching_views():
 
 def test_distillation_pulls_student_towards_teacher_geometry(tmp_path, two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
-    from aecluster.training import similarity_distillation
+    from aecluster.objectives import similarity_distillation
 
     teacher, _ = load_model(trained_checkpoint)
     images = two_groups[0]
@@ -133,7 +134,7 @@ def test_distillation_pulls_student_towards_teacher_geometry(tmp_path, two_group
 
 def test_distilling_originals_matches_the_teacher_on_full_size_images(two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
-    from aecluster.training import similarity_distillation
+    from aecluster.objectives import similarity_distillation
 
     teacher, _ = load_model(trained_checkpoint)
     images = two_groups[0]
@@ -149,7 +150,7 @@ def test_distilling_originals_matches_the_teacher_on_full_size_images(two_groups
 
 
 def test_map_distillation_compares_whole_maps_by_direction():
-    from aecluster.training import map_distillation
+    from aecluster.objectives import map_distillation
 
     maps = torch.rand(4, 8, 4, 4)
     assert map_distillation(5 * maps, maps) == pytest.approx(0.0, abs=1e-6)
@@ -188,7 +189,7 @@ def student_gaps(images, teacher, gap, runs):
 
 def test_map_distillation_pulls_student_maps_towards_the_teachers(two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
-    from aecluster.training import map_distillation
+    from aecluster.objectives import map_distillation
 
     teacher, _ = load_model(trained_checkpoint)
     runs = [{"epochs": 6, "distill_weight": 1.0, "distill_originals": 16, "distill_maps": weight}
@@ -211,7 +212,7 @@ def test_map_distillation_needs_the_teachers_map_shape(trained_checkpoint):
 
 
 def test_code_distillation_compares_directions_only():
-    from aecluster.training import code_distillation
+    from aecluster.objectives import code_distillation
 
     codes = torch.randn(8, 16)
     assert code_distillation(3 * codes, codes) == pytest.approx(0.0, abs=1e-6)
@@ -221,7 +222,7 @@ def test_code_distillation_compares_directions_only():
 
 def test_code_distillation_pulls_each_code_towards_the_teacher(two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
-    from aecluster.training import code_distillation
+    from aecluster.objectives import code_distillation
 
     teacher, _ = load_model(trained_checkpoint)
     runs = [{"epochs": 10, "distill_weight": weight, "distill_loss": "codes", "distill_originals": 16}

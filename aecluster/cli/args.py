@@ -46,6 +46,16 @@ positive_float = number_above(zero_allowed=False)
 non_negative_float = number_above(zero_allowed=True)
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's real default to its help; options without one (None, or a flag)
+    and those whose help already names its default are left as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reduce", metavar="CHAIN",
                         help="reducer chain NAME:DIM,... with NAME in pca, kpca, tsne, umap "
@@ -68,19 +78,22 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", help="training images (.npy or folder)")
     parser.add_argument("output", help="checkpoint to write (.pth)")
+    config = "default: the model's config"
     parser.add_argument("--width-multiplier", type=positive_float,
-                        help="scale every channel count (MobileNet's alpha; conv models only)")
-    parser.add_argument("--epochs", type=positive_int)
-    parser.add_argument("--lr", type=positive_float, help="peak learning rate (cosine schedule)")
-    parser.add_argument("--batch-size", type=positive_int)
-    parser.add_argument("--augment", choices=("none", "flip-crop", "simclr"))
-    parser.add_argument("--noise", type=float, help="std of the denoising input noise in [-1,1] pixel units")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+                        help="scale every channel count (MobileNet's alpha; conv models only; default 1)")
+    parser.add_argument("--epochs", type=positive_int, help=f"training epochs ({config})")
+    parser.add_argument("--lr", type=positive_float, help=f"peak learning rate, warm-up then cosine ({config})")
+    parser.add_argument("--batch-size", type=positive_int, help=f"images per step ({config})")
+    parser.add_argument("--augment", choices=("none", "flip-crop", "simclr"), help=f"view augmentation ({config})")
+    parser.add_argument("--noise", type=float,
+                        help=f"std of the denoising input noise in [-1,1] pixel units ({config})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything random")
     parser.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled set whose clustering accuracy is recorded per snapshot "
                              "(recorded only; never used to choose anything)")
     parser.add_argument("--resume", metavar="SNAPSHOT",
-                        help="continue from a snapshot in OUT_run/ with that run's settings")
+                        help="continue from a snapshot in OUT_run/ (or OUT_run/teacher_run/ for a "
+                             "student's teacher phase) with that run's settings")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
