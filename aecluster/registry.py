@@ -100,7 +100,8 @@ def _check_types(values: dict[str, Any], cls: type, where: str) -> None:
         fits = (value is None and type(None) in options) or (
             isinstance(value, accepted) and not (isinstance(value, bool) and bool not in options))
         if not fits:
-            raise UserInputError(f"{where}: {key} is {value!r}, expected {hint}")
+            expected = " or ".join("null" if option is type(None) else option.__name__ for option in options)
+            raise UserInputError(f"{where}: {key} is {value!r}, expected {expected}")
 
 
 def load_config(path: str | Path) -> ModelConfig:
@@ -125,7 +126,10 @@ def load_config(path: str | Path) -> ModelConfig:
         raise UserInputError(f"{path}: architecture.builder must name a model builder, found {builder!r}")
     training = dict(raw.get("training") or {})
     _check_types(training, TrainSettings, f"{path}: training")
-    TrainSettings(**training)
+    try:
+        TrainSettings(**training)
+    except UserInputError as error:
+        raise UserInputError(f"{path}: training: {error}") from None
     recipe = dict(raw.get("recipe") or {})
     if not set(recipe) <= set(RECIPE_KEYS):
         raise UserInputError(f"{path}: recipe keys {sorted(recipe)}, expected some of {', '.join(RECIPE_KEYS)}")
