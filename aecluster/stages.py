@@ -8,13 +8,16 @@ OUT. `--resume` with a snapshot of either phase continues that phase and then go
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aecluster.checkpoint import model_from_payload, read_checkpoint
+from aecluster.checkpoint import atomic_path, model_from_payload, read_checkpoint
+from aecluster.distributed import distributed_rank
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder
 from aecluster.registry import TrainSettings, get_spec
@@ -59,6 +62,22 @@ def teacher_stage(name: str, images: np.ndarray, output: Path, settings: TrainSe
     return train_stage(name, images, output, settings, resume=resume, device=device, progress=progress)
 
 
+def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings,
+             config: dict[str, Any] | None) -> tuple[TrainSettings, dict[str, Any] | None]:
+    """The student's settings and config for this run: those recorded in OUT_run/stages.json when
+    resuming the teacher phase (so that the resume command needs no options), else the given
+    ones, recorded there."""
+    plan = run_folder(output) / "stages.json"
+    if resuming_teacher and plan.is_file():
+        recorded = json.loads(plan.read_text())
+        return TrainSettings(**recorded["settings"]), recorded["config"]
+    run_folder(output).mkdir(exist_ok=True)
+    if distributed_rank()[0] == 0:
+        with atomic_path(plan) as temporary:
+            temporary.write_text(json.dumps({"settings": asdict(settings), "config": config}, indent=2))
+    return settings, config
+
+
 def run_stages(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
                resume: str | Path | None = None, say: Callable[[str], None] = lambda message: None,
                **options: Any) -> Autoencoder:
@@ -66,7 +85,8 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
 
     A student config first gets its teacher (trained with the teacher config's settings and the
     student's seed). `resume` may be a snapshot of the teacher phase (in OUT_run/teacher_run/),
-    which continues the teacher and then trains the student, or of the student phase.
+    which continues the teacher and then trains the student with the settings this run
+    recorded in OUT_run/stages.json, or of the student phase.
     """
     spec = get_spec(name)
     if spec.teacher is None:
@@ -79,6 +99,8 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     teacher_settings = (settings_of(snapshot, resume) if teacher_resume is not None
                         else TrainSettings.for_model(spec.teacher, seed=settings.seed))
     device, progress = options.get("device"), options.get("progress", True)
+    if output is not None:
+        settings, options["config"] = _planned(output, teacher_resume is not None, settings, options.get("config"))
     if output is None:
         say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs")
         teacher = train_stage(spec.teacher, images, None, teacher_settings, device=device, progress=progress)
@@ -86,7 +108,6 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         path = teacher_path(output)
         if snapshot is not None and teacher_resume is None and not path.is_file():
             raise UserInputError(f"{resume}: the student phase needs its teacher {path}, which is missing")
-        run_folder(output).mkdir(exist_ok=True)
         say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs -> {path}")
         teacher = teacher_stage(spec.teacher, images, path, teacher_settings, resume=teacher_resume,
                                 device=device, progress=progress)
