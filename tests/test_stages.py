@@ -94,3 +94,19 @@ def test_a_snapshot_of_another_model_is_refused(tmp_path, image_files, trained_c
     snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[0]
     code = main(["train", "--model", "best", str(image_files[0]), str(tmp_path / "o.pth"), "--resume", str(snapshot)])
     assert code == 2 and "snapshot of model 'improved', but --model is 'best'" in capsys.readouterr().err
+
+
+def test_stage_commands_train_a_teacher_then_distil_a_student(tmp_path, image_files, capsys):
+    teacher, student = tmp_path / "teacher.pth", tmp_path / "student.pth"
+    assert main(["teacher", "--config", "teacher", str(image_files[0]), str(teacher), *QUICK]) == 0
+    assert main(["student", "--config", "aecluster/configs/best.yaml", "--teacher", str(teacher),
+                 str(image_files[0]), str(student), *QUICK]) == 0
+    payload = read_checkpoint(student)
+    assert payload["model"] == "best" and payload["weight_format"] == "float16"
+    snapshot = read_checkpoint(sorted(run_folder(student).glob("step_*.pth"))[-1])
+    assert snapshot["settings"]["distill_weight"] == REGISTRY["best"].settings.distill_weight
+    assert not (run_folder(student) / "teacher.pth").exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["student", "--config", "teacher", "--teacher", str(teacher), str(image_files[0]), str(student)])
+    assert "config 'teacher' names no teacher; use `aecluster teacher`" in capsys.readouterr().err

@@ -67,6 +67,36 @@ def register(commands: Any) -> None:
     add_training_options(distill)
     distill.set_defaults(handler=_train)
 
+    stages = {"teacher": "the teacher stage: train a config that names no teacher (e.g. teacher, "
+                         "resnet18_teacher) with its own settings",
+              "student": "the student stage: distil a config that names a teacher (e.g. best, best_gpu) "
+                         "from that teacher's trained checkpoint, with the config's own settings"}
+    for stage, description in stages.items():
+        command = commands.add_parser(stage, help=description.split(":")[0], description=description.capitalize(),
+                                      formatter_class=DefaultsHelpFormatter)
+        command.add_argument("--config", required=True, dest="model", type=_stage_config(stage), metavar="CONFIG",
+                             help="a registered config: its name or its file in aecluster/configs/")
+        if stage == "student":
+            command.add_argument("--teacher", required=True, help="the teacher stage's checkpoint")
+        add_training_options(command)
+        command.set_defaults(handler=_train, teacher=None)
+
+
+def _stage_config(stage: str) -> Any:
+    """An argparse type: a registered config (name or configs/NAME.yaml) fit for `stage`."""
+
+    def parse(text: str) -> str:
+        name = Path(text).stem if text.endswith((".yaml", ".yml")) else text
+        if name not in REGISTRY:
+            raise argparse.ArgumentTypeError(f"unknown config {text!r}; choose one of {', '.join(MODEL_NAMES)}")
+        if (REGISTRY[name].teacher is not None) != (stage == "student"):
+            raise argparse.ArgumentTypeError(
+                f"config {name!r} {'names no' if stage == 'student' else 'names a'} teacher; "
+                f"use `aecluster {'teacher' if stage == 'student' else 'student'}` for it")
+        return name
+
+    return parse
+
 
 def _train(args: argparse.Namespace) -> int:
     from aecluster.api import validation_scorer
@@ -87,11 +117,12 @@ def _train(args: argparse.Namespace) -> int:
         recipe = teacher_payload["recipe"]
     config = None
     maps = getattr(args, "distill_maps", None)
+    distill = "distill_weight" in vars(args)  # the distill command, whose defaults are best's
     overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.augment,
                  "noise": args.noise, "seed": args.seed, "distill_weight": getattr(args, "distill_weight", None),
                  "distill_originals": getattr(args, "distill_originals", None),
                  "distill_loss": getattr(args, "distill_loss", None),
-                 "distill_maps": maps if maps is not None else (DISTILL_DEFAULTS.distill_maps if teacher else None)}
+                 "distill_maps": maps if maps is not None else (DISTILL_DEFAULTS.distill_maps if distill else None)}
     if snapshot is not None and snapshot["model"] == args.model:
         settings, config = settings_of(snapshot, args.resume), snapshot["config"]
     else:
@@ -133,10 +164,10 @@ def _resume_command(args: argparse.Namespace, snapshot: Path) -> str:
     """The command that continues this run from `snapshot` (its settings come from the snapshot)."""
     import shlex
 
-    if args.teacher:
-        head = ["aecluster", "distill", "--teacher", args.teacher, "--student", args.model]
-    else:
-        head = ["aecluster", "train", "--model", args.model]
+    command = getattr(args, "command", None) or ("distill" if args.teacher else "train")
+    head = {"train": ["--model", args.model], "distill": ["--teacher", str(args.teacher), "--student", args.model],
+            "teacher": ["--config", args.model], "student": ["--config", args.model, "--teacher", str(args.teacher)]}
+    head = ["aecluster", command, *head[command]]
     if args.device:
         head += ["--device", args.device]
     return shlex.join([*head, args.images, args.output, "--resume", str(snapshot)])
