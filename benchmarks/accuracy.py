@@ -34,7 +34,8 @@ from aecluster.data import load_images, load_labels
 from aecluster.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from aecluster.models import get_spec
-from aecluster.training import Trainer, TrainSettings, run_folder
+from aecluster.stages import run_stages
+from aecluster.training import TrainSettings, run_folder
 
 
 def number_list(convert: Callable[[str], float]) -> Callable[[str], list]:
@@ -113,8 +114,8 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
                 shutil.copyfile(work / f"{teacher_name}_seed{seed}.pth", run_folder(path) / "teacher.pth")
         if not path.exists():
             clock = time.perf_counter()
-            Trainer(model, TrainSettings.for_model(model, seed=seed, **(overrides or {})),
-                    progress=sys.stderr.isatty()).fit(data["trainX"], path)
+            run_stages(model, data["trainX"], path, TrainSettings.for_model(model, seed=seed, **(overrides or {})),
+                       progress=sys.stderr.isatty())
             train_seconds = time.perf_counter() - clock
     scores = {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
     teacher = run_folder(path) / "teacher.pth"
