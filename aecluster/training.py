@@ -200,6 +200,12 @@ class Trainer:
 
         torch.manual_seed(settings.seed)
         model = build_model(self.model_name, self.config)
+        # Parts no objective trains are dropped, so that every parameter gets a gradient (as
+        # DistributedDataParallel requires) and none is saved untrained.
+        if "nt_xent" not in objectives:
+            model.projector = None
+        if "reconstruction" not in objectives:
+            model.decoder = None
         heads = nn.ModuleDict({name: head for name in objectives
                                if (head := OBJECTIVES[name].head(model, teacher)) is not None})
         learner = Learner(model, heads).to(self.device)
