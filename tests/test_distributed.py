@@ -13,10 +13,11 @@ from aecluster.checkpoint import load_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("command_args", [["train", "--model", "improved"], ["distill", "--student", "best"]],
-                         ids=["train", "distill"])
+@pytest.mark.parametrize("command_args", [["train", "--model", "improved"], ["distill", "--student", "best"],
+                                          ["student", "--config", "best_gpu"]],
+                         ids=["train", "distill", "gpu-student"])
 def test_torchrun_two_cpu_processes(tmp_path, image_files, trained_checkpoint, command_args):
-    if command_args[0] == "distill":
+    if command_args[0] in ("distill", "student"):
         command_args = [*command_args, "--teacher", str(trained_checkpoint)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "aecluster", *command_args, "--epochs", "3", "--batch-size", "16",
