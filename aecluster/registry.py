@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from aecluster.errors import UserInputError
 CONFIG_FOLDER = Path(__file__).with_name("configs")
 OPTIMIZERS = ("adamw", "sgd")
 DISTILL_LOSSES = ("similarity", "codes")
-AUGMENTATIONS = ("none", "flip-crop", "simclr")
+AUGMENTATIONS = ("none", "flip-crop", "simclr")  # implemented in aecluster.augment
 RECIPE_KEYS = ("reduce", "method", "standardize", "threshold")
 WEIGHT_FORMATS = ("float32", "float16", "int8")
 
@@ -76,7 +76,6 @@ class ModelConfig:
     recipe: dict[str, Any]
     teacher: str | None = None
     deploy_weights: str | None = None
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def settings(self) -> TrainSettings:
@@ -115,7 +114,7 @@ def load_config(path: str | Path) -> ModelConfig:
         raise UserInputError(f"{path}: not a readable YAML config ({str(exc).splitlines()[0][:160]})") from None
     if not isinstance(raw, dict):
         raise UserInputError(f"{path}: expected a mapping of settings, found {type(raw).__name__}")
-    allowed = {"description", "architecture", "training", "recipe", "teacher", "deploy_weights", "tags"}
+    allowed = {"description", "architecture", "training", "recipe", "teacher", "deploy_weights"}
     unknown = sorted(set(raw) - allowed)
     if unknown or "architecture" not in raw:
         raise UserInputError(f"{path}: unknown section(s) {', '.join(unknown) or 'none'}; expected "
@@ -138,7 +137,7 @@ def load_config(path: str | Path) -> ModelConfig:
         raise UserInputError(f"{path}: deploy_weights {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
     return ModelConfig(name=path.stem, description=str(raw.get("description", "")), builder=builder,
                        config=architecture, training=training, recipe=recipe, teacher=raw.get("teacher"),
-                       deploy_weights=weights, tags=tuple(raw.get("tags") or ()))
+                       deploy_weights=weights)
 
 
 def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:

@@ -110,3 +110,8 @@ def test_stage_commands_train_a_teacher_then_distil_a_student(tmp_path, image_fi
     with pytest.raises(SystemExit):
         main(["student", "--config", "teacher", "--teacher", str(teacher), str(image_files[0]), str(student)])
     assert "config 'teacher' names no teacher; use `aecluster teacher`" in capsys.readouterr().err
+    (tmp_path / "best.yaml").write_text((ROOT / "aecluster" / "configs" / "best.yaml").read_text())
+    with pytest.raises(SystemExit):
+        main(["student", "--config", str(tmp_path / "best.yaml"), "--teacher", str(teacher), str(image_files[0]),
+              str(student)])
+    assert "best.yaml: not a registered config" in capsys.readouterr().err

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from aecluster.registry import AUGMENTATIONS
+
 
 def integer_at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type for integers >= `minimum` (0 or 1), with a one-line error otherwise."""
@@ -84,7 +86,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, help=f"training epochs ({config})")
     parser.add_argument("--lr", type=positive_float, help=f"peak learning rate, warm-up then cosine ({config})")
     parser.add_argument("--batch-size", type=positive_int, help=f"images per step ({config})")
-    parser.add_argument("--augment", choices=("none", "flip-crop", "simclr"), help=f"view augmentation ({config})")
+    parser.add_argument("--augment", choices=AUGMENTATIONS, help=f"view augmentation ({config})")
     parser.add_argument("--noise", type=float,
                         help=f"std of the denoising input noise in [-1,1] pixel units ({config})")
     parser.add_argument("--seed", type=int, default=0, help="seed of everything random")

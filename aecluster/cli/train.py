@@ -17,7 +17,7 @@ from aecluster.cli.args import (
     say,
 )
 from aecluster.errors import UserInputError
-from aecluster.registry import DISTILL_LOSSES, MODEL_NAMES, REGISTRY
+from aecluster.registry import CONFIG_FOLDER, DISTILL_LOSSES, MODEL_NAMES, REGISTRY
 
 # The distillation defaults of `distill` are those of the shipped student's config (configs/best.yaml).
 DISTILL_DEFAULTS = REGISTRY["best"].settings
@@ -89,6 +89,10 @@ def _stage_config(stage: str) -> Any:
         name = Path(text).stem if text.endswith((".yaml", ".yml")) else text
         if name not in REGISTRY:
             raise argparse.ArgumentTypeError(f"unknown config {text!r}; choose one of {', '.join(MODEL_NAMES)}")
+        if name != text and Path(text).resolve() != (CONFIG_FOLDER / f"{name}.yaml").resolve():
+            raise argparse.ArgumentTypeError(
+                f"{text}: not a registered config; checkpoints name their config, so a stage reads one of "
+                f"{CONFIG_FOLDER}/*.yaml (add yours there)")
         if (REGISTRY[name].teacher is not None) != (stage == "student"):
             raise argparse.ArgumentTypeError(
                 f"config {name!r} {'names no' if stage == 'student' else 'names a'} teacher; "
