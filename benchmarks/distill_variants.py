@@ -1,11 +1,11 @@
 """Distillation variants: how closely students distilled with other settings group images as their teacher.
 
-usage: python benchmarks/distill_variants.py BENCH_DIR [--variants "distill_maps=0;distill_maps=300,epochs=60"]
+usage: python -m benchmarks.distill_variants BENCH_DIR [--variants "distill_maps=0;distill_maps=300,epochs=60"]
                                              [--seeds 0,1,2] [--work DIR]
 
 For every variant and seed, trains a `best` student with the registered defaults changed by the
 variant's settings (any TrainSettings field, e.g. distill_maps, epochs, distill_weight), from the
-seed's `teacher` (reused from --work as benchmarks/accuracy.py leaves it, else trained first).
+seed's `teacher` (reused from --work as benchmarks.accuracy leaves it, else trained first).
 Prints how often the student's groups agree with its teacher's on valX and on trainX, each
 clustered alone: that agreement needs no labels and is what distillation settings are chosen
 by. Val and train ACC of student and teacher are printed too; labels only score them. Runs on
@@ -20,10 +20,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from accuracy import load_bench, number_list, run_one, setting_text, summarise, table_header
-
 from aecluster.errors import run_reporting_errors
 from aecluster.training import TrainSettings
+from benchmarks.common import load_bench, number_list, run_one, setting_text, summarise, table_header
 
 
 def parse_variants(text: str) -> list[dict[str, Any]]:

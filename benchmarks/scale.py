@@ -1,6 +1,6 @@
 """Scale benchmark: wall time and peak memory of `aecluster cluster` for growing N.
 
-usage: python benchmarks/scale.py [--sizes 10000,100000,1000000] [--checkpoint checkpoints/best.pth]
+usage: python -m benchmarks.scale [--sizes 10000,100000,1000000] [--checkpoint checkpoints/best.pth]
                                   [--work DIR]
 
 Synthetic images (smooth random colour fields, uint8, written to a memory-mapped .npy in chunks)
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from accuracy import number_list
 
 from aecluster.errors import run_reporting_errors
+from benchmarks.common import number_list
 
 ROOT = Path(__file__).resolve().parents[1]
 PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "

@@ -1,6 +1,6 @@
 """Size sweep: encoder parameters vs clustering accuracy for the separable and the plain family.
 
-usage: python benchmarks/size_sweep.py BENCH_DIR [--multipliers 0.25,0.5,1] [--epochs 10]
+usage: python -m benchmarks.size_sweep BENCH_DIR [--multipliers 0.25,0.5,1] [--epochs 10]
                                        [--seeds 0,1,2] [--work DIR] [--json OUT]
 
 Trains the registered `mobilenet` (depthwise-separable) and `plaincnn` families at each width
@@ -20,12 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-from accuracy import load_bench, number_list, score_checkpoint
-
 from aecluster.deploy import count_parameters
 from aecluster.errors import run_reporting_errors
 from aecluster.models import build_model
 from aecluster.training import Trainer, TrainSettings
+from benchmarks.common import load_bench, number_list, score_checkpoint
 
 FAMILIES = {"mobilenet": "separable", "plaincnn": "plain"}
 

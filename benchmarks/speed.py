@@ -1,6 +1,6 @@
 """Speed benchmark: `hw9_best.sh` against the course's pipeline, both as cold processes.
 
-usage: python benchmarks/speed.py TRAINX [--best checkpoints/best.pth] [--baseline checkpoints/baseline.pth]
+usage: python -m benchmarks.speed TRAINX [--best checkpoints/best.pth] [--baseline checkpoints/baseline.pth]
 
 Times, in the same run and each in a fresh process (imports included):
   ours:   bash hw9_best.sh TRAINX BEST pred.csv

@@ -4,7 +4,9 @@ usage: python scripts/make_report.py [DATA_DIR] [--checkpoints DIR] [--output DI
                                      [--size-accuracy RESULTS.json] [--quiet]
 
 DATA_DIR holds trainX.npy, valX.npy and valY.npy (default: ../shared/data/two_source relative to
-the repository root). Every number in the README is computed here; nothing is typed by hand.
+the repository root). Every number in the README is computed here; nothing is typed by hand. The
+report renders numbers only (tables, figures, captions saying what is drawn); what they mean is
+written by people in docs/ (docs/report.md).
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from aecluster.errors import UserInputError, run_reporting_errors
 
-from aecluster.errors import UserInputError, run_reporting_errors  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "two_source"
 MODELS = ("baseline", "improved", "best")
@@ -61,24 +62,16 @@ def percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def describe_curve(scores: list[Any], correlation: float) -> str:
-    """A sentence on what the checkpoint curve shows, built from its numbers."""
+def curve_summary(scores: list[Any], correlation: float) -> list[str]:
+    """Table rows of the checkpoint curve's first, last and most accurate snapshot, and the correlation."""
     first, last = scores[0], scores[-1]
     peak = max(scores, key=lambda s: s.accuracy)
-    facts = (f"From epoch {first.epoch:g} to {last.epoch:g} the reconstruction MSE on trainX goes from "
-             f"{first.mse:.4f} to {last.mse:.4f}, while validation accuracy goes from {percent(first.accuracy)} "
-             f"to {percent(last.accuracy)} (best {percent(peak.accuracy)} at epoch {peak.epoch:g}).")
-    if math.isnan(correlation):
-        return facts + " One of the two series is constant, so their correlation is undefined."
-    strength = "strongly" if abs(correlation) >= 0.7 else "moderately" if abs(correlation) >= 0.4 else "weakly"
-    if correlation <= -0.4:
-        meaning = "lower reconstruction error goes with better clusters here"
-    elif correlation >= 0.4:
-        meaning = "better reconstructions go with worse clusters: the decoder's objective is not the clustering's"
-    else:
-        meaning = "reconstruction error is a poor predictor of clustering accuracy"
-    return (f"{facts} Across the {len(scores)} snapshots the two are {strength} correlated "
-            f"(Pearson r = {correlation:+.2f}): {meaning}.")
+    pearson = "undefined (a series is constant)" if math.isnan(correlation) else f"{correlation:+.2f}"
+    return ["| quantity | value |", "|---|---|",
+            f"| trainX MSE, first → last snapshot | {first.mse:.4f} → {last.mse:.4f} |",
+            f"| val accuracy, first → last snapshot | {percent(first.accuracy)} → {percent(last.accuracy)} |",
+            f"| best val accuracy (epoch) | {percent(peak.accuracy)} ({peak.epoch:g}) |",
+            f"| Pearson r(trainX MSE, val accuracy), {len(scores)} snapshots | {pearson} |"]
 
 
 def build_report(args: argparse.Namespace) -> None:
@@ -86,19 +79,11 @@ def build_report(args: argparse.Namespace) -> None:
     from aecluster import __version__
     from aecluster.checkpoint import atomic_path, check_writable, load_model
     from aecluster.cli import main as cli_main
+    from aecluster.cli.plots import draw
     from aecluster.csvio import read_predictions
     from aecluster.data import load_images, load_labels
-    from aecluster.plots import (
-        checkpoints_figure,
-        confusion_counts,
-        draw,
-        embed_checkpoints,
-        embedding_figure,
-        label_name,
-        mse_accuracy_correlation,
-        save_figure,
-        score_snapshots,
-    )
+    from aecluster.plots.compute import confusion_counts, embed_checkpoints, mse_accuracy_correlation, score_snapshots
+    from aecluster.plots.draw import checkpoints_figure, embedding_figure, label_name, save_figure
 
     data, checkpoints, out = args.data.resolve(), args.checkpoints.resolve(), args.output.resolve()
     check_inputs(data, checkpoints, args.size_accuracy)
@@ -178,7 +163,8 @@ def render_readme(args: argparse.Namespace, data: Path, checkpoints: Path, out: 
         f"Data: `{metrics['data']}` ({metrics['train_images']} training images, {metrics['val_images']} "
         "labelled validation images). Accuracy is clustering accuracy: the fraction of images whose "
         "group maps to their true label under the best one-to-one matching of groups to labels. "
-        "Raw numbers: [metrics.json](metrics.json).",
+        f"Raw numbers: [metrics.json](metrics.json); what they mean: "
+        f"[docs/report.md]({os.path.relpath(ROOT / 'docs' / 'report.md', out)}).",
         "",
         "## 1. Baseline vs improved autoencoder",
         "",
@@ -191,8 +177,7 @@ def render_readme(args: argparse.Namespace, data: Path, checkpoints: Path, out: 
                      f"{percent(accuracy[model])} |")
     lines += [
         "",
-        f"The improved model changes validation accuracy from {percent(accuracy['baseline'])} (baseline) to "
-        f"{percent(accuracy['improved'])} ({100 * gain:+.1f} percentage points). Each panel shows valX in "
+        f"improved − baseline: {100 * gain:+.1f} percentage points. Each panel shows valX in "
         "the 2-D space its model's recipe clusters in, coloured by the true label:",
         "",
         f"![baseline vs improved embeddings]({FIGURES['embedding']})",
@@ -216,7 +201,7 @@ def render_readme(args: argparse.Namespace, data: Path, checkpoints: Path, out: 
         "",
         f"![checkpoint curve]({FIGURES['checkpoints']})",
         "",
-        describe_curve(scores, correlation),
+        *curve_summary(scores, correlation),
         "",
         "## 4. Confusion matrix of best.pth on valX",
         "",
@@ -247,49 +232,47 @@ def render_readme(args: argparse.Namespace, data: Path, checkpoints: Path, out: 
         sweep = json.loads(args.size_accuracy.read_text(encoding="utf-8"))
         lines += ["## 5. Model size vs accuracy", "",
                   f"From `{shown(args.size_accuracy)}` ({sweep.get('benchmark', '')}), written by "
-                  "`python benchmarks/size_sweep.py`: both encoder families at several width multipliers, "
+                  "`python -m benchmarks.size_sweep`: both encoder families at several width multipliers, "
                   "trained identically.", "",
                   "| family | params | val accuracy (median over seeds ± std) |", "|---|---|---|",
                   *[f"| {p['family']} | {p['params']:,} | {percent(p['acc'])} ± {percent(p.get('acc_std', 0.0))} |"
                     for p in sweep["points"]],
-                  "", f"![size vs accuracy]({FIGURES['size']})", "", compare_families(sweep["points"]), ""]
+                  "", f"![size vs accuracy]({FIGURES['size']})", "", *family_gap_table(sweep["points"]), ""]
     return "\n".join(lines)
 
 
-def compare_families(points: list[dict[str, Any]]) -> str:
-    """Which family is more accurate where their parameter ranges overlap (log-linear interpolation),
-    and whether that gap is larger than the spread over seeds."""
+def compare_families(points: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Mean accuracy gap between the two families where their parameter ranges overlap (accuracies
+    interpolated linearly in log-parameters on 5 points), and the mean spread over seeds; None when
+    there are not exactly two families or their ranges do not overlap."""
     import numpy as np
 
     families: dict[str, list[tuple[float, float]]] = {}
     for point in points:
         families.setdefault(point["family"], []).append((math.log10(point["params"]), point["acc"]))
     if len(families) != 2:
-        return "The sweep does not hold exactly two families, so no comparison is drawn."
+        return None
     (name_a, curve_a), (name_b, curve_b) = ((name, sorted(curve)) for name, curve in families.items())
     low, high = max(curve_a[0][0], curve_b[0][0]), min(curve_a[-1][0], curve_b[-1][0])
     if low > high:
-        return "The two families' parameter ranges do not overlap, so no comparison at equal size is drawn."
+        return None
     grid = np.linspace(low, high, 5)
-    acc_a = np.interp(grid, *np.array(curve_a).T)
-    acc_b = np.interp(grid, *np.array(curve_b).T)
-    margin = float(np.mean(acc_a - acc_b))
-    spread = float(np.mean([point.get("acc_std", 0.0) for point in points]))
-    winner, loser = (name_a, name_b) if margin >= 0 else (name_b, name_a)
-    cost = ("A depthwise-separable block costs about 1/9 + 1/C of a plain 3×3 block's parameters for C "
-            "output channels, so at equal parameters the separable encoder is several times wider, but "
-            "each of its 3×3 filters sees one channel only, while a plain filter mixes all of them.")
-    where = (f"Between {10 ** low:,.0f} and {10 ** high:,.0f} encoder parameters, where both families have "
-             "models (accuracies interpolated linearly in log-parameters)")
-    if abs(margin) <= spread:
-        return (f"{where}, {winner} is on average {100 * abs(margin):.1f} points ahead of {loser}, less than "
-                f"the mean spread over seeds ({100 * spread:.1f} points): at equal small size neither family "
-                f"wins on this benchmark. {cost} Here the extra width and the richer filters cancel out.")
-    reason = ("the extra width (more code dimensions for the same parameters) is worth more than the "
-              "cross-channel spatial filters" if winner == "separable" else
-              "the cross-channel spatial filters are worth more than the extra width")
-    return (f"{where}, {winner} is on average {100 * abs(margin):.1f} points more accurate than {loser}, more "
-            f"than the mean spread over seeds ({100 * spread:.1f} points). {cost} At these sizes {reason}.")
+    gap = float(np.mean(np.interp(grid, *np.array(curve_a).T) - np.interp(grid, *np.array(curve_b).T)))
+    return {"families": (name_a, name_b), "params": (10 ** low, 10 ** high), "gap": gap,
+            "spread": float(np.mean([point.get("acc_std", 0.0) for point in points]))}
+
+
+def family_gap_table(points: list[dict[str, Any]]) -> list[str]:
+    """The comparison of `compare_families` as table rows (a dash when there is none)."""
+    result = compare_families(points)
+    if result is None:
+        return ["| families compared at equal parameters | — (not two families with overlapping sizes) |",
+                "|---|---|"]
+    (name_a, name_b), (low, high) = result["families"], result["params"]
+    return ["| quantity | value |", "|---|---|",
+            f"| parameter range where both families have models | {low:,.0f} – {high:,.0f} |",
+            f"| mean val accuracy {name_a} − {name_b} there (points) | {100 * result['gap']:+.1f} |",
+            f"| mean spread over seeds (points) | {100 * result['spread']:.1f} |"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-accuracy", type=Path, help="optional RESULTS.json of a size sweep")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     args = parser.parse_args(argv)
-    from aecluster.plots import one_line_warnings
+    from aecluster.cli.plots import one_line_warnings
 
     def run() -> int:
         with one_line_warnings():

@@ -27,6 +27,20 @@ def make_two_group_images(count: int = 64, seed: int = 0) -> tuple[np.ndarray, n
     return images, labels.astype(np.int64)
 
 
+def make_colour_families(count: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Warm red/orange images (label 1) and cool blue images (label 0), each with its own hue
+    jitter, coarse brightness texture and pixel noise: two groups any working pipeline separates."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    images = np.empty((count, 32, 32, 3), dtype=np.uint8)
+    for index, label in enumerate(labels):
+        colour = np.array([0.8, 0.35, 0.15] if label else [0.15, 0.4, 0.8]) + rng.uniform(-0.1, 0.1, 3)
+        texture = np.kron(rng.normal(0, 1, (8, 8, 1)), np.ones((4, 4, 1)))
+        noisy = colour * (0.8 + 0.15 * texture) + rng.normal(0, 0.06, (32, 32, 3))
+        images[index] = np.clip(noisy * 255, 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64)
+
+
 @pytest.fixture(scope="session")
 def two_groups() -> tuple[np.ndarray, np.ndarray]:
     return make_two_group_images()

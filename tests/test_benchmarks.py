@@ -1,6 +1,7 @@
 """The benchmark scripts run end to end on a tiny benchmark folder and print their tables."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,8 +26,10 @@ def bench_dir(tmp_path_factory):
 
 
 def run_benchmark(name, *args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+    """`python -m benchmarks.NAME ARGS...` as users run it, from any folder."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{name.removesuffix('.py')}", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env)
 
 
 def test_accuracy_scores_raw_pixels_and_a_checkpoint(tmp_path, bench_dir, trained_checkpoint):
@@ -38,7 +41,15 @@ def test_accuracy_scores_raw_pixels_and_a_checkpoint(tmp_path, bench_dir, traine
     assert len(rows) == 2
     runs = json.loads((tmp_path / "runs.json").read_text())["results"]
     assert set(runs) == {"raw", "tiny"} and len(runs["raw"]) == 2
-    assert all(0.5 <= run["val_acc"] <= 1.0 for run in runs["raw"] + runs["tiny"])
+    # Raw pixels separate the fixture's validation images; the checkpoint's row is its own clustering of valX.
+    assert [run["val_acc"] for run in runs["raw"]] == [1.0, 1.0]
+    from aecluster.api import AEClusterer
+    from aecluster.metrics import clustering_accuracy
+
+    val_x, val_y = np.load(bench_dir / "valX.npy"), np.load(bench_dir / "valY.npy")
+    assert [run["val_acc"] for run in runs["tiny"]] == [
+        clustering_accuracy(AEClusterer.from_checkpoint(trained_checkpoint, random_state=seed).fit(val_x).labels_,
+                            val_y) for seed in (0, 1)]
 
 
 def test_accuracy_scores_a_distilled_checkpoint_against_its_teacher(tmp_path, bench_dir, trained_checkpoint):
@@ -54,7 +65,8 @@ def test_accuracy_scores_a_distilled_checkpoint_against_its_teacher(tmp_path, be
     assert runs["student teacher"][0]["val_acc"] == runs["student"][0]["val_acc"]
     assert runs["student"][0]["val_agreement"] == runs["student"][0]["train_agreement"] == 1.0
     # valX placed into the groups fitted on trainX: scored, and compared with the teacher's too.
-    assert runs["student"][0]["placed_agreement"] == 1.0 and 0.5 <= runs["student"][0]["placed_acc"] <= 1.0
+    assert runs["student"][0]["placed_agreement"] == 1.0
+    assert runs["student"][0]["placed_acc"] == runs["student teacher"][0]["placed_acc"]
     assert "student behind its teacher, points per seed: val 0.0 (mean 0.0); placed 0.0 (mean 0.0); " \
            "train 0.0 (mean 0.0)" in result.stdout
     raw_row = next(line for line in result.stdout.splitlines() if line.startswith("| raw"))
@@ -62,6 +74,7 @@ def test_accuracy_scores_a_distilled_checkpoint_against_its_teacher(tmp_path, be
     assert "groups" not in runs["student"][0]
 
 
+@pytest.mark.slow
 def test_size_sweep_writes_the_plot_input(tmp_path, bench_dir):
     output = tmp_path / "sweep.json"
     result = run_benchmark("size_sweep.py", bench_dir, "--multipliers", "0.25,0.5", "--epochs", "1",
@@ -75,12 +88,13 @@ def test_size_sweep_writes_the_plot_input(tmp_path, bench_dir):
         assert point["acc_std"] == pytest.approx(np.std(point["val_accs"]))
     separable, plain = points[0]["params"], points[2]["params"]
     assert separable < plain and points[1]["params"] > separable
-    from aecluster.plots import main as plots_main
+    from aecluster.cli.plots import main as plots_main
 
     assert plots_main(["size-accuracy", str(output), str(tmp_path / "sweep.png")]) == 0
     assert (tmp_path / "sweep.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_speed_prints_both_pipelines_and_the_ratio(tmp_path, trained_checkpoint):
     images, _ = make_two_group_images(240, seed=3)
     np.save(tmp_path / "X.npy", images)
@@ -94,6 +108,7 @@ def test_speed_prints_both_pipelines_and_the_ratio(tmp_path, trained_checkpoint)
     assert any("encode" in line for line in lines) and "aecluster --help" in result.stdout
 
 
+@pytest.mark.slow
 def test_scale_prints_time_and_peak_memory(tmp_path, trained_checkpoint):
     result = run_benchmark("scale.py", "--sizes", "300", "--checkpoint", trained_checkpoint,
                            "--work", tmp_path / "scale", cwd=tmp_path)
@@ -104,6 +119,7 @@ def test_scale_prints_time_and_peak_memory(tmp_path, trained_checkpoint):
     assert seconds > 0 and 50 < peak_mb < 4000
 
 
+@pytest.mark.slow
 def test_distill_variants_compare_students_of_one_teacher(tmp_path, bench_dir):
     work = tmp_path / "runs"
     result = run_benchmark("distill_variants.py", bench_dir, "--variants", "epochs=1;distill_maps=0,epochs=1",
@@ -112,9 +128,9 @@ def test_distill_variants_compare_students_of_one_teacher(tmp_path, bench_dir):
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert [row.split("|")[1].strip() for row in rows[1:]] == [
         "epochs=1", "its teacher", "distill_maps=0, epochs=1", "its teacher"]
-    for row in rows[1::2]:
+    for row in rows[1::2]:  # on the obvious two-group fixture every student groups as its teacher does
         agreements = [float(cell.split("±")[0]) for cell in row.split("|")[6:8] + row.split("|")[9:10]]
-        assert all(0.5 <= value <= 1.0 for value in agreements)
+        assert len(agreements) == 3 and min(agreements) >= 0.95
     assert rows[2].split("|")[2] == rows[4].split("|")[2]  # the same teacher for both variants
     assert sorted(path.name for path in work.glob("*.pth")) == [
         "best_distill_maps0_epochs1_seed0.pth", "best_epochs1_seed0.pth", "teacher_seed0.pth"]
@@ -136,9 +152,8 @@ def test_benchmarks_answer_user_mistakes_in_one_line(tmp_path, script, args, mes
     assert f"{script}: error: " in result.stderr.splitlines()[-1] and message in result.stderr
 
 
-def test_paired_gaps_are_points_behind_each_seeds_own_teacher(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    from accuracy import paired_gaps
+def test_paired_gaps_are_points_behind_each_seeds_own_teacher():
+    from benchmarks.accuracy import paired_gaps
 
     students = [{"val_acc": 0.76, "placed_acc": 0.80, "train_acc": 0.70},
                 {"val_acc": 0.80, "placed_acc": 0.80, "train_acc": 0.70}]

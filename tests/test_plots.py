@@ -1,4 +1,4 @@
-"""Report figures (`aecluster plots ...`) and scripts/make_report.sh, on tiny synthetic data."""
+"""Report figures (`aecluster plots ...`, `aecluster.plots`) and scripts/make_report.sh, on tiny synthetic data."""
 
 import json
 import os
@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aecluster import plots
 from aecluster.checkpoint import load_model, read_checkpoint, save_checkpoint
 from aecluster.cli import main as cli_main
+from aecluster.cli import plots as plots_cli
 from aecluster.csvio import write_predictions
+from aecluster.plots import compute, draw
 from aecluster.training import run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ def encoder_only(tmp_path, trained_checkpoint) -> Path:
 
 def test_reconstructions_default_indices(tmp_path, image_files, trained_checkpoint):
     out = tmp_path / "rec.png"
-    figure = plots.draw(["reconstructions", str(image_files[0]), str(trained_checkpoint), str(out), "--quiet"])
+    figure = plots_cli.draw(["reconstructions", str(image_files[0]), str(trained_checkpoint), str(out), "--quiet"])
     assert_png(out)
     axes = figure.axes
     assert len(axes) == 12
@@ -51,7 +52,7 @@ def test_reconstructions_default_indices(tmp_path, image_files, trained_checkpoi
 
 
 def test_reconstructions_custom_indices_and_pixels(tmp_path, image_files, trained_checkpoint, two_groups):
-    figure = plots.draw(["reconstructions", str(image_files[0]), str(trained_checkpoint),
+    figure = plots_cli.draw(["reconstructions", str(image_files[0]), str(trained_checkpoint),
                          str(tmp_path / "rec.png"), "--indices", "0,63", "--quiet"])
     assert len(figure.axes) == 4 and figure.axes[1].get_title() == "image 63"
     shown = figure.axes[0].get_images()[0].get_array()
@@ -69,7 +70,7 @@ def test_reconstruction_mse_is_batch_size_independent(image_files, trained_check
         inputs = to_tensor(np.asarray(images))
         expected = float(((model.reconstruct(inputs) - inputs) ** 2).mean())
     for batch_size in (7, 64, 512):
-        assert plots.reconstruction_mse(model, images, batch_size, "cpu") == pytest.approx(expected, rel=1e-4)
+        assert compute.reconstruction_mse(model, images, batch_size, "cpu") == pytest.approx(expected, rel=1e-4)
 
 
 @pytest.mark.parametrize("reduce, xlabel", [
@@ -80,7 +81,7 @@ def test_reconstruction_mse_is_batch_size_independent(image_files, trained_check
 def test_embedding_panels_side_by_side(tmp_path, image_files, trained_checkpoint, reduce, xlabel):
     out = tmp_path / "emb.png"
     extra = ["--reduce", reduce] if reduce else []
-    figure = plots.draw(["embedding", str(image_files[0]), str(image_files[1]), str(trained_checkpoint),
+    figure = plots_cli.draw(["embedding", str(image_files[0]), str(image_files[1]), str(trained_checkpoint),
                          str(trained_checkpoint), str(out), "--quiet", *extra])
     assert_png(out)
     assert len(figure.axes) == 2
@@ -97,7 +98,7 @@ def test_embedding_accuracy_matches_estimator(image_files, trained_checkpoint, t
     from aecluster.metrics import clustering_accuracy
 
     images, labels = two_groups
-    panels = plots.embed_checkpoints(images, labels, [trained_checkpoint])
+    panels = compute.embed_checkpoints(images, labels, [trained_checkpoint])
     expected = clustering_accuracy(AEClusterer.from_checkpoint(trained_checkpoint).fit(images).labels_, labels)
     assert panels[0].accuracy == expected and panels[0].coords.shape == (64, 2)
 
@@ -107,7 +108,7 @@ def test_checkpoints_curve(tmp_path, image_files, trained_checkpoint):
     snapshots = sorted(run.glob("step_*.pth"))
     out = tmp_path / "ck.png"
     images, labels = map(str, image_files)
-    figure = plots.draw(["checkpoints", str(run), images, images, labels, str(out), "--quiet"])
+    figure = plots_cli.draw(["checkpoints", str(run), images, images, labels, str(out), "--quiet"])
     assert_png(out)
     left, right = figure.axes
     assert "MSE" in left.get_ylabel() and "[-1, 1]" in left.get_ylabel()
@@ -118,8 +119,11 @@ def test_checkpoints_curve(tmp_path, image_files, trained_checkpoint):
     mse_line, acc_line = left.get_lines()[0], right.get_lines()[0]
     assert list(mse_line.get_xdata()) == sorted(epochs)
     model, _ = load_model(snapshots[-1])
-    assert mse_line.get_ydata()[-1] == pytest.approx(plots.reconstruction_mse(model, np.load(images)), rel=1e-4)
-    assert all(0.5 <= value <= 1 for value in acc_line.get_ydata())
+    assert mse_line.get_ydata()[-1] == pytest.approx(compute.reconstruction_mse(model, np.load(images)), rel=1e-4)
+    from aecluster.api import validation_scorer
+
+    recipe = read_checkpoint(snapshots[-1])["recipe"]
+    assert acc_line.get_ydata()[-1] == validation_scorer(np.load(images), np.load(labels), recipe)(model)
 
 
 def test_confusion_counts_rates_and_matching(tmp_path, image_files):
@@ -128,7 +132,7 @@ def test_confusion_counts_rates_and_matching(tmp_path, image_files):
     predicted[:3] = truth[:3]  # three mistakes once the flipped groups are matched to labels
     write_predictions(tmp_path / "pred.csv", predicted)
     out = tmp_path / "conf.png"
-    figure = plots.draw(["confusion", str(tmp_path / "pred.csv"), str(image_files[1]), str(out), "--quiet"])
+    figure = plots_cli.draw(["confusion", str(tmp_path / "pred.csv"), str(image_files[1]), str(out), "--quiet"])
     assert_png(out)
     matrix = figure.axes[0]
     assert len(figure.axes) == 2 and "row rate" in figure.axes[1].get_ylabel()
@@ -142,9 +146,9 @@ LONG_TITLE = "clustering of the holiday photos from the shared folder " * 3
 
 
 @pytest.mark.parametrize("figure_of", [
-    lambda: plots.reconstructions_figure(np.zeros((3, 32, 32, 3)), np.zeros((3, 32, 32, 3)), [0, 1, 2],
+    lambda: draw.reconstructions_figure(np.zeros((3, 32, 32, 3)), np.zeros((3, 32, 32, 3)), [0, 1, 2],
                                          np.zeros(3), LONG_TITLE),
-    lambda: plots.confusion_figure(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), LONG_TITLE),
+    lambda: draw.confusion_figure(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), LONG_TITLE),
 ], ids=["suptitle", "axis title"])
 def test_long_titles_are_wrapped_to_the_figure_width(figure_of):
     figure = figure_of()
@@ -166,7 +170,7 @@ SWEEP = [{"family": family, "params": params * scale, "acc": acc, "name": f"{fam
 
 def test_size_accuracy(tmp_path, capsys):
     out = tmp_path / "size.png"
-    figure = plots.draw(["size-accuracy", str(write_results(tmp_path / "r.json", SWEEP)), str(out)])
+    figure = plots_cli.draw(["size-accuracy", str(write_results(tmp_path / "r.json", SWEEP)), str(out)])
     assert_png(out)
     (axis,) = figure.axes
     assert axis.get_xscale() == "log" and "parameters" in axis.get_xlabel() and "accuracy" in axis.get_ylabel()
@@ -177,7 +181,7 @@ def test_size_accuracy(tmp_path, capsys):
 
 def test_size_accuracy_draws_the_seed_spread_as_error_bars(tmp_path):
     spread = [{**point, "acc_std": 0.05 if index == 0 else 0.0} for index, point in enumerate(SWEEP)]
-    figure = plots.draw(["size-accuracy", str(write_results(tmp_path / "r.json", spread)), str(tmp_path / "s.png")])
+    figure = plots_cli.draw(["size-accuracy", str(write_results(tmp_path / "r.json", spread)), str(tmp_path / "s.png")])
     separable = figure.axes[0].containers[0]
     (bars,) = separable.lines[2]
     (low, high), *others = [segment[:, 1] for segment in bars.get_segments()]
@@ -187,7 +191,7 @@ def test_size_accuracy_draws_the_seed_spread_as_error_bars(tmp_path):
 
 def test_size_accuracy_warns_below_three_points(tmp_path, capsys):
     results = write_results(tmp_path / "r.json", SWEEP[:5])
-    assert plots.main(["size-accuracy", str(results), str(tmp_path / "s.png"), "--quiet"]) == 0
+    assert plots_cli.main(["size-accuracy", str(results), str(tmp_path / "s.png"), "--quiet"]) == 0
     assert capsys.readouterr().err.strip() == (
         f"aecluster: warning: {results}: family 'plain' has 2 point(s); a size comparison wants at least 3 "
         "per family")
@@ -244,7 +248,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoi
     args, message = bad_cases(tmp_path, image_files, trained_checkpoint, encoder_only)[case]
     out = tmp_path / "out.png"
     argv = [str(arg) for arg in args] + ([] if case in ("missing args", "unknown figure") else [str(out)])
-    assert plots.main(argv + ["--quiet"]) == 2
+    assert plots_cli.main(argv + ["--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("aecluster: error: ") and message in err
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
@@ -254,7 +258,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoi
                                              ("missing/out.png", "output folder")])
 def test_bad_output_path(tmp_path, output, message, capsys):
     results = write_results(tmp_path / "r.json", SWEEP)
-    assert plots.main(["size-accuracy", str(results), str(tmp_path / output)]) == 2
+    assert plots_cli.main(["size-accuracy", str(results), str(tmp_path / output)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
 
@@ -264,13 +268,13 @@ def test_bad_output_path(tmp_path, output, message, capsys):
     ("confusion", "best one-to-one matching"), ("size-accuracy", "log scale"),
 ])
 def test_help_says_what_each_figure_draws(capsys, figure, words):
-    assert plots.main([figure, "--help"]) == 0
+    assert plots_cli.main([figure, "--help"]) == 0
     assert words in " ".join(capsys.readouterr().out.split())
 
 
 def test_module_runs_without_heavy_imports_or_traceback(tmp_path):
-    code = ("import sys; from aecluster.plots import build_parser; build_parser().format_help(); "
-            "print(sorted({'torch', 'matplotlib', 'sklearn'} & set(sys.modules)))")
+    code = ("import sys; from aecluster.cli import build_parser; build_parser().format_help(); "
+            "import aecluster.plots.compute; print(sorted({'torch', 'matplotlib', 'sklearn'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "[]", result.stderr
     result = subprocess.run([sys.executable, "-m", "aecluster.plots", "confusion", "none.csv", "none.npy",
@@ -305,6 +309,7 @@ def test_make_report_names_what_is_missing(tmp_path, report_inputs):
     assert not (tmp_path / "report" / "README.md").exists()
 
 
+@pytest.mark.slow
 def test_make_report_end_to_end(tmp_path, report_inputs, trained_checkpoint):
     data, checkpoints = report_inputs
     for model in ("baseline", "improved", "best"):
@@ -322,7 +327,8 @@ def test_make_report_end_to_end(tmp_path, report_inputs, trained_checkpoint):
         assert (report / f"{figure}.png").stat().st_size <= 300_000
     assert len(metrics["snapshots"]) == len(list(run_folder(trained_checkpoint).glob("step_*.pth")))
     assert f"{100 * metrics['val_accuracy']['best']:.1f}%" in readme
-    assert "Pearson r" in readme or "correlation is undefined" in readme
+    snapshots = len(metrics["snapshots"])
+    assert f"| Pearson r(trainX MSE, val accuracy), {snapshots} snapshots | " in readme
     assert (report / "best_val_predictions.csv").read_text().startswith("id,label\n")
 
 
@@ -334,10 +340,11 @@ def test_report_compares_the_families_where_their_sizes_overlap():
     spec.loader.exec_module(make_report)
     points = [{"family": "separable", "params": p, "acc": a} for p, a in ((1e3, 0.6), (1e4, 0.7), (1e5, 0.8))]
     points += [{"family": "plain", "params": p, "acc": a} for p, a in ((1e4, 0.6), (1e5, 0.7), (1e6, 0.9))]
-    text = make_report.compare_families(points)
-    assert text.startswith("Between 10,000 and 100,000 encoder parameters")
-    assert "separable is on average 10.0 points more accurate than plain" in text
-    assert "mean spread over seeds (0.0 points)" in text and "worth more than the cross-channel" in text
-    assert "do not overlap" in make_report.compare_families(points[:1] + points[4:])
-    noisy = make_report.compare_families([{**point, "acc_std": 0.12} for point in points])
-    assert "less than the mean spread over seeds (12.0 points)" in noisy and "neither family wins" in noisy
+    result = make_report.compare_families(points)
+    assert result["families"] == ("separable", "plain") and result["params"] == pytest.approx((1e4, 1e5))
+    assert result["gap"] == pytest.approx(0.10) and result["spread"] == 0.0
+    assert make_report.compare_families(points[:1] + points[4:]) is None
+    noisy = make_report.family_gap_table([{**point, "acc_std": 0.12} for point in points])
+    assert noisy[2:] == ["| parameter range where both families have models | 10,000 – 100,000 |",
+                         "| mean val accuracy separable − plain there (points) | +10.0 |",
+                         "| mean spread over seeds (points) | 12.0 |"]

@@ -9,14 +9,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from aecluster import __version__
-from aecluster.cli import cluster, tools, train
-from aecluster.errors import run_reporting_errors
+from aecluster.cli import cluster, plots, tools, train
+from aecluster.errors import UserInputError, run_reporting_errors
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument mistakes raise UserInputError, so `main` reports them in one line (subparsers too)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserInputError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aecluster",
         description="Unsupervised two-way clustering of 32x32 RGB images with a convolutional "
                     "autoencoder. Images: a (N,32,32,3) uint8 .npy file or a folder of PNG/JPG.")
@@ -24,24 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     train.register(commands)
     cluster.register(commands)
-    commands.add_parser("plots", help="draw figures (same as python -m aecluster.plots)", add_help=False)
+    plots.register(commands)
     tools.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: runs a command; user mistakes print one line and return 2."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["plots"]:
-        from aecluster.plots import main as plots_main
-
-        return plots_main(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 2
-    return run_reporting_errors("aecluster", lambda: args.handler(args))
+
+    def run() -> int:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 2
+        return args.handler(args)
+
+    return run_reporting_errors("aecluster", run)
 
 
 if __name__ == "__main__":

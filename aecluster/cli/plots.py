@@ -1,0 +1,225 @@
+"""`aecluster plots FIGURE ...` (also `python -m aecluster.plots`): one subcommand per report figure;
+each computes with `aecluster.plots.compute`, draws with `aecluster.plots.draw` and writes one PNG
+atomically (no half-written file on failure)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aecluster.errors import UserInputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DEFAULT_INDICES = (1, 2, 3, 6, 7, 9)
+
+
+def register(commands: Any) -> None:
+    """Add `plots` and its figures to the `aecluster` parser."""
+    plots = commands.add_parser(
+        "plots", help="draw a report figure into a PNG file (also python -m aecluster.plots)",
+        description="Draw a report figure into a PNG file (Agg backend, colour-blind-safe Okabe-Ito "
+                    "colours, 100 dpi).")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    recipe = argparse.ArgumentParser(add_help=False)
+    recipe.add_argument("--reduce", metavar="CHAIN", help="reducer chain overriding each checkpoint's "
+                                                          "recipe, e.g. 'pca:2' (default: the recipe)")
+    recipe.add_argument("--method", choices=("kmeans", "threshold"), help="override the recipe's method")
+    recipe.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
+    figures = plots.add_subparsers(dest="figure", metavar="FIGURE", required=True)
+
+    command = figures.add_parser(
+        "reconstructions", parents=[common], help="originals above their reconstructions",
+        description="Draw the chosen training images (top row) above the checkpoint's reconstructions "
+                    "of them (bottom row), with each image's reconstruction MSE.")
+    command.add_argument("images", help="training images (.npy or folder), e.g. trainX.npy")
+    command.add_argument("checkpoint", help="trained checkpoint with a decoder (.pth)")
+    command.add_argument("output", help="PNG file to write")
+    command.add_argument("--indices", type=_indices, default=list(DEFAULT_INDICES),
+                         help="comma-separated image indices (default 1,2,3,6,7,9)")
+    command.set_defaults(handler=_write, figure_of=_reconstructions)
+
+    command = figures.add_parser(
+        "embedding", parents=[common, recipe], help="2-D embeddings coloured by true label",
+        description="Cluster the images with each checkpoint's own recipe and scatter the 2-D embedding "
+                    "the clustering ran in (PCA to 2-D when the recipe's last reducer is not 2-D), "
+                    "points coloured by true label; one panel per checkpoint, side by side, with "
+                    "its model name and clustering accuracy in the panel title.")
+    command.add_argument("images", help="labelled images (.npy or folder), e.g. valX.npy")
+    command.add_argument("labels", help="(N,) integer .npy of true labels, e.g. valY.npy")
+    command.add_argument("checkpoints", nargs="+", metavar="CKPT", help="one or more checkpoints (.pth)")
+    command.add_argument("output", help="PNG file to write")
+    command.set_defaults(handler=_write, figure_of=_embedding)
+
+    command = figures.add_parser(
+        "checkpoints", parents=[common, recipe], help="reconstruction error and accuracy per snapshot",
+        description="For every step_*.pth snapshot of a training run folder, compute the reconstruction "
+                    "MSE on all training images and the validation clustering accuracy (snapshot's "
+                    "own recipe); plot both against epoch on two y axes.")
+    command.add_argument("run_dir", help="run folder written by `aecluster train` (OUT_run/)")
+    command.add_argument("train_images", help="training images (.npy, memory-mapped), e.g. trainX.npy")
+    command.add_argument("val_images", help="validation images, e.g. valX.npy")
+    command.add_argument("val_labels", help="validation labels, e.g. valY.npy")
+    command.add_argument("output", help="PNG file to write")
+    command.set_defaults(handler=_write, figure_of=_checkpoints)
+
+    command = figures.add_parser(
+        "confusion", parents=[common], help="confusion matrix of a prediction CSV",
+        description="Map each predicted group to a label by the best one-to-one matching, then draw "
+                    "the confusion matrix (true label rows, predicted label columns) with the count "
+                    "and the row rate in each cell.")
+    command.add_argument("predictions", help="id,label CSV (e.g. from `aecluster cluster`)")
+    command.add_argument("labels", help="(N,) integer .npy of true labels")
+    command.add_argument("output", help="PNG file to write")
+    command.set_defaults(handler=_write, figure_of=_confusion)
+
+    command = figures.add_parser(
+        "size-accuracy", parents=[common], help="accuracy against encoder size per family",
+        description="Plot accuracy against encoder parameters (log scale), one line per encoder family, "
+                    "from a RESULTS.json of the form {\"benchmark\": ..., \"points\": [{\"family\": ..., "
+                    "\"params\": ..., \"acc\": ..., \"name\": ...}, ...]} (see the aecluster.plots "
+                    "package docstring).")
+    command.add_argument("results", help="RESULTS.json of a size sweep")
+    command.add_argument("output", help="PNG file to write")
+    command.set_defaults(handler=_write, figure_of=_size_accuracy)
+
+
+def _indices(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated image indices, found {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated non-negative indices, found {text!r}")
+    return values
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: value for key, value in (("reduce", args.reduce), ("method", args.method)) if value}
+
+
+def _reconstructions(args: argparse.Namespace) -> Figure:
+    import numpy as np
+
+    from aecluster.checkpoint import load_model
+    from aecluster.data import load_images
+    from aecluster.plots.compute import reconstruct_images, require_decoder
+    from aecluster.plots.draw import reconstructions_figure
+
+    images = load_images(args.images)
+    bad = [i for i in args.indices if i >= len(images)]
+    if bad:
+        raise UserInputError(f"{args.images}: has {len(images)} images, so index {bad[0]} is out of range")
+    model, payload = load_model(args.checkpoint)
+    require_decoder(model, args.checkpoint)
+    originals = np.asarray(images[args.indices])
+    reconstructed, errors = reconstruct_images(model, originals)
+    title = f"{payload['model']} autoencoder ({Path(args.checkpoint).name}) on {Path(args.images).name}"
+    return reconstructions_figure(originals, reconstructed, args.indices, errors, title)
+
+
+def _embedding(args: argparse.Namespace) -> Figure:
+    from aecluster.data import load_images, load_labels
+    from aecluster.plots.compute import embed_checkpoints
+    from aecluster.plots.draw import embedding_figure
+
+    images = load_images(args.images, min_images=2)
+    labels = load_labels(args.labels, len(images))
+    panels = embed_checkpoints(images, labels, args.checkpoints, _overrides(args), args.seed, not args.quiet)
+    return embedding_figure(panels, labels, f"2-D embeddings of {Path(args.images).name} "
+                                            f"({len(images)} images), coloured by true label")
+
+
+def _checkpoints(args: argparse.Namespace) -> Figure:
+    from aecluster.data import load_images, load_labels
+    from aecluster.plots.compute import score_snapshots
+    from aecluster.plots.draw import checkpoints_figure
+
+    train = load_images(args.train_images)
+    val = load_images(args.val_images, min_images=2)
+    labels = load_labels(args.val_labels, len(val))
+    scores = score_snapshots(args.run_dir, train, val, labels, _overrides(args), args.seed,
+                             progress=not args.quiet)
+    return checkpoints_figure(scores, Path(args.run_dir).resolve().name)
+
+
+def _confusion(args: argparse.Namespace) -> Figure:
+    from aecluster.csvio import read_predictions
+    from aecluster.data import load_labels
+    from aecluster.plots.draw import confusion_figure
+
+    predicted = read_predictions(args.predictions)
+    truth = load_labels(args.labels, len(predicted))
+    return confusion_figure(predicted, truth, f"Confusion matrix of {Path(args.predictions).name}")
+
+
+def _size_accuracy(args: argparse.Namespace) -> Figure:
+    from aecluster.plots.compute import load_size_results
+    from aecluster.plots.draw import size_accuracy_figure
+
+    results = load_size_results(args.results)
+    for family in dict.fromkeys(point["family"] for point in results["points"]):
+        count = sum(point["family"] == family for point in results["points"])
+        if count < 3:
+            warnings.warn(f"{args.results}: family {family!r} has {count} point(s); a size comparison "
+                          "wants at least 3 per family", stacklevel=2)
+    return size_accuracy_figure(results)
+
+
+def _draw_parsed(args: argparse.Namespace) -> Figure:
+    """Compute and draw the parsed figure, write it to the output PNG; return the figure."""
+    from aecluster.checkpoint import check_writable
+    from aecluster.plots.draw import save_figure
+
+    if Path(args.output).suffix.lower() != ".png":
+        raise UserInputError(f"{args.output}: output must be a .png file")
+    check_writable(args.output)
+    with one_line_warnings():
+        figure = args.figure_of(args)
+    save_figure(figure, args.output)
+    if not args.quiet:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return figure
+
+
+def _write(args: argparse.Namespace) -> int:
+    _draw_parsed(args)
+    return 0
+
+
+def draw(argv: Sequence[str]) -> Figure:
+    """`aecluster plots ARGV...` as a function: writes the PNG and returns its figure."""
+    from aecluster.cli import build_parser
+
+    return _draw_parsed(build_parser().parse_args(["plots", *argv]))
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    print(f"aecluster: warning: {str(message).splitlines()[0] if str(message) else category.__name__}",
+          file=sys.stderr)
+
+
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Within the block, print each warning as one `aecluster: warning: ...` line on stderr."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        yield
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m aecluster.plots`: 0 after writing the figure (or --help), 2 on a user error."""
+    from aecluster.cli import main as cli_main
+
+    try:
+        return cli_main(["plots", *(sys.argv[1:] if argv is None else argv)])
+    except SystemExit as stop:  # --help
+        return stop.code if isinstance(stop.code, int) else 0

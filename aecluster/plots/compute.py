@@ -1,0 +1,227 @@
+"""The numbers behind the report figures: reconstructions and their errors, 2-D embeddings,
+per-snapshot scores, confusion counts and size-sweep results (no drawing here)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aecluster.errors import UserInputError
+
+if TYPE_CHECKING:
+    from aecluster.models import Autoencoder
+
+REDUCER_TITLES = {"pca": "PCA", "kpca": "kernel PCA", "tsne": "t-SNE", "umap": "UMAP"}
+
+
+def require_decoder(model: Autoencoder, source: str) -> None:
+    """Raise UserInputError when a model was saved without its decoder."""
+    if model.decoder is None:
+        raise UserInputError(
+            f"{source}: checkpoint has no decoder (saved encoder-only), so it cannot reconstruct images")
+
+
+def reconstruct_images(model: Autoencoder, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reconstructions of a few uint8 images as uint8 (N,32,32,3), and each image's MSE."""
+    import torch
+
+    from aecluster.data import to_tensor
+
+    with torch.inference_mode():
+        inputs = to_tensor(np.asarray(images))
+        outputs = model.cpu().eval().reconstruct(inputs)
+        errors = ((outputs - inputs) ** 2).mean(dim=(1, 2, 3)).numpy().astype(np.float64)
+        pixels = ((outputs + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).numpy(), errors
+
+
+def reconstruction_mse(
+    model: Autoencoder, images: np.ndarray, batch_size: int = 512, device: str | None = None,
+    progress: bool = False, desc: str = "reconstruction MSE",
+) -> float:
+    """Mean squared reconstruction error over all images, batch by batch (memory-mapped input)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from aecluster.data import iter_batches, to_tensor
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device).eval()
+    total = 0.0
+    batches = tqdm(iter_batches(images, batch_size), total=-(-len(images) // batch_size), desc=desc,
+                   unit="batch", disable=not progress, leave=False)
+    with torch.inference_mode():
+        for batch in batches:
+            inputs = to_tensor(batch).to(device)
+            total += float(((model.reconstruct(inputs) - inputs) ** 2).sum(dtype=torch.float64))
+    return total / (len(images) * int(np.prod(images.shape[1:])))
+
+
+@dataclass
+class EmbeddingPanel:
+    """One checkpoint's 2-D embedding of the images and its clustering accuracy."""
+
+    model: str
+    source: str
+    coords: np.ndarray
+    accuracy: float
+    axis_labels: tuple[str, str]
+
+
+def _display_coords(estimator: Any, images: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
+    """The reduced coordinates the clustering saw, brought to 2-D by PCA when they are not."""
+    from aecluster.reduction import parse_chain
+
+    chain = estimator.reducer_
+    last = chain.reducers_[-1] if chain.reducers_ else None
+    fitted = getattr(last, "embedding_", None)  # t-SNE/UMAP: the fitted layout itself
+    coords = np.asarray(fitted if fitted is not None and len(fitted) == len(images)
+                        else estimator.transform(images), dtype=np.float64)
+    links = parse_chain(chain.spec)
+    if coords.shape[1] == 2:
+        name = REDUCER_TITLES[links[-1][0]] if links else "code"
+        return coords, (f"{name} 1 (arbitrary units)", f"{name} 2 (arbitrary units)")
+    source = chain.spec if links else "standardised codes"
+    if coords.shape[1] == 1:
+        return (np.column_stack([coords[:, 0], np.zeros(len(coords))]),
+                (f"{source}, dimension 1 (arbitrary units)", "(none: 1-D reduction)"))
+    from sklearn.decomposition import PCA
+
+    coords = PCA(n_components=2, random_state=0).fit_transform(coords)
+    return coords, (f"PCA 1 of {source} output (arbitrary units)",
+                    f"PCA 2 of {source} output (arbitrary units)")
+
+
+def embed_checkpoints(
+    images: np.ndarray, labels: np.ndarray, checkpoints: Sequence[str | Path],
+    overrides: dict[str, Any] | None = None, random_state: int = 0, progress: bool = False,
+) -> list[EmbeddingPanel]:
+    """Cluster `images` with each checkpoint's own recipe (plus overrides); one panel each."""
+    from tqdm.auto import tqdm
+
+    from aecluster.api import AEClusterer
+    from aecluster.metrics import clustering_accuracy
+
+    estimators = [AEClusterer.from_checkpoint(path, random_state=random_state, **(overrides or {}))
+                  for path in checkpoints]  # reads every header first: a bad path fails before any work
+    panels = []
+    for path, estimator in tqdm(list(zip(checkpoints, estimators, strict=True)), desc="embed", unit="checkpoint",
+                                disable=not progress):
+        estimator.fit(images)
+        coords, axis_labels = _display_coords(estimator, images)
+        panels.append(EmbeddingPanel(estimator.model, Path(path).name, coords,
+                                     clustering_accuracy(estimator.labels_, labels), axis_labels))
+    return panels
+
+
+@dataclass
+class SnapshotScore:
+    """Reconstruction error on the training images and validation accuracy of one snapshot."""
+
+    name: str
+    epoch: float
+    mse: float
+    accuracy: float
+
+
+def find_snapshots(run_dir: str | Path) -> list[Path]:
+    """The `step_*.pth` snapshots of a run folder, in step order."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserInputError(f"{run_dir}: no such run folder")
+    snapshots = sorted(run_dir.glob("step_*.pth"))
+    if not snapshots:
+        raise UserInputError(f"{run_dir}: no step_*.pth snapshots (expected a training run folder OUT_run/)")
+    return snapshots
+
+
+def score_snapshots(
+    run_dir: str | Path, train_images: np.ndarray, val_images: np.ndarray, val_labels: np.ndarray,
+    overrides: dict[str, Any] | None = None, random_state: int = 0, batch_size: int = 512,
+    device: str | None = None, progress: bool = False,
+) -> list[SnapshotScore]:
+    """For each snapshot: MSE on all training images and val accuracy with its own recipe."""
+    from tqdm.auto import tqdm
+
+    from aecluster.api import validation_scorer
+    from aecluster.checkpoint import load_model
+
+    scores = []
+    for path in tqdm(find_snapshots(run_dir), desc="snapshots", unit="snapshot", disable=not progress):
+        model, payload = load_model(path)
+        require_decoder(model, str(path))
+        recipe = {**payload.get("recipe", {}), **(overrides or {})}
+        if "reduce" not in recipe or "method" not in recipe:
+            raise UserInputError(f"{path}: checkpoint holds no clustering recipe; pass --reduce and --method")
+        mse = reconstruction_mse(model, train_images, batch_size, device, progress, f"MSE {path.name}")
+        accuracy = validation_scorer(val_images, val_labels, recipe, random_state)(model)
+        scores.append(SnapshotScore(path.name, float(payload["epoch"]), mse, float(accuracy)))
+    return sorted(scores, key=lambda score: score.epoch)
+
+
+def mse_accuracy_correlation(scores: Sequence[SnapshotScore]) -> float:
+    """Pearson correlation of reconstruction MSE and accuracy across snapshots (nan if undefined)."""
+    mse = np.array([s.mse for s in scores])
+    accuracy = np.array([s.accuracy for s in scores])
+    if len(scores) < 2 or np.ptp(mse) == 0 or np.ptp(accuracy) == 0:
+        return float("nan")
+    return float(np.corrcoef(mse, accuracy)[0, 1])
+
+
+def confusion_counts(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, list[int], dict[int, int]]:
+    """Counts[true, predicted] after mapping groups to labels by the best matching; classes; mapping."""
+    from aecluster.metrics import best_matching
+
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    mapping = best_matching(predicted, truth)
+    mapped = np.array([mapping[int(group)] for group in predicted], dtype=np.int64)
+    classes = sorted({int(v) for v in np.unique(truth)} | {int(v) for v in np.unique(mapped)})
+    counts = np.array([[np.count_nonzero((truth == t) & (mapped == p)) for p in classes] for t in classes])
+    return counts, classes, mapping
+
+
+def load_size_results(path: str | Path) -> dict[str, Any]:
+    """Read and validate a size-accuracy RESULTS.json (format in the `aecluster.plots` docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such file")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{path}: unreadable ({exc})") from None
+    expected = 'expected {"points": [{"family": ..., "params": ..., "acc": ...}, ...]}'
+    if not isinstance(results, dict) or not isinstance(results.get("points"), list) or not results["points"]:
+        raise UserInputError(f"{path}: no non-empty \"points\" list; {expected}")
+    points = []
+    for index, point in enumerate(results["points"]):
+        where = f"{path}: points[{index}]"
+        if not isinstance(point, dict):
+            raise UserInputError(f"{where} is {point!r}, expected an object; {expected}")
+        family, params, acc, spread, name = (point.get(key) for key in ("family", "params", "acc", "acc_std", "name"))
+        if not isinstance(family, str) or not family.strip():
+            raise UserInputError(f"{where}.family is {family!r}, expected a non-empty string")
+        if isinstance(params, bool) or not isinstance(params, (int, float)) or not params > 0 \
+                or not math.isfinite(params):
+            raise UserInputError(f"{where}.params is {params!r}, expected a positive number of parameters")
+        if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not 0 <= acc <= 1:
+            raise UserInputError(f"{where}.acc is {acc!r}, expected a number in [0, 1]")
+        if spread is not None and (isinstance(spread, bool) or not isinstance(spread, (int, float))
+                                   or not 0 <= spread <= 1):
+            raise UserInputError(f"{where}.acc_std is {spread!r}, expected a number in [0, 1]")
+        if name is not None and not isinstance(name, str):
+            raise UserInputError(f"{where}.name is {name!r}, expected a string")
+        points.append({"family": family.strip(), "params": float(params), "acc": float(acc),
+                       "acc_std": float(spread or 0.0), "name": name})
+    for key in ("benchmark", "metric"):
+        if results.get(key) is not None and not isinstance(results[key], str):
+            raise UserInputError(f"{path}: \"{key}\" is {results[key]!r}, expected a string")
+    return {"benchmark": results.get("benchmark"), "metric": results.get("metric") or "clustering accuracy",
+            "points": points}

@@ -1,0 +1,180 @@
+"""Matplotlib figures of the report, drawn from numbers `compute` made (nothing computed here
+beyond layout); each function returns an Agg-backed `Figure`."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aecluster.plots.compute import confusion_counts, mse_accuracy_correlation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from aecluster.plots.compute import EmbeddingPanel, SnapshotScore
+
+DPI = 100
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
+OKABE_ITO = {
+    "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73", "yellow": "#F0E442",
+    "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7", "black": "#000000",
+}
+PALETTE = [OKABE_ITO[name] for name in
+           ("blue", "orange", "bluish green", "vermillion", "reddish purple", "sky blue", "yellow", "black")]
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LABEL_NAMES = {0: "not landscape (0)", 1: "landscape (1)"}
+MSE_UNITS = "pixels scaled to [-1, 1]"
+
+
+def label_name(label: int) -> str:
+    """Display name of a 0/1 label (landscape or not); other values print as 'label N'."""
+    return LABEL_NAMES.get(int(label), f"label {int(label)}")
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """An Agg-backed figure (no display, no pyplot state) with constrained layout."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_figure(figure: Figure, path: str | Path) -> None:
+    """Write a PNG atomically: the file appears only once it is complete."""
+    from aecluster.checkpoint import atomic_path
+
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=DPI)
+
+
+def fitted_title(text: str, figure: Figure) -> str:
+    """`text` broken into lines that fit the figure's width (about 9 characters an inch), so that
+    long titles, user-given ones included, are not cut off at the edges."""
+    width = max(30, int(figure.get_figwidth() * 9))
+    return "\n".join(textwrap.fill(line, width) for line in text.splitlines())
+
+
+def reconstructions_figure(
+    originals: np.ndarray, reconstructions: np.ndarray, indices: Sequence[int], errors: np.ndarray,
+    title: str = "Autoencoder reconstructions",
+) -> Figure:
+    """Originals (top row) above their reconstructions (bottom row), one column per index."""
+    figure = new_figure(1.6 * len(indices) + 1.0, 4.0)
+    axes = figure.subplots(2, len(indices), squeeze=False)
+    for column, index in enumerate(indices):
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(originals[column], interpolation="nearest")
+        bottom.imshow(reconstructions[column], interpolation="nearest")
+        top.set_title(f"image {index}", fontsize=10)
+        bottom.set_xlabel(f"MSE {errors[column]:.4f}", fontsize=9)
+        for axis in (top, bottom):
+            axis.set_xticks([])
+            axis.set_yticks([])
+    axes[0, 0].set_ylabel("original\n(32×32 px)")
+    axes[1, 0].set_ylabel("reconstruction\n(32×32 px)")
+    figure.suptitle(fitted_title(title, figure))
+    figure.supxlabel(f"rows: original above reconstruction; MSE per image ({MSE_UNITS})", fontsize=9)
+    return figure
+
+
+def embedding_figure(panels: Sequence[EmbeddingPanel], labels: np.ndarray, title: str | None = None) -> Figure:
+    """One scatter panel per checkpoint, points coloured by true label, accuracy in each title."""
+    figure = new_figure(5.0 * len(panels) + 0.4, 5.2)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    classes = [int(v) for v in np.unique(labels)]
+    for axis, panel in zip(axes, panels, strict=True):
+        for position, label in enumerate(classes):
+            chosen = labels == label
+            axis.scatter(panel.coords[chosen, 0], panel.coords[chosen, 1], s=9, alpha=0.75,
+                         color=PALETTE[position % len(PALETTE)], marker=MARKERS[position % len(MARKERS)],
+                         linewidths=0, label=f"{label_name(label)}: {int(chosen.sum())}", rasterized=True)
+        axis.set_title(f"{panel.model} ({panel.source})\nclustering accuracy {panel.accuracy:.1%}")
+        axis.set_xlabel(panel.axis_labels[0])
+        axis.set_ylabel(panel.axis_labels[1])
+        axis.legend(title="true label: images", loc="best", fontsize=9, markerscale=1.8)
+    figure.suptitle(fitted_title(title or f"2-D embeddings of {len(labels)} images, coloured by true label",
+                                 figure))
+    return figure
+
+
+def checkpoints_figure(scores: Sequence[SnapshotScore], title: str = "Training snapshots") -> Figure:
+    """Reconstruction MSE (left axis) and val accuracy (right axis) against epoch."""
+    figure = new_figure(8.0, 5.0)
+    left = figure.subplots()
+    right = left.twinx()
+    epochs = [s.epoch for s in scores]
+    mse_colour, acc_colour = OKABE_ITO["vermillion"], OKABE_ITO["blue"]
+    mse_line = left.plot(epochs, [s.mse for s in scores], color=mse_colour, marker="o",
+                         label="reconstruction MSE on all training images (left)")
+    acc_line = right.plot(epochs, [s.accuracy for s in scores], color=acc_colour, marker="s", linestyle="--",
+                          label="validation clustering accuracy (right)")
+    left.set_xlabel("epoch (passes over the training images)")
+    left.set_ylabel(f"reconstruction MSE ({MSE_UNITS})", color=mse_colour)
+    right.set_ylabel("validation accuracy (fraction, best matching)", color=acc_colour)
+    left.tick_params(axis="y", colors=mse_colour)
+    right.tick_params(axis="y", colors=acc_colour)
+    left.grid(alpha=0.3)
+    lowest = min((s.accuracy for s in scores), default=0.5)
+    right.set_ylim(min(0.45, lowest - 0.02), 1.02)
+    figure.legend(handles=mse_line + acc_line, loc="outside lower center", ncols=2, fontsize=9)
+    correlation = mse_accuracy_correlation(scores)
+    summary = "undefined (a series is constant)" if math.isnan(correlation) else f"{correlation:+.2f}"
+    left.set_title(fitted_title(f"{title}: {len(scores)} snapshots, Pearson r(MSE, accuracy) = {summary}", figure))
+    return figure
+
+
+def confusion_figure(predicted: np.ndarray, truth: np.ndarray, title: str = "Confusion matrix") -> Figure:
+    """Counts and row rates per cell, after mapping groups to labels by the best matching."""
+    counts, classes, mapping = confusion_counts(predicted, truth)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    figure = new_figure(6.4, 5.4)
+    axis = figure.subplots()
+    image = axis.imshow(rates, cmap="cividis", vmin=0, vmax=1)
+    for row in range(len(classes)):
+        for column in range(len(classes)):
+            colour = "black" if rates[row, column] > 0.5 else "white"
+            axis.text(column, row, f"{counts[row, column]}\n{rates[row, column]:.1%} of row", ha="center",
+                      va="center", color=colour, fontsize=12)
+    names = [label_name(c) for c in classes]
+    axis.set_xticks(range(len(classes)), names)
+    axis.set_yticks(range(len(classes)), names, rotation=90, va="center")
+    axis.set_xlabel("predicted label (group matched to a label; images)")
+    axis.set_ylabel("true label (images)")
+    figure.colorbar(image, ax=axis, label="row rate (fraction of the true label's images)")
+    matching = ", ".join(f"group {group}→{label_name(label)}" for group, label in sorted(mapping.items()))
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    axis.set_title(fitted_title(f"{title}: N={counts.sum()}, accuracy {accuracy:.1%}\n"
+                                f"best matching of groups to labels: {matching}", figure), fontsize=10)
+    return figure
+
+
+def size_accuracy_figure(results: dict[str, Any]) -> Figure:
+    """Accuracy against encoder parameters (log scale), one line per encoder family."""
+    figure = new_figure(7.5, 5.0)
+    axis = figure.subplots()
+    families = list(dict.fromkeys(point["family"] for point in results["points"]))
+    for position, family in enumerate(families):
+        points = sorted((p for p in results["points"] if p["family"] == family), key=lambda p: p["params"])
+        axis.errorbar([p["params"] for p in points], [p["acc"] for p in points],
+                      yerr=[p["acc_std"] for p in points], marker=MARKERS[position % 8], capsize=3,
+                      color=PALETTE[position % len(PALETTE)], label=f"{family} ({len(points)} models)")
+        for point in points:
+            if point["name"]:
+                axis.annotate(point["name"], (point["params"], point["acc"]), textcoords="offset points",
+                              xytext=(4, 5), fontsize=9)
+    axis.set_xscale("log")
+    axis.margins(x=0.1, y=0.08)
+    axis.set_xlabel("encoder parameters (count, log scale)")
+    axis.set_ylabel(f"{results['metric']} (fraction)")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(title="encoder family", loc="best")
+    benchmark = f" on {results['benchmark']}" if results.get("benchmark") else ""
+    axis.set_title(fitted_title(f"Model size vs {results['metric']}{benchmark}", figure))
+    return figure

@@ -1,0 +1,50 @@
+"""The whole pipeline separates an obviously two-group image set: what a user sees first."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aecluster.cli import main
+from aecluster.csvio import read_predictions
+from aecluster.metrics import clustering_accuracy
+from tests.conftest import make_colour_families
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def colour_files(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("colours")
+    images, labels = make_colour_families(128, seed=0)
+    np.save(folder / "X.npy", images)
+    np.save(folder / "Y.npy", labels)
+    return folder / "X.npy", folder / "Y.npy"
+
+
+def test_train_cluster_evaluate_separates_two_colour_families(tmp_path, colour_files, capsys):
+    images, labels = map(str, colour_files)
+    model, predictions = str(tmp_path / "m.pth"), str(tmp_path / "pred.csv")
+    assert main(["train", "--model", "improved", images, model, "--epochs", "2", "--batch-size", "32",
+                 "--quiet"]) == 0
+    assert main(["cluster", images, model, predictions, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", predictions, labels]) == 0
+    printed = float(capsys.readouterr().out.split()[1])
+    assert printed >= 0.95
+    assert printed == pytest.approx(clustering_accuracy(read_predictions(predictions), np.load(labels)), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_homework_script_with_the_shipped_best_separates_two_colour_families(tmp_path):
+    images, labels = make_colour_families(200, seed=1)
+    np.save(tmp_path / "X.npy", images)
+    env = {**os.environ, "PYTHON": sys.executable}
+    result = subprocess.run(["bash", str(ROOT / "hw9_best.sh"), str(tmp_path / "X.npy"),
+                             str(ROOT / "checkpoints" / "best.pth"), str(tmp_path / "pred.csv")],
+                            capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert clustering_accuracy(read_predictions(tmp_path / "pred.csv"), labels) >= 0.95
