@@ -122,3 +122,22 @@ def test_stage_commands_train_a_teacher_then_distil_a_student(tmp_path, image_fi
     assert exit_code(["student", "--config", str(tmp_path / "best.yaml"), "--teacher", str(teacher),
                       str(image_files[0]), str(student)]) == 2
     assert "best.yaml: not a registered config" in capsys.readouterr().err
+
+
+def test_plan_with_measured_times_changes_no_weight(tmp_path, two_groups, quick_teacher):
+    from aecluster.registry import TrainSettings
+    from aecluster.stages import run_stages
+
+    settings = TrainSettings.for_model("best", epochs=1, batch_size=32)
+    messages = []
+    run_stages("best", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
+               progress=False)
+    assert [m.split(":")[0] for m in messages] == ["stage 1/2", "stage 2/2"]
+    assert all(" s" in m or " min" in m for m in messages) and "measured" in messages[1]
+    run_stages("best", two_groups[0], tmp_path / "b.pth", settings, progress=False)
+    assert same_weights(tmp_path / "a.pth", tmp_path / "b.pth")
+    assert same_weights(run_folder(tmp_path / "a.pth") / "teacher.pth", run_folder(tmp_path / "b.pth") / "teacher.pth")
+    messages.clear()
+    run_stages("best", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
+               progress=False)
+    assert "reused" in messages[0]

@@ -152,7 +152,7 @@ def _train(args: argparse.Namespace) -> int:
             train_stage(args.model, images, args.output, settings, teacher=teacher, resume=args.resume, **options)
         else:
             run_stages(args.model, images, args.output, settings, resume=args.resume,
-                       say=lambda message: say(args, message), **options)
+                       say=lambda message: say(args, message), estimate=not args.quiet, **options)
     except TrainingInterrupted as stopped:
         print(f"aecluster: training interrupted; resume with: {_resume_command(args, stopped.snapshot)}",
               file=sys.stderr)
