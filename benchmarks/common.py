@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from aecluster.api import AEClusterer, fit_groups
+from aecluster.api import AEClusterer
 from aecluster.data import load_images, load_labels
+from aecluster.encoding import fit_groups
 from aecluster.metrics import clustering_accuracy
 from aecluster.models import get_spec
 from aecluster.training import Trainer, TrainSettings, run_folder
