@@ -213,3 +213,18 @@ def test_hw9_best_cannot_forward_a_reference(tmp_path, image_files):
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.startswith("usage:")
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_few_labels_benchmark_prints_its_table(tmp_path, families, trained_checkpoint):
+    images, labels = families
+    for split, index in (("train", np.arange(0, 90, 2)), ("val", np.arange(1, 90, 2))):
+        np.save(tmp_path / f"{split}X.npy", images[index])
+        np.save(tmp_path / f"{split}Y.npy", labels[index])
+    result = subprocess.run([sys.executable, "-m", "benchmarks.few_labels", str(tmp_path),
+                             "--checkpoint", str(trained_checkpoint), "--shots", "2", "--seeds", "0",
+                             "--fine-clusters", "6"], capture_output=True, text=True, cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| 2 |"))
+    named, logistic = (float(cell.split()[0]) for cell in row.split("|")[2:4])
+    assert named >= 0.95 and logistic >= 0.95
