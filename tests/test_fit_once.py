@@ -68,6 +68,8 @@ def test_save_load_predict_gives_identical_labels(tmp_path, two_groups, trained_
     new_images = np.concatenate([images[::-1], images[:7] // 2 + 60])
     np.testing.assert_array_equal(loaded.predict(images), fitted.labels_)
     np.testing.assert_array_equal(loaded.predict(new_images), fitted.predict(new_images))
+    refitted = AEClusterer.from_checkpoint(tmp_path / "model.pth").fit(images)
+    np.testing.assert_array_equal(refitted.labels_, fitted.labels_)
     loaded.save(tmp_path / "again.pth")
     np.testing.assert_array_equal(AEClusterer.from_checkpoint(tmp_path / "again.pth").predict(new_images),
                                   fitted.predict(new_images))

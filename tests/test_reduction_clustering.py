@@ -67,7 +67,7 @@ def test_unknown_method_and_too_few():
         GroupClusterer().fit(np.zeros((1, 2)))
 
 
-def test_orient_by_colour(two_groups):
+def test_order_by_colour(two_groups):
     images, labels = two_groups
     assert (order_by_colour(1 - labels, images, 2)[1 - labels] == labels).all()
     assert (order_by_colour(labels, images, 2)[labels] == labels).all()
