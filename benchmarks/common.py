@@ -7,6 +7,7 @@ import argparse
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from aecluster.api import AEClusterer, fit_groups
+from aecluster.api import AEClusterer
 from aecluster.data import load_images, load_labels
+from aecluster.encoding import fit_groups
+from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 from aecluster.models import get_spec
 from aecluster.stages import run_stages
@@ -56,18 +59,31 @@ def raw_pixels(images: np.ndarray, seed: int) -> np.ndarray:
     return fit_groups(flat, "pca:50", "kmeans", random_state=seed)[1].labels_
 
 
+def placed(fitted: AEClusterer, images: np.ndarray) -> np.ndarray:
+    """Labels of `images` placed into `fitted`'s groups: saved, reloaded and predicted when the
+    recipe can be saved (pca, wpca and l2 links), else predicted in memory (t-SNE can place too)."""
+    try:
+        fitted.check_savable()
+    except UserInputError:
+        return fitted.predict(images)
+    with tempfile.TemporaryDirectory() as folder:
+        fitted.save(Path(folder) / "model.pth")
+        return AEClusterer.from_checkpoint(Path(folder) / "model.pth").predict(images)
+
+
 def score_checkpoint(path: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     """Val and train ACC of one checkpoint, predict time on trainX, and the groups it formed.
 
     valX is clustered alone ("val"), and also placed into the groups fitted on trainX ("placed"):
     500 images clustered alone can settle on a split that a few changed codes move, the placed
-    groups show the same images without that.
+    groups show the same images without that. Placing goes through a saved model, as
+    `aecluster cluster --save-model` then `aecluster predict` would, when the recipe can be saved.
     """
     clock = time.perf_counter()
     fitted = AEClusterer.from_checkpoint(path, random_state=seed).fit(data["trainX"])
     predict_seconds = time.perf_counter() - clock
     val_groups = AEClusterer.from_checkpoint(path, random_state=seed).fit(data["valX"]).labels_
-    placed_groups = fitted.predict(data["valX"])
+    placed_groups = placed(fitted, data["valX"])
     return {"train_acc": clustering_accuracy(fitted.labels_, data["trainY"]),
             "val_acc": clustering_accuracy(val_groups, data["valY"]),
             "placed_acc": clustering_accuracy(placed_groups, data["valY"]),

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from aecluster.api import encode_images
 from aecluster.checkpoint import load_model, read_checkpoint, save_checkpoint
 from aecluster.cli import main
 from aecluster.deploy import count_parameters, describe_size, export_onnx, make_deployable
+from aecluster.encoding import encode_images
 from aecluster.models import build_model
 
 

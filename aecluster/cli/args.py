@@ -10,8 +10,8 @@ from aecluster.registry import AUGMENTATIONS
 
 
 def integer_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type for integers >= `minimum` (0 or 1), with a one-line error otherwise."""
-    kind = "positive" if minimum > 0 else "non-negative"
+    """An argparse type for integers >= `minimum`, with a one-line error otherwise."""
+    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer of at least {minimum}")
 
     def parse(text: str) -> int:
         try:
@@ -19,13 +19,23 @@ def integer_at_least(minimum: int) -> Callable[[str], int]:
         except ValueError:
             value = None
         if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a {kind} integer, found {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {kind}, found {text!r}")
         return value
 
     return parse
 
 
 positive_int = integer_at_least(1)
+group_count = integer_at_least(2)
+
+
+def method_name(text: str) -> str:
+    """An argparse type for a clustering method (the list is imported only when one is given)."""
+    from aecluster.clustering import METHODS
+
+    if text not in METHODS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(METHODS)}, found {text!r}")
+    return text
 
 
 def number_above(zero_allowed: bool) -> Callable[[str], float]:
@@ -63,16 +73,31 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
                         help="reducer chain NAME:DIM,... with NAME in pca, kpca, tsne, umap "
                              "(e.g. 'kpca:200,tsne:2'; 'none' for raw codes). Default: the "
                              "checkpoint's recipe")
-    parser.add_argument("--method", choices=("kmeans", "threshold"),
-                        help="kmeans: KMeans with 2 clusters. threshold: codes are centred and "
-                             "L2-normalised; images whose cosine similarity to the codes' dominant "
-                             "direction (first principal axis) exceeds --threshold form one group, "
-                             "all others the second. Default: the checkpoint's recipe")
+    parser.add_argument("--method", type=method_name,
+                        help="kmeans: KMeans into --clusters groups. overcluster: KMeans into "
+                             "--fine-clusters small groups whose centres are merged (Ward) down to "
+                             "--clusters. threshold: codes are centred and L2-normalised; images "
+                             "whose cosine similarity to the codes' dominant direction (first "
+                             "principal axis) exceeds --threshold form one group, all others the "
+                             "second (two groups only). Default: the checkpoint's recipe")
+    parser.add_argument("--clusters", type=group_count,
+                        help="number of groups K; labels 0..K-1 in ascending order of the groups' "
+                             "mean colour score, so for K=2 label 1 is the greener/bluer group "
+                             "(default 2, or the saved model's)")
+    parser.add_argument("--fine-clusters", type=group_count,
+                        help="fine groups of --method overcluster and --reference-mode groups "
+                             "(default 20)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="similarity threshold in [-1, 1] for --method threshold (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
     parser.add_argument("--reference", nargs=2, metavar=("VALX", "VALY"),
-                        help="labelled images and labels used only to orient 0/1 by best matching")
+                        help="labelled images and labels; see --reference-mode")
+    parser.add_argument("--reference-mode", choices=("orient", "groups"), default="orient",
+                        help="orient (default): only permute the labels 0..K-1 to best match the "
+                             "reference labels. groups (USES LABELS, not label-free): over-cluster "
+                             "into --fine-clusters groups and give each the majority label of the "
+                             "reference images in it (a group with none: the nearest labelled "
+                             "group's label); output labels are the reference's label values")
     parser.add_argument("--verbose", action="store_true", help="print a per-stage timing breakdown")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
