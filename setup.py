@@ -14,7 +14,7 @@ setup(
     long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["aecluster", "aecluster.*"]),
-    package_data={"aecluster": ["py.typed"]},
+    package_data={"aecluster": ["py.typed", "configs/*.yaml"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.1,<3",
@@ -26,6 +26,7 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.60",
         "Pillow>=9.0",
+        "PyYAML>=6.0",
     ],
     extras_require={
         "onnx": ["onnx>=1.14", "onnxruntime>=1.16", "onnxscript>=0.1"],

@@ -5,41 +5,24 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from aecluster.data import compute_in_batches, validate_images
+from aecluster.augment import AUGMENTATIONS
+from aecluster.clustering import METHODS
+from aecluster.data import IMAGE_SHAPE, validate_images
+from aecluster.encoding import encode_images, fit_groups
 from aecluster.errors import UserInputError
-from aecluster.models import REGISTRY, Autoencoder
+from aecluster.models import Autoencoder
 from aecluster.reduction import check_chain
+from aecluster.registry import REGISTRY
 
-
-def encode_images(
-    model: Autoencoder, images: np.ndarray, batch_size: int = 512, device: str | None = None,
-    progress: bool = False,
-) -> np.ndarray:
-    """Latent codes (N, code_dim) float32 of uint8 images, computed batch by batch."""
-    import torch
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.to(device).eval()
-    return compute_in_batches(lambda batch: model.encode(batch).cpu(), images, device, batch_size, progress).numpy()
-
-
-def fit_groups(
-    codes: np.ndarray, reduce: str, method: str, threshold: float = 0.0, random_state: int = 0,
-    standardize: bool = True,
-) -> tuple[Any, Any]:
-    """Fit the reducer chain and the two-group clustering on codes; returns both, fitted."""
-    from aecluster.clustering import TwoGroupClusterer
-    from aecluster.reduction import ReducerChain
-
-    reducer = ReducerChain(reduce, random_state=random_state, standardize=standardize)
-    reduced = reducer.fit_transform(codes)
-    return reducer, TwoGroupClusterer(method, threshold, random_state).fit(reduced)
+RECIPE_PARAMS = ("reduce", "method", "threshold", "standardize", "n_clusters", "fine_clusters")
 
 
 def validation_scorer(
@@ -51,34 +34,119 @@ def validation_scorer(
     def score(model: Autoencoder) -> float:
         codes = encode_images(model, images)
         _, clusterer = fit_groups(codes, recipe["reduce"], recipe["method"], recipe.get("threshold", 0.0),
-                                  random_state, recipe.get("standardize", True))
+                                  random_state, recipe.get("standardize", True), recipe.get("n_clusters", 2))
         return clustering_accuracy(clusterer.labels_, labels)
 
     return score
 
 
+def _as_tensors(value: Any) -> Any:
+    """numpy arrays inside nested dicts/lists as torch tensors (what `weights_only` loading allows)."""
+    import torch
+
+    if isinstance(value, dict):
+        return {key: _as_tensors(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_tensors(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _as_arrays(value: Any) -> Any:
+    """Inverse of `_as_tensors`."""
+    import torch
+
+    if isinstance(value, dict):
+        return {key: _as_arrays(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_arrays(item) for item in value]
+    return value.numpy() if isinstance(value, torch.Tensor) else value
+
+
 class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
-    """Autoencoder codes -> reducer chain -> two groups, labelled 0/1.
+    """Autoencoder codes -> reducer chain -> `n_clusters` groups, labelled 0..n_clusters-1.
+
+    Accepts (N, 32, 32, 3) or flat (N, 3072) uint8 arrays. Labels are ordered by the groups' mean
+    colour score (green + blue - 2 red), ascending: for two groups label 1 is the greener/bluer
+    group (a fixed colour prior for natural scenery). `orient_to` instead aligns the labels with a
+    labelled reference set, and `label_from_reference` names fine groups with reference labels.
+    Parameters are validated before any work; a bad one raises a ValueError naming it.
 
     Parameters
     ----------
-    model : registered model name ("baseline", "improved", "best", ...).
-    checkpoint : path of a trained checkpoint. When set, `fit` uses its encoder instead of
-        training one (only the reduction and clustering are fitted).
-    reduce, method, threshold, standardize : the clustering recipe; None takes the model's
-        shipped recipe (`standardize` scales codes to zero mean and unit variance first).
-    epochs, lr, batch_size, augment : training settings; None takes the model's defaults.
-    random_state : seed of training, reduction and clustering.
+    model : str
+        Registered model name ("baseline", "improved", "best", ...).
+    checkpoint : str or path, optional
+        A trained checkpoint. When set, `fit` uses its encoder instead of training one (only the
+        reduction and clustering are fitted).
+    reduce : str, optional
+        Reducer chain such as "l2,pca:32" or "kpca:200,tsne:2"; None takes the model's recipe.
+    method : {"kmeans", "overcluster", "threshold"}, optional
+        How the reduced codes are grouped; None takes the model's recipe. "overcluster" fits
+        `fine_clusters` KMeans groups and merges their centres by Ward linkage; "threshold" is
+        two-way only.
+    threshold : float
+        Cosine-similarity threshold of method "threshold".
+    standardize : bool, optional
+        Scale codes to zero mean and unit variance first; None takes the model's recipe.
+    n_clusters : int
+        Number of groups (at least 2).
+    fine_clusters : int
+        Number of fine groups of method "overcluster" and of `label_from_reference`.
+    epochs, lr, batch_size, augment : optional
+        Training settings when no checkpoint is given; None takes the model's defaults.
+    random_state : int
+        Seed of training, reduction and clustering.
+    device : str, optional
+        Torch device (default: cuda when available, else cpu).
+    verbose : bool
+        Progress bars.
 
-    Accepts (N, 32, 32, 3) or flat (N, 3072) uint8 arrays. Label 1 goes to the group whose
-    images are greener/bluer on average (a fixed colour prior for natural scenery) unless
-    `orient_to` aligns the labels with a labelled reference set.
+    Attributes
+    ----------
+    encoder_ : Autoencoder
+        The trained or loaded model, in eval mode.
+    reducer_ : ReducerChain
+        The fitted reduction.
+    clusterer_ : GroupClusterer
+        The fitted clustering of the reduced codes.
+    label_map_ : ndarray of int
+        Label of each group of `clusterer_`.
+    labels_ : ndarray of shape (n_samples,)
+        Labels of the images `fit` saw (absent on a model loaded from a saved file).
+    n_features_in_ : int
+        3072 (32 x 32 x 3 values per image).
+    timings_ : dict
+        Seconds spent per stage of `fit`.
+    checkpoint_info_ : dict
+        Model name, epoch and version of the loaded checkpoint (when `checkpoint` is set).
+    encoder_config_ : dict
+        Model name, settings and epoch of the encoder (what `save` writes with it).
     """
+
+    _parameter_constraints: dict = {
+        "model": [StrOptions(set(REGISTRY))],
+        "checkpoint": [str, os.PathLike, None],
+        "reduce": [str, None],
+        "method": [StrOptions(set(METHODS)), None],
+        "threshold": [Interval(Real, None, None, closed="neither")],
+        "standardize": ["boolean", None],
+        "n_clusters": [Interval(Integral, 2, None, closed="left")],
+        "fine_clusters": [Interval(Integral, 2, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "lr": [Interval(Real, 0, None, closed="neither"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "augment": [StrOptions(set(AUGMENTATIONS)), None],
+        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both")],
+        "device": [str, None],
+        "verbose": ["boolean"],
+    }
 
     def __init__(
         self, model: str = "improved", checkpoint: str | os.PathLike | None = None,
         reduce: str | None = None, method: str | None = None, threshold: float = 0.0,
-        standardize: bool | None = None,
+        standardize: bool | None = None, n_clusters: int = 2, fine_clusters: int = 20,
         epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
         augment: str | None = None, random_state: int = 0, device: str | None = None,
         verbose: bool = False,
@@ -89,6 +157,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.method = method
         self.threshold = threshold
         self.standardize = standardize
+        self.n_clusters = n_clusters
+        self.fine_clusters = fine_clusters
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -99,20 +169,60 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, **params: Any) -> AEClusterer:
-        """An estimator that uses the checkpoint's encoder and, unless overridden, its recipe."""
-        from aecluster.checkpoint import read_checkpoint
+        """An estimator that uses the checkpoint's encoder and, unless overridden, its recipe.
+
+        When the file is a saved model (`save`, `aecluster cluster --save-model`) and no recipe
+        parameter is overridden, the estimator comes back fitted: `predict` works without `fit`.
+        """
+        from aecluster.checkpoint import model_from_payload, read_checkpoint
+        from aecluster.clustering import GroupClusterer
+        from aecluster.reduction import ReducerChain
 
         payload = read_checkpoint(path)
         recipe = payload.get("recipe", {})
         defaults = {"reduce": recipe.get("reduce"), "method": recipe.get("method"),
-                    "threshold": recipe.get("threshold", 0.0), "standardize": recipe.get("standardize", True)}
-        return cls(model=payload["model"], checkpoint=path, **{**defaults, **params})
+                    "threshold": recipe.get("threshold", 0.0), "standardize": recipe.get("standardize", True),
+                    "n_clusters": recipe.get("n_clusters", 2), "fine_clusters": recipe.get("fine_clusters", 20)}
+        estimator = cls(model=payload["model"], checkpoint=path, **{**defaults, **params})
+        fitted = payload.get("fitted")
+        if fitted is None or any(params.get(key, defaults[key]) != defaults[key] for key in RECIPE_PARAMS):
+            return estimator
+        try:
+            fitted = _as_arrays(fitted)
+            reducer = ReducerChain.from_state(fitted["reduction"])
+            clusterer = GroupClusterer.from_state(fitted["groups"])
+            label_map = np.asarray(fitted["label_map"], dtype=np.int64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserInputError(f"{path}: its fitted groups are unreadable ({str(exc)[:160]})") from None
+        estimator.encoder_ = model_from_payload(payload, str(path))
+        estimator.encoder_config_ = {key: payload.get(key) for key in ("model", "config", "epoch")}
+        estimator.reducer_, estimator.clusterer_, estimator.label_map_ = reducer, clusterer, label_map
+        estimator.n_features_in_ = int(np.prod(IMAGE_SHAPE))
+        return estimator
 
     def _recipe(self) -> dict[str, Any]:
         shipped = REGISTRY[self.model].recipe if self.model in REGISTRY else {}
         return {"reduce": self.reduce if self.reduce is not None else shipped.get("reduce", "pca:50"),
                 "method": self.method if self.method is not None else shipped.get("method", "kmeans"),
-                "standardize": self.standardize if self.standardize is not None else shipped.get("standardize", True)}
+                "standardize": self.standardize if self.standardize is not None else shipped.get("standardize", True),
+                "threshold": self.threshold, "n_clusters": self.n_clusters, "fine_clusters": self.fine_clusters}
+
+    def _check_params(self) -> dict[str, Any]:
+        """Validate every parameter and the recipe before any work; returns the recipe."""
+        from aecluster.clustering import check_group_counts
+        from aecluster.reduction import parse_chain
+
+        self._validate_params()
+        recipe = self._recipe()
+        parse_chain(recipe["reduce"])
+        check_group_counts(recipe["method"], self.n_clusters, self.fine_clusters)
+        return recipe
+
+    def check_savable(self) -> None:
+        """Raise a one-line error when this recipe's fitted groups could not be saved."""
+        from aecluster.reduction import check_savable
+
+        check_savable(self._recipe()["reduce"])
 
     def _fit_encoder(self, images: np.ndarray) -> Autoencoder:
         if self.checkpoint is not None:
@@ -120,73 +230,130 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
             model, payload = load_model(self.checkpoint)
             self.checkpoint_info_ = {k: payload.get(k) for k in ("model", "epoch", "aecluster_version")}
+            self.encoder_config_ = {key: payload.get(key) for key in ("model", "config", "epoch")}
             return model
-        from aecluster.training import Trainer, TrainSettings
+        from aecluster.registry import TrainSettings, model_config
+        from aecluster.stages import run_stages
 
         settings = TrainSettings.for_model(
             self.model, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
             augment=self.augment, seed=self.random_state)
-        return Trainer(self.model, settings, recipe=self._recipe(), device=self.device,
-                       progress=self.verbose).fit(images)
+        model = run_stages(self.model, images, None, settings, recipe=self._recipe(), device=self.device,
+                           progress=self.verbose)
+        self.encoder_config_ = {"model": self.model, "config": model_config(self.model),
+                                "epoch": float(settings.epochs)}
+        return model
 
     def encode(self, X: np.ndarray) -> np.ndarray:
         """Latent codes of images with the fitted encoder."""
-        check_is_fitted(self, "encoder_")
+        self._check_fitted("encoder_")
         images = validate_images(np.asarray(X) if not isinstance(X, np.memmap) else X, "X")
         return encode_images(self.encoder_, images, device=self.device, progress=self.verbose)
 
     def fit(self, X: np.ndarray, y: Any = None) -> AEClusterer:
-        """Train (or load) the encoder, fit the reducer chain and the two-group clustering."""
-        from aecluster.clustering import degenerate_warning, orient_by_colour
+        """Train (or load) the encoder, fit the reducer chain and the clustering into groups."""
+        from aecluster.clustering import degenerate_warning, order_by_colour
 
+        recipe = self._check_params()
         images = validate_images(X if isinstance(X, np.ndarray) else np.asarray(X), "X", min_images=2)
         clock = time.perf_counter()
         self.timings_: dict[str, float] = {}
         encoder = self._fit_encoder(images)
-        check_chain(self._recipe()["reduce"], encoder.code_dim, len(images))
+        check_chain(recipe["reduce"], encoder.code_dim, len(images))
         self.timings_["load or train encoder"] = time.perf_counter() - clock
         clock = time.perf_counter()
         codes = encode_images(encoder, images, device=self.device, progress=self.verbose)
         if np.ptp(codes, axis=0).max() == 0:
             raise UserInputError(f"all {len(images)} images have the same code (are they identical?): "
-                                 "there is nothing to split into two groups")
+                                 "there is nothing to split into groups")
         self.encoder_ = encoder
         self.timings_["encode"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        recipe = self._recipe()
         self.reducer_, self.clusterer_ = fit_groups(
-            codes, recipe["reduce"], recipe["method"], self.threshold, self.random_state, recipe["standardize"])
+            codes, recipe["reduce"], recipe["method"], self.threshold, self.random_state, recipe["standardize"],
+            self.n_clusters, self.fine_clusters)
         self.timings_["reduce + cluster"] = time.perf_counter() - clock
         groups = self.clusterer_.labels_
-        oriented = orient_by_colour(groups, images)
-        self.flip_ = bool(oriented[0] != groups[0]) if len(groups) else False
-        self.labels_ = oriented
+        self.label_map_ = order_by_colour(groups, images, self.n_clusters)
+        self.labels_ = self.label_map_[groups]
         self.n_features_in_ = int(np.prod(images.shape[1:]))
-        message = degenerate_warning(self.labels_)
+        message = degenerate_warning(self.labels_, self.n_clusters)
         if message:
             warnings.warn(message, stacklevel=2)
         return self
 
+    def _check_fitted(self, attribute: str) -> None:
+        if not hasattr(self, attribute):
+            where = (f"{self.checkpoint} holds an encoder but no fitted groups"
+                     if self.checkpoint is not None else "it has not been fitted")
+            raise NotFittedError(f"This AEClusterer cannot place images yet: {where}. Call fit or "
+                                 "fit_predict first, or load a model saved with save() or "
+                                 "`aecluster cluster ... --save-model`.")
+
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Reduced codes (the space the clustering runs in) of new images."""
-        check_is_fitted(self, "reducer_")
+        self._check_fitted("reducer_")
         return self.reducer_.transform(self.encode(X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """0/1 labels of new images, placed into the fitted reduction and groups."""
-        check_is_fitted(self, "clusterer_")
-        groups = self.clusterer_.predict(self.transform(X))
-        return 1 - groups if self.flip_ else groups
+        """Labels of new images, placed into the fitted reduction and groups (no refitting)."""
+        self._check_fitted("clusterer_")
+        return self.label_map_[self.clusterer_.predict(self.transform(X))]
 
     def fit_predict(self, X: np.ndarray, y: Any = None, **_: Any) -> np.ndarray:
         return self.fit(X).labels_
 
     def orient_to(self, X_reference: np.ndarray, y_reference: np.ndarray) -> AEClusterer:
-        """Flip the 0/1 labels (of `labels_` and later predictions) to best match a labelled set."""
-        from aecluster.metrics import best_matching
+        """Permute the labels (of `labels_` and later predictions) to best match a labelled set
+        whose labels lie in 0..n_clusters-1 (Hungarian matching; the current order wins ties)."""
+        from scipy.optimize import linear_sum_assignment
 
-        mapping = best_matching(self.predict(X_reference), np.asarray(y_reference))
-        if mapping.get(1, 1) != 1 or mapping.get(0, 0) != 0:
-            self.flip_ = not self.flip_
-            self.labels_ = 1 - self.labels_
+        self._check_fitted("clusterer_")
+        truth = np.asarray(y_reference)
+        n_groups = len(self.label_map_)
+        if truth.size and (truth.min() < 0 or truth.max() >= n_groups):
+            raise UserInputError(f"reference labels must lie in 0..{n_groups - 1} to orient "
+                                 f"{n_groups} groups, found {truth.min()}..{truth.max()}")
+        groups = self.clusterer_.predict(self.transform(X_reference))
+        counts = np.zeros((n_groups, n_groups), dtype=np.int64)
+        np.add.at(counts, (groups, truth), 1)
+        rows, cols = linear_sum_assignment(-counts)
+        if counts[rows, cols].sum() > counts[np.arange(n_groups), self.label_map_].sum():
+            self.label_map_ = cols[np.argsort(rows)].astype(np.int64)
+            self._relabel()
         return self
+
+    def _relabel(self) -> None:
+        """`labels_` of the images `fit` saw, after `label_map_` or the groups changed."""
+        if hasattr(self, "labels_"):
+            self.labels_ = self.label_map_[self.clusterer_.labels_]
+
+    def label_from_reference(self, X_reference: np.ndarray, y_reference: np.ndarray) -> AEClusterer:
+        """Uses labels: name the fine groups of method "overcluster" with the majority label of
+        the reference images each holds (a group holding none takes the label of the nearest
+        group that holds some). Labels of `labels_` and later predictions become reference labels."""
+        self._check_fitted("clusterer_")
+        truth = np.asarray(y_reference)
+        reduced = self.transform(X_reference)
+        if len(truth) != len(reduced):
+            raise UserInputError(f"{len(reduced)} reference images but {len(truth)} labels")
+        self.label_map_ = self.clusterer_.name_fine_groups(reduced, truth).astype(np.int64)
+        self._relabel()
+        return self
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the encoder and the fitted reduction and groups as one file of tensors and plain
+        values (loadable with `torch.load(weights_only=True)`; nothing pickled). Reload it with
+        `AEClusterer.from_checkpoint(path)`, whose `predict` then needs no fit."""
+        from aecluster.checkpoint import make_payload, save_checkpoint
+
+        self._check_fitted("clusterer_")
+        self.check_savable()
+        recipe = {key: value for key, value in self._recipe().items() if key in RECIPE_PARAMS}
+        fitted = {"reduction": self.reducer_.get_state(), "groups": self.clusterer_.get_state(),
+                  "label_map": self.label_map_}
+        source = self.encoder_config_
+        payload = make_payload(self.encoder_, source["model"], source["config"], recipe, source["epoch"] or 0.0,
+                               {"fitted": _as_tensors(fitted)})
+        payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
+        save_checkpoint(path, payload)

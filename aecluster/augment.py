@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-AUGMENTATIONS = ("none", "flip-crop", "simclr")
+from aecluster.registry import AUGMENTATIONS
+
+__all__ = ["AUGMENTATIONS", "augment"]
 
 
 def _affine_views(

@@ -1,4 +1,9 @@
-"""Two-group clustering of reduced codes, and a deterministic 0/1 orientation of the groups."""
+"""Clustering of reduced codes into K groups, and a deterministic order of the group labels.
+
+Every fitted clustering is a few plain arrays (`get_state`): KMeans centres, the fine centres and
+their merge for "overcluster", the centre and direction for "threshold". New codes are placed by
+numpy alone (nearest centre), so a saved clustering labels new images exactly as it labelled them.
+"""
 
 from __future__ import annotations
 
@@ -10,57 +15,138 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from aecluster.errors import UserInputError
 from aecluster.reduction import logger, single_threaded
 
-METHODS = ("kmeans", "threshold")
+METHODS = ("kmeans", "threshold", "overcluster")
 DEGENERATE_FRACTION = 0.05
 
 
-class TwoGroupClusterer(ClusterMixin, BaseEstimator):
-    """Split codes into two groups.
+def nearest_centre(codes: np.ndarray, centres: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Index of each code's nearest centre (exact squared distances, chunked; ties: lowest index)."""
+    nearest = np.empty(len(codes), dtype=np.int64)
+    for start in range(0, len(codes), chunk):
+        block = codes[start : start + chunk]
+        nearest[start : start + len(block)] = ((block[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+    return nearest
 
-    method="kmeans": KMeans with 2 clusters (10 seeded restarts).
-    method="threshold": similarity thresholding. Codes are centred and L2-normalised; images
-    whose cosine similarity to the dominant direction of the codes (their first principal axis)
-    exceeds `threshold` form one group, all others the second group. Two images are thus in the
-    same group when they are similar enough to the same side of that direction.
+
+class GroupClusterer(ClusterMixin, BaseEstimator):
+    """Split codes into `n_clusters` groups.
+
+    method="kmeans": KMeans (10 seeded restarts).
+    method="overcluster": KMeans into `fine_clusters` small groups, whose centres are then merged
+    down to `n_clusters` by Ward's agglomerative clustering; a new code joins the merged group of
+    its nearest fine centre. It finds a split that several small dense groups share, where a
+    direct KMeans may cut across them along the widest axis of the codes.
+    method="threshold" (two groups only): codes are centred and L2-normalised; images whose cosine
+    similarity to the dominant direction of the codes (their first principal axis) exceeds
+    `threshold` form one group, all others the second group.
     """
 
-    def __init__(self, method: str = "kmeans", threshold: float = 0.0, random_state: int = 0) -> None:
+    def __init__(self, method: str = "kmeans", threshold: float = 0.0, random_state: int = 0,
+                 n_clusters: int = 2, fine_clusters: int = 20) -> None:
         self.method = method
         self.threshold = threshold
         self.random_state = random_state
+        self.n_clusters = n_clusters
+        self.fine_clusters = fine_clusters
 
-    def fit(self, codes: np.ndarray, y: Any = None) -> TwoGroupClusterer:
+    def fit(self, codes: np.ndarray, y: Any = None) -> GroupClusterer:
+        """Fit on codes, single-threaded so that the groups do not depend on the thread count."""
         codes = np.asarray(codes, dtype=np.float64)
-        if len(codes) < 2:
-            raise UserInputError(f"need at least 2 images to form two groups, found {len(codes)}")
-        logger.info("cluster: %s into two groups (%d points of %d dimensions)", self.method, *codes.shape)
-        if self.method == "kmeans":
+        logger.info("cluster: %s into %d groups (%d points of %d dimensions)", self.method, self.n_clusters,
+                    *codes.shape)
+        with single_threaded():
+            return self._fit(codes)
+
+    def _fit(self, codes: np.ndarray) -> GroupClusterer:
+        check_group_counts(self.method, self.n_clusters, self.fine_clusters)
+        if len(codes) < max(2, self.n_clusters):
+            raise UserInputError(f"need at least {max(2, self.n_clusters)} images to form "
+                                 f"{self.n_clusters} groups, found {len(codes)}")
+        if self.method in ("kmeans", "overcluster"):
             from sklearn.cluster import KMeans
 
-            with single_threaded():
-                self.model_ = KMeans(n_clusters=2, n_init=10, random_state=self.random_state).fit(codes)
-        elif self.method == "threshold":
+            fine = self.n_clusters if self.method == "kmeans" else min(self.fine_clusters, len(codes))
+            kmeans = KMeans(n_clusters=fine, n_init=10, random_state=self.random_state).fit(codes)
+            self.centres_ = kmeans.cluster_centers_
+            if self.method == "overcluster":
+                from sklearn.cluster import AgglomerativeClustering
+
+                self.merge_ = AgglomerativeClustering(n_clusters=self.n_clusters, linkage="ward").fit(
+                    self.centres_).labels_.astype(np.int64)
+                self.fine_labels_ = nearest_centre(codes, self.centres_)
+        else:
             self.center_ = codes.mean(axis=0)
-            centred = codes - self.center_
-            with single_threaded():
-                _, _, components = np.linalg.svd(centred[: min(len(codes), 20000)], full_matrices=False)
+            _, _, components = np.linalg.svd((codes - self.center_)[: min(len(codes), 20000)], full_matrices=False)
             direction = components[0]
             direction *= np.sign(direction[np.argmax(np.abs(direction))])
             self.direction_ = direction
-        else:
-            raise UserInputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         self.labels_ = self.predict(codes)
         return self
 
     def predict(self, codes: np.ndarray) -> np.ndarray:
-        codes = np.asarray(codes, dtype=np.float64)
-        if self.method == "kmeans":
-            with single_threaded():
-                return self.model_.predict(codes).astype(np.int64)
-        centred = codes - self.center_
-        norms = np.linalg.norm(centred, axis=1)
-        similarity = centred @ self.direction_ / np.maximum(norms, 1e-12)
-        return (similarity > self.threshold).astype(np.int64)
+        with single_threaded():
+            return self._predict(np.asarray(codes, dtype=np.float64))
+
+    def _predict(self, codes: np.ndarray) -> np.ndarray:
+        if self.method == "threshold":
+            centred = codes - self.center_
+            norms = np.linalg.norm(centred, axis=1)
+            similarity = centred @ self.direction_ / np.maximum(norms, 1e-12)
+            return (similarity > self.threshold).astype(np.int64)
+        nearest = nearest_centre(codes, self.centres_)
+        return self.merge_[nearest] if self.method == "overcluster" else nearest
+
+    def name_fine_groups(self, reference_codes: np.ndarray, reference_labels: np.ndarray) -> np.ndarray:
+        """Give each fine group ("overcluster") the majority label of the reference codes it holds,
+        or, holding none, the label of the nearest fine group that holds some (ties: smaller label).
+
+        Afterwards `predict` returns indices into the returned sorted label values."""
+        if self.method != "overcluster":
+            raise UserInputError(f"naming groups from labelled images needs method 'overcluster' "
+                                 f"(its fine groups get the labels), not {self.method!r}")
+        classes, classes_index = np.unique(np.asarray(reference_labels), return_inverse=True)
+        counts = np.zeros((len(self.centres_), len(classes)), dtype=np.int64)
+        np.add.at(counts, (nearest_centre(np.asarray(reference_codes, dtype=np.float64), self.centres_),
+                           classes_index), 1)
+        named = counts.sum(axis=1) > 0
+        merge = counts.argmax(axis=1)
+        if not named.all():
+            distances = ((self.centres_[~named, None] - self.centres_[None, named]) ** 2).sum(axis=2)
+            merge[~named] = merge[named][distances.argmin(axis=1)]
+        self.merge_ = merge.astype(np.int64)
+        if hasattr(self, "fine_labels_"):
+            self.labels_ = self.merge_[self.fine_labels_]
+        return classes
+
+    def get_state(self) -> dict[str, Any]:
+        """The fitted clustering as plain values and arrays (for a saved model)."""
+        keys = {"kmeans": ("centres_",), "overcluster": ("centres_", "merge_"),
+                "threshold": ("center_", "direction_")}[self.method]
+        return {**self.get_params(), **{key: getattr(self, key) for key in keys}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> GroupClusterer:
+        """A fitted clustering rebuilt from `get_state`'s values, ready to predict."""
+        params = cls().get_params()
+        clusterer = cls(**{key: state[key] for key in params})
+        if clusterer.method not in METHODS:
+            raise UserInputError(f"unknown method {clusterer.method!r}; choose one of {', '.join(METHODS)}")
+        for key, value in state.items():
+            if key.endswith("_"):
+                setattr(clusterer, key, np.asarray(value))
+        return clusterer
+
+
+def check_group_counts(method: str, n_clusters: int, fine_clusters: int) -> None:
+    """Refuse, before any work, a method that cannot make `n_clusters` groups."""
+    if method not in METHODS:
+        raise UserInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "threshold" and n_clusters != 2:
+        raise UserInputError(f"method 'threshold' splits two ways only, but {n_clusters} groups were "
+                             "asked for; use kmeans or overcluster")
+    if method == "overcluster" and fine_clusters < n_clusters:
+        raise UserInputError(f"overcluster merges {fine_clusters} fine groups, fewer than the "
+                             f"{n_clusters} groups asked for; raise the fine-cluster count")
 
 
 def natural_colour_score(images: np.ndarray, batch_size: int = 8192) -> np.ndarray:
@@ -76,20 +162,25 @@ def natural_colour_score(images: np.ndarray, batch_size: int = 8192) -> np.ndarr
     return scores
 
 
-def orient_by_colour(groups: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """Deterministic 0/1 orientation: label 1 goes to the group with the greener/bluer images."""
-    scores = natural_colour_score(images)
+def order_by_colour(groups: np.ndarray, images: np.ndarray, n_groups: int) -> np.ndarray:
+    """Deterministic labels: map[group] = rank of the group's mean colour score, ascending, so the
+    greenest/bluest group gets label n_groups - 1 (for two groups: label 1). Ties keep the group
+    order; empty groups come last; a single group keeps its number."""
     if len(np.unique(groups)) < 2:
-        return groups
-    return groups if scores[groups == 1].mean() >= scores[groups == 0].mean() else 1 - groups
+        return np.arange(n_groups)
+    scores = natural_colour_score(images)
+    means = np.array([scores[groups == g].mean() if np.any(groups == g) else np.nan for g in range(n_groups)])
+    label_map = np.empty(n_groups, dtype=np.int64)
+    label_map[np.argsort(means, kind="stable")] = np.arange(n_groups)
+    return label_map
 
 
-def degenerate_warning(groups: np.ndarray) -> str | None:
-    """A message when one group holds under 5% of the images (the split is probably useless)."""
-    smaller = min(np.count_nonzero(groups == 0), np.count_nonzero(groups == 1))
+def degenerate_warning(groups: np.ndarray, n_groups: int = 2) -> str | None:
+    """A message when a group holds under 5% of the images (the split is probably useless)."""
+    smaller = int(np.bincount(groups, minlength=n_groups)[:n_groups].min())
     if smaller < DEGENERATE_FRACTION * len(groups):
         return (
-            f"degenerate clustering: the smaller group has {smaller} of {len(groups)} images "
+            f"degenerate clustering: the smallest group has {smaller} of {len(groups)} images "
             f"(< {DEGENERATE_FRACTION:.0%}); try another --reduce or --method"
         )
     return None

@@ -5,16 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 
+def _contingency(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clusters, labels and counts[cluster, label] of items in both."""
+    clusters, cluster_index = np.unique(predicted, return_inverse=True)
+    labels, label_index = np.unique(truth, return_inverse=True)
+    counts = np.zeros((len(clusters), len(labels)), dtype=np.int64)
+    np.add.at(counts, (cluster_index.ravel(), label_index.ravel()), 1)
+    return clusters, labels, counts
+
+
 def best_matching(predicted: np.ndarray, truth: np.ndarray) -> dict[int, int]:
-    """Map each predicted cluster to the true label that maximises agreement (Hungarian)."""
+    """Map each predicted cluster to the true label that maximises agreement (Hungarian); clusters
+    left over when there are more clusters than labels map to their most frequent label."""
     from scipy.optimize import linear_sum_assignment
 
-    clusters, labels = np.unique(predicted), np.unique(truth)
-    counts = np.zeros((len(clusters), len(labels)), dtype=np.int64)
-    for i, cluster in enumerate(clusters):
-        members = truth[predicted == cluster]
-        for j, label in enumerate(labels):
-            counts[i, j] = np.count_nonzero(members == label)
+    clusters, labels, counts = _contingency(np.asarray(predicted), np.asarray(truth))
     rows, cols = linear_sum_assignment(-counts)
     mapping = {int(clusters[r]): int(labels[c]) for r, c in zip(rows, cols, strict=True)}
     unmatched = [int(c) for c in clusters if int(c) not in mapping]
@@ -24,11 +29,13 @@ def best_matching(predicted: np.ndarray, truth: np.ndarray) -> dict[int, int]:
 
 
 def clustering_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Fraction of items whose cluster maps to their label under the best one-to-one matching."""
-    predicted, truth = np.asarray(predicted), np.asarray(truth)
-    mapping = best_matching(predicted, truth)
-    mapped = np.vectorize(mapping.__getitem__)(predicted)
-    return float(np.mean(mapped == truth))
+    """Fraction of items whose cluster maps to their label under the best one-to-one matching of
+    clusters to labels, for any number of either (items of an unmatched cluster count as wrong)."""
+    from scipy.optimize import linear_sum_assignment
+
+    _, _, counts = _contingency(np.asarray(predicted), np.asarray(truth))
+    rows, cols = linear_sum_assignment(-counts)
+    return float(counts[rows, cols].sum() / counts.sum())
 
 
 def score_all(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:

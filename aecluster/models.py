@@ -1,5 +1,6 @@
-"""Autoencoder architectures and the registry that builds them by name.
+"""Autoencoder architectures: a small module per block and one builder per variant.
 
+The registered models (`aecluster.registry`, one YAML config each) name their builder here.
 Every model is an `Autoencoder`: an encoder that maps a (B,3,32,32) batch in [-1,1] to flat
 codes, an optional decoder that reconstructs the batch from them, and an optional projection
 head used only by contrastive training. Modules only compute; losses live in `training`.
@@ -8,12 +9,16 @@ head used only by contrastive training. Modules only compute; losses live in `tr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
 import torch
 from torch import nn
+
+from aecluster.errors import UserInputError
+from aecluster.registry import REGISTRY, get_spec, model_config
+
+__all__ = ["BUILDERS", "REGISTRY", "Autoencoder", "build_model", "get_spec", "model_config"]
 
 
 class BaselineEncoder(nn.Module):
@@ -56,41 +61,64 @@ class BaselineDecoder(nn.Module):
         return self.layers(feature_map)
 
 
-def plain_block(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
+class PlainBlock(nn.Sequential):
     """Conv 3x3 + BatchNorm + ReLU."""
-    return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
-    )
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+        )
 
 
-def separable_block(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
+class SeparableBlock(nn.Sequential):
     """MobileNet-v1 block (Howard et al. 2017, arXiv:1704.04861): depthwise 3x3 then pointwise 1x1."""
-    return nn.Sequential(
-        nn.Conv2d(in_ch, in_ch, 3, stride=stride, padding=1, groups=in_ch, bias=False),
-        nn.BatchNorm2d(in_ch),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(in_ch, out_ch, 1, bias=False),
-        nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
-    )
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_ch, in_ch, 3, stride=stride, padding=1, groups=in_ch, bias=False),
+            nn.BatchNorm2d(in_ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(in_ch, out_ch, 1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+        )
 
 
 BLOCKS: dict[str, Callable[[int, int, int], nn.Module]] = {
-    "plain": plain_block,
-    "separable": separable_block,
+    "plain": PlainBlock,
+    "separable": SeparableBlock,
 }
 
 
-class ConvEncoder(nn.Module):
+class PooledEncoder(nn.Module):
+    """An encoder whose code is the global average of its latent map (`feature_map`); with
+    `flip_average`, inference averages the codes of the image and its mirror image, so that a
+    left-right flip (a nuisance for scene type) cannot change the code."""
+
+    code_dim: int
+    flip_average: bool
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return feature_map.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        codes = self.pool(self.feature_map(x))
+        if self.flip_average and not self.training:
+            codes = (codes + self.pool(self.feature_map(torch.flip(x, dims=[3])))) / 2
+        return codes
+
+
+class ConvEncoder(PooledEncoder):
     """A plain stem conv, then per stage a widening block and a stride-2 block: 32->16->8->4.
 
     `block` picks the family ("plain" or "separable"), either one for every stage or a list
     with one per stage (a hybrid: plain filters where channels are few, separable where they
-    are many). The code is the global average of the 4x4 latent map; with `flip_average`,
-    inference averages the codes of the image and its mirror image, so that a left-right flip
-    (a nuisance for scene type) cannot change the code.
+    are many). The code is the global average of the 4x4 latent map.
     """
 
     def __init__(self, widths: tuple[int, ...] = (32, 64, 128), block: str | list[str] = "plain",
@@ -101,7 +129,7 @@ class ConvEncoder(nn.Module):
             raise ValueError(f"block must be one of {sorted(BLOCKS)} or a list of them, one per stage "
                              f"({len(widths)}), got {block!r}")
         make = [BLOCKS[family] for family in families]
-        layers: list[nn.Module] = [plain_block(3, widths[0], 1), make[0](widths[0], widths[0], 2)]
+        layers: list[nn.Module] = [PlainBlock(3, widths[0], 1), make[0](widths[0], widths[0], 2)]
         for stage, (in_ch, out_ch) in enumerate(pairwise(widths), start=1):
             layers += [make[stage](in_ch, out_ch, 1), make[stage](out_ch, out_ch, 2)]
         self.features = nn.Sequential(*layers)
@@ -111,14 +139,51 @@ class ConvEncoder(nn.Module):
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
-        return feature_map.mean(dim=(2, 3))
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block (He et al. 2016, arXiv:1512.03385): two 3x3 convs with BatchNorm and
+    an identity shortcut, or a strided 1x1 projection where the shape changes."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        codes = self.pool(self.features(x))
-        if self.flip_average and not self.training:
-            codes = (codes + self.pool(self.features(torch.flip(x, dims=[3])))) / 2
-        return codes
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNetEncoder(PooledEncoder):
+    """CIFAR-style ResNet (He et al. 2016; SimCLR's CIFAR variant): a 3x3 stride-1 stem without
+    max-pool, then stages of `BasicBlock`s, the first of each stage after the first striding 2:
+    32 -> 32 -> 16 -> 8 -> 4. ResNet-18 is widths (64, 128, 256, 512), blocks (2, 2, 2, 2); the
+    code is the global average of the last map (512-d)."""
+
+    def __init__(self, widths: tuple[int, ...] = (64, 128, 256, 512), blocks: tuple[int, ...] = (2, 2, 2, 2),
+                 flip_average: bool = True) -> None:
+        super().__init__()
+        if len(widths) != len(blocks):
+            raise ValueError(f"widths {list(widths)} and blocks {list(blocks)} need one entry per stage")
+        layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]),
+                                   nn.ReLU(inplace=True)]
+        channels = widths[0]
+        for stage, (width, count) in enumerate(zip(widths, blocks, strict=True)):
+            for index in range(count):
+                layers.append(BasicBlock(channels, width, 2 if stage > 0 and index == 0 else 1))
+                channels = width
+        self.features = nn.Sequential(*layers)
+        self.code_dim = widths[-1]
+        self.flip_average = flip_average
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
 
 
 class ConvDecoder(nn.Module):
@@ -191,21 +256,8 @@ def projection_head(code_dim: int, dim: int = 64) -> nn.Sequential:
     return nn.Sequential(nn.Linear(code_dim, code_dim), nn.ReLU(inplace=True), nn.Linear(code_dim, dim))
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build one registered model, and the training/clustering defaults it ships with."""
-
-    build: Callable[..., Autoencoder]
-    config: dict[str, Any]
-    training: dict[str, Any]
-    recipe: dict[str, Any]
-    description: str = ""
-    tags: tuple[str, ...] = field(default_factory=tuple)
-    teacher: str | None = None
-    deploy_weights: str | None = None
-
-
-def _build_baseline() -> Autoencoder:
+def build_baseline() -> Autoencoder:
+    """The course's baseline autoencoder."""
     return Autoencoder(BaselineEncoder(), BaselineDecoder())
 
 
@@ -214,112 +266,33 @@ def scale_width(width: int, multiplier: float) -> int:
     return max(8, int(round(width * multiplier / 8)) * 8)
 
 
-def _build_conv(widths: tuple[int, ...] | list[int], block: str | list[str], projection_dim: int,
-                width_multiplier: float = 1.0, flip_average: bool = True) -> Autoencoder:
+def build_conv(widths: tuple[int, ...] | list[int], block: str | list[str], projection_dim: int,
+               width_multiplier: float = 1.0, flip_average: bool = True) -> Autoencoder:
+    """A `ConvEncoder` autoencoder with its mirror decoder (and a SimCLR head if `projection_dim`)."""
     widths = tuple(scale_width(w, width_multiplier) for w in widths)
     projector = projection_head(widths[-1], projection_dim) if projection_dim else None
     return Autoencoder(ConvEncoder(widths, block, flip_average), ConvDecoder(widths), projector)
 
 
-def _conv_config(width: int, block: str | list[str] = "plain", projection_dim: int = 64) -> dict[str, Any]:
-    return {"widths": [width, 2 * width, 4 * width], "block": block, "projection_dim": projection_dim,
-            "width_multiplier": 1.0, "flip_average": True}
+def build_resnet(widths: tuple[int, ...] | list[int] = (64, 128, 256, 512),
+                 blocks: tuple[int, ...] | list[int] = (2, 2, 2, 2),
+                 decoder_widths: tuple[int, ...] | list[int] = (32, 64),
+                 projection_dim: int = 128, flip_average: bool = True) -> Autoencoder:
+    """A CIFAR ResNet encoder (ResNet-18 by default) with a light `ConvDecoder` from its 4x4 map,
+    so that the method keeps an autoencoder trained by reconstruction."""
+    if len(widths) != 4 or len(decoder_widths) != 2:
+        raise ValueError(f"a ResNet for 32x32 images has 4 stages (4x4 latent map) and a 2-width decoder, "
+                         f"got widths {list(widths)} and decoder_widths {list(decoder_widths)}")
+    projector = projection_head(widths[-1], projection_dim) if projection_dim else None
+    return Autoencoder(ResNetEncoder(tuple(widths), tuple(blocks), flip_average),
+                       ConvDecoder((*decoder_widths, widths[-1])), projector)
 
 
-# Training defaults of the contrastive autoencoders: SimCLR's CIFAR settings (batch 256,
-# temperature 0.5, crops of 20-100% area, colour jitter, 20% grayscale) with weight decay 5e-4;
-# augmented views are rendered at 16x16, four times cheaper than 32x32, which is what makes
-# them affordable on two CPU cores. Reconstruction (MSE) and NT-Xent have equal weight.
-CONTRASTIVE_TRAINING = {"lr": 2e-3, "batch_size": 256, "augment": "simclr", "view_size": 16,
-                        "noise": 0.0, "contrastive_weight": 1.0, "weight_decay": 5e-4}
-# Their clustering recipe: codes L2-normalised (contrastive codes live on a sphere), PCA to 32
-# dimensions, KMeans; no standardisation, which would undo the normalisation.
-CONTRASTIVE_RECIPE = {"reduce": "l2,pca:32", "method": "kmeans", "standardize": False}
-# Weight of similarity-preserving distillation: Tung & Mori's (2019) CIFAR value gamma = 3000 for
-# the same loss (squared Frobenius distance of the batch similarity matrices over b^2). The loss
-# is small (about 0.01 once trained), so at weight 1 it barely moves the student, which then
-# drifts from the teacher's clustering geometry.
-SIMILARITY_DISTILL_WEIGHT = 3000.0
-# How many of each batch's images the student also matches as they are (32x32, unaugmented): the
-# augmented 16x16 views alone teach the teacher's geometry on training views, but clustering
-# encodes full-size originals. Chosen label-free, by how often the student's groups agree with
-# its teacher's (benchmarks/accuracy.py, seeds 0-2, val / train images). 128 originals for 20
-# epochs: two_source 0.970 / 0.973, intel_same_source 0.950 / 0.973; 256 for 30 epochs: 0.980 /
-# 0.980 and 0.968 / 0.979. 256 costs 70% more per step than 128.
-DISTILL_ORIGINALS = 256
-# Weight of latent-map distillation on those originals (each image's 128x4x4 map pulled onto the
-# teacher's direction, 1 - cosine) for a student whose map has the teacher's shape, and the
-# student's epochs. Chosen label-free like the above, on intel_same_source (the benchmark where
-# the student lagged), seeds 0-2, trained on a GPU for the comparison: group agreement val /
-# train 0.966 / 0.980 without maps (30 epochs), 0.974-0.982 / 0.983-0.984 at weight 300 (two
-# runs), 0.980 / 0.985 at 1000, and 0.988 / 0.988 at 300 for 60 epochs. On two CPU cores (the
-# benchmark's own teachers and students, seeds 0-2): 0.984 / 0.988 on intel_same_source.
-MAP_DISTILL_WEIGHT = 300.0
-STUDENT_EPOCHS = 60
-
-REGISTRY: dict[str, ModelSpec] = {
-    "baseline": ModelSpec(
-        _build_baseline, {},
-        training={"epochs": 10, "lr": 1e-3, "batch_size": 64, "augment": "none",
-                  "noise": 0.0, "contrastive_weight": 0.0},
-        recipe={"reduce": "kpca:200,tsne:2", "method": "kmeans"},
-        description="the course's baseline autoencoder (latent 256x4x4)",
-    ),
-    "improved": ModelSpec(
-        _build_conv, _conv_config(16),
-        training={**CONTRASTIVE_TRAINING, "epochs": 30},
-        recipe=CONTRASTIVE_RECIPE,
-        description="BatchNorm CNN autoencoder (16-32-64 channels) + SimCLR objective on its pooled code",
-    ),
-    "teacher": ModelSpec(
-        _build_conv, _conv_config(32),
-        training={**CONTRASTIVE_TRAINING, "epochs": 50},
-        recipe=CONTRASTIVE_RECIPE,
-        description="BatchNorm CNN autoencoder (32-64-128 channels) + SimCLR: the teacher of 'best'",
-    ),
-    # What ships as checkpoints/best.pth: a student distilled from `teacher` (trained first, into
-    # OUT_run/teacher.pth), then stored encoder-only in float16 so that it fits the course's size
-    # budget (<= 100,000 parameters, <= 225,000 bytes). Its encoder is a hybrid, as in
-    # EfficientNetV2 (Tan & Le 2021, arXiv:2104.00298), whose early stages use plain convolutions:
-    # plain 3x3 blocks where channels are few (32, 64), depthwise-separable ones at 128 channels,
-    # where a plain stage would cost 221,696 parameters and the separable one costs 27,200. Its
-    # latent map has the teacher's 128x4x4 shape, so latent-map distillation applies. Chosen
-    # label-free over the all-separable student (37,024 params, 99,429 bytes) by group agreement
-    # with the teacher, val / train / val placed, medians of seeds 0-2: intel_same_source 0.982 /
-    # 0.991 / 0.992 against 0.984 / 0.988 / 0.984, two_source 0.988 / 0.992 / 0.986 against
-    # 0.980 / 0.986 / 0.980 (benchmarks/accuracy.py).
-    "best": ModelSpec(
-        _build_conv, _conv_config(32, ["plain", "plain", "separable"]),
-        training={**CONTRASTIVE_TRAINING, "epochs": STUDENT_EPOCHS, "distill_weight": SIMILARITY_DISTILL_WEIGHT,
-                  "distill_originals": DISTILL_ORIGINALS, "distill_maps": MAP_DISTILL_WEIGHT},
-        recipe=CONTRASTIVE_RECIPE,
-        description="student (32-64-128: plain, plain, separable stages) distilled from 'teacher', float16",
-        teacher="teacher", deploy_weights="float16",
-    ),
-    # The two encoder families of the compression study: identical depth, strides, decoder and
-    # training, differing only in the block; --width-multiplier scales their channels.
-    "mobilenet": ModelSpec(
-        _build_conv, _conv_config(32, "separable"),
-        training={**CONTRASTIVE_TRAINING, "epochs": 30},
-        recipe=CONTRASTIVE_RECIPE,
-        description="depthwise-separable (MobileNet-v1) encoder family, 32-64-128 channels at width 1",
-    ),
-    "plaincnn": ModelSpec(
-        _build_conv, _conv_config(32, "plain"),
-        training={**CONTRASTIVE_TRAINING, "epochs": 30},
-        recipe=CONTRASTIVE_RECIPE,
-        description="plain 3x3-conv encoder family of the same depth, 32-64-128 channels at width 1",
-    ),
+BUILDERS: dict[str, Callable[..., Autoencoder]] = {
+    "baseline": build_baseline,
+    "conv": build_conv,
+    "resnet": build_resnet,
 }
-
-
-def get_spec(name: str) -> ModelSpec:
-    """The registry entry of `name`, or a one-line error listing the registered names."""
-    if name not in REGISTRY:
-        from aecluster.errors import UserInputError
-
-        raise UserInputError(f"unknown model {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name]
 
 
 def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
@@ -327,13 +300,8 @@ def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
     spec = get_spec(name)
     unknown = sorted(set(config or {}) - set(spec.config))
     if unknown:
-        from aecluster.errors import UserInputError
-
         raise UserInputError(f"model {name!r} has no setting {', '.join(map(repr, unknown))}; "
                              "was this checkpoint made for another model?")
-    return spec.build(**{**spec.config, **(config or {})})
-
-
-def model_config(name: str) -> dict[str, Any]:
-    """The full constructor configuration of a registered model (stored in checkpoints)."""
-    return dict(get_spec(name).config)
+    if spec.builder not in BUILDERS:
+        raise UserInputError(f"model {name!r}: unknown builder {spec.builder!r}; choose one of {', '.join(BUILDERS)}")
+    return BUILDERS[spec.builder](**{**spec.config, **(config or {})})

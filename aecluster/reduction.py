@@ -1,9 +1,12 @@
 """Second-stage reduction of latent codes: a chain such as "kpca:200,tsne:2".
 
-Each link is NAME:DIM with NAME one of pca, kpca (RBF KernelPCA), tsne (openTSNE) or umap, or
-"l2" (scale each code to unit length). Codes are standardised first unless `standardize=False`.
-Large inputs are fitted on a fixed random sample and the rest is transformed, so memory stays
-bounded however many images there are.
+Each link is NAME:DIM with NAME one of pca, wpca (whitened PCA: unit variance per component),
+kpca (RBF KernelPCA), tsne (openTSNE) or umap, or "l2" (scale each code to unit length). Codes are
+standardised first unless `standardize=False`. Large inputs are fitted on a fixed random sample
+and the rest is transformed, so memory stays bounded however many images there are.
+
+A fitted chain of l2, pca and wpca links is a few plain arrays (`get_state`), applied to new codes
+with numpy alone, so a saved clustering places new images without pickled objects.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from sklearn.preprocessing import StandardScaler
 
 from aecluster.errors import UserInputError
 
-REDUCER_NAMES = ("pca", "kpca", "tsne", "umap", "l2")
+REDUCER_NAMES = ("pca", "wpca", "kpca", "tsne", "umap", "l2")
+# Why a fitted link of these kinds cannot be saved as plain arrays.
+UNSAVABLE = {
+    "kpca": "KernelPCA needs every training code to place a new image",
+    "tsne": "t-SNE places new images only through its whole fitted embedding and its search index",
+    "umap": "UMAP's fitted state is Python objects that would have to be pickled",
+}
+
+
 logger = logging.getLogger("aecluster")
 
 
@@ -38,11 +49,11 @@ def check_chain(spec: str, code_dim: int, n_images: int) -> None:
     PCA and KernelPCA give at most one dimension per image; that bound is applied silently."""
     width = code_dim
     for name, dim in parse_chain(spec):
-        if name == "pca" and dim > width:
-            raise UserInputError(f"--reduce {spec!r}: pca:{dim} asks for more dimensions than its "
-                                 f"{width}-dimensional input has; the largest allowed is pca:{width}")
+        if name in ("pca", "wpca") and dim > width:
+            raise UserInputError(f"--reduce {spec!r}: {name}:{dim} asks for more dimensions than its "
+                                 f"{width}-dimensional input has; the largest allowed is {name}:{width}")
         if name != "l2":
-            width = min(dim, n_images) if name in ("pca", "kpca") else dim
+            width = min(dim, n_images) if name in ("pca", "wpca", "kpca") else dim
 
 
 def parse_chain(spec: str) -> list[tuple[str, int]]:
@@ -93,10 +104,10 @@ def _make_reducer(name: str, dim: int, n_samples: int, random_state: int) -> Any
         from sklearn.preprocessing import Normalizer
 
         return Normalizer()
-    if name == "pca":
+    if name in ("pca", "wpca"):
         from sklearn.decomposition import PCA
 
-        return PCA(n_components=min(dim, n_samples), random_state=random_state)
+        return PCA(n_components=min(dim, n_samples), whiten=name == "wpca", random_state=random_state)
     if name == "kpca":
         from sklearn.decomposition import KernelPCA
 
@@ -116,6 +127,44 @@ def _make_reducer(name: str, dim: int, n_samples: int, random_state: int) -> Any
         n_components=dim, n_neighbors=min(15, n_samples - 1), random_state=random_state,
         transform_seed=random_state,
     )
+
+
+def check_savable(spec: str) -> None:
+    """Raise a one-line error when a fitted `spec` chain could not be saved without pickling."""
+    for name, _ in parse_chain(spec):
+        if name in UNSAVABLE:
+            raise UserInputError(
+                f"a fitted '{name}' reduction cannot be saved ({UNSAVABLE[name]}); save a chain of "
+                f"l2, pca and wpca links instead of {spec!r}, e.g. 'l2,pca:32'")
+
+
+def _link_state(name: str, reducer: Any) -> dict[str, Any]:
+    """A fitted link as plain arrays (l2, pca, wpca), or holding the fitted object otherwise."""
+    if name == "l2":
+        return {"name": "l2"}
+    if name not in ("pca", "wpca"):
+        return {"name": name, "fitted": reducer}
+    state = {"name": name, "mean": reducer.mean_, "components": reducer.components_}
+    if reducer.whiten:
+        scale = np.sqrt(reducer.explained_variance_)
+        scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
+        state["scale"] = scale
+    return state
+
+
+def _apply_link(link: dict[str, Any], codes: np.ndarray) -> np.ndarray:
+    """One fitted link applied to codes, with the arithmetic of scikit-learn's transform."""
+    if "fitted" in link:
+        return np.asarray(link["fitted"].transform(codes), dtype=np.float32)
+    if link["name"] == "l2":
+        norms = np.sqrt(np.einsum("ij,ij->i", codes, codes))
+        norms[norms < 10 * np.finfo(norms.dtype).eps] = 1.0
+        return codes / norms[:, None]
+    reduced = codes @ link["components"].T
+    reduced -= link["mean"][None, :] @ link["components"].T
+    if "scale" in link:
+        reduced /= link["scale"]
+    return np.asarray(reduced, dtype=np.float32)
 
 
 def numba_cache_dir() -> Path:
@@ -162,6 +211,7 @@ class ReducerChain(TransformerMixin, BaseEstimator):
             sample = np.sort(rng.choice(len(codes), self.max_fit_samples, replace=False))
             codes = codes[sample]
         self.scaler_ = StandardScaler(with_mean=self.standardize, with_std=self.standardize).fit(codes)
+        self.shift_, self.scale_ = self.scaler_.mean_, self.scaler_.scale_
         reduced = self.scaler_.transform(codes)
         self.reducers_ = []
         for name, dim in links:
@@ -175,11 +225,30 @@ class ReducerChain(TransformerMixin, BaseEstimator):
                 reduced = reducer.fit_transform(reduced)
             self.reducers_.append(reducer)
             reduced = np.asarray(reduced, dtype=np.float32)
+        self.links_ = [_link_state(name, reducer) for (name, _), reducer in zip(links, self.reducers_, strict=True)]
         return sample, reduced
 
     def transform(self, codes: np.ndarray) -> np.ndarray:
+        reduced = np.array(codes, dtype=np.float32)
+        if self.shift_ is not None:
+            reduced -= self.shift_
+            reduced /= self.scale_
         with single_threaded():
-            reduced = self.scaler_.transform(np.asarray(codes, dtype=np.float32))
-            for reducer in self.reducers_:
-                reduced = np.asarray(reducer.transform(reduced), dtype=np.float32)
+            for link in self.links_:
+                reduced = _apply_link(link, reduced)
         return reduced
+
+    def get_state(self) -> dict[str, Any]:
+        """The fitted chain as plain values and arrays (for a saved model); see `from_state`."""
+        check_savable(self.spec)
+        return {"spec": self.spec, "standardize": self.standardize, "shift": self.shift_,
+                "scale": self.scale_, "links": self.links_}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ReducerChain:
+        """A fitted chain rebuilt from `get_state`'s values, ready to transform."""
+        check_savable(state["spec"])
+        chain = cls(state["spec"], standardize=state["standardize"])
+        chain.shift_, chain.scale_, chain.reducers_ = state["shift"], state["scale"], []
+        chain.links_ = [dict(link) for link in state["links"]]
+        return chain

@@ -7,6 +7,7 @@ import argparse
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,11 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from aecluster.api import AEClusterer, fit_groups
+from aecluster.api import AEClusterer
 from aecluster.data import load_images, load_labels
+from aecluster.encoding import fit_groups
+from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 from aecluster.models import get_spec
-from aecluster.training import Trainer, TrainSettings, run_folder
+from aecluster.stages import run_stages
+from aecluster.training import TrainSettings, run_folder
 
 
 def number_list(convert: Callable[[str], float]) -> Callable[[str], list]:
@@ -55,18 +59,31 @@ def raw_pixels(images: np.ndarray, seed: int) -> np.ndarray:
     return fit_groups(flat, "pca:50", "kmeans", random_state=seed)[1].labels_
 
 
+def placed(fitted: AEClusterer, images: np.ndarray) -> np.ndarray:
+    """Labels of `images` placed into `fitted`'s groups: saved, reloaded and predicted when the
+    recipe can be saved (pca, wpca and l2 links), else predicted in memory (t-SNE can place too)."""
+    try:
+        fitted.check_savable()
+    except UserInputError:
+        return fitted.predict(images)
+    with tempfile.TemporaryDirectory() as folder:
+        fitted.save(Path(folder) / "model.pth")
+        return AEClusterer.from_checkpoint(Path(folder) / "model.pth").predict(images)
+
+
 def score_checkpoint(path: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     """Val and train ACC of one checkpoint, predict time on trainX, and the groups it formed.
 
     valX is clustered alone ("val"), and also placed into the groups fitted on trainX ("placed"):
     500 images clustered alone can settle on a split that a few changed codes move, the placed
-    groups show the same images without that.
+    groups show the same images without that. Placing goes through a saved model, as
+    `aecluster cluster --save-model` then `aecluster predict` would, when the recipe can be saved.
     """
     clock = time.perf_counter()
     fitted = AEClusterer.from_checkpoint(path, random_state=seed).fit(data["trainX"])
     predict_seconds = time.perf_counter() - clock
     val_groups = AEClusterer.from_checkpoint(path, random_state=seed).fit(data["valX"]).labels_
-    placed_groups = fitted.predict(data["valX"])
+    placed_groups = placed(fitted, data["valX"])
     return {"train_acc": clustering_accuracy(fitted.labels_, data["trainY"]),
             "val_acc": clustering_accuracy(val_groups, data["valY"]),
             "placed_acc": clustering_accuracy(placed_groups, data["valY"]),
@@ -97,8 +114,8 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
                 shutil.copyfile(work / f"{teacher_name}_seed{seed}.pth", run_folder(path) / "teacher.pth")
         if not path.exists():
             clock = time.perf_counter()
-            Trainer(model, TrainSettings.for_model(model, seed=seed, **(overrides or {})),
-                    progress=sys.stderr.isatty()).fit(data["trainX"], path)
+            run_stages(model, data["trainX"], path, TrainSettings.for_model(model, seed=seed, **(overrides or {})),
+                       progress=sys.stderr.isatty())
             train_seconds = time.perf_counter() - clock
     scores = {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
     teacher = run_folder(path) / "teacher.pth"

@@ -34,10 +34,10 @@ def course_pipeline(images_path: str, checkpoint: str, output: str) -> None:
     from sklearn.decomposition import KernelPCA
     from sklearn.manifold import TSNE
 
-    from aecluster.api import encode_images
     from aecluster.checkpoint import load_model
     from aecluster.csvio import write_predictions
     from aecluster.data import load_images
+    from aecluster.encoding import encode_images
 
     model, _ = load_model(checkpoint)
     codes = encode_images(model, load_images(images_path))

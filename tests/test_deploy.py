@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from aecluster.api import encode_images
 from aecluster.checkpoint import load_model, read_checkpoint, save_checkpoint
 from aecluster.cli import main
 from aecluster.deploy import count_parameters, describe_size, export_onnx, make_deployable
+from aecluster.encoding import encode_images
 from aecluster.models import build_model
 
 
@@ -56,34 +56,35 @@ def test_onnx_matches_torch(tmp_path, two_groups, trained_checkpoint):
 def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_groups, monkeypatch):
     from dataclasses import replace
 
-    from aecluster.models import REGISTRY
-    from aecluster.training import DISTILL_LOSSES, Trainer, TrainSettings, run_folder
+    from aecluster.objectives import COMPARISONS
+    from aecluster.registry import REGISTRY, TrainSettings
+    from aecluster.stages import run_stages, teacher_path
 
     spec = REGISTRY["best"]
     assert spec.teacher == "teacher" and spec.deploy_weights == "float16"
     distilled = []
-    monkeypatch.setitem(DISTILL_LOSSES, "similarity",
+    monkeypatch.setitem(COMPARISONS, "similarity",
                         lambda student, teacher: distilled.append(teacher.shape) or student.sum() * 0)
     quick_teacher = replace(REGISTRY["teacher"], training={**REGISTRY["teacher"].training, "epochs": 1,
                                                            "batch_size": 32})
     monkeypatch.setitem(REGISTRY, "teacher", quick_teacher)
     output = tmp_path / "best.pth"
     settings = TrainSettings.for_model("best", epochs=1, batch_size=32)
-    Trainer("best", settings, progress=False).fit(two_groups[0], output)
-    teacher_path = run_folder(output) / "teacher.pth"
-    assert read_checkpoint(teacher_path)["model"] == "teacher"
+    run_stages("best", two_groups[0], output, settings, progress=False)
+    path = teacher_path(output)
+    assert read_checkpoint(path)["model"] == "teacher"
     # Two steps, each matching the two 32-image views and then the 32 originals as given.
     assert distilled == [(64, 128), (32, 128)] * 2
     info = describe_size(output)
     assert info["model"] == "best" and info["weight_format"] == "float16" and not info["has_decoder"]
     assert info["total"] < 100_000 and info["bytes"] < 225_000
     # A teacher saved before a newer setting existed (here: without distill_originals) is reused.
-    payload = read_checkpoint(teacher_path)
+    payload = read_checkpoint(path)
     del payload["settings"]["distill_originals"]
-    save_checkpoint(teacher_path, payload)
-    teacher_mtime = teacher_path.stat().st_mtime_ns
-    Trainer("best", settings, progress=False).fit(two_groups[0], output)
-    assert teacher_path.stat().st_mtime_ns == teacher_mtime
-    Trainer("best", TrainSettings.for_model("best", epochs=1, batch_size=32, seed=1), progress=False).fit(
-        two_groups[0], output)
-    assert read_checkpoint(teacher_path)["settings"]["seed"] == 1
+    save_checkpoint(path, payload)
+    teacher_mtime = path.stat().st_mtime_ns
+    run_stages("best", two_groups[0], output, settings, progress=False)
+    assert path.stat().st_mtime_ns == teacher_mtime
+    run_stages("best", two_groups[0], output, TrainSettings.for_model("best", epochs=1, batch_size=32, seed=1),
+               progress=False)
+    assert read_checkpoint(path)["settings"]["seed"] == 1

@@ -3,17 +3,21 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from aecluster.checkpoint import load_model
 
+ROOT = Path(__file__).resolve().parents[1]
 
-@pytest.mark.parametrize("command_args", [["train", "--model", "improved"], ["distill", "--student", "best"]],
-                         ids=["train", "distill"])
+
+@pytest.mark.parametrize("command_args", [["train", "--model", "improved"], ["distill", "--student", "best"],
+                                          ["student", "--config", "best_gpu"]],
+                         ids=["train", "distill", "gpu-student"])
 def test_torchrun_two_cpu_processes(tmp_path, image_files, trained_checkpoint, command_args):
-    if command_args[0] == "distill":
+    if command_args[0] in ("distill", "student"):
         command_args = [*command_args, "--teacher", str(trained_checkpoint)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "aecluster", *command_args, "--epochs", "3", "--batch-size", "16",
@@ -27,3 +31,51 @@ def test_torchrun_two_cpu_processes(tmp_path, image_files, trained_checkpoint, c
     assert len(list(folder.glob("step_*.pth"))) == 10
     assert [e["epoch"] for e in json.loads((folder / "history.json").read_text())["epochs"]] == [1, 2, 3]
     assert not list(tmp_path.glob(".*.tmp")) and not list(folder.glob(".*.tmp"))
+
+
+GATHER_SCRIPT = '''
+import json, sys
+import torch
+import torch.distributed as dist
+from aecluster.objectives import SimilarityDistillation, nt_xent, similarity_distillation, NTXent, Step
+from aecluster.registry import TrainSettings
+
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+torch.manual_seed(0)
+z1, z2, teacher = torch.randn(10, 6), torch.randn(10, 6), torch.randn(10, 5)
+rows = {0: slice(0, 6), 1: slice(6, 10)}[rank]  # uneven shares
+full = [z.clone().requires_grad_() for z in (z1, z2)]
+expected = nt_xent(full[0], full[1], 0.2) + similarity_distillation(torch.cat(full), torch.cat([teacher, teacher]))
+expected.backward()
+local = [z[rows].clone().requires_grad_() for z in (z1, z2)]
+settings = TrainSettings(temperature=0.2, contrastive_weight=1.0, distill_weight=1.0)
+codes = torch.cat(local)
+step = Step(None, None, None, codes, None, codes, None)
+step._cache["teacher_codes"] = torch.cat([teacher[rows], teacher[rows]])
+loss = NTXent()(step, settings, None) + SimilarityDistillation()(step, settings, None)
+loss.backward()
+# Every process computes the whole batch's loss, so each rows' gradient arrives from every
+# process: world times the single-process gradient, which DistributedDataParallel's averaging of
+# parameter gradients over processes divides back.
+ok = bool(torch.allclose(loss, expected, atol=1e-6)) and all(
+    torch.allclose(part.grad / world, whole.grad[rows], atol=1e-6) for part, whole in zip(local, full))
+json.dump({"ok": ok, "loss": float(loss), "expected": float(expected)}, open(sys.argv[1] + f"/{rank}.json", "w"))
+dist.destroy_process_group()
+'''
+
+
+def test_gathered_objectives_equal_the_single_process_batch(tmp_path):
+    """NT-Xent and similarity distillation see every process's rows: the same loss and gradient as
+    one process with the whole batch, whatever the split."""
+    script = tmp_path / "gather.py"
+    script.write_text(GATHER_SCRIPT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(script), str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                                 "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 0, result.stderr[-2000:]
+    for rank in range(2):
+        report = json.loads((tmp_path / f"{rank}.json").read_text())
+        assert report["ok"], report

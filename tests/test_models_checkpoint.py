@@ -25,16 +25,6 @@ def test_baseline_matches_course_architecture():
     assert kernels == [(5, 5), (9, 9), (17, 17)]
 
 
-def test_cli_names_and_distill_defaults_match_registry():
-    from aecluster.cli import train as cli
-    from aecluster.models import DISTILL_ORIGINALS, MAP_DISTILL_WEIGHT, SIMILARITY_DISTILL_WEIGHT
-
-    assert set(cli.MODEL_NAMES) == set(REGISTRY)
-    assert cli.SIMILARITY_DISTILL_WEIGHT == SIMILARITY_DISTILL_WEIGHT == REGISTRY["best"].training["distill_weight"]
-    assert cli.DISTILL_ORIGINALS == DISTILL_ORIGINALS == REGISTRY["best"].training["distill_originals"]
-    assert cli.MAP_DISTILL_WEIGHT == MAP_DISTILL_WEIGHT == REGISTRY["best"].training["distill_maps"]
-
-
 def test_unknown_model():
     with pytest.raises(UserInputError, match="unknown model 'huge'"):
         build_model("huge")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from aecluster.clustering import TwoGroupClusterer, degenerate_warning, orient_by_colour
+from aecluster.clustering import GroupClusterer, degenerate_warning, order_by_colour
 from aecluster.errors import UserInputError
 from aecluster.reduction import ReducerChain, parse_chain
 
@@ -49,28 +49,28 @@ def test_chain_fits_on_sample_and_transforms_all():
 @pytest.mark.parametrize("method", ["kmeans", "threshold"])
 def test_both_methods_separate_blobs(method):
     codes, labels = blobs()
-    groups = TwoGroupClusterer(method).fit(codes).labels_
+    groups = GroupClusterer(method).fit(codes).labels_
     assert set(groups) == {0, 1}
     assert (groups == labels).all() or (groups == 1 - labels).all()
 
 
 def test_threshold_moves_the_split():
     codes, _ = blobs()
-    loose = TwoGroupClusterer("threshold", threshold=-1.1).fit(codes).labels_
+    loose = GroupClusterer("threshold", threshold=-1.1).fit(codes).labels_
     assert loose.sum() == len(codes)
 
 
 def test_unknown_method_and_too_few():
     with pytest.raises(UserInputError, match="unknown method"):
-        TwoGroupClusterer("dbscan").fit(np.zeros((4, 2)))
+        GroupClusterer("dbscan").fit(np.zeros((4, 2)))
     with pytest.raises(UserInputError, match="at least 2 images"):
-        TwoGroupClusterer().fit(np.zeros((1, 2)))
+        GroupClusterer().fit(np.zeros((1, 2)))
 
 
-def test_orient_by_colour(two_groups):
+def test_order_by_colour(two_groups):
     images, labels = two_groups
-    assert (orient_by_colour(1 - labels, images) == labels).all()
-    assert (orient_by_colour(labels, images) == labels).all()
+    assert (order_by_colour(1 - labels, images, 2)[1 - labels] == labels).all()
+    assert (order_by_colour(labels, images, 2)[labels] == labels).all()
 
 
 def test_degenerate_warning():

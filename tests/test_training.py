@@ -9,7 +9,8 @@ import torch
 from aecluster.augment import AUGMENTATIONS, augment
 from aecluster.checkpoint import read_checkpoint
 from aecluster.errors import UserInputError
-from aecluster.training import Trainer, TrainingInterrupted, TrainSettings, nt_xent, run_folder
+from aecluster.objectives import nt_xent
+from aecluster.training import Trainer, TrainingInterrupted, TrainSettings, run_folder
 
 RECIPE = {"reduce": "pca:2", "method": "kmeans"}
 
@@ -115,7 +116,7 @@ def test_nt_xent_prefers_matching_views():
 
 def test_distillation_pulls_student_towards_teacher_geometry(tmp_path, two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
-    from aecluster.training import similarity_distillation
+    from aecluster.objectives import similarity_distillation
 
     teacher, _ = load_model(trained_checkpoint)
     images = two_groups[0]
@@ -133,7 +134,7 @@ def test_distillation_pulls_student_towards_teacher_geometry(tmp_path, two_group
 
 def test_distilling_originals_matches_the_teacher_on_full_size_images(two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
-    from aecluster.training import similarity_distillation
+    from aecluster.objectives import similarity_distillation
 
     teacher, _ = load_model(trained_checkpoint)
     images = two_groups[0]
@@ -149,7 +150,7 @@ def test_distilling_originals_matches_the_teacher_on_full_size_images(two_groups
 
 
 def test_map_distillation_compares_whole_maps_by_direction():
-    from aecluster.training import map_distillation
+    from aecluster.objectives import map_distillation
 
     maps = torch.rand(4, 8, 4, 4)
     assert map_distillation(5 * maps, maps) == pytest.approx(0.0, abs=1e-6)
@@ -188,7 +189,7 @@ def student_gaps(images, teacher, gap, runs):
 
 def test_map_distillation_pulls_student_maps_towards_the_teachers(two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
-    from aecluster.training import map_distillation
+    from aecluster.objectives import map_distillation
 
     teacher, _ = load_model(trained_checkpoint)
     runs = [{"epochs": 6, "distill_weight": 1.0, "distill_originals": 16, "distill_maps": weight}
@@ -211,7 +212,7 @@ def test_map_distillation_needs_the_teachers_map_shape(trained_checkpoint):
 
 
 def test_code_distillation_compares_directions_only():
-    from aecluster.training import code_distillation
+    from aecluster.objectives import code_distillation
 
     codes = torch.randn(8, 16)
     assert code_distillation(3 * codes, codes) == pytest.approx(0.0, abs=1e-6)
@@ -221,7 +222,7 @@ def test_code_distillation_compares_directions_only():
 
 def test_code_distillation_pulls_each_code_towards_the_teacher(two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
-    from aecluster.training import code_distillation
+    from aecluster.objectives import code_distillation
 
     teacher, _ = load_model(trained_checkpoint)
     runs = [{"epochs": 10, "distill_weight": weight, "distill_loss": "codes", "distill_originals": 16}
@@ -247,3 +248,81 @@ def test_code_distillation_needs_the_teachers_code_size(tmp_path, trained_checkp
 def test_augment_renders_requested_size(mode):
     batch = torch.rand(4, 3, 32, 32) * 2 - 1
     assert augment(batch, mode, torch.Generator().manual_seed(0), 16).shape == (4, 3, 16, 16)
+
+
+TINY_RESNET = {"widths": [8, 8, 16, 16], "blocks": [1, 1, 1, 1], "decoder_widths": [8, 8], "projection_dim": 8}
+
+
+def test_resnet18_is_the_cifar_variant_with_a_light_decoder():
+    from aecluster.models import BasicBlock, build_model
+
+    model = build_model("resnet18_teacher").eval()
+    stem = model.encoder.features[0]
+    assert (stem.kernel_size, stem.stride) == ((3, 3), (1, 1))
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in model.modules())
+    assert sum(isinstance(m, BasicBlock) for m in model.modules()) == 8
+    encoder = sum(p.numel() for p in model.encoder.parameters())
+    assert 11_000_000 < encoder < 11_300_000
+    assert sum(p.numel() for p in model.decoder.parameters()) < 0.06 * encoder
+    with torch.no_grad():
+        maps = model.encoder.feature_map(torch.zeros(2, 3, 32, 32))
+        codes, reconstruction, projection = model(torch.zeros(2, 3, 32, 32))
+    assert maps.shape == (2, 512, 4, 4) and codes.shape == (2, 512) and reconstruction.shape == (2, 3, 32, 32)
+
+
+def test_warmup_epochs_set_the_linear_warmup_then_cosine():
+    from aecluster.training import warmup_cosine
+
+    assert [warmup_cosine(step, 100, 10) for step in (0, 4, 9)] == [0.1, 0.5, 1.0]
+    assert warmup_cosine(99, 100, 10) < 0.01 and warmup_cosine(0, 100) == 0.1
+
+
+def test_gpu_teacher_and_student_configs_train_and_resume_exactly_on_cpu(tmp_path, two_groups):
+    """The ResNet teacher's recipe (SGD, warm-up, temperature) at reduced widths, and the best_gpu
+    student with feature regression through a projector that is snapshotted with the model."""
+    images = two_groups[0][:16]
+    teacher_settings = TrainSettings.for_model("resnet18_teacher", epochs=2, batch_size=8, warmup_epochs=1)
+    teacher = Trainer("resnet18_teacher", teacher_settings, config=TINY_RESNET, progress=False).fit(
+        images, tmp_path / "teacher.pth")
+    assert teacher.code_dim == 16 and all(torch.isfinite(p).all() for p in teacher.parameters())
+    snapshot = read_checkpoint(run_folder(tmp_path / "teacher.pth") / "step_0000001.pth")
+    assert "momentum_buffer" in str(snapshot["optimizer"]["state"][0].keys())
+    student_settings = TrainSettings.for_model("best_gpu", epochs=2, batch_size=8, distill_originals=8)
+    config = {"width_multiplier": 0.25}
+    for name in "ab":
+        Trainer("best_gpu", student_settings, config=config, teacher=teacher, progress=False).fit(
+            images, tmp_path / f"{name}.pth")
+    middle = run_folder(tmp_path / "a.pth") / "step_0000002.pth"
+    heads = read_checkpoint(middle)["heads"]
+    assert heads["feature_regression.weight"].shape == (16, 32)
+    Trainer("best_gpu", student_settings, config=config, teacher=teacher, progress=False).fit(
+        images, tmp_path / "c.pth", resume=middle)
+    for name in "ab", "ac":
+        assert_same_weights(weights(tmp_path / f"{name[0]}.pth"), weights(tmp_path / f"{name[1]}.pth"))
+    final = read_checkpoint(tmp_path / "a.pth")
+    assert final["weight_format"] == "float16"
+    assert not any(key.startswith(("decoder.", "heads")) for key in final["state_dict"])
+
+
+def test_feature_regression_pulls_the_codes_towards_a_linear_image_of_the_teachers(two_groups, trained_checkpoint):
+    from aecluster.checkpoint import load_model
+    from aecluster.objectives import code_distillation
+
+    teacher, _ = load_model(trained_checkpoint)
+
+    def linear_gap(student, batch):
+        """How far the teacher's codes are from the best linear image of the student's (1 - cosine)."""
+        codes, target = student.encode(batch), teacher.encode(batch)
+        codes = torch.cat([codes, torch.ones(len(codes), 1)], dim=1)
+        return code_distillation(codes @ torch.linalg.lstsq(codes, target).solution, target)
+
+    images = two_groups[0]
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    gaps = []
+    for weight in (0.0, 10.0):
+        student = Trainer("improved", settings(epochs=8, feature_regression=weight, distill_originals=16),
+                          recipe=RECIPE, progress=False, teacher=teacher, config={"width_multiplier": 0.25})
+        model = student.fit(images).eval()
+        with torch.no_grad():
+            gaps.append(linear_gap(model, batch))
+    assert gaps[1] < gaps[0]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from aecluster import __version__
-from aecluster.cli import cluster, plots, tools, train
+from aecluster.cli import cluster, plots, predict, tools, train
 from aecluster.errors import UserInputError, run_reporting_errors
 
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     train.register(commands)
     cluster.register(commands)
+    predict.register(commands)
     plots.register(commands)
     tools.register(commands)
     return parser

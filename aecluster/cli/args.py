@@ -6,10 +6,12 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from aecluster.registry import AUGMENTATIONS
+
 
 def integer_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type for integers >= `minimum` (0 or 1), with a one-line error otherwise."""
-    kind = "positive" if minimum > 0 else "non-negative"
+    """An argparse type for integers >= `minimum`, with a one-line error otherwise."""
+    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer of at least {minimum}")
 
     def parse(text: str) -> int:
         try:
@@ -17,13 +19,23 @@ def integer_at_least(minimum: int) -> Callable[[str], int]:
         except ValueError:
             value = None
         if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a {kind} integer, found {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {kind}, found {text!r}")
         return value
 
     return parse
 
 
 positive_int = integer_at_least(1)
+group_count = integer_at_least(2)
+
+
+def method_name(text: str) -> str:
+    """An argparse type for a clustering method (the list is imported only when one is given)."""
+    from aecluster.clustering import METHODS
+
+    if text not in METHODS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(METHODS)}, found {text!r}")
+    return text
 
 
 def number_above(zero_allowed: bool) -> Callable[[str], float]:
@@ -78,21 +90,46 @@ def show_stages(quiet: bool) -> None:
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's real default to its help; options without one (None, or a flag)
+    and those whose help already names its default are left as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reduce", metavar="CHAIN",
                         help="reducer chain NAME:DIM,... with NAME in pca, kpca, tsne, umap "
                              "(e.g. 'kpca:200,tsne:2'; 'none' for raw codes). Default: the "
                              "checkpoint's recipe")
-    parser.add_argument("--method", choices=("kmeans", "threshold"),
-                        help="kmeans: KMeans with 2 clusters. threshold: codes are centred and "
-                             "L2-normalised; images whose cosine similarity to the codes' dominant "
-                             "direction (first principal axis) exceeds --threshold form one group, "
-                             "all others the second. Default: the checkpoint's recipe")
+    parser.add_argument("--method", type=method_name,
+                        help="kmeans: KMeans into --clusters groups. overcluster: KMeans into "
+                             "--fine-clusters small groups whose centres are merged (Ward) down to "
+                             "--clusters. threshold: codes are centred and L2-normalised; images "
+                             "whose cosine similarity to the codes' dominant direction (first "
+                             "principal axis) exceeds --threshold form one group, all others the "
+                             "second (two groups only). Default: the checkpoint's recipe")
+    parser.add_argument("--clusters", type=group_count,
+                        help="number of groups K; labels 0..K-1 in ascending order of the groups' "
+                             "mean colour score, so for K=2 label 1 is the greener/bluer group "
+                             "(default 2, or the saved model's)")
+    parser.add_argument("--fine-clusters", type=group_count,
+                        help="fine groups of --method overcluster and --reference-mode groups "
+                             "(default 20)")
     parser.add_argument("--threshold", type=similarity, default=None,
                         help="similarity threshold in [-1, 1] for --method threshold (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
     parser.add_argument("--reference", nargs=2, metavar=("VALX", "VALY"),
-                        help="labelled images and labels used only to orient 0/1 by best matching")
+                        help="labelled images and labels; see --reference-mode")
+    parser.add_argument("--reference-mode", choices=("orient", "groups"), default="orient",
+                        help="orient (default): only permute the labels 0..K-1 to best match the "
+                             "reference labels. groups (USES LABELS, not label-free): over-cluster "
+                             "into --fine-clusters groups and give each the majority label of the "
+                             "reference images in it (a group with none: the nearest labelled "
+                             "group's label); output labels are the reference's label values")
     parser.add_argument("--verbose", action="store_true", help="print a per-stage timing breakdown")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     add_force_option(parser)
@@ -101,20 +138,22 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", help="training images (.npy or folder)")
     parser.add_argument("output", help="checkpoint to write (.pth)")
+    config = "default: the model's config"
     parser.add_argument("--width-multiplier", type=positive_float,
-                        help="scale every channel count (MobileNet's alpha; conv models only)")
-    parser.add_argument("--epochs", type=positive_int)
-    parser.add_argument("--lr", type=positive_float, help="peak learning rate (cosine schedule)")
-    parser.add_argument("--batch-size", type=positive_int)
-    parser.add_argument("--augment", choices=("none", "flip-crop", "simclr"))
+                        help="scale every channel count (MobileNet's alpha; conv models only; default 1)")
+    parser.add_argument("--epochs", type=positive_int, help=f"training epochs ({config})")
+    parser.add_argument("--lr", type=positive_float, help=f"peak learning rate, warm-up then cosine ({config})")
+    parser.add_argument("--batch-size", type=positive_int, help=f"images per step ({config})")
+    parser.add_argument("--augment", choices=AUGMENTATIONS, help=f"view augmentation ({config})")
     parser.add_argument("--noise", type=non_negative_float,
-                        help="std of the denoising input noise in [-1,1] pixel units")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+                        help=f"std of the denoising input noise in [-1,1] pixel units ({config})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything random")
     parser.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled set whose clustering accuracy is recorded per snapshot "
                              "(recorded only; never used to choose anything)")
     parser.add_argument("--resume", metavar="SNAPSHOT",
-                        help="continue from a snapshot in OUT_run/ with that run's settings")
+                        help="continue from a snapshot in OUT_run/ (or OUT_run/teacher_run/ for a "
+                             "student's teacher phase) with that run's settings")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_force_option(parser)

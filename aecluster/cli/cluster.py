@@ -15,10 +15,11 @@ from aecluster.errors import UserInputError
 def register(commands: Any) -> None:
     """Add the clustering and scoring commands to the `aecluster` parser."""
     cluster = commands.add_parser(
-        "cluster", help="label images 0/1 and write id,label CSV",
-        description="Encode images with a checkpoint, reduce, split into two groups and write "
-                    "`id,label` (ids 0..N-1). Label 1 = the group with greener/bluer images unless "
-                    "--reference orients it.")
+        "cluster", help="label images 0..K-1 and write id,label CSV",
+        description="Encode images with a checkpoint, reduce, split into --clusters groups (default "
+                    "2) and write `id,label` (ids 0..N-1). Labels follow the groups' mean colour "
+                    "score, so for two groups label 1 = the greener/bluer images, unless --reference "
+                    "orients them. --save-model keeps the fitted groups for `aecluster predict`.")
     cluster.add_argument("images", help="images to cluster (.npy or folder)")
     cluster.add_argument("checkpoint", help="trained checkpoint (.pth)")
     cluster.add_argument("output", help="CSV file to write")
@@ -26,6 +27,9 @@ def register(commands: Any) -> None:
                          help="add a third column, file, with each image's file name (folder input); "
                               "without it the CSV is the course's id,label")
     add_recipe_options(cluster)
+    cluster.add_argument("--save-model", metavar="MODEL",
+                         help="also write the encoder with the fitted reduction and groups (tensors "
+                              "and plain values, nothing pickled) for `aecluster predict MODEL ...`")
     cluster.set_defaults(handler=_cluster)
 
     pairs = commands.add_parser(
@@ -48,11 +52,13 @@ def register(commands: Any) -> None:
 
 
 def _guard(args: argparse.Namespace, *inputs: str | None) -> None:
-    """Refuse, before any work, an output that is an input or whose extension contradicts a CSV."""
+    """Refuse, before any work, an output that is an input or whose extension contradicts its kind."""
     from aecluster.atomic import guard_outputs
 
-    references = args.reference or ()
-    guard_outputs([(args.output, "csv")], [*inputs, *references], force=args.force)
+    outputs = [(args.output, "csv")]
+    if getattr(args, "save_model", None):
+        outputs.append((args.save_model, "checkpoint"))
+    guard_outputs(outputs, [*inputs, *(args.reference or ())], force=args.force)
 
 
 def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -63,14 +69,32 @@ def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
     clock = time.perf_counter()
     images = load_images(args.images, min_images=2)
     overrides = {k: v for k, v in (("reduce", args.reduce), ("method", args.method),
-                                   ("threshold", args.threshold)) if v is not None}
-    estimator = AEClusterer.from_checkpoint(args.checkpoint, random_state=args.seed,
-                                            verbose=not args.quiet, **overrides)
-    loaded = time.perf_counter() - clock
-    estimator.fit(images)
+                                   ("threshold", args.threshold), ("n_clusters", args.clusters),
+                                   ("fine_clusters", args.fine_clusters)) if v is not None}
+    if args.reference_mode == "groups":
+        if not args.reference:
+            raise UserInputError("--reference-mode groups needs --reference VALX VALY (labelled images)")
+        if args.method not in (None, "overcluster"):
+            raise UserInputError(f"--reference-mode groups names the fine groups of --method "
+                                 f"overcluster, not --method {args.method}")
+        overrides["method"] = "overcluster"
     if args.reference:
         reference = load_images(args.reference[0])
-        estimator.orient_to(reference, load_labels(args.reference[1], len(reference)))
+        reference_labels = load_labels(args.reference[1], len(reference))
+    estimator = AEClusterer.from_checkpoint(args.checkpoint, random_state=args.seed,
+                                            verbose=not args.quiet, **overrides)
+    if getattr(args, "save_model", None):
+        estimator.check_savable()
+    loaded = time.perf_counter() - clock
+    if args.reference_mode == "groups":
+        print(f"aecluster: LABELS USED: --reference-mode groups names the groups with the labels of "
+              f"{args.reference[1]} ({len(reference_labels)} images); this is not label-free clustering",
+              file=sys.stderr)
+    estimator.fit(images)
+    if args.reference_mode == "groups":
+        estimator.label_from_reference(reference, reference_labels)
+    elif args.reference:
+        estimator.orient_to(reference, reference_labels)
     if args.verbose:
         timings = {"load images + checkpoint header": loaded, **estimator.timings_}
         for stage, seconds in timings.items():
@@ -79,8 +103,6 @@ def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from aecluster.csvio import write_predictions
     from aecluster.data import list_image_files
 
@@ -88,10 +110,13 @@ def _cluster(args: argparse.Namespace) -> int:
     if args.names and not Path(args.images).is_dir():
         raise UserInputError(f"--names: {args.images} is not a folder; file names exist only for folder input")
     estimator, _ = _fit_estimator(args)
+    if args.save_model:
+        estimator.save(args.save_model)
+        say(args, f"wrote {args.save_model}: encoder + fitted groups; label new images with "
+                  f"`aecluster predict {args.save_model} IMAGES OUT.csv`")
     names = [file.name for file in list_image_files(args.images)[0]] if args.names else None
     write_predictions(args.output, estimator.labels_, names)
-    counts = np.bincount(estimator.labels_, minlength=2)
-    say(args, f"wrote {args.output}: {counts[0]} images labelled 0, {counts[1]} labelled 1")
+    say(args, f"wrote {args.output}: {label_counts(estimator.labels_, estimator.label_map_)}")
     return 0
 
 
@@ -119,3 +144,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     scores = score_all(predicted, truth)
     print(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f}  (N={len(truth)})")
     return 0
+
+
+def label_counts(labels: Any, possible: Any) -> str:
+    """"40 images labelled 0, 24 labelled 1": how many of `labels` hold each possible label."""
+    import numpy as np
+
+    text = ", ".join(f"{np.count_nonzero(labels == value)} labelled {value}" for value in np.unique(possible))
+    return text.replace(" labelled", " images labelled", 1)

@@ -8,30 +8,40 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aecluster.cli.args import add_training_options, integer_at_least, non_negative_float, positive_float, say
+from aecluster.cli.args import (
+    DefaultsHelpFormatter,
+    add_training_options,
+    integer_at_least,
+    non_negative_float,
+    positive_float,
+    say,
+)
 from aecluster.errors import UserInputError
+from aecluster.registry import CONFIG_FOLDER, DISTILL_LOSSES, MODEL_NAMES, REGISTRY
 
-MODEL_NAMES = ("baseline", "improved", "teacher", "best", "mobilenet", "plaincnn")
-# models.SIMILARITY_DISTILL_WEIGHT, DISTILL_ORIGINALS and MAP_DISTILL_WEIGHT, repeated so that
-# --help need not import torch (a test keeps them equal).
-SIMILARITY_DISTILL_WEIGHT = 3000.0
-DISTILL_ORIGINALS = 256
-MAP_DISTILL_WEIGHT = 300.0
+# The distillation defaults of `distill` are those of the shipped student's config (configs/best.yaml).
+DISTILL_DEFAULTS = REGISTRY["best"].settings
 
 
 def register(commands: Any) -> None:
     """Add the training commands to the `aecluster` parser."""
     train = commands.add_parser(
         "train", help="train an autoencoder on unlabeled images",
+        formatter_class=DefaultsHelpFormatter,
         description="Train a registered autoencoder (MSE reconstruction loss, plus the model's "
                     "own extra objectives). Writes OUT, and OUT_run/ beside it with >= 10 evenly "
-                    "spaced snapshots and history.json. Defaults come from the model's registry entry.")
-    train.add_argument("--model", default="improved", choices=MODEL_NAMES, help="model name (default improved)")
+                    "spaced snapshots and history.json. Defaults come from the model's config "
+                    "(aecluster/configs/MODEL.yaml). A student model (one whose config names a "
+                    "teacher, e.g. best) runs its stages in order: the teacher into "
+                    "OUT_run/teacher.pth (reused when trained with the same settings), then the "
+                    "student; --resume continues whichever phase the snapshot belongs to.")
+    train.add_argument("--model", default="improved", choices=MODEL_NAMES, help="model name")
     add_training_options(train)
     train.set_defaults(handler=_train, teacher=None)
 
     distill = commands.add_parser(
         "distill", help="train a small student encoder from a trained teacher",
+        formatter_class=DefaultsHelpFormatter,
         description="Knowledge distillation without labels: the student keeps its own objectives "
                     "(reconstruction, plus contrastive if its model has one) and also matches the "
                     "teacher's pairwise cosine similarities of codes in each batch (similarity-"
@@ -41,84 +51,133 @@ def register(commands: Any) -> None:
                     "(--distill-maps). The student inherits the teacher's recipe.")
     distill.add_argument("--teacher", required=True, help="trained teacher checkpoint")
     distill.add_argument("--student", dest="model", required=True, choices=MODEL_NAMES, help="student model name")
-    distill.add_argument("--distill-weight", type=positive_float, default=SIMILARITY_DISTILL_WEIGHT,
-                         help=f"weight of the similarity-matching loss (default {SIMILARITY_DISTILL_WEIGHT:g}, "
-                              "Tung & Mori's value)")
-    distill.add_argument("--distill-originals", type=integer_at_least(0), default=DISTILL_ORIGINALS,
+    distill.add_argument("--distill-weight", type=positive_float, default=DISTILL_DEFAULTS.distill_weight,
+                         help="weight of the similarity-matching loss (Tung & Mori's value)")
+    distill.add_argument("--distill-originals", type=integer_at_least(0), default=DISTILL_DEFAULTS.distill_originals,
                          metavar="N",
                          help="images of each batch also matched unaugmented at full size, the input "
-                              f"clustering sees (default {DISTILL_ORIGINALS}; 0: augmented views only)")
-    distill.add_argument("--distill-loss", choices=("similarity", "codes"), default="similarity",
+                              "clustering sees (0: augmented views only)")
+    distill.add_argument("--distill-loss", choices=DISTILL_LOSSES, default=DISTILL_DEFAULTS.distill_loss,
                          help="what the student matches: 'similarity' the batch's pairwise cosine "
-                              "similarities (default), 'codes' each image's code direction (needs "
-                              "the teacher's code size)")
+                              "similarities, 'codes' each image's code direction (needs the teacher's code size)")
     distill.add_argument("--distill-maps", type=non_negative_float, metavar="WEIGHT",
                          help="weight of matching each original's whole latent map (C x 4 x 4) to the "
-                              f"teacher's, as well as its code (default {MAP_DISTILL_WEIGHT:g} where the "
-                              "student's map has the teacher's shape, else 0)")
+                              f"teacher's, as well as its code (default {DISTILL_DEFAULTS.distill_maps:g} where "
+                              "the student's map has the teacher's shape, else 0)")
     add_training_options(distill)
     distill.set_defaults(handler=_train)
+
+    stages = {"teacher": "the teacher stage: train a config that names no teacher (e.g. teacher, "
+                         "resnet18_teacher) with its own settings",
+              "student": "the student stage: distil a config that names a teacher (e.g. best, best_gpu) "
+                         "from that teacher's trained checkpoint, with the config's own settings"}
+    for stage, description in stages.items():
+        command = commands.add_parser(stage, help=description.split(":")[0], description=description.capitalize(),
+                                      formatter_class=DefaultsHelpFormatter)
+        command.add_argument("--config", required=True, dest="model", type=_stage_config(stage), metavar="CONFIG",
+                             help="a registered config: its name or its file in aecluster/configs/")
+        if stage == "student":
+            command.add_argument("--teacher", required=True, help="the teacher stage's checkpoint")
+        add_training_options(command)
+        command.set_defaults(handler=_train, teacher=None)
+
+
+def _stage_config(stage: str) -> Any:
+    """An argparse type: a registered config (name or configs/NAME.yaml) fit for `stage`."""
+
+    def parse(text: str) -> str:
+        name = Path(text).stem if text.endswith((".yaml", ".yml")) else text
+        if name not in REGISTRY:
+            raise argparse.ArgumentTypeError(f"unknown config {text!r}; choose one of {', '.join(MODEL_NAMES)}")
+        if name != text and Path(text).resolve() != (CONFIG_FOLDER / f"{name}.yaml").resolve():
+            raise argparse.ArgumentTypeError(
+                f"{text}: not a registered config; checkpoints name their config, so a stage reads one of "
+                f"{CONFIG_FOLDER}/*.yaml (add yours there)")
+        if (REGISTRY[name].teacher is not None) != (stage == "student"):
+            raise argparse.ArgumentTypeError(
+                f"config {name!r} {'names no' if stage == 'student' else 'names a'} teacher; "
+                f"use `aecluster {'teacher' if stage == 'student' else 'student'}` for it")
+        return name
+
+    return parse
 
 
 def _train(args: argparse.Namespace) -> int:
     from aecluster.api import validation_scorer
     from aecluster.atomic import guard_outputs
-    from aecluster.checkpoint import load_model, read_checkpoint
+    from aecluster.checkpoint import load_model
     from aecluster.data import load_images, load_labels
-    from aecluster.models import REGISTRY
-    from aecluster.training import (
-        Trainer,
-        TrainingInterrupted,
-        TrainSettings,
-        distributed_rank,
-        init_distributed,
-        run_folder,
-        shutdown_distributed,
-    )
+    from aecluster.distributed import distributed_rank, init_distributed, shutdown_distributed
+    from aecluster.registry import TrainSettings, get_spec
+    from aecluster.snapshots import TrainingInterrupted, read_snapshot, run_folder
+    from aecluster.stages import run_stages, settings_of
 
     guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
                   force=args.force)
+    spec = get_spec(args.model)
+    snapshot = read_snapshot(args.resume) if args.resume else None
     images = load_images(args.images, min_images=2)
     device = init_distributed() or args.device
-    teacher, recipe = None, dict(REGISTRY[args.model].recipe)
+    teacher, recipe = None, dict(spec.recipe)
     if args.teacher:
         teacher, teacher_payload = load_model(args.teacher)
         recipe = teacher_payload["recipe"]
     config = None
     maps = getattr(args, "distill_maps", None)
-    if args.resume:
-        snapshot = read_checkpoint(args.resume)
-        settings, config = TrainSettings(**snapshot["settings"]), snapshot["config"]
+    distill = "distill_weight" in vars(args)  # the distill command, whose defaults are best's
+    overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.augment,
+                 "noise": args.noise, "seed": args.seed, "distill_weight": getattr(args, "distill_weight", None),
+                 "distill_originals": getattr(args, "distill_originals", None),
+                 "distill_loss": getattr(args, "distill_loss", None),
+                 "distill_maps": maps if maps is not None else (DISTILL_DEFAULTS.distill_maps if distill else None)}
+    if snapshot is not None and snapshot["model"] == args.model:
+        settings, config = settings_of(snapshot, args.resume), snapshot["config"]
     else:
-        settings = TrainSettings.for_model(
-            args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, augment=args.augment,
-            noise=args.noise, seed=args.seed, distill_weight=getattr(args, "distill_weight", None),
-            distill_originals=getattr(args, "distill_originals", None),
-            distill_loss=getattr(args, "distill_loss", None),
-            distill_maps=maps if maps is not None else (MAP_DISTILL_WEIGHT if args.teacher else None))
+        if snapshot is not None:
+            overrides["seed"] = settings_of(snapshot, args.resume).seed
+        settings = TrainSettings.for_model(args.model, **overrides)
         if args.width_multiplier is not None:
-            if "width_multiplier" not in REGISTRY[args.model].config:
+            if "width_multiplier" not in spec.config:
                 raise UserInputError(f"--width-multiplier: model {args.model!r} has no width multiplier")
             config = {"width_multiplier": args.width_multiplier}
-        if maps is None and settings.distill_maps > 0:
+        if maps is None and settings.distill_maps > 0 and (teacher is not None or spec.teacher is not None):
             settings = _maps_where_shapes_match(settings, args.model, config, teacher)
     scorer = None
     if args.val:
         val_images = load_images(args.val[0], min_images=2)
         scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)), recipe, args.seed)
-    trainer = Trainer(args.model, settings, recipe=recipe, device=device, progress=not args.quiet,
-                      evaluate=scorer, teacher=teacher, config=config)
     start = time.perf_counter()
+    options = {"recipe": recipe, "device": device, "progress": not args.quiet, "evaluate": scorer, "config": config}
     try:
-        trainer.fit(images, args.output, resume=args.resume)
+        if teacher is not None:
+            from aecluster.stages import train_stage
+
+            train_stage(args.model, images, args.output, settings, teacher=teacher, resume=args.resume, **options)
+        else:
+            run_stages(args.model, images, args.output, settings, resume=args.resume,
+                       say=lambda message: say(args, message), estimate=not args.quiet, **options)
     except TrainingInterrupted as stopped:
-        print(f"aecluster: {stopped}", file=sys.stderr)
+        print(f"aecluster: training interrupted; resume with: {_resume_command(args, stopped.snapshot)}",
+              file=sys.stderr)
         return 130
     if distributed_rank()[0] == 0:
         say(args, f"wrote {args.output} and {run_folder(Path(args.output))}/ "
                    f"in {time.perf_counter() - start:.1f} s")
     shutdown_distributed()
     return 0
+
+
+def _resume_command(args: argparse.Namespace, snapshot: Path) -> str:
+    """The command that continues this run from `snapshot` (its settings come from the snapshot)."""
+    import shlex
+
+    command = getattr(args, "command", None) or ("distill" if args.teacher else "train")
+    head = {"train": ["--model", args.model], "distill": ["--teacher", str(args.teacher), "--student", args.model],
+            "teacher": ["--config", args.model], "student": ["--config", args.model, "--teacher", str(args.teacher)]}
+    head = ["aecluster", command, *head[command]]
+    if args.device:
+        head += ["--device", args.device]
+    return shlex.join([*head, args.images, args.output, "--resume", str(snapshot)])
 
 
 def _maps_where_shapes_match(settings: Any, model: str, config: dict[str, Any] | None, teacher: Any) -> Any:

@@ -1,0 +1,40 @@
+"""The two steps between a trained encoder and labels: images -> codes, codes -> fitted groups."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aecluster.data import compute_in_batches
+
+if TYPE_CHECKING:
+    from aecluster.clustering import GroupClusterer
+    from aecluster.models import Autoencoder
+    from aecluster.reduction import ReducerChain
+
+
+def encode_images(
+    model: Autoencoder, images: np.ndarray, batch_size: int = 512, device: str | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Latent codes (N, code_dim) float32 of uint8 images, computed batch by batch."""
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device).eval()
+    return compute_in_batches(lambda batch: model.encode(batch).cpu(), images, device, batch_size, progress).numpy()
+
+
+def fit_groups(
+    codes: np.ndarray, reduce: str, method: str, threshold: float = 0.0, random_state: int = 0,
+    standardize: bool = True, n_clusters: int = 2, fine_clusters: int = 20,
+) -> tuple[ReducerChain, GroupClusterer]:
+    """Fit the reducer chain and the clustering into `n_clusters` groups on codes; returns both."""
+    from aecluster.clustering import GroupClusterer
+    from aecluster.reduction import ReducerChain
+
+    reducer = ReducerChain(reduce, random_state=random_state, standardize=standardize)
+    reduced = reducer.fit_transform(codes)
+    clusterer = GroupClusterer(method, threshold, random_state, n_clusters, fine_clusters)
+    return reducer, clusterer.fit(reduced)

@@ -1,0 +1,165 @@
+"""The registered models: one YAML config per model (a pipeline stage) in `aecluster/configs/`.
+
+Each file holds a model's description, architecture, training settings, clustering recipe,
+teacher link and deploy format; loading validates it into a `ModelConfig` (with its training
+settings a `TrainSettings`). Torch-free, so `--help`, the CLI's choices and the API read it fast.
+A config that names a `teacher` is a student stage, distilled from that config's model.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aecluster.errors import UserInputError
+
+CONFIG_FOLDER = Path(__file__).with_name("configs")
+OPTIMIZERS = ("adamw", "sgd")
+DISTILL_LOSSES = ("similarity", "codes")
+AUGMENTATIONS = ("none", "flip-crop", "simclr")  # implemented in aecluster.augment
+RECIPE_KEYS = ("reduce", "method", "standardize", "threshold")
+WEIGHT_FORMATS = ("float32", "float16", "int8")
+
+
+@dataclass
+class TrainSettings:
+    """Hyper-parameters of one training run (each registered model's config gives its own)."""
+
+    epochs: int = 20
+    lr: float = 1e-3
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    warmup_epochs: float | None = None
+    augment: str = "none"
+    view_size: int = 32
+    views: int | None = None
+    noise: float = 0.0
+    reconstruction_weight: float = 1.0
+    contrastive_weight: float = 0.0
+    temperature: float = 0.5
+    distill_weight: float = 0.0
+    distill_originals: int = 0
+    distill_loss: str = "similarity"
+    distill_maps: float = 0.0
+    feature_regression: float = 0.0
+    seed: int = 0
+    snapshots: int = 10
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("optimizer", OPTIMIZERS), ("distill_loss", DISTILL_LOSSES),
+                              ("augment", AUGMENTATIONS)):
+            if getattr(self, name) not in allowed:
+                kind = "distillation loss" if name == "distill_loss" else name
+                raise UserInputError(f"unknown {kind} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
+
+    @classmethod
+    def for_model(cls, name: str, **overrides: Any) -> TrainSettings:
+        """The registered settings of `name`, with non-None overrides applied."""
+        values = {**get_spec(name).training, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One registered model: how to build it (`builder` + `config`), train it and cluster with it."""
+
+    name: str
+    description: str
+    builder: str
+    config: dict[str, Any]
+    training: dict[str, Any]
+    recipe: dict[str, Any]
+    teacher: str | None = None
+    deploy_weights: str | None = None
+
+    @property
+    def settings(self) -> TrainSettings:
+        return TrainSettings(**self.training)
+
+
+_TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
+
+
+def _check_types(values: dict[str, Any], cls: type, where: str) -> None:
+    """Refuse keys `cls` does not have and values of the wrong type, naming the file and key."""
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise UserInputError(f"{where}: unknown setting(s) {', '.join(unknown)}; expected some of "
+                             f"{', '.join(hints)}")
+    for key, value in values.items():
+        hint = hints[key]
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        accepted = tuple(t for option in options for t in _TYPES.get(option, (option,)) if t is not type(None))
+        fits = (value is None and type(None) in options) or (
+            isinstance(value, accepted) and not (isinstance(value, bool) and bool not in options))
+        if not fits:
+            expected = " or ".join("null" if option is type(None) else option.__name__ for option in options)
+            raise UserInputError(f"{where}: {key} is {value!r}, expected {expected}")
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    """Read and validate one model's YAML config; its name is the file's stem."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserInputError(f"{path}: not a readable YAML config ({str(exc).splitlines()[0][:160]})") from None
+    if not isinstance(raw, dict):
+        raise UserInputError(f"{path}: expected a mapping of settings, found {type(raw).__name__}")
+    allowed = {"description", "architecture", "training", "recipe", "teacher", "deploy_weights"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown or "architecture" not in raw:
+        raise UserInputError(f"{path}: unknown section(s) {', '.join(unknown) or 'none'}; expected "
+                             f"architecture (required) and some of {', '.join(sorted(allowed - {'architecture'}))}")
+    architecture = dict(raw["architecture"] or {})
+    builder = architecture.pop("builder", None)
+    if not isinstance(builder, str):
+        raise UserInputError(f"{path}: architecture.builder must name a model builder, found {builder!r}")
+    training = dict(raw.get("training") or {})
+    _check_types(training, TrainSettings, f"{path}: training")
+    try:
+        TrainSettings(**training)
+    except UserInputError as error:
+        raise UserInputError(f"{path}: training: {error}") from None
+    recipe = dict(raw.get("recipe") or {})
+    if not set(recipe) <= set(RECIPE_KEYS):
+        raise UserInputError(f"{path}: recipe keys {sorted(recipe)}, expected some of {', '.join(RECIPE_KEYS)}")
+    weights = raw.get("deploy_weights")
+    if weights is not None and weights not in WEIGHT_FORMATS:
+        raise UserInputError(f"{path}: deploy_weights {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
+    return ModelConfig(name=path.stem, description=str(raw.get("description", "")), builder=builder,
+                       config=architecture, training=training, recipe=recipe, teacher=raw.get("teacher"),
+                       deploy_weights=weights)
+
+
+def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:
+    """Every config in `folder`, by name; a student's teacher must be registered too."""
+    registry = {path.stem: load_config(path) for path in sorted(folder.glob("*.yaml"))}
+    for spec in registry.values():
+        if spec.teacher is not None and spec.teacher not in registry:
+            raise UserInputError(f"{folder / spec.name}.yaml: teacher {spec.teacher!r} is not a registered config")
+    return registry
+
+
+REGISTRY: dict[str, ModelConfig] = load_registry()
+MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
+
+
+def get_spec(name: str) -> ModelConfig:
+    """The registry entry of `name`, or a one-line error listing the registered names."""
+    if name not in REGISTRY:
+        raise UserInputError(f"unknown model {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def model_config(name: str) -> dict[str, Any]:
+    """The full constructor configuration of a registered model (stored in checkpoints)."""
+    return dict(get_spec(name).config)

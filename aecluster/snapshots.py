@@ -1,0 +1,73 @@
+"""Snapshots of a training run and resuming from them.
+
+A run that writes OUT keeps OUT_run/ beside it: evenly spaced `step_N.pth` snapshots (model,
+optimizer, schedule, objective heads, settings, history) and history.json. Every random draw of
+a step derives from (seed, step), so resuming from a snapshot reaches exactly the weights of an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from aecluster.atomic import atomic_path
+from aecluster.checkpoint import model_from_payload, read_checkpoint, save_checkpoint
+from aecluster.errors import UserInputError
+
+SNAPSHOT_KEYS = ("model", "step", "optimizer", "scheduler", "settings", "history")
+
+
+class TrainingInterrupted(Exception):
+    """Raised after a signal stopped training; `snapshot` is the file to `--resume` from."""
+
+    def __init__(self, snapshot: Path) -> None:
+        super().__init__(f"training interrupted; resume with --resume {snapshot}")
+        self.snapshot = snapshot
+
+
+def run_folder(output: str | Path) -> Path:
+    """Where the snapshots and history of a run that ends in `output` live: OUT_run/ beside it."""
+    output = Path(output)
+    return output.with_name(output.stem + "_run")
+
+
+def snapshot_path(folder: Path, step: int) -> Path:
+    return folder / f"step_{step:07d}.pth"
+
+
+def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dict[str, Any]) -> Path:
+    """Write one snapshot and the run's history.json (each atomically)."""
+    path = snapshot_path(folder, step)
+    save_checkpoint(path, payload)
+    with atomic_path(folder / "history.json") as temporary:
+        temporary.write_text(json.dumps(history, indent=2))
+    return path
+
+
+def read_snapshot(path: str | Path) -> dict[str, Any]:
+    """A training snapshot's payload, or a one-line error for any other checkpoint."""
+    payload = read_checkpoint(path)
+    missing = [key for key in SNAPSHOT_KEYS if key not in payload]
+    if missing:
+        raise UserInputError(f"{path}: not a training snapshot (no {', '.join(missing)}); resume from a "
+                             "step_N.pth file in the run folder (OUT_run/, or OUT_run/teacher_run/ for a teacher)")
+    return payload
+
+
+def restore(payload: dict[str, Any], source: str | Path, model_name: str, model: nn.Module, heads: nn.Module,
+            optimizer: Any, scheduler: Any, total_steps: int) -> tuple[int, dict[str, Any]]:
+    """Load a snapshot's state into a fresh run; return (step reached, history so far)."""
+    if payload["model"] != model_name:
+        raise UserInputError(f"{source}: snapshot of model {payload['model']!r}, but --model is {model_name!r}")
+    step = int(payload["step"])
+    if step > total_steps:
+        raise UserInputError(f"{source}: snapshot is at step {step}, beyond this run's {total_steps} steps")
+    model.load_state_dict(model_from_payload(payload, str(source)).state_dict())
+    heads.load_state_dict(payload.get("heads", {}))
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    return step, payload["history"]

@@ -1,0 +1,150 @@
+"""The pipeline's training stages: a teacher stage and a student stage, each from its config.
+
+`train_stage` runs one stage: a config without a teacher alone, a student config with its
+trained teacher. `run_stages` runs a config's stages in order: for a student, the teacher stage
+into OUT_run/teacher.pth (snapshots in OUT_run/teacher_run/, reused when trained with the same
+settings), then the student stage into OUT. `--resume` with a snapshot of either phase
+continues that phase and then goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aecluster.atomic import atomic_path
+from aecluster.checkpoint import model_from_payload, read_checkpoint
+from aecluster.distributed import distributed_rank
+from aecluster.errors import UserInputError
+from aecluster.models import Autoencoder, build_model
+from aecluster.registry import TrainSettings, get_spec
+from aecluster.snapshots import read_snapshot, run_folder
+from aecluster.training import Trainer
+
+
+def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
+    """The training settings a checkpoint or snapshot was made with (defaults for settings that
+    did not exist yet), or a one-line error."""
+    try:
+        return TrainSettings(**payload["settings"])
+    except (KeyError, TypeError) as exc:
+        raise UserInputError(f"{source}: its training settings are missing or unreadable ({exc})") from None
+
+
+def teacher_path(output: str | Path) -> Path:
+    """Where a student's run keeps its teacher: OUT_run/teacher.pth."""
+    return run_folder(output) / "teacher.pth"
+
+
+def train_stage(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
+                teacher: Autoencoder | None = None, resume: str | Path | None = None,
+                recipe: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+                device: str | None = None, progress: bool = True,
+                evaluate: Callable[[Autoencoder], float] | None = None) -> Autoencoder:
+    """One stage: train config `name` on `images` (distilled from `teacher` when given)."""
+    trainer = Trainer(name, settings, recipe=recipe, device=device, progress=progress, evaluate=evaluate,
+                      teacher=teacher, config=config)
+    return trainer.fit(images, output, resume=resume)
+
+
+def _trained(name: str, path: Path, settings: TrainSettings) -> Autoencoder | None:
+    """The model of config `name` in `path` if it was trained with `settings`, else None."""
+    if not path.is_file():
+        return None
+    payload = read_checkpoint(path)
+    if payload.get("model") == name and "settings" in payload and settings_of(payload, path) == settings:
+        return model_from_payload(payload, str(path))
+    return None
+
+
+def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
+                     config: dict[str, Any] | None = None, device: str | None = None) -> float:
+    """How long a stage will take: the time of a step (three steps of a slice of the images less
+    one, both timed after a warm-up step, so that start-up costs do not count) times the stage's
+    steps. On a machine shared with other work it is as noisy as the load."""
+    batch = min(settings.batch_size, len(images))
+
+    def seconds(steps: int) -> float:
+        start = time.perf_counter()
+        Trainer(name, replace(settings, epochs=1), device=device, progress=False, teacher=teacher,
+                config=config).fit(images[: steps * batch])
+        return time.perf_counter() - start
+
+    steps = min(3, len(images) // batch)
+    first = seconds(1)  # also warms up the process: kernel choices, allocator, imports
+    per_step = (seconds(steps) - seconds(1)) / (steps - 1) if steps > 1 else first
+    return max(per_step, 0.0) * settings.epochs * (len(images) // batch)
+
+
+def _about(seconds: float) -> str:
+    return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
+
+
+def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings,
+             config: dict[str, Any] | None) -> tuple[TrainSettings, dict[str, Any] | None]:
+    """The student's settings and config for this run: those recorded in OUT_run/stages.json when
+    resuming the teacher phase (so that the resume command needs no options), else the given
+    ones, recorded there."""
+    plan = run_folder(output) / "stages.json"
+    if resuming_teacher and plan.is_file():
+        recorded = json.loads(plan.read_text())
+        return TrainSettings(**recorded["settings"]), recorded["config"]
+    run_folder(output).mkdir(exist_ok=True)
+    if distributed_rank()[0] == 0:
+        with atomic_path(plan) as temporary:
+            temporary.write_text(json.dumps({"settings": asdict(settings), "config": config}, indent=2))
+    return settings, config
+
+
+def run_stages(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
+               resume: str | Path | None = None, say: Callable[[str], None] = lambda message: None,
+               estimate: bool = False, **options: Any) -> Autoencoder:
+    """Every stage of config `name` in order; `options` go to `train_stage` of the last stage.
+
+    A student config first gets its teacher (trained with the teacher config's settings and the
+    student's seed). `resume` may be a snapshot of the teacher phase (in OUT_run/teacher_run/),
+    which continues the teacher and then trains the student with the settings this run
+    recorded in OUT_run/stages.json, or of the student phase. `say` gets the plan, with each
+    stage's time measured on a few of its steps first when `estimate` is set.
+    """
+    spec = get_spec(name)
+    device, progress = options.get("device"), options.get("progress", True)
+    estimate = estimate and distributed_rank()[1] == 1
+    if spec.teacher is None:
+        if estimate:
+            seconds = estimate_seconds(name, images, settings, config=options.get("config"), device=device)
+            say(f"plan: {name!r}, {settings.epochs} epochs, {_about(seconds)} (measured here)")
+        return train_stage(name, images, output, settings, resume=resume, **options)
+    snapshot = read_snapshot(resume) if resume is not None else None
+    teacher_resume = resume if snapshot is not None and snapshot["model"] == spec.teacher else None
+    if snapshot is not None and teacher_resume is None and snapshot["model"] != name:
+        raise UserInputError(f"{resume}: snapshot of model {snapshot['model']!r}, but --model is {name!r} "
+                             f"(whose teacher is {spec.teacher!r})")
+    teacher_settings = (settings_of(snapshot, resume) if teacher_resume is not None
+                        else TrainSettings.for_model(spec.teacher, seed=settings.seed))
+    if output is not None:
+        settings, options["config"] = _planned(output, teacher_resume is not None, settings, options.get("config"))
+    path = teacher_path(output) if output is not None else None
+    if snapshot is not None and teacher_resume is None and not path.is_file():
+        raise UserInputError(f"{resume}: the student phase needs its teacher {path}, which is missing")
+    reused = _trained(spec.teacher, path, teacher_settings) if path is not None and teacher_resume is None else None
+    times = ["", ""]
+    if estimate:
+        if reused is None:
+            times[0] = ", " + _about(estimate_seconds(spec.teacher, images, teacher_settings, device=device))
+        seconds = estimate_seconds(name, images, settings, teacher=build_model(spec.teacher),
+                                   config=options.get("config"), device=device)
+        times[1] = f", {_about(seconds)} (times measured here)"
+    say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs{times[0]} -> {path or 'memory'}"
+        + (" (already trained with these settings: reused)" if reused is not None else ""))
+    say(f"stage 2/2: student {name!r} distilled from it, {settings.epochs} epochs{times[1]} -> {output or 'memory'}")
+    teacher = reused if reused is not None else train_stage(
+        spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)
+    student_resume = resume if teacher_resume is None else None
+    return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume, **options)

@@ -1,0 +1,232 @@
+"""Fit once, label many: validated parameters, saved clusterings, K groups, the over-cluster stage
+and labelling groups from a few labelled images."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from aecluster import AEClusterer
+from aecluster.cli import main
+from aecluster.clustering import GroupClusterer
+from aecluster.errors import UserInputError
+from aecluster.metrics import clustering_accuracy, score_all
+
+ROOT = Path(__file__).resolve().parents[1]
+# Red, green and blue families: mean colour scores (G + B - 2R) -1.2, 0.6 and 1.0, so the
+# deterministic label order is red 0, green 1, blue 2.
+FAMILIES = np.array([[0.8, 0.2, 0.2], [0.2, 0.7, 0.3], [0.1, 0.3, 0.9]])
+
+
+def three_families(count: int = 90, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Solid-colour images of three colour families, with brightness jitter and pixel noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 3
+    base = FAMILIES[labels] * rng.uniform(0.85, 1.15, (count, 1))
+    images = base[:, None, None, :] + rng.normal(0, 0.05, (count, 32, 32, 3))
+    return np.clip(images * 255, 0, 255).astype(np.uint8), labels
+
+
+@pytest.fixture(scope="module")
+def families():
+    return three_families()
+
+
+@pytest.mark.parametrize("params, name", [
+    ({"batch_size": 0}, "batch_size"), ({"epochs": -1}, "epochs"), ({"method": "dbscan"}, "method"),
+    ({"n_clusters": 1}, "n_clusters"), ({"lr": 0.0}, "lr"), ({"augment": "rotate"}, "augment"),
+])
+def test_bad_parameters_fail_before_any_work(monkeypatch, two_groups, params, name):
+    monkeypatch.setattr(AEClusterer, "_fit_encoder", lambda *_: pytest.fail("work started"))
+    with pytest.raises(ValueError, match=f"'{name}' parameter of AEClusterer"):
+        AEClusterer(**params).fit(two_groups[0])
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"method": "threshold", "n_clusters": 3}, "splits two ways only"),
+    ({"method": "overcluster", "n_clusters": 5, "fine_clusters": 4}, "fewer than the 5 groups"),
+    ({"reduce": "svd:3"}, "expected NAME:DIM"),
+])
+def test_bad_recipes_fail_before_any_work(monkeypatch, two_groups, params, message):
+    monkeypatch.setattr(AEClusterer, "_fit_encoder", lambda *_: pytest.fail("work started"))
+    with pytest.raises(UserInputError, match=message):
+        AEClusterer(**params).fit(two_groups[0])
+
+
+def test_save_load_predict_gives_identical_labels(tmp_path, two_groups, trained_checkpoint):
+    images, _ = two_groups
+    fitted = AEClusterer.from_checkpoint(trained_checkpoint, reduce="l2,wpca:2").fit(images)
+    fitted.save(tmp_path / "model.pth")
+    payload = torch.load(tmp_path / "model.pth", weights_only=True)
+    assert payload["recipe"]["reduce"] == "l2,wpca:2" and "fitted" in payload
+    assert not any(key.startswith("decoder.") for key in payload["state_dict"])
+    loaded = AEClusterer.from_checkpoint(tmp_path / "model.pth")
+    new_images = np.concatenate([images[::-1], images[:7] // 2 + 60])
+    np.testing.assert_array_equal(loaded.predict(images), fitted.labels_)
+    np.testing.assert_array_equal(loaded.predict(new_images), fitted.predict(new_images))
+    refitted = AEClusterer.from_checkpoint(tmp_path / "model.pth").fit(images)
+    np.testing.assert_array_equal(refitted.labels_, fitted.labels_)
+    loaded.save(tmp_path / "again.pth")
+    np.testing.assert_array_equal(AEClusterer.from_checkpoint(tmp_path / "again.pth").predict(new_images),
+                                  fitted.predict(new_images))
+
+
+def test_plain_checkpoint_needs_fit_and_says_so(trained_checkpoint, two_groups):
+    with pytest.raises(NotFittedError, match="holds an encoder but no fitted groups.*Call fit"):
+        AEClusterer.from_checkpoint(trained_checkpoint).predict(two_groups[0])
+
+
+def test_overriding_the_recipe_of_a_saved_model_needs_fit(tmp_path, two_groups, trained_checkpoint):
+    AEClusterer.from_checkpoint(trained_checkpoint).fit(two_groups[0]).save(tmp_path / "model.pth")
+    with pytest.raises(NotFittedError):
+        AEClusterer.from_checkpoint(tmp_path / "model.pth", reduce="pca:3").predict(two_groups[0])
+
+
+@pytest.mark.parametrize("reduce, reason", [("pca:4,tsne:2", "t-SNE"), ("kpca:4", "KernelPCA"), ("umap:2", "UMAP")])
+def test_unsavable_reductions_are_refused_with_the_reason(trained_checkpoint, reduce, reason):
+    with pytest.raises(UserInputError, match=f"cannot be saved \\({reason}"):
+        AEClusterer(checkpoint=trained_checkpoint, reduce=reduce).check_savable()
+
+
+def test_cli_save_model_then_predict(tmp_path, image_files, trained_checkpoint, capsys):
+    images_path, _ = image_files
+    assert main(["cluster", str(images_path), str(trained_checkpoint), str(tmp_path / "fit.csv"),
+                 "--save-model", str(tmp_path / "model.pth"), "--quiet"]) == 0
+    assert main(["predict", str(tmp_path / "model.pth"), str(images_path), str(tmp_path / "new.csv"),
+                 "--quiet"]) == 0
+    assert (tmp_path / "new.csv").read_text() == (tmp_path / "fit.csv").read_text()
+    capsys.readouterr()
+    assert main(["predict", str(trained_checkpoint), str(images_path), str(tmp_path / "no.csv")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("aecluster: error: ") and "no fitted groups" in error and "\n" not in error
+    assert not (tmp_path / "no.csv").exists()
+    assert main(["cluster", str(images_path), str(trained_checkpoint), str(tmp_path / "t.csv"),
+                 "--reduce", "pca:2,tsne:2", "--save-model", str(tmp_path / "t.pth")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "t-SNE" in error and "\n" not in error
+    assert not (tmp_path / "t.csv").exists() and not (tmp_path / "t.pth").exists()
+
+
+def test_predict_is_the_same_whatever_the_thread_count(tmp_path, image_files, trained_checkpoint):
+    images_path, _ = image_files
+    AEClusterer.from_checkpoint(trained_checkpoint).fit(np.load(images_path)).save(tmp_path / "model.pth")
+    outputs = []
+    for threads in ("1", "2"):
+        output = tmp_path / f"threads{threads}.csv"
+        env = {"OMP_NUM_THREADS": threads, "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+        subprocess.run([sys.executable, "-m", "aecluster", "predict", str(tmp_path / "model.pth"),
+                        str(images_path), str(output), "--quiet"], check=True, env=env)
+        outputs.append(output.read_text())
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize("method", ["kmeans", "overcluster"])
+def test_three_groups_are_found_and_ordered_by_colour(tmp_path, families, trained_checkpoint, method):
+    images, labels = families
+    fitted = AEClusterer.from_checkpoint(trained_checkpoint, n_clusters=3, method=method,
+                                         fine_clusters=9).fit(images)
+    assert clustering_accuracy(fitted.labels_, labels) >= 0.95
+    assert np.mean(fitted.labels_ == labels) >= 0.95  # red 0, green 1, blue 2
+    fitted.save(tmp_path / "three.pth")
+    new_images, new_labels = three_families(30, seed=1)
+    loaded = AEClusterer.from_checkpoint(tmp_path / "three.pth")
+    assert loaded.n_clusters == 3
+    np.testing.assert_array_equal(loaded.predict(new_images), fitted.predict(new_images))
+    assert np.mean(loaded.predict(new_images) == new_labels) >= 0.95
+
+
+def test_cli_clusters_option_and_threshold_is_two_way(tmp_path, families, trained_checkpoint, capsys):
+    images, labels = families
+    np.save(tmp_path / "X.npy", images)
+    np.save(tmp_path / "Y.npy", labels)
+    assert main(["cluster", str(tmp_path / "X.npy"), str(trained_checkpoint), str(tmp_path / "p.csv"),
+                 "--clusters", "3"]) == 0
+    assert "images labelled 0" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "p.csv"), str(tmp_path / "Y.npy")]) == 0
+    acc = float(capsys.readouterr().out.split()[1])
+    assert acc >= 0.95
+    assert main(["cluster", str(tmp_path / "X.npy"), str(trained_checkpoint), str(tmp_path / "q.csv"),
+                 "--clusters", "3", "--method", "threshold"]) == 2
+    assert "splits two ways only" in capsys.readouterr().err
+    assert main(["cluster", str(tmp_path / "X.npy"), str(trained_checkpoint), str(tmp_path / "q.csv"),
+                 "--clusters", "1"]) == 2
+    assert "expected an integer of at least 2" in capsys.readouterr().err
+
+
+def test_accuracy_is_one_to_one_for_any_number_of_groups():
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    assert clustering_accuracy(np.array([2, 2, 0, 0, 1, 1]), truth) == 1.0
+    # A third group cannot borrow a label already matched: its items count as wrong.
+    assert clustering_accuracy(np.array([0, 0, 1, 2]), np.array([0, 0, 1, 1])) == 0.75
+    assert score_all(np.array([0, 1, 2, 0]), np.array([1, 1, 1, 1]))["acc"] == 0.5
+
+
+def test_overcluster_merges_fine_groups_into_the_classes():
+    """Five tight sub-groups per class; the fine centres merge into the two classes, and new points
+    follow their nearest fine centre."""
+    rng = np.random.default_rng(0)
+    axes = np.eye(11) * 3  # sub-groups 4.2 apart within a class, 5.2 across (offset on axis 10)
+    centres = np.concatenate([axes[:5], axes[5:10] + axes[10]])
+    sub = np.arange(400) % 10
+    codes = centres[sub] + rng.normal(0, 0.2, (400, 11))
+    labels = (sub >= 5).astype(int)
+    clusterer = GroupClusterer("overcluster", fine_clusters=20).fit(codes)
+    assert clustering_accuracy(clusterer.labels_, labels) >= 0.95
+    state = clusterer.get_state()
+    assert set(state) >= {"centres_", "merge_"} and len(state["centres_"]) == 20
+    restored = GroupClusterer.from_state(state)
+    np.testing.assert_array_equal(restored.predict(codes), clusterer.labels_)
+
+
+def test_reference_groups_mode_names_groups_with_labels(families, trained_checkpoint):
+    images, labels = families
+    names = np.array([3, 5, 7])[labels]  # any label values are kept
+    reference = np.concatenate([np.flatnonzero(labels == k)[:5] for k in range(3)])
+    rest = np.setdiff1d(np.arange(len(images)), reference)
+    fitted = AEClusterer.from_checkpoint(trained_checkpoint, method="overcluster", fine_clusters=9)
+    fitted.fit(images).label_from_reference(images[reference], names[reference])
+    assert np.mean(fitted.predict(images[rest]) == names[rest]) >= 0.95
+    np.testing.assert_array_equal(fitted.labels_, fitted.predict(images))
+
+
+def test_cli_reference_groups_mode_says_it_uses_labels(tmp_path, families, trained_checkpoint, capsys):
+    images, labels = families
+    np.save(tmp_path / "X.npy", images)
+    np.save(tmp_path / "refX.npy", images[:15])
+    np.save(tmp_path / "refY.npy", labels[:15])
+    args = ["cluster", str(tmp_path / "X.npy"), str(trained_checkpoint), str(tmp_path / "p.csv"), "--quiet"]
+    assert main(args + ["--reference", str(tmp_path / "refX.npy"), str(tmp_path / "refY.npy"),
+                        "--reference-mode", "groups", "--fine-clusters", "9",
+                        "--save-model", str(tmp_path / "m.pth")]) == 0
+    assert "LABELS USED" in capsys.readouterr().err
+    predicted = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1, dtype=int)[:, 1]
+    assert np.mean(predicted == labels) >= 0.95
+    assert main(args + ["--reference-mode", "groups"]) == 2
+    assert "needs --reference" in capsys.readouterr().err
+
+
+def test_hw9_best_cannot_forward_a_reference(tmp_path, image_files):
+    result = subprocess.run(["bash", str(ROOT / "hw9_best.sh"), str(image_files[0]), "ckpt.pth",
+                             str(tmp_path / "p.csv"), "--reference", "X", "Y", "--reference-mode", "groups"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.startswith("usage:")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_few_labels_benchmark_prints_its_table(tmp_path, families, trained_checkpoint):
+    images, labels = families
+    for split, index in (("train", np.arange(0, 90, 2)), ("val", np.arange(1, 90, 2))):
+        np.save(tmp_path / f"{split}X.npy", images[index])
+        np.save(tmp_path / f"{split}Y.npy", labels[index])
+    result = subprocess.run([sys.executable, "-m", "benchmarks.few_labels", str(tmp_path),
+                             "--checkpoint", str(trained_checkpoint), "--shots", "2", "--seeds", "0",
+                             "--fine-clusters", "6"], capture_output=True, text=True, cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| 2 |"))
+    named, logistic = (float(cell.split()[0]) for cell in row.split("|")[2:4])
+    assert named >= 0.95 and logistic >= 0.95

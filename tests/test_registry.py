@@ -1,0 +1,81 @@
+"""The torch-free registry: YAML stage configs validated at load, serving the CLI's names and defaults."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aecluster.errors import UserInputError
+from aecluster.registry import CONFIG_FOLDER, REGISTRY, TrainSettings, load_config, load_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_config_file_is_registered_and_students_name_registered_teachers():
+    assert set(REGISTRY) == {path.stem for path in CONFIG_FOLDER.glob("*.yaml")}
+    assert {"baseline", "improved", "teacher", "best", "mobilenet", "plaincnn", "resnet18_teacher",
+            "best_gpu"} <= set(REGISTRY)
+    assert REGISTRY["best"].teacher == "teacher" and REGISTRY["best_gpu"].teacher == "resnet18_teacher"
+    assert REGISTRY["best_gpu"].config == REGISTRY["best"].config
+    assert all(isinstance(spec.settings, TrainSettings) for spec in REGISTRY.values())
+
+
+def test_gpu_teacher_config_is_simclrs_cifar_recipe():
+    settings = REGISTRY["resnet18_teacher"].settings
+    assert (settings.optimizer, settings.lr, settings.momentum, settings.weight_decay) == ("sgd", 0.6, 0.9, 5e-4)
+    assert (settings.batch_size, settings.epochs, settings.warmup_epochs, settings.temperature) == (512, 300, 10, 0.2)
+    assert (settings.augment, settings.view_size) == ("simclr", 32) and settings.reconstruction_weight > 0
+    assert REGISTRY["best_gpu"].settings.feature_regression > 0
+
+
+def write(folder, name, text):
+    path = folder / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = "architecture:\n  builder: conv\n  widths: [8, 16, 32]\ntraining:\n  epochs: 3\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (GOOD + "  epocs: 3\n", "unknown setting.*epocs"),
+    (GOOD.replace("epochs: 3", "epochs: ten"), "epochs is 'ten', expected int"),
+    (GOOD.replace("epochs: 3", "epochs: true"), "epochs is True, expected int"),
+    (GOOD + "  optimizer: lbfgs\n", "unknown optimizer 'lbfgs'"),
+    (GOOD + "recipe:\n  reducer: pca:2\n", "recipe keys"),
+    (GOOD + "deploy_weights: float8\n", "deploy_weights 'float8'"),
+    ("training:\n  epochs: 3\n", "architecture \\(required\\)"),
+    ("- a list\n", "expected a mapping"),
+    ("architecture: [unclosed\n", "not a readable YAML config"),
+])
+def test_bad_config_is_one_line_error_naming_the_file(tmp_path, text, message):
+    path = write(tmp_path, "broken", text)
+    with pytest.raises(UserInputError, match=message) as error:
+        load_config(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_student_config_must_name_a_registered_teacher(tmp_path):
+    write(tmp_path, "student", GOOD + "teacher: nobody\n")
+    with pytest.raises(UserInputError, match="teacher 'nobody' is not a registered config"):
+        load_registry(tmp_path)
+    write(tmp_path, "nobody", GOOD)
+    assert load_registry(tmp_path)["student"].teacher == "nobody"
+
+
+def test_registry_and_help_do_not_import_torch():
+    code = ("import sys, contextlib, io\n"
+            "from aecluster.registry import REGISTRY\n"
+            "from aecluster.cli import build_parser\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+            "    build_parser().parse_args(['train', '--help'])\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n"
+            "print(out.getvalue())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-1500:]
+    text = " ".join(result.stdout.split())
+    assert "(default: improved)" in text and "(default: 0)" in text
+    assert "training epochs (default: the model's config)" in text

@@ -1,0 +1,143 @@
+"""Stages: a student config runs its teacher stage then its own; an interrupted phase resumes itself."""
+
+import shlex
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from aecluster import training
+from aecluster.checkpoint import read_checkpoint
+from aecluster.cli import main
+from aecluster.registry import REGISTRY
+from aecluster.snapshots import run_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--epochs", "1", "--batch-size", "32", "--quiet"]
+
+
+@pytest.fixture
+def quick_teacher(monkeypatch):
+    """'best' with a 2-epoch teacher: 4 teacher steps then 2 student steps on 64 images."""
+    spec = REGISTRY["teacher"]
+    monkeypatch.setitem(REGISTRY, "teacher", replace(spec, training={**spec.training, "epochs": 2, "batch_size": 32}))
+
+
+@pytest.fixture
+def steps(monkeypatch):
+    """Counts training steps; `steps.stop_at = N` makes step N behave as if SIGTERM arrived."""
+    class Steps:
+        count, stop_at = 0, None
+
+    def stop_requested(local, world, device):
+        Steps.count += 1
+        return Steps.count == Steps.stop_at
+
+    monkeypatch.setattr(training, "stop_requested", stop_requested)
+    return Steps
+
+
+def exit_code(argv):
+    """main's exit code, whether it returns it or argparse exits with it."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return stop.code
+
+
+def same_weights(first, second):
+    a, b = read_checkpoint(first)["state_dict"], read_checkpoint(second)["state_dict"]
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def resume_from_hint(stderr):
+    """Run the command the interruption message prints; return its exit code."""
+    hint = stderr.strip().splitlines()[-1]
+    assert hint.startswith("aecluster: training interrupted; resume with: aecluster train --model best")
+    return main(shlex.split(hint.split("resume with: ", 1)[1])[1:] + ["--quiet"])
+
+
+@pytest.fixture
+def reference(tmp_path, image_files, quick_teacher):
+    output = tmp_path / "ref.pth"
+    assert main(["train", "--model", "best", str(image_files[0]), str(output), *QUICK]) == 0
+    return output
+
+
+@pytest.mark.parametrize(("stop_at", "phase", "steps_after"), [(2, "teacher", 2 + 2), (5, "student", 1)])
+def test_interrupted_phase_resumes_that_phase_then_goes_on(tmp_path, image_files, reference, steps, capsys,
+                                                           stop_at, phase, steps_after):
+    output = tmp_path / "out.pth"
+    steps.count, steps.stop_at = 0, stop_at
+    assert main(["train", "--model", "best", str(image_files[0]), str(output), *QUICK]) == 130
+    stderr = capsys.readouterr().err
+    folder = run_folder(output) / "teacher_run" if phase == "teacher" else run_folder(output)
+    snapshot = folder / f"step_{stop_at if phase == 'teacher' else 1:07d}.pth"
+    assert f"--resume {snapshot}" in stderr and snapshot.is_file() and not output.exists()
+    teacher = run_folder(output) / "teacher.pth"
+    mtime = teacher.stat().st_mtime_ns if phase == "student" else None
+    steps.count, steps.stop_at = 0, None
+    assert resume_from_hint(stderr) == 0
+    # Only the rest of the interrupted phase (and the phases after it) ran again.
+    assert steps.count == steps_after
+    assert snapshot.is_file()
+    if mtime is not None:
+        assert teacher.stat().st_mtime_ns == mtime
+    assert same_weights(teacher, run_folder(reference) / "teacher.pth")
+    assert same_weights(output, reference)
+
+
+def test_a_final_checkpoint_is_not_a_snapshot_to_resume(tmp_path, image_files, capsys):
+    output = tmp_path / "o.pth"
+    code = main(["train", "--model", "best", str(image_files[0]), str(output), "--resume",
+                 str(ROOT / "checkpoints" / "best.pth")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("aecluster: error: ") and "best.pth: not a training snapshot" in err
+    assert not output.exists() and not run_folder(output).exists()
+
+
+def test_a_snapshot_of_another_model_is_refused(tmp_path, image_files, trained_checkpoint, capsys):
+    snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[0]
+    code = main(["train", "--model", "best", str(image_files[0]), str(tmp_path / "o.pth"), "--resume", str(snapshot)])
+    assert code == 2 and "snapshot of model 'improved', but --model is 'best'" in capsys.readouterr().err
+
+
+def test_stage_commands_train_a_teacher_then_distil_a_student(tmp_path, image_files, capsys):
+    teacher, student = tmp_path / "teacher.pth", tmp_path / "student.pth"
+    assert main(["teacher", "--config", "teacher", str(image_files[0]), str(teacher), *QUICK]) == 0
+    assert main(["student", "--config", "aecluster/configs/best.yaml", "--teacher", str(teacher),
+                 str(image_files[0]), str(student), *QUICK]) == 0
+    payload = read_checkpoint(student)
+    assert payload["model"] == "best" and payload["weight_format"] == "float16"
+    snapshot = read_checkpoint(sorted(run_folder(student).glob("step_*.pth"))[-1])
+    assert snapshot["settings"]["distill_weight"] == REGISTRY["best"].settings.distill_weight
+    assert not (run_folder(student) / "teacher.pth").exists()
+    capsys.readouterr()
+    assert exit_code(["student", "--config", "teacher", "--teacher", str(teacher), str(image_files[0]),
+                      str(student)]) == 2
+    assert "config 'teacher' names no teacher; use `aecluster teacher`" in capsys.readouterr().err
+    (tmp_path / "best.yaml").write_text((ROOT / "aecluster" / "configs" / "best.yaml").read_text())
+    assert exit_code(["student", "--config", str(tmp_path / "best.yaml"), "--teacher", str(teacher),
+                      str(image_files[0]), str(student)]) == 2
+    assert "best.yaml: not a registered config" in capsys.readouterr().err
+
+
+def test_plan_with_measured_times_changes_no_weight(tmp_path, two_groups, quick_teacher):
+    from aecluster.registry import TrainSettings
+    from aecluster.stages import run_stages
+
+    settings = TrainSettings.for_model("best", epochs=1, batch_size=32)
+    messages = []
+    run_stages("best", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
+               progress=False)
+    assert [m.split(":")[0] for m in messages] == ["stage 1/2", "stage 2/2"]
+    assert all(" s" in m or " min" in m for m in messages) and "measured" in messages[1]
+    run_stages("best", two_groups[0], tmp_path / "b.pth", settings, progress=False)
+    assert same_weights(tmp_path / "a.pth", tmp_path / "b.pth")
+    assert same_weights(run_folder(tmp_path / "a.pth") / "teacher.pth", run_folder(tmp_path / "b.pth") / "teacher.pth")
+    messages.clear()
+    run_stages("best", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
+               progress=False)
+    assert "reused" in messages[0]
