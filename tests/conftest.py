@@ -59,7 +59,8 @@ def image_files(tmp_path_factory: pytest.TempPathFactory, two_groups) -> tuple[P
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, two_groups) -> Path:
     """An `improved` model trained for 2 epochs on the synthetic images, recipe pca:2 + kmeans."""
-    from aecluster.training import Trainer, TrainSettings
+    from aecluster.registry import TrainSettings
+    from aecluster.training import Trainer
 
     folder = tmp_path_factory.mktemp("ckpt")
     settings = TrainSettings.for_model("improved", epochs=2, batch_size=16)

@@ -15,7 +15,7 @@ from aecluster.cli import main as cli_main
 from aecluster.cli import plots as plots_cli
 from aecluster.csvio import write_predictions
 from aecluster.plots import compute, draw
-from aecluster.training import run_folder
+from aecluster.snapshots import run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
