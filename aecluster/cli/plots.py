@@ -70,9 +70,10 @@ def register(commands: Any) -> None:
 
     command = figures.add_parser(
         "confusion", parents=[common], help="confusion matrix of a prediction CSV",
-        description="Map each predicted group to a label by the best one-to-one matching, then draw "
-                    "the confusion matrix (true label rows, predicted label columns) with the count "
-                    "and the row rate in each cell.")
+        description="Match predicted groups to labels by the best one-to-one matching, then draw "
+                    "the confusion matrix (true label rows, predicted group columns, any number of "
+                    "either; matched pairs on the outlined diagonal, unmatched groups or labels "
+                    "after it) with the count and the row rate in each cell.")
     command.add_argument("predictions", help="id,label CSV (e.g. from `aecluster cluster`)")
     command.add_argument("labels", help="(N,) integer .npy of true labels")
     command.add_argument("output", help="PNG file to write")
