@@ -34,7 +34,8 @@ def validation_scorer(
     def score(model: Autoencoder) -> float:
         codes = encode_images(model, images)
         _, clusterer = fit_groups(codes, recipe["reduce"], recipe["method"], recipe.get("threshold", 0.0),
-                                  random_state, recipe.get("standardize", True), recipe.get("n_clusters", 2))
+                                  random_state, recipe.get("standardize", True), recipe.get("n_clusters", 2),
+                                  recipe.get("fine_clusters", 20))
         return clustering_accuracy(clusterer.labels_, labels)
 
     return score

@@ -14,27 +14,33 @@ def _contingency(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, 
     return clusters, labels, counts
 
 
-def best_matching(predicted: np.ndarray, truth: np.ndarray) -> dict[int, int]:
-    """Map each predicted cluster to the true label that maximises agreement (Hungarian); clusters
-    left over when there are more clusters than labels map to their most frequent label."""
+def matched_pairs(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                    np.ndarray, np.ndarray]:
+    """The best one-to-one matching (Hungarian) of predicted clusters to true labels, for any
+    number of either: the clusters, the labels, counts[cluster, label], and the matched pairs as
+    row and column indices of `counts` in ascending label order."""
     from scipy.optimize import linear_sum_assignment
 
     clusters, labels, counts = _contingency(np.asarray(predicted), np.asarray(truth))
     rows, cols = linear_sum_assignment(-counts)
+    order = np.argsort(cols)
+    return clusters, labels, counts, rows[order], cols[order]
+
+
+def best_matching(predicted: np.ndarray, truth: np.ndarray) -> dict[int, int]:
+    """Map each predicted cluster to the true label that maximises agreement (Hungarian); clusters
+    left over when there are more clusters than labels map to their most frequent label."""
+    clusters, labels, counts, rows, cols = matched_pairs(predicted, truth)
     mapping = {int(clusters[r]): int(labels[c]) for r, c in zip(rows, cols, strict=True)}
-    unmatched = [int(c) for c in clusters if int(c) not in mapping]
-    for cluster in unmatched:
-        mapping[cluster] = int(labels[np.argmax(counts[list(clusters).index(cluster)])])
+    for row, cluster in enumerate(clusters):
+        mapping.setdefault(int(cluster), int(labels[np.argmax(counts[row])]))
     return mapping
 
 
 def clustering_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
     """Fraction of items whose cluster maps to their label under the best one-to-one matching of
     clusters to labels, for any number of either (items of an unmatched cluster count as wrong)."""
-    from scipy.optimize import linear_sum_assignment
-
-    _, _, counts = _contingency(np.asarray(predicted), np.asarray(truth))
-    rows, cols = linear_sum_assignment(-counts)
+    _, _, counts, rows, cols = matched_pairs(predicted, truth)
     return float(counts[rows, cols].sum() / counts.sum())
 
 

@@ -16,9 +16,7 @@ import torch
 from torch import nn
 
 from aecluster.errors import UserInputError
-from aecluster.registry import REGISTRY, get_spec, model_config
-
-__all__ = ["BUILDERS", "REGISTRY", "Autoencoder", "build_model", "get_spec", "model_config"]
+from aecluster.registry import get_spec
 
 
 class BaselineEncoder(nn.Module):

@@ -40,8 +40,6 @@ from aecluster.snapshots import (
     snapshot_path,
 )
 
-__all__ = ["Trainer", "TrainSettings", "TrainingInterrupted", "run_folder"]
-
 
 def warmup_cosine(step: int, total: int, warmup_steps: int | None = None) -> float:
     """Learning-rate factor: linear warm-up (default the first 10% of steps), then cosine decay to 0."""

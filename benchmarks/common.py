@@ -20,9 +20,9 @@ from aecluster.data import load_images, load_labels
 from aecluster.encoding import fit_groups
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
-from aecluster.models import get_spec
+from aecluster.registry import TrainSettings, get_spec
+from aecluster.snapshots import run_folder
 from aecluster.stages import run_stages
-from aecluster.training import TrainSettings, run_folder
 
 
 def number_list(convert: Callable[[str], float]) -> Callable[[str], list]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aecluster.errors import run_reporting_errors
-from aecluster.training import TrainSettings
+from aecluster.registry import TrainSettings
 from benchmarks.common import load_bench, number_list, run_one, setting_text, summarise, table_header
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from aecluster.deploy import count_parameters
 from aecluster.errors import run_reporting_errors
 from aecluster.models import build_model
-from aecluster.training import Trainer, TrainSettings
+from aecluster.registry import TrainSettings
+from aecluster.training import Trainer
 from benchmarks.common import load_bench, number_list, score_checkpoint
 
 FAMILIES = {"mobilenet": "separable", "plaincnn": "plain"}

@@ -84,7 +84,7 @@ def build_report(args: argparse.Namespace) -> None:
     from aecluster.csvio import read_predictions
     from aecluster.data import load_images, load_labels
     from aecluster.plots.compute import confusion_counts, embed_checkpoints, mse_accuracy_correlation, score_snapshots
-    from aecluster.plots.draw import checkpoints_figure, embedding_figure, label_name, save_figure
+    from aecluster.plots.draw import checkpoints_figure, embedding_figure, label_names, save_figure
 
     data, checkpoints, out = args.data.resolve(), args.checkpoints.resolve(), args.output.resolve()
     check_inputs(data, checkpoints, args.size_accuracy)
@@ -109,9 +109,8 @@ def build_report(args: argparse.Namespace) -> None:
     if cli_main(["cluster", str(data / "valX.npy"), str(paths["best"]), str(predictions), "--quiet"]) != 0:
         raise SystemExit(2)
     draw(["confusion", str(predictions), str(data / "valY.npy"), str(out / FIGURES["confusion"]), "--quiet"])
-    counts, classes, mapping = confusion_counts(read_predictions(predictions), val_y)
-    accuracy = {"baseline": panels[0].accuracy, "improved": panels[1].accuracy}
-    accuracy["best"] = float(counts.trace() / counts.sum())
+    table = confusion_counts(read_predictions(predictions), val_y)
+    accuracy = {"baseline": panels[0].accuracy, "improved": panels[1].accuracy, "best": table.accuracy}
 
     say(args.quiet, "[3/4] reconstructions of trainX 1,2,3,6,7,9 by the most accurate checkpoint")
     with_decoder = [m for m in MODELS if loaded[m][0].decoder is not None]
@@ -135,13 +134,13 @@ def build_report(args: argparse.Namespace) -> None:
         "recipes": recipes, "reconstructions_checkpoint": chosen,
         "snapshots": [vars(s) for s in scores],
         "mse_accuracy_pearson": None if math.isnan(correlation) else correlation,
-        "confusion_best": {"classes": classes, "counts": counts.tolist(),
-                           "matching": {str(k): v for k, v in mapping.items()}},
+        "confusion_best": {"labels": table.labels, "groups": table.groups, "counts": table.counts.tolist(),
+                           "matching": {str(group): label for group, label in table.matching.items()}},
     }
     with atomic_path(out / "metrics.json") as temporary:
         temporary.write_text(json.dumps(metrics, indent=2) + "\n")
-    readme = render_readme(args, data, checkpoints, out, metrics, scores, correlation, counts, classes,
-                           label_name)
+    readme = render_readme(args, data, checkpoints, out, metrics, scores, correlation, table,
+                           label_names(table.labels))
     with atomic_path(out / "README.md") as temporary:
         temporary.write_text(readme, encoding="utf-8")
     say(args.quiet, f"wrote {shown(out / 'README.md')}, metrics.json and {len(FIGURES) - (args.size_accuracy is None)} "
@@ -149,13 +148,12 @@ def build_report(args: argparse.Namespace) -> None:
 
 
 def render_readme(args: argparse.Namespace, data: Path, checkpoints: Path, out: Path, metrics: dict[str, Any],
-                  scores: list[Any], correlation: float, counts: Any, classes: list[int], label_name: Any) -> str:
+                  scores: list[Any], correlation: float, table: Any, names: list[str]) -> str:
     """The report's Markdown, from the computed metrics."""
     accuracy, recipes = metrics["val_accuracy"], metrics["recipes"]
     ckpt = {model: shown(checkpoints / f"{model}.pth") for model in MODELS}
     gain = accuracy["improved"] - accuracy["baseline"]
-    matching = ", ".join(f"group {group} → {label_name(label)}"
-                         for group, label in metrics["confusion_best"]["matching"].items())
+    matching = ", ".join(f"group {group} → {name}" for group, name in zip(table.matching, names, strict=False))
     lines = [
         "# Report: landscape vs not-landscape clustering on two_source",
         "",
@@ -214,13 +212,12 @@ def render_readme(args: argparse.Namespace, data: Path, checkpoints: Path, out: 
         f"{shown(out / FIGURES['confusion'])}",
         "```",
         "",
-        "| true \\ predicted | " + " | ".join(label_name(c) for c in classes) + " | recall |",
-        "|---|" + "---|" * (len(classes) + 1),
+        "| true \\ predicted group | " + " | ".join(f"group {group}" for group in table.groups) + " | recall |",
+        "|---|" + "---|" * (len(table.groups) + 1),
     ]
-    for row, label in enumerate(classes):
-        total = max(int(counts[row].sum()), 1)
-        lines.append(f"| {label_name(label)} | " + " | ".join(str(int(v)) for v in counts[row])
-                     + f" | {percent(counts[row, row] / total)} |")
+    for row, name in enumerate(names):
+        recall = table.counts[row, row] / max(int(table.counts[row].sum()), 1) if row < table.matched else 0.0
+        lines.append(f"| {name} | " + " | ".join(str(int(v)) for v in table.counts[row]) + f" | {percent(recall)} |")
     lines += [
         "",
         f"Accuracy {percent(accuracy['best'])} after matching groups to labels "

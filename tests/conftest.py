@@ -1,4 +1,4 @@
-"""Shared fixtures: small synthetic image sets with an obvious two-group structure."""
+"""Shared fixtures: small synthetic image sets with an obvious structure of two or three groups."""
 
 from __future__ import annotations
 
@@ -41,6 +41,20 @@ def make_colour_families(count: int = 128, seed: int = 0) -> tuple[np.ndarray, n
     return images, labels.astype(np.int64)
 
 
+# Red, green and blue families: mean colour scores (G + B - 2R) -1.2, 0.6 and 1.0, so the
+# deterministic label order is red 0, green 1, blue 2.
+FAMILIES = np.array([[0.8, 0.2, 0.2], [0.2, 0.7, 0.3], [0.1, 0.3, 0.9]])
+
+
+def three_families(count: int = 90, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Solid-colour images of three colour families, with brightness jitter and pixel noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 3
+    base = FAMILIES[labels] * rng.uniform(0.85, 1.15, (count, 1))
+    images = base[:, None, None, :] + rng.normal(0, 0.05, (count, 32, 32, 3))
+    return np.clip(images * 255, 0, 255).astype(np.uint8), labels
+
+
 @pytest.fixture(scope="session")
 def two_groups() -> tuple[np.ndarray, np.ndarray]:
     return make_two_group_images()
@@ -59,7 +73,8 @@ def image_files(tmp_path_factory: pytest.TempPathFactory, two_groups) -> tuple[P
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, two_groups) -> Path:
     """An `improved` model trained for 2 epochs on the synthetic images, recipe pca:2 + kmeans."""
-    from aecluster.training import Trainer, TrainSettings
+    from aecluster.registry import TrainSettings
+    from aecluster.training import Trainer
 
     folder = tmp_path_factory.mktemp("ckpt")
     settings = TrainSettings.for_model("improved", epochs=2, batch_size=16)

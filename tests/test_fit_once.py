@@ -15,22 +15,9 @@ from aecluster.cli import main
 from aecluster.clustering import GroupClusterer
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy, score_all
+from tests.conftest import three_families
 
 ROOT = Path(__file__).resolve().parents[1]
-# Red, green and blue families: mean colour scores (G + B - 2R) -1.2, 0.6 and 1.0, so the
-# deterministic label order is red 0, green 1, blue 2.
-FAMILIES = np.array([[0.8, 0.2, 0.2], [0.2, 0.7, 0.3], [0.1, 0.3, 0.9]])
-
-
-def three_families(count: int = 90, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Solid-colour images of three colour families, with brightness jitter and pixel noise."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(count) % 3
-    base = FAMILIES[labels] * rng.uniform(0.85, 1.15, (count, 1))
-    images = base[:, None, None, :] + rng.normal(0, 0.05, (count, 32, 32, 3))
-    return np.clip(images * 255, 0, 255).astype(np.uint8), labels
-
-
 @pytest.fixture(scope="module")
 def families():
     return three_families()

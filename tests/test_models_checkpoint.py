@@ -5,7 +5,8 @@ import torch
 
 from aecluster.checkpoint import load_model, make_payload, read_checkpoint, save_checkpoint
 from aecluster.errors import UserInputError
-from aecluster.models import REGISTRY, build_model
+from aecluster.models import build_model
+from aecluster.registry import REGISTRY
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

@@ -14,8 +14,11 @@ from aecluster.checkpoint import load_model, read_checkpoint, save_checkpoint
 from aecluster.cli import main as cli_main
 from aecluster.cli import plots as plots_cli
 from aecluster.csvio import write_predictions
+from aecluster.metrics import clustering_accuracy
 from aecluster.plots import compute, draw
-from aecluster.training import run_folder
+from aecluster.reduction import REDUCER_NAMES, parse_chain
+from aecluster.snapshots import run_folder
+from tests.conftest import three_families
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -77,6 +80,7 @@ def test_reconstruction_mse_is_batch_size_independent(image_files, trained_check
     (None, "PCA 1 (arbitrary units)"),
     ("pca:3", "PCA 1 of pca:3 output (arbitrary units)"),
     ("pca:1", "pca:1, dimension 1 (arbitrary units)"),
+    ("wpca:2", "whitened PCA 1 (arbitrary units)"),
 ])
 def test_embedding_panels_side_by_side(tmp_path, image_files, trained_checkpoint, reduce, xlabel):
     out = tmp_path / "emb.png"
@@ -101,6 +105,34 @@ def test_embedding_accuracy_matches_estimator(image_files, trained_checkpoint, t
     panels = compute.embed_checkpoints(images, labels, [trained_checkpoint])
     expected = clustering_accuracy(AEClusterer.from_checkpoint(trained_checkpoint).fit(images).labels_, labels)
     assert panels[0].accuracy == expected and panels[0].coords.shape == (64, 2)
+
+
+@pytest.mark.parametrize("name", REDUCER_NAMES)
+def test_every_reducer_chain_has_an_axis_title(name):
+    links = parse_chain(f"pca:4,{name}" if name == "l2" else f"{name}:2")
+    assert compute.chain_title(links) == {"pca": "PCA", "wpca": "whitened PCA", "kpca": "kernel PCA", "tsne": "t-SNE",
+                                          "umap": "UMAP", "l2": "unit-length PCA"}[name]
+
+
+def test_embedding_of_three_groups_has_three_colours(tmp_path, trained_checkpoint):
+    images, labels = three_families()
+    np.save(tmp_path / "X.npy", images)
+    np.save(tmp_path / "Y.npy", labels)
+    figure = plots_cli.draw(["embedding", str(tmp_path / "X.npy"), str(tmp_path / "Y.npy"), str(trained_checkpoint),
+                             str(tmp_path / "emb.png"), "--clusters", "3", "--quiet"])
+    axis = figure.axes[0]
+    assert legend_texts(axis) == ["label 0: 30", "label 1: 30", "label 2: 30"]
+    colours = {tuple(collection.get_facecolor()[0]) for collection in axis.collections}
+    assert len(colours) == 3
+    accuracy = float(axis.get_title().rsplit(" ", 1)[1].rstrip("%")) / 100
+    assert accuracy >= 0.95  # three groups, not two: two groups would score at most 2/3
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 8, 9, 12, 30])
+def test_series_styles_stay_distinct_beyond_the_palette(count):
+    pairs = {(str(colour), marker) for colour, marker in draw.styles(count)}
+    colours = {str(colour) for colour, _ in draw.styles(count)}
+    assert len(pairs) == len(colours) == count
 
 
 def test_checkpoints_curve(tmp_path, image_files, trained_checkpoint):
@@ -138,8 +170,33 @@ def test_confusion_counts_rates_and_matching(tmp_path, image_files):
     assert len(figure.axes) == 2 and "row rate" in figure.axes[1].get_ylabel()
     assert [text.get_text() for text in matrix.texts] == [
         "30\n93.8% of row", "2\n6.2% of row", "1\n3.1% of row", "31\n96.9% of row"]
-    assert "best matching" in matrix.get_title() and "group 0→landscape (1)" in matrix.get_title()
-    assert "true label" in matrix.get_ylabel() and "predicted label" in matrix.get_xlabel()
+    assert "best one-to-one matching" in matrix.get_title() and "group 0→landscape (1)" in matrix.get_title()
+    assert "true label" in matrix.get_ylabel() and "predicted group" in matrix.get_xlabel()
+
+
+def test_confusion_of_four_groups_against_three_labels():
+    truth = np.repeat([0, 1, 2], 10)
+    predicted = np.repeat([2, 0, 1], 10)  # group 2 is label 0, group 0 label 1, group 1 label 2
+    predicted[:4] = 3  # a fourth group, left unmatched
+    predicted[10:12] = 1  # two label-1 images in label 2's group
+    table = compute.confusion_counts(predicted, truth)
+    assert table.labels == [0, 1, 2] and table.groups == [2, 0, 1, 3] and table.matched == 3
+    np.testing.assert_array_equal(table.counts, [[6, 0, 0, 4], [0, 8, 2, 0], [0, 0, 10, 0]])
+    assert table.matching == {2: 0, 0: 1, 1: 2}
+    assert table.accuracy == clustering_accuracy(predicted, truth) == 24 / 30
+    figure = draw.confusion_figure(predicted, truth)
+    matrix = figure.axes[0]
+    assert [tick.get_text() for tick in matrix.get_xticklabels()] == [
+        "group 2\n→ label 0", "group 0\n→ label 1", "group 1\n→ label 2", "group 3\n(unmatched)"]
+    assert len(matrix.texts) == 12 and "accuracy 80.0%" in matrix.get_title()
+
+
+def test_confusion_of_two_groups_against_three_labels():
+    truth = np.repeat([0, 1, 2], 10)
+    predicted = np.repeat([1, 0, 0], 10)
+    table = compute.confusion_counts(predicted, truth)
+    assert table.counts.shape == (3, 2) and table.matched == 2 and table.labels[2] not in table.matching.values()
+    assert table.accuracy == clustering_accuracy(predicted, truth) == 20 / 30
 
 
 LONG_TITLE = "clustering of the holiday photos from the shared folder " * 3

@@ -10,7 +10,9 @@ from aecluster.augment import AUGMENTATIONS, augment
 from aecluster.checkpoint import read_checkpoint
 from aecluster.errors import UserInputError
 from aecluster.objectives import nt_xent
-from aecluster.training import Trainer, TrainingInterrupted, TrainSettings, run_folder
+from aecluster.registry import TrainSettings
+from aecluster.snapshots import TrainingInterrupted, run_folder
+from aecluster.training import Trainer
 
 RECIPE = {"reduce": "pca:2", "method": "kmeans"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from aecluster.registry import AUGMENTATIONS
 
@@ -100,10 +101,12 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+def add_grouping_options(parser: argparse.ArgumentParser) -> None:
+    """The options overriding a checkpoint's clustering recipe (reduction, method, groups, seed);
+    `recipe_overrides` turns them into `AEClusterer` parameters."""
     parser.add_argument("--reduce", metavar="CHAIN",
-                        help="reducer chain NAME:DIM,... with NAME in pca, kpca, tsne, umap "
-                             "(e.g. 'kpca:200,tsne:2'; 'none' for raw codes). Default: the "
+                        help="reducer chain NAME:DIM,... with NAME in pca, wpca, kpca, tsne, umap, "
+                             "or 'l2' (e.g. 'kpca:200,tsne:2'; 'none' for raw codes). Default: the "
                              "checkpoint's recipe")
     parser.add_argument("--method", type=method_name,
                         help="kmeans: KMeans into --clusters groups. overcluster: KMeans into "
@@ -122,6 +125,17 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=similarity, default=None,
                         help="similarity threshold in [-1, 1] for --method threshold (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
+
+
+def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The `AEClusterer` parameters given by `add_grouping_options`' options (those set)."""
+    given = {"reduce": args.reduce, "method": args.method, "threshold": args.threshold,
+             "n_clusters": args.clusters, "fine_clusters": args.fine_clusters}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    add_grouping_options(parser)
     parser.add_argument("--reference", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled images and labels; see --reference-mode")
     parser.add_argument("--reference-mode", choices=("orient", "groups"), default="orient",

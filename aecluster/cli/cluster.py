@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aecluster.cli.args import add_recipe_options, say, show_stages
+from aecluster.cli.args import add_recipe_options, recipe_overrides, say, show_stages
 from aecluster.errors import UserInputError
 
 
@@ -68,9 +68,7 @@ def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
     show_stages(args.quiet)
     clock = time.perf_counter()
     images = load_images(args.images, min_images=2)
-    overrides = {k: v for k, v in (("reduce", args.reduce), ("method", args.method),
-                                   ("threshold", args.threshold), ("n_clusters", args.clusters),
-                                   ("fine_clusters", args.fine_clusters)) if v is not None}
+    overrides = recipe_overrides(args)
     if args.reference_mode == "groups":
         if not args.reference:
             raise UserInputError("--reference-mode groups needs --reference VALX VALY (labelled images)")

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aecluster.cli.args import add_grouping_options, recipe_overrides
 from aecluster.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -29,10 +30,7 @@ def register(commands: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     recipe = argparse.ArgumentParser(add_help=False)
-    recipe.add_argument("--reduce", metavar="CHAIN", help="reducer chain overriding each checkpoint's "
-                                                          "recipe, e.g. 'pca:2' (default: the recipe)")
-    recipe.add_argument("--method", choices=("kmeans", "threshold"), help="override the recipe's method")
-    recipe.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
+    add_grouping_options(recipe)
     figures = plots.add_subparsers(dest="figure", metavar="FIGURE", required=True)
 
     command = figures.add_parser(
@@ -72,9 +70,10 @@ def register(commands: Any) -> None:
 
     command = figures.add_parser(
         "confusion", parents=[common], help="confusion matrix of a prediction CSV",
-        description="Map each predicted group to a label by the best one-to-one matching, then draw "
-                    "the confusion matrix (true label rows, predicted label columns) with the count "
-                    "and the row rate in each cell.")
+        description="Match predicted groups to labels by the best one-to-one matching, then draw "
+                    "the confusion matrix (true label rows, predicted group columns, any number of "
+                    "either; matched pairs on the outlined diagonal, unmatched groups or labels "
+                    "after it) with the count and the row rate in each cell.")
     command.add_argument("predictions", help="id,label CSV (e.g. from `aecluster cluster`)")
     command.add_argument("labels", help="(N,) integer .npy of true labels")
     command.add_argument("output", help="PNG file to write")
@@ -99,10 +98,6 @@ def _indices(text: str) -> list[int]:
     if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"expected comma-separated non-negative indices, found {text!r}")
     return values
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {key: value for key, value in (("reduce", args.reduce), ("method", args.method)) if value}
 
 
 def _reconstructions(args: argparse.Namespace) -> Figure:
@@ -132,7 +127,7 @@ def _embedding(args: argparse.Namespace) -> Figure:
 
     images = load_images(args.images, min_images=2)
     labels = load_labels(args.labels, len(images))
-    panels = embed_checkpoints(images, labels, args.checkpoints, _overrides(args), args.seed, not args.quiet)
+    panels = embed_checkpoints(images, labels, args.checkpoints, recipe_overrides(args), args.seed, not args.quiet)
     return embedding_figure(panels, labels, f"2-D embeddings of {Path(args.images).name} "
                                             f"({len(images)} images), coloured by true label")
 
@@ -145,7 +140,7 @@ def _checkpoints(args: argparse.Namespace) -> Figure:
     train = load_images(args.train_images)
     val = load_images(args.val_images, min_images=2)
     labels = load_labels(args.val_labels, len(val))
-    scores = score_snapshots(args.run_dir, train, val, labels, _overrides(args), args.seed,
+    scores = score_snapshots(args.run_dir, train, val, labels, recipe_overrides(args), args.seed,
                              progress=not args.quiet)
     return checkpoints_figure(scores, Path(args.run_dir).resolve().name)
 

@@ -76,7 +76,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from aecluster.models import REGISTRY
+    from aecluster.registry import REGISTRY
 
     for name, spec in REGISTRY.items():
         print(f"{name:10} {spec.description}")

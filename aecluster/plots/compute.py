@@ -17,7 +17,16 @@ from aecluster.errors import UserInputError
 if TYPE_CHECKING:
     from aecluster.models import Autoencoder
 
-REDUCER_TITLES = {"pca": "PCA", "kpca": "kernel PCA", "tsne": "t-SNE", "umap": "UMAP"}
+# Display names of reducer links; a link missing here is shown by its own name.
+REDUCER_TITLES = {"pca": "PCA", "wpca": "whitened PCA", "kpca": "kernel PCA", "tsne": "t-SNE", "umap": "UMAP"}
+
+
+def chain_title(links: Sequence[tuple[str, int]]) -> str:
+    """Axis name of a parsed reducer chain's output: its last link that sets a dimension ("code"
+    when none does), said to be of unit length when the chain ends with "l2"."""
+    sized = [name for name, _ in links if name != "l2"]
+    title = REDUCER_TITLES.get(sized[-1], sized[-1]) if sized else "code"
+    return f"unit-length {title}" if links and links[-1][0] == "l2" else title
 
 
 def require_decoder(model: Autoencoder, source: str) -> None:
@@ -85,7 +94,7 @@ def _display_coords(estimator: Any, images: np.ndarray) -> tuple[np.ndarray, tup
                         else estimator.transform(images), dtype=np.float64)
     links = parse_chain(chain.spec)
     if coords.shape[1] == 2:
-        name = REDUCER_TITLES[links[-1][0]] if links else "code"
+        name = chain_title(links)
         return coords, (f"{name} 1 (arbitrary units)", f"{name} 2 (arbitrary units)")
     source = chain.spec if links else "standardised codes"
     if coords.shape[1] == 1:
@@ -174,16 +183,37 @@ def mse_accuracy_correlation(scores: Sequence[SnapshotScore]) -> float:
     return float(np.corrcoef(mse, accuracy)[0, 1])
 
 
-def confusion_counts(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, list[int], dict[int, int]]:
-    """Counts[true, predicted] after mapping groups to labels by the best matching; classes; mapping."""
-    from aecluster.metrics import best_matching
+@dataclass
+class Confusion:
+    """counts[true label, predicted group] for K' labels and K groups, ordered so that the
+    `matched` pairs of the best one-to-one matching lie on the diagonal (in ascending label
+    order), then the labels and groups left unmatched when K' != K."""
 
-    predicted, truth = np.asarray(predicted), np.asarray(truth)
-    mapping = best_matching(predicted, truth)
-    mapped = np.array([mapping[int(group)] for group in predicted], dtype=np.int64)
-    classes = sorted({int(v) for v in np.unique(truth)} | {int(v) for v in np.unique(mapped)})
-    counts = np.array([[np.count_nonzero((truth == t) & (mapped == p)) for p in classes] for t in classes])
-    return counts, classes, mapping
+    counts: np.ndarray
+    labels: list[int]
+    groups: list[int]
+    matched: int
+
+    @property
+    def matching(self) -> dict[int, int]:
+        """Group -> label of the matched pairs, in ascending label order."""
+        return dict(zip(self.groups[: self.matched], self.labels[: self.matched], strict=True))
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction on the matched diagonal: `metrics.clustering_accuracy`."""
+        return float(np.trace(self.counts[: self.matched, : self.matched]) / max(self.counts.sum(), 1))
+
+
+def confusion_counts(predicted: np.ndarray, truth: np.ndarray) -> Confusion:
+    """The K' x K confusion table of predicted groups against true labels (see `Confusion`)."""
+    from aecluster.metrics import matched_pairs
+
+    clusters, labels, counts, rows, cols = matched_pairs(predicted, truth)
+    row_order = [*cols, *(i for i in range(len(labels)) if i not in set(cols))]
+    column_order = [*rows, *(i for i in range(len(clusters)) if i not in set(rows))]
+    return Confusion(counts.T[np.ix_(row_order, column_order)], [int(labels[i]) for i in row_order],
+                     [int(clusters[i]) for i in column_order], len(rows))
 
 
 def load_size_results(path: str | Path) -> dict[str, Any]:

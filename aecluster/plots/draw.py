@@ -31,9 +31,21 @@ LABEL_NAMES = {0: "not landscape (0)", 1: "landscape (1)"}
 MSE_UNITS = "pixels scaled to [-1, 1]"
 
 
-def label_name(label: int) -> str:
-    """Display name of a 0/1 label (landscape or not); other values print as 'label N'."""
-    return LABEL_NAMES.get(int(label), f"label {int(label)}")
+def label_names(labels: Sequence[int]) -> list[str]:
+    """Display names of labels: landscape or not when they are all 0 or 1 (the homework's
+    labels), 'label N' otherwise."""
+    two_way = set(map(int, labels)) <= set(LABEL_NAMES)
+    return [LABEL_NAMES[int(label)] if two_way else f"label {int(label)}" for label in labels]
+
+
+def styles(count: int) -> list[tuple[Any, str]]:
+    """(colour, marker) of `count` series, all pairs distinct: the Okabe-Ito palette while it
+    lasts, else `count` evenly spaced colours of the colour-blind-safe cividis map; markers
+    cycle so that neighbouring colours also differ in shape."""
+    from matplotlib import colormaps
+
+    colours = PALETTE[:count] if count <= len(PALETTE) else list(colormaps["cividis"](np.linspace(0, 1, count)))
+    return [(colour, MARKERS[position % len(MARKERS)]) for position, colour in enumerate(colours)]
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -89,12 +101,12 @@ def embedding_figure(panels: Sequence[EmbeddingPanel], labels: np.ndarray, title
     figure = new_figure(5.0 * len(panels) + 0.4, 5.2)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     classes = [int(v) for v in np.unique(labels)]
+    series = list(zip(classes, label_names(classes), styles(len(classes)), strict=True))
     for axis, panel in zip(axes, panels, strict=True):
-        for position, label in enumerate(classes):
+        for label, name, (colour, marker) in series:
             chosen = labels == label
-            axis.scatter(panel.coords[chosen, 0], panel.coords[chosen, 1], s=9, alpha=0.75,
-                         color=PALETTE[position % len(PALETTE)], marker=MARKERS[position % len(MARKERS)],
-                         linewidths=0, label=f"{label_name(label)}: {int(chosen.sum())}", rasterized=True)
+            axis.scatter(panel.coords[chosen, 0], panel.coords[chosen, 1], s=9, alpha=0.75, color=colour,
+                         marker=marker, linewidths=0, label=f"{name}: {int(chosen.sum())}", rasterized=True)
         axis.set_title(f"{panel.model} ({panel.source})\nclustering accuracy {panel.accuracy:.1%}")
         axis.set_xlabel(panel.axis_labels[0])
         axis.set_ylabel(panel.axis_labels[1])
@@ -131,27 +143,35 @@ def checkpoints_figure(scores: Sequence[SnapshotScore], title: str = "Training s
 
 
 def confusion_figure(predicted: np.ndarray, truth: np.ndarray, title: str = "Confusion matrix") -> Figure:
-    """Counts and row rates per cell, after mapping groups to labels by the best matching."""
-    counts, classes, mapping = confusion_counts(predicted, truth)
+    """Counts and row rates of true labels (rows) against predicted groups (columns), for any
+    number of either; the pairs of the best one-to-one matching lie on the (outlined) diagonal."""
+    from matplotlib.patches import Rectangle
+
+    table = confusion_counts(predicted, truth)
+    counts, size = table.counts, max(table.counts.shape)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    figure = new_figure(6.4, 5.4)
+    names = label_names(table.labels)
+    figure = new_figure(max(6.4, 1.1 * size + 2.4), max(5.4, 0.9 * size + 2.2))
     axis = figure.subplots()
     image = axis.imshow(rates, cmap="cividis", vmin=0, vmax=1)
-    for row in range(len(classes)):
-        for column in range(len(classes)):
-            colour = "black" if rates[row, column] > 0.5 else "white"
-            axis.text(column, row, f"{counts[row, column]}\n{rates[row, column]:.1%} of row", ha="center",
-                      va="center", color=colour, fontsize=12)
-    names = [label_name(c) for c in classes]
-    axis.set_xticks(range(len(classes)), names)
-    axis.set_yticks(range(len(classes)), names, rotation=90, va="center")
-    axis.set_xlabel("predicted label (group matched to a label; images)")
+    for row, column in np.ndindex(counts.shape):
+        colour = "black" if rates[row, column] > 0.5 else "white"
+        axis.text(column, row, f"{counts[row, column]}\n{rates[row, column]:.1%} of row", ha="center",
+                  va="center", color=colour, fontsize=max(6, 12 - size // 2))
+    for index in range(table.matched):
+        axis.add_patch(Rectangle((index - 0.5, index - 0.5), 1, 1, fill=False, edgecolor=OKABE_ITO["vermillion"],
+                                 linewidth=2))
+    axis.set_xticks(range(len(table.groups)), [
+        f"group {group}\n→ {names[index]}" if index < table.matched else f"group {group}\n(unmatched)"
+        for index, group in enumerate(table.groups)])
+    axis.set_yticks(range(len(names)), names, rotation=90 if len(names) <= 3 else 0, va="center")
+    axis.set_xlabel("predicted group, matched to a label (images)")
     axis.set_ylabel("true label (images)")
     figure.colorbar(image, ax=axis, label="row rate (fraction of the true label's images)")
-    matching = ", ".join(f"group {group}→{label_name(label)}" for group, label in sorted(mapping.items()))
-    accuracy = np.trace(counts) / max(counts.sum(), 1)
-    axis.set_title(fitted_title(f"{title}: N={counts.sum()}, accuracy {accuracy:.1%}\n"
-                                f"best matching of groups to labels: {matching}", figure), fontsize=10)
+    matching = ", ".join(f"group {group}→{name}" for group, name in zip(table.matching, names, strict=False))
+    axis.set_title(fitted_title(f"{title}: N={counts.sum()}, {len(table.groups)} groups, {len(names)} labels, "
+                                f"accuracy {table.accuracy:.1%}\nbest one-to-one matching of groups to labels "
+                                f"(outlined): {matching}", figure), fontsize=10)
     return figure
 
 
@@ -160,11 +180,11 @@ def size_accuracy_figure(results: dict[str, Any]) -> Figure:
     figure = new_figure(7.5, 5.0)
     axis = figure.subplots()
     families = list(dict.fromkeys(point["family"] for point in results["points"]))
-    for position, family in enumerate(families):
+    for family, (colour, marker) in zip(families, styles(len(families)), strict=True):
         points = sorted((p for p in results["points"] if p["family"] == family), key=lambda p: p["params"])
         axis.errorbar([p["params"] for p in points], [p["acc"] for p in points],
-                      yerr=[p["acc_std"] for p in points], marker=MARKERS[position % 8], capsize=3,
-                      color=PALETTE[position % len(PALETTE)], label=f"{family} ({len(points)} models)")
+                      yerr=[p["acc_std"] for p in points], marker=marker, capsize=3,
+                      color=colour, label=f"{family} ({len(points)} models)")
         for point in points:
             if point["name"]:
                 axis.annotate(point["name"], (point["params"], point["acc"]), textcoords="offset points",
