@@ -81,8 +81,30 @@ def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, 
     return max(per_step, 0.0) * settings.epochs * (len(images) // batch)
 
 
-def _about(seconds: float) -> str:
+def about(seconds: float) -> str:
+    """A duration as the plan prints it: "about 40 s", "about 12 min", "about 31 h"."""
+    if seconds >= 2 * 3600:
+        return f"about {seconds / 3600:.0f} h"
     return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
+
+
+def recipe_seconds(name: str, images: np.ndarray, *, seed: int = 0, batch: int | None = None,
+                   device: str | None = None) -> list[float]:
+    """Estimated seconds of each stage of config `name` (its teacher first, if any) with the
+    registered settings. With `batch`, the timed steps hold `batch` images instead of the
+    configured batch and the time is scaled to the whole data: what a recipe meant for another
+    machine (the GPU recipe on a CPU, say) would take here, in seconds rather than hours of
+    measuring."""
+    spec = get_spec(name)
+    stages = ([spec.teacher] if spec.teacher is not None else []) + [name]
+    seconds = []
+    for stage in stages:
+        settings = TrainSettings.for_model(stage, seed=seed)
+        if batch is not None:
+            settings = replace(settings, batch_size=batch, distill_originals=min(settings.distill_originals, batch))
+        teacher = build_model(spec.teacher) if stage == name and spec.teacher is not None else None
+        seconds.append(estimate_seconds(stage, images, settings, teacher=teacher, device=device))
+    return seconds
 
 
 def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings,
@@ -103,7 +125,8 @@ def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings
 
 def run_stages(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
                resume: str | Path | None = None, say: Callable[[str], None] = lambda message: None,
-               estimate: bool = False, **options: Any) -> Autoencoder:
+               estimate: bool = False, teacher_overrides: dict[str, Any] | None = None,
+               **options: Any) -> Autoencoder:
     """Every stage of config `name` in order; `options` go to `train_stage` of the last stage.
 
     A student config first gets its teacher (trained with the teacher config's settings and the
@@ -111,6 +134,7 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     which continues the teacher and then trains the student with the settings this run
     recorded in OUT_run/stages.json, or of the student phase. `say` gets the plan, with each
     stage's time measured on a few of its steps first when `estimate` is set.
+    `teacher_overrides` change the teacher stage's registered settings (its epochs, say).
     """
     spec = get_spec(name)
     device, progress = options.get("device"), options.get("progress", True)
@@ -118,7 +142,7 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     if spec.teacher is None:
         if estimate:
             seconds = estimate_seconds(name, images, settings, config=options.get("config"), device=device)
-            say(f"plan: {name!r}, {settings.epochs} epochs, {_about(seconds)} (measured here)")
+            say(f"plan: {name!r}, {settings.epochs} epochs, {about(seconds)} (measured here)")
         return train_stage(name, images, output, settings, resume=resume, **options)
     snapshot = read_snapshot(resume) if resume is not None else None
     teacher_resume = resume if snapshot is not None and snapshot["model"] == spec.teacher else None
@@ -126,7 +150,8 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         raise UserInputError(f"{resume}: snapshot of model {snapshot['model']!r}, but --model is {name!r} "
                              f"(whose teacher is {spec.teacher!r})")
     teacher_settings = (settings_of(snapshot, resume) if teacher_resume is not None
-                        else TrainSettings.for_model(spec.teacher, seed=settings.seed))
+                        else TrainSettings.for_model(spec.teacher, **{**(teacher_overrides or {}),
+                                                                      "seed": settings.seed}))
     if output is not None:
         settings, options["config"] = _planned(output, teacher_resume is not None, settings, options.get("config"))
     path = teacher_path(output) if output is not None else None
@@ -136,10 +161,10 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     times = ["", ""]
     if estimate:
         if reused is None:
-            times[0] = ", " + _about(estimate_seconds(spec.teacher, images, teacher_settings, device=device))
+            times[0] = ", " + about(estimate_seconds(spec.teacher, images, teacher_settings, device=device))
         seconds = estimate_seconds(name, images, settings, teacher=build_model(spec.teacher),
                                    config=options.get("config"), device=device)
-        times[1] = f", {_about(seconds)} (times measured here)"
+        times[1] = f", {about(seconds)} (times measured here)"
     say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs{times[0]} -> {path or 'memory'}"
         + (" (already trained with these settings: reused)" if reused is not None else ""))
     say(f"stage 2/2: student {name!r} distilled from it, {settings.epochs} epochs{times[1]} -> {output or 'memory'}")
