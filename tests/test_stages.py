@@ -153,17 +153,6 @@ def test_recipe_picks_the_gpu_config_only_where_asked_or_cuda_trains(model, reci
     assert resolve_recipe(model, recipe, cuda) == chosen
 
 
-@pytest.fixture
-def tiny_gpu_recipe(monkeypatch, quick_teacher):
-    """best_gpu and its ResNet-18 teacher shrunk to a few channels, blocks and steps."""
-    for name, architecture in (("resnet18_teacher", {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1],
-                                                     "decoder_widths": [4, 4]}), ("best_gpu", {})):
-        spec = REGISTRY[name]
-        monkeypatch.setitem(REGISTRY, name, replace(spec, config={**spec.config, **architecture},
-                                                    training={**spec.training, "epochs": 1, "batch_size": 32,
-                                                              "distill_originals": 32}))
-
-
 def test_train_best_runs_the_gpu_recipe_where_cuda_is(monkeypatch, tmp_path, image_files, capsys):
     import aecluster.stages
 
@@ -183,7 +172,7 @@ def test_train_best_runs_the_gpu_recipe_where_cuda_is(monkeypatch, tmp_path, ima
 
 
 def test_train_best_on_a_cpu_says_what_the_gpu_recipe_would_take_then_trains_best(
-        monkeypatch, tmp_path, image_files, tiny_gpu_recipe, capsys):
+        monkeypatch, tmp_path, image_files, quick_teacher, tiny_gpu_recipe, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     output = tmp_path / "best.pth"
     assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(output),
