@@ -62,23 +62,30 @@ def _trained(name: str, path: Path, settings: TrainSettings) -> Autoencoder | No
     return None
 
 
-def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
-                     config: dict[str, Any] | None = None, device: str | None = None) -> float:
-    """How long a stage will take: the time of a step (three steps of a slice of the images less
-    one, both timed after a warm-up step, so that start-up costs do not count) times the stage's
-    steps. On a machine shared with other work it is as noisy as the load."""
+def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
+                 config: dict[str, Any] | None = None, device: str | None = None, steps: int = 3) -> float:
+    """Seconds of one training step of config `name` with `settings` on `device`: `steps` steps
+    on a slice of the images less one, both timed after a warm-up step, so that start-up costs
+    (kernel choices, allocator, imports) do not count. On a machine shared with other work it is
+    as noisy as the load."""
     batch = min(settings.batch_size, len(images))
 
-    def seconds(steps: int) -> float:
+    def seconds(count: int) -> float:
         start = time.perf_counter()
         Trainer(name, replace(settings, epochs=1), device=device, progress=False, teacher=teacher,
-                config=config).fit(images[: steps * batch])
+                config=config).fit(images[: count * batch])
         return time.perf_counter() - start
 
-    steps = min(3, len(images) // batch)
-    first = seconds(1)  # also warms up the process: kernel choices, allocator, imports
-    per_step = (seconds(steps) - seconds(1)) / (steps - 1) if steps > 1 else first
-    return max(per_step, 0.0) * settings.epochs * (len(images) // batch)
+    steps = min(steps, len(images) // batch)
+    first = seconds(1)
+    return max((seconds(steps) - seconds(1)) / (steps - 1), 0.0) if steps > 1 else first
+
+
+def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
+                     config: dict[str, Any] | None = None, device: str | None = None) -> float:
+    """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps."""
+    per_step = step_seconds(name, images, settings, teacher=teacher, config=config, device=device)
+    return per_step * settings.epochs * (len(images) // min(settings.batch_size, len(images)))
 
 
 def about(seconds: float) -> str:

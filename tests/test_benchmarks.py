@@ -93,6 +93,16 @@ def test_accuracy_trains_the_gpu_pair_with_tiny_settings_and_reuses_its_teacher(
         "best_gpu_batch_size32_epochs1_seed0.pth", "resnet18_teacher_batch_size32_epochs1_seed0.pth"]
 
 
+def test_speed_prints_the_training_throughput_of_a_config_on_its_device(image_files, tiny_gpu_recipe, capsys):
+    from benchmarks.speed import main
+
+    assert main([str(image_files[0]), "--throughput", "resnet18_teacher", "--steps", "2", "--batch-size", "16"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("training resnet18_teacher on cpu (float32): batch 16, ")
+    seconds, rate = float(line.split(", ")[1].split(" s a step")[0]), float(line.split(", ")[-1].split()[0])
+    assert line.endswith(" images/s") and abs(rate - 16 / seconds) <= 0.05 * rate + 1  # both rounded
+
+
 def test_distill_variants_parse_settings_that_may_be_none():
     from benchmarks.distill_variants import parse_variants
 
