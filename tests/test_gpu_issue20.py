@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from aecluster.checkpoint import read_checkpoint
+from aecluster.errors import UserInputError
 from tests.conftest import make_two_group_images
 
 
@@ -62,3 +63,14 @@ def test_gpu_run_scales_epochs_down_to_its_budget(packed, tiny_gpu_recipe):
     assert planned_epochs("best_gpu", images, [30, 20], 1e9, 0)[0] == [30, 20]
     epochs, seconds = planned_epochs("best_gpu", images, [30, 20], 0.0, 0)
     assert epochs == [1, 1] and len(seconds) == 2
+
+
+def test_gpu_run_refuses_to_train_the_cpu_recipe_without_a_gpu(tmp_path, packed, monkeypatch, capsys):
+    import torch
+
+    from benchmarks.gpu_issue20 import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserInputError, match="no CUDA device is visible"):
+        main([str(packed[0]), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out" / "results.json").exists()
