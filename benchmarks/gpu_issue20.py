@@ -176,9 +176,6 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
     trainx = work / f"{name}_trainX.npy"
     np.save(trainx, data["trainX"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu" and args.recipe == "auto":
-        raise UserInputError("no CUDA device is visible, so train_best.sh's recipe would be the CPU one (about "
-                             "17 min a benchmark on two cores); --recipe gpu forces the GPU recipe here")
     config = resolve_recipe("best", args.recipe, device == "cuda")
     stages = [get_spec(config).teacher, config]
     wanted = [args.teacher_epochs or TrainSettings.for_model(stages[0]).epochs,
@@ -225,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise UserInputError(f"{', '.join(missing)}: no such benchmark; expected NAME.npz from "
                              "`python -m benchmarks.gpu_data` or a benchmark folder")
+    import torch
+
+    if args.recipe == "auto" and not torch.cuda.is_available():
+        raise UserInputError("no CUDA device is visible, so train_best.sh's recipe would be the CPU one (about "
+                             "17 min a benchmark on two cores); --recipe gpu forces the GPU recipe here")
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as temporary:
