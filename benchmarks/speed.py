@@ -63,8 +63,8 @@ def training_throughput(name: str, images: np.ndarray, steps: int = 5, batch_siz
     a student): images per second over `steps` timed steps of its registered settings."""
     import torch
 
-    from aecluster.models import build_model, get_spec
-    from aecluster.registry import TrainSettings
+    from aecluster.models import build_model
+    from aecluster.registry import TrainSettings, get_spec
     from aecluster.stages import step_seconds
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
