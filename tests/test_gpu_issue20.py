@@ -1,6 +1,7 @@
 """Issue 20's prepared GPU run, on a CPU with the GPU recipe shrunk: packing, budget, outputs."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -38,11 +39,15 @@ def test_packing_is_lossless(packed):
 def test_gpu_run_trains_scores_and_writes_what_the_device_returns(tmp_path, packed, tiny_gpu_recipe, capsys):
     from benchmarks.gpu_issue20 import CANDIDATES, main
 
-    out = tmp_path / "out"
-    assert main([str(packed[0]), "--out", str(out), "--recipe", "gpu", "--work", str(tmp_path / "work")]) == 0
-    assert sorted(path.name for path in out.iterdir()) == ["results.json", "tiny_best.pth", "tiny_codes.npz"]
+    out, second = tmp_path / "out", packed[0].with_name("again.npz")
+    shutil.copyfile(packed[0], second)
+    assert main([str(packed[0]), str(second), "--out", str(out), "--recipe", "gpu", "--work", str(tmp_path / "w")]) == 0
+    assert sorted(path.name for path in out.iterdir()) == [
+        "again_best.pth", "again_codes.npz", "results.json", "tiny_best.pth", "tiny_codes.npz"]
     assert read_checkpoint(out / "tiny_best.pth")["model"] == "best_gpu"
-    result = json.loads((out / "results.json").read_text())["benchmarks"]["tiny"]
+    results = json.loads((out / "results.json").read_text())["benchmarks"]
+    assert list(results) == ["tiny", "again"]
+    result = results["tiny"]
     assert result["config"] == "best_gpu" and result["teacher_config"] == "resnet18_teacher"
     assert result["epochs"] == {"teacher": 1, "student": 1} and not result["scaled_to_budget"]
     assert result["teacher_stage"]["seconds"] > 0 and result["student_stage"]["images_per_second"] > 0
@@ -52,7 +57,7 @@ def test_gpu_run_trains_scores_and_writes_what_the_device_returns(tmp_path, pack
     codes = np.load(out / "tiny_codes.npz")
     assert codes["teacher_train"].shape == (64, 32) and codes["student_val"].shape[0] == 48
     printed = capsys.readouterr().out
-    assert "tiny: teacher val / train ACC " in printed and printed.count("| l2,") == 2 * len(CANDIDATES)
+    assert "tiny: teacher val / train ACC " in printed and printed.count("| l2,") == 2 * 2 * len(CANDIDATES)
 
 
 def test_gpu_run_scales_epochs_down_to_its_budget(packed, tiny_gpu_recipe):
