@@ -188,13 +188,13 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
           flush=True)
     output = work / f"{name}_best.pth"
     wall = train_recipe(trainx, output, args.recipe, args.seed, epochs)
+    shutil.copyfile(output, args.out / f"{name}_best.pth")  # before scoring, which could fail
     clock = time.perf_counter()
     result = score(output, data, args.seed)
     codes = result.pop("codes")
     with atomic_path(args.out / f"{name}_codes.npz") as temporary, open(temporary, "wb") as handle:
         np.savez(handle, **{f"{encoder}_{split}": values.astype(np.float16)
                             for encoder, splits in codes.items() for split, values in splits.items()})
-    shutil.copyfile(output, args.out / f"{name}_best.pth")
     result.update({"device": device_name, "config": config, "teacher_config": stages[0], "seed": args.seed,
                    "epochs": {"teacher": epochs[0], "student": epochs[1]}, "epochs_asked": wanted,
                    "scaled_to_budget": epochs != wanted, "planned_seconds": plan, "train_wall_seconds": wall,
