@@ -22,6 +22,7 @@ DISTILL_LOSSES = ("similarity", "codes")
 AUGMENTATIONS = ("none", "flip-crop", "simclr")  # implemented in aecluster.augment
 RECIPE_KEYS = ("reduce", "method", "standardize", "threshold")
 WEIGHT_FORMATS = ("float32", "float16", "int8")
+RECIPES = ("cpu", "gpu", "auto")  # `aecluster train --recipe`: see resolve_recipe
 
 
 @dataclass
@@ -163,3 +164,25 @@ def get_spec(name: str) -> ModelConfig:
 def model_config(name: str) -> dict[str, Any]:
     """The full constructor configuration of a registered model (stored in checkpoints)."""
     return dict(get_spec(name).config)
+
+
+def gpu_counterpart(name: str) -> str | None:
+    """The GPU recipe of config `name`: NAME_gpu where registered (best -> best_gpu), `name`
+    itself for a *_gpu config, else None."""
+    if name.endswith("_gpu"):
+        return name
+    return f"{name}_gpu" if f"{name}_gpu" in REGISTRY else None
+
+
+def resolve_recipe(name: str, recipe: str, cuda: bool) -> str:
+    """The config that `train --model NAME --recipe RECIPE` trains: 'cpu' the config as named,
+    'gpu' its GPU counterpart (NAME_gpu), 'auto' the GPU counterpart when `cuda` (a CUDA device
+    will train it) and one is registered, else the config as named."""
+    if recipe not in RECIPES:
+        raise UserInputError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    counterpart = gpu_counterpart(get_spec(name).name)
+    if recipe == "gpu" and counterpart is None:
+        raise UserInputError(f"--recipe gpu: model {name!r} has no GPU recipe (no config {name}_gpu.yaml)")
+    if recipe == "gpu" or (recipe == "auto" and cuda and counterpart is not None):
+        return counterpart
+    return name

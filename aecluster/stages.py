@@ -63,27 +63,56 @@ def _trained(name: str, path: Path, settings: TrainSettings) -> Autoencoder | No
     return None
 
 
-def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
-                     config: dict[str, Any] | None = None, device: str | None = None) -> float:
-    """How long a stage will take: the time of a step (three steps of a slice of the images less
-    one, both timed after a warm-up step, so that start-up costs do not count) times the stage's
-    steps. On a machine shared with other work it is as noisy as the load."""
+def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
+                 config: dict[str, Any] | None = None, device: str | None = None, steps: int = 3) -> float:
+    """Seconds of one training step of config `name` with `settings` on `device`: `steps` steps
+    on a slice of the images less one, both timed after a warm-up step, so that start-up costs
+    (kernel choices, allocator, imports) do not count. On a machine shared with other work it is
+    as noisy as the load."""
     batch = min(settings.batch_size, len(images))
 
-    def seconds(steps: int) -> float:
+    def seconds(count: int) -> float:
         start = time.perf_counter()
         Trainer(name, replace(settings, epochs=1), device=device, progress=False, teacher=teacher,
-                config=config).fit(images[: steps * batch])
+                config=config).fit(images[: count * batch])
         return time.perf_counter() - start
 
-    steps = min(3, len(images) // batch)
-    first = seconds(1)  # also warms up the process: kernel choices, allocator, imports
-    per_step = (seconds(steps) - seconds(1)) / (steps - 1) if steps > 1 else first
-    return max(per_step, 0.0) * settings.epochs * (len(images) // batch)
+    steps = min(steps, len(images) // batch)
+    first = seconds(1)
+    return max((seconds(steps) - seconds(1)) / (steps - 1), 0.0) if steps > 1 else first
 
 
-def _about(seconds: float) -> str:
+def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
+                     config: dict[str, Any] | None = None, device: str | None = None) -> float:
+    """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps."""
+    per_step = step_seconds(name, images, settings, teacher=teacher, config=config, device=device)
+    return per_step * settings.epochs * (len(images) // min(settings.batch_size, len(images)))
+
+
+def about(seconds: float) -> str:
+    """A duration as the plan prints it: "about 40 s", "about 12 min", "about 31 h"."""
+    if seconds >= 2 * 3600:
+        return f"about {seconds / 3600:.0f} h"
     return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
+
+
+def recipe_seconds(name: str, images: np.ndarray, *, seed: int = 0, batch: int | None = None,
+                   device: str | None = None) -> list[float]:
+    """Estimated seconds of each stage of config `name` (its teacher first, if any) with the
+    registered settings. With `batch`, the timed steps hold `batch` images instead of the
+    configured batch and the time is scaled to the whole data: what a recipe meant for another
+    machine (the GPU recipe on a CPU, say) would take here, in seconds rather than hours of
+    measuring."""
+    spec = get_spec(name)
+    stages = ([spec.teacher] if spec.teacher is not None else []) + [name]
+    seconds = []
+    for stage in stages:
+        settings = TrainSettings.for_model(stage, seed=seed)
+        if batch is not None:
+            settings = replace(settings, batch_size=batch, distill_originals=min(settings.distill_originals, batch))
+        teacher = build_model(spec.teacher) if stage == name and spec.teacher is not None else None
+        seconds.append(estimate_seconds(stage, images, settings, teacher=teacher, device=device))
+    return seconds
 
 
 def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings,
@@ -104,7 +133,8 @@ def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings
 
 def run_stages(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
                resume: str | Path | None = None, say: Callable[[str], None] = lambda message: None,
-               estimate: bool = False, **options: Any) -> Autoencoder:
+               estimate: bool = False, teacher_overrides: dict[str, Any] | None = None,
+               **options: Any) -> Autoencoder:
     """Every stage of config `name` in order; `options` go to `train_stage` of the last stage.
 
     A student config first gets its teacher (trained with the teacher config's settings and the
@@ -112,6 +142,7 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     which continues the teacher and then trains the student with the settings this run
     recorded in OUT_run/stages.json, or of the student phase. `say` gets the plan, with each
     stage's time measured on a few of its steps first when `estimate` is set.
+    `teacher_overrides` change the teacher stage's registered settings (its epochs, say).
     """
     spec = get_spec(name)
     device, progress = options.get("device"), options.get("progress", True)
@@ -119,7 +150,7 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     if spec.teacher is None:
         if estimate:
             seconds = estimate_seconds(name, images, settings, config=options.get("config"), device=device)
-            say(f"plan: {name!r}, {settings.epochs} epochs, {_about(seconds)} (measured here)")
+            say(f"plan: {name!r}, {settings.epochs} epochs, {about(seconds)} (measured here)")
         return train_stage(name, images, output, settings, resume=resume, **options)
     snapshot = read_snapshot(resume) if resume is not None else None
     teacher_resume = resume if snapshot is not None and snapshot["model"] == spec.teacher else None
@@ -127,7 +158,8 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         raise UserInputError(f"{resume}: snapshot of model {snapshot['model']!r}, but --model is {name!r} "
                              f"(whose teacher is {spec.teacher!r})")
     teacher_settings = (settings_of(snapshot, resume) if teacher_resume is not None
-                        else TrainSettings.for_model(spec.teacher, seed=settings.seed))
+                        else TrainSettings.for_model(spec.teacher, **{**(teacher_overrides or {}),
+                                                                      "seed": settings.seed}))
     if output is not None:
         settings, options["config"] = _planned(output, teacher_resume is not None, settings, options.get("config"))
     path = teacher_path(output) if output is not None else None
@@ -137,10 +169,10 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     times = ["", ""]
     if estimate:
         if reused is None:
-            times[0] = ", " + _about(estimate_seconds(spec.teacher, images, teacher_settings, device=device))
+            times[0] = ", " + about(estimate_seconds(spec.teacher, images, teacher_settings, device=device))
         seconds = estimate_seconds(name, images, settings, teacher=build_model(spec.teacher),
                                    config=options.get("config"), device=device)
-        times[1] = f", {_about(seconds)} (times measured here)"
+        times[1] = f", {about(seconds)} (times measured here)"
     say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs{times[0]} -> {path or 'memory'}"
         + (" (already trained with these settings: reused)" if reused is not None else ""))
     say(f"stage 2/2: student {name!r} distilled from it, {settings.epochs} epochs{times[1]} -> {output or 'memory'}")

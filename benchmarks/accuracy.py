@@ -2,6 +2,7 @@
 
 usage: python -m benchmarks.accuracy BENCH_DIR [--models raw,baseline,improved] [--seeds 0,1,2]
                                      [--work DIR] [--checkpoint NAME=PATH ...] [--json OUT]
+                                     [--set SETTING=VALUE,...]
 
 For every model and seed: train on BENCH_DIR/trainX.npy with the model's shipped defaults (or
 reuse a checkpoint already in --work), then cluster trainX and, separately, valX alone with the
@@ -12,7 +13,10 @@ distilled from a teacher (`best`, or one whose PATH_run/teacher.pth exists) also
 that teacher, so the compressed model can be compared with its uncompressed teacher, and the
 label-free agreement of its groups with the teacher's, then a line of how many points each seed's
 student is behind its own teacher; a teacher trained earlier in the same
---work folder (`--models teacher,best`) is reused rather than trained again.
+--work folder (`--models teacher,best`, or the GPU pair `--models resnet18_teacher,best_gpu`) is
+reused rather than trained again. `--set epochs=1,batch_size=32` changes the training settings of
+every model trained here, a student's teacher stage included (a quick smoke test of the GPU pair
+on a CPU, say); the checkpoints are named after the changes.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from aecluster.errors import run_reporting_errors
-from benchmarks.common import load_bench, number_list, run_one, summarise, table_header
+from benchmarks.common import load_bench, number_list, parse_settings, run_one, summarise, table_header
 
 
 def paired_gaps(name: str, students: list[dict[str, Any]], teachers: list[dict[str, Any]]) -> str:
@@ -46,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="where trained checkpoints go (default: bench-runs/NAME)")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--json", type=Path, help="also write all runs as JSON")
+    parser.add_argument("--set", type=lambda text: parse_settings(text, exclude=("seed",)), default={},
+                        metavar="SETTING=VALUE,...",
+                        help="training settings changed for every model trained here and for a student's "
+                             "teacher stage (e.g. epochs=1,batch_size=32 for a smoke test)")
     args = parser.parse_args(argv)
 
     data = load_bench(args.bench)
@@ -60,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
           f"seeds={seeds}")
     print(table_header("model"))
     for model in models:
-        results[model] = [run_one(model, seed, data, work, checkpoints) for seed in seeds]
+        results[model] = [run_one(model, seed, data, work, checkpoints, args.set, args.set) for seed in seeds]
         print(summarise(model, results[model]), flush=True)
         teachers = [{**run.pop("teacher"), "train_seconds": float("nan")} for run in results[model]
                     if "teacher" in run]

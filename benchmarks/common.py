@@ -9,6 +9,7 @@ import statistics
 import sys
 import tempfile
 import time
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,26 @@ def number_list(convert: Callable[[str], float]) -> Callable[[str], list]:
         return values
 
     return parse
+
+
+def parse_settings(text: str, whole: str | None = None, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """"epochs=1,warmup_epochs=none" -> {"epochs": 1, "warmup_epochs": None}: TrainSettings
+    changes with each field's type ("none" for a setting that may be None), or an argparse error
+    naming `whole` (the full option value)."""
+    hints = {name: hint for name, hint in typing.get_type_hints(TrainSettings).items() if name not in exclude}
+    settings: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = (part.strip() for part in item.partition("="))
+        if name not in hints:
+            raise argparse.ArgumentTypeError(f"unknown setting {name!r} in {whole or text!r}; "
+                                             f"choose from {', '.join(sorted(hints))}")
+        types = [option for option in typing.get_args(hints[name]) or (hints[name],) if option is not type(None)]
+        optional = len(types) < len(typing.get_args(hints[name]) or (hints[name],))
+        try:
+            settings[name] = None if optional and value.lower() == "none" else types[0](value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad value {value!r} for {name} in {whole or text!r}") from None
+    return settings
 
 
 def load_bench(folder: Path) -> dict[str, np.ndarray]:
@@ -91,10 +112,16 @@ def score_checkpoint(path: Path, data: dict[str, np.ndarray], seed: int) -> dict
             "groups": {"train": fitted.labels_, "val": val_groups, "placed": placed_groups}}
 
 
+def settings_tag(overrides: dict[str, Any] | None) -> str:
+    """The part of a checkpoint's name that says which settings were changed ("_epochs1")."""
+    return "".join(f"_{key}{setting_text(value)}" for key, value in sorted((overrides or {}).items()))
+
+
 def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
-            checkpoints: dict[str, Path], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+            checkpoints: dict[str, Path], overrides: dict[str, Any] | None = None,
+            teacher_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train (or reuse) and score one model and seed; `overrides` change its training settings
-    and name its checkpoint after them."""
+    and name its checkpoint after them, `teacher_overrides` those of a student's teacher stage."""
     if model == "raw":
         clock = time.perf_counter()
         train_groups = raw_pixels(data["trainX"], seed)
@@ -103,19 +130,19 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
                 "val_acc": clustering_accuracy(raw_pixels(data["valX"], seed), data["valY"]),
                 "train_seconds": 0.0, "predict_seconds": seconds}
     train_seconds = float("nan")
-    tag = "".join(f"_{key}{setting_text(value)}" for key, value in sorted((overrides or {}).items()))
-    path = checkpoints.get(model, work / f"{model}{tag}_seed{seed}.pth")
+    path = checkpoints.get(model, work / f"{model}{settings_tag(overrides)}_seed{seed}.pth")
     if model not in checkpoints:
         teacher_name = get_spec(model).teacher
-        if teacher_name and (work / f"{teacher_name}_seed{seed}.pth").is_file():
-            # A teacher this benchmark already trained (same defaults and seed) is not trained twice.
+        trained_teacher = work / f"{teacher_name}{settings_tag(teacher_overrides)}_seed{seed}.pth"
+        if teacher_name and trained_teacher.is_file():
+            # A teacher this benchmark already trained (same settings and seed) is not trained twice.
             run_folder(path).mkdir(exist_ok=True)
             if not (run_folder(path) / "teacher.pth").exists():
-                shutil.copyfile(work / f"{teacher_name}_seed{seed}.pth", run_folder(path) / "teacher.pth")
+                shutil.copyfile(trained_teacher, run_folder(path) / "teacher.pth")
         if not path.exists():
             clock = time.perf_counter()
             run_stages(model, data["trainX"], path, TrainSettings.for_model(model, seed=seed, **(overrides or {})),
-                       progress=sys.stderr.isatty())
+                       progress=sys.stderr.isatty(), teacher_overrides=teacher_overrides)
             train_seconds = time.perf_counter() - clock
     scores = {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
     teacher = run_folder(path) / "teacher.pth"

@@ -16,33 +16,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from aecluster.errors import run_reporting_errors
-from aecluster.registry import TrainSettings
-from benchmarks.common import load_bench, number_list, run_one, setting_text, summarise, table_header
+from benchmarks.common import (
+    load_bench,
+    number_list,
+    parse_settings,
+    run_one,
+    setting_text,
+    summarise,
+    table_header,
+)
 
 
 def parse_variants(text: str) -> list[dict[str, Any]]:
     """"a=1,b=2;c=3" -> [{"a": 1.0, "b": 2.0}, {"c": 3.0}] with TrainSettings' field types."""
-    types = {field.name: type(getattr(TrainSettings(), field.name)) for field in fields(TrainSettings)}
-    variants = []
-    for part in text.split(";"):
-        variant: dict[str, Any] = {}
-        for item in filter(None, part.split(",")):
-            name, _, value = item.partition("=")
-            name = name.strip()
-            if name not in types or name == "seed":
-                raise argparse.ArgumentTypeError(f"unknown setting {name!r} in {text!r}; "
-                                                 f"choose from {', '.join(sorted(set(types) - {'seed'}))}")
-            try:
-                variant[name] = types[name](value.strip())
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"bad value {value!r} for {name} in {text!r}") from None
-        variants.append(variant)
-    return variants
+    return [parse_settings(part, text, exclude=("seed",)) for part in text.split(";")]
 
 
 def main(argv: list[str] | None = None) -> int:

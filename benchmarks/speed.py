@@ -1,6 +1,7 @@
 """Speed benchmark: `hw9_best.sh` against the course's pipeline, both as cold processes.
 
 usage: python -m benchmarks.speed TRAINX [--best checkpoints/best.pth] [--baseline checkpoints/baseline.pth]
+       python -m benchmarks.speed TRAINX --throughput resnet18_teacher [--steps 5] [--batch-size N]
 
 Times, in the same run and each in a fresh process (imports included):
   ours:   bash hw9_best.sh TRAINX BEST pred.csv
@@ -8,6 +9,10 @@ Times, in the same run and each in a fresh process (imports included):
 and prints both wall times and the ratio, then our per-stage breakdown (--verbose), the start-up
 time of `aecluster --help`, and what the UMAP recipe costs on a first run (empty numba cache)
 against a second run (compiled code read from the cache).
+
+With --throughput CONFIG it instead times a few training steps of that config on TRAINX (after a
+warm-up step; bf16 autocast and channels-last on CUDA, as training runs there) and prints the
+device and the training throughput in images per second.
 """
 
 from __future__ import annotations
@@ -20,9 +25,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from aecluster.cli.args import positive_int
 from aecluster.data import load_images
 from aecluster.errors import run_reporting_errors
+from aecluster.registry import MODEL_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,6 +57,28 @@ def course_pipeline(images_path: str, checkpoint: str, output: str) -> None:
     write_predictions(output, np.asarray(labels))
 
 
+def training_throughput(name: str, images: np.ndarray, steps: int = 5, batch_size: int | None = None,
+                        device: str | None = None) -> dict[str, Any]:
+    """The device and training throughput of config `name` (with its teacher, untrained, if it is
+    a student): images per second over `steps` timed steps of its registered settings."""
+    import torch
+
+    from aecluster.models import build_model
+    from aecluster.registry import TrainSettings, get_spec
+    from aecluster.stages import step_seconds
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    settings = TrainSettings.for_model(name, batch_size=batch_size)
+    batch = min(settings.batch_size, len(images))
+    teacher = get_spec(name).teacher
+    seconds = step_seconds(name, images[: (steps + 1) * batch], settings, device=device, steps=steps + 1,
+                           teacher=build_model(teacher) if teacher else None)
+    return {"config": name, "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
+            "precision": "bf16 autocast, channels-last" if device.startswith("cuda") else "float32",
+            "batch_size": batch, "steps": steps, "step_seconds": seconds,
+            "images_per_second": batch / seconds if seconds > 0 else float("inf")}
+
+
 def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
@@ -56,18 +88,28 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return seconds, result.stderr
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trainx")
     parser.add_argument("--best", default=str(ROOT / "checkpoints" / "best.pth"))
     parser.add_argument("--baseline", default=str(ROOT / "checkpoints" / "baseline.pth"))
     parser.add_argument("--no-umap", action="store_true", help="skip the UMAP first-run/cached timing")
+    parser.add_argument("--throughput", metavar="CONFIG", choices=MODEL_NAMES,
+                        help="only time training steps of this config (e.g. resnet18_teacher) on TRAINX")
+    parser.add_argument("--steps", type=positive_int, default=5, help="timed steps of --throughput")
+    parser.add_argument("--batch-size", type=positive_int, help="batch of --throughput (default: the config's)")
     parser.add_argument("--course-only", nargs=3, metavar=("TRAINX", "CKPT", "OUT"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.course_only:
         course_pipeline(*args.course_only)
         return 0
-    load_images(args.trainx)
+    images = load_images(args.trainx)
+    if args.throughput:
+        rate = training_throughput(args.throughput, images, args.steps, args.batch_size)
+        print(f"training {rate['config']} on {rate['device']} ({rate['precision']}): batch {rate['batch_size']}, "
+              f"{rate['step_seconds']:.3f} s a step over {rate['steps']} timed steps, "
+              f"{rate['images_per_second']:.0f} images/s")
+        return 0
     trainx = str(Path(args.trainx).resolve())
     with tempfile.TemporaryDirectory() as folder:
         ours, _ = timed(["bash", "hw9_best.sh", trainx, args.best, f"{folder}/ours.csv"])

@@ -81,3 +81,19 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, two_groups) -> 
     Trainer("improved", settings, recipe={"reduce": "pca:2", "method": "kmeans"},
             progress=False).fit(two_groups[0], folder / "model.pth")
     return folder / "model.pth"
+
+
+@pytest.fixture
+def tiny_gpu_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU recipe (best_gpu and its ResNet-18 teacher) shrunk to a few channels, blocks and
+    steps, so that its code paths run on a CPU in seconds."""
+    from dataclasses import replace
+
+    from aecluster.registry import REGISTRY
+
+    for name, architecture in (("resnet18_teacher", {"widths": [4, 8, 16, 32], "blocks": [1, 1, 1, 1],
+                                                     "decoder_widths": [4, 4]}), ("best_gpu", {})):
+        spec = REGISTRY[name]
+        monkeypatch.setitem(REGISTRY, name, replace(spec, config={**spec.config, **architecture},
+                                                    training={**spec.training, "epochs": 1, "batch_size": 32,
+                                                              "distill_originals": 32}))

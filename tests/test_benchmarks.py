@@ -74,6 +74,42 @@ def test_accuracy_scores_a_distilled_checkpoint_against_its_teacher(tmp_path, be
     assert "groups" not in runs["student"][0]
 
 
+def test_accuracy_trains_the_gpu_pair_with_tiny_settings_and_reuses_its_teacher(tmp_path, bench_dir,
+                                                                                 tiny_gpu_recipe, capsys):
+    from benchmarks.accuracy import main
+
+    work = tmp_path / "runs"
+    assert main([str(bench_dir), "--models", "resnet18_teacher,best_gpu", "--seeds", "0", "--work", str(work),
+                 "--set", "epochs=1,batch_size=32", "--json", str(tmp_path / "runs.json")]) == 0
+    out = capsys.readouterr().out
+    assert [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")][1:] == [
+        "resnet18_teacher", "best_gpu", "best_gpu teacher"]
+    assert "best_gpu behind its teacher, points per seed: val " in out
+    runs = json.loads((tmp_path / "runs.json").read_text())["results"]
+    # The student's teacher is the one trained in the row above, copied rather than trained again.
+    assert runs["best_gpu teacher"][0]["train_acc"] == runs["resnet18_teacher"][0]["train_acc"]
+    assert 0.0 <= runs["best_gpu"][0]["train_agreement"] <= 1.0
+    assert sorted(path.name for path in work.glob("*.pth")) == [
+        "best_gpu_batch_size32_epochs1_seed0.pth", "resnet18_teacher_batch_size32_epochs1_seed0.pth"]
+
+
+def test_speed_prints_the_training_throughput_of_a_config_on_its_device(image_files, tiny_gpu_recipe, capsys):
+    from benchmarks.speed import main
+
+    assert main([str(image_files[0]), "--throughput", "resnet18_teacher", "--steps", "2", "--batch-size", "16"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("training resnet18_teacher on cpu (float32): batch 16, ")
+    seconds, rate = float(line.split(", ")[1].split(" s a step")[0]), float(line.split(", ")[-1].split()[0])
+    assert line.endswith(" images/s") and abs(rate - 16 / seconds) <= 0.05 * rate + 1  # both rounded
+
+
+def test_distill_variants_parse_settings_that_may_be_none():
+    from benchmarks.distill_variants import parse_variants
+
+    assert parse_variants("warmup_epochs=2.5,views=3;;warmup_epochs=none") == [
+        {"warmup_epochs": 2.5, "views": 3}, {}, {"warmup_epochs": None}]
+
+
 @pytest.mark.slow
 def test_size_sweep_writes_the_plot_input(tmp_path, bench_dir):
     output = tmp_path / "sweep.json"

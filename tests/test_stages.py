@@ -141,3 +141,61 @@ def test_plan_with_measured_times_changes_no_weight(tmp_path, two_groups, quick_
     run_stages("best", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
                progress=False)
     assert "reused" in messages[0]
+
+
+@pytest.mark.parametrize(("model", "recipe", "cuda", "chosen"), [
+    ("best", "cpu", True, "best"), ("best", "gpu", False, "best_gpu"), ("best", "auto", True, "best_gpu"),
+    ("best", "auto", False, "best"), ("improved", "auto", True, "improved"), ("best_gpu", "gpu", False, "best_gpu"),
+])
+def test_recipe_picks_the_gpu_config_only_where_asked_or_cuda_trains(model, recipe, cuda, chosen):
+    from aecluster.registry import resolve_recipe
+
+    assert resolve_recipe(model, recipe, cuda) == chosen
+
+
+def test_train_best_runs_the_gpu_recipe_where_cuda_is(monkeypatch, tmp_path, image_files, capsys):
+    import aecluster.stages
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(aecluster.stages, "run_stages", lambda name, *args, **kwargs: calls.append((name, kwargs)))
+    assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(tmp_path / "o.pth"),
+                 "--teacher-epochs", "7", "--quiet"]) == 0
+    assert calls[0][0] == "best_gpu" and calls[0][1]["teacher_overrides"] == {"epochs": 7}
+    calls.clear()
+    assert main(["train", "--model", "best", "--recipe", "auto", "--device", "cpu", str(image_files[0]),
+                 str(tmp_path / "o.pth"), "--quiet"]) == 0
+    assert calls[0][0] == "best" and calls[0][1]["teacher_overrides"] is None
+    assert exit_code(["train", "--model", "improved", "--recipe", "gpu", str(image_files[0]),
+                      str(tmp_path / "o.pth")]) == 2
+    assert "aecluster: error: --recipe gpu: model 'improved' has no GPU recipe" in capsys.readouterr().err
+
+
+def test_train_best_on_a_cpu_says_what_the_gpu_recipe_would_take_then_trains_best(
+        monkeypatch, tmp_path, image_files, quick_teacher, tiny_gpu_recipe, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    output = tmp_path / "best.pth"
+    assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(output),
+                 "--epochs", "1", "--batch-size", "32"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("no CUDA device: the GPU recipe 'best_gpu' would take about ")
+    assert "training the CPU recipe 'best' instead" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:3]] == ["stage 1/2", "stage 2/2"] and "'teacher'" in lines[1]
+    assert read_checkpoint(output)["model"] == "best"
+    assert read_checkpoint(run_folder(output) / "teacher.pth")["model"] == "teacher"
+
+
+def test_teacher_epochs_shorten_the_teacher_stage_and_resume_keeps_them(tmp_path, image_files, tiny_gpu_recipe,
+                                                                        steps, capsys):
+    output = tmp_path / "gpu.pth"
+    steps.count, steps.stop_at = 0, 5  # 4 teacher steps (2 epochs of 64 images), then the student's first
+    assert main(["train", "--model", "best", "--recipe", "gpu", str(image_files[0]), str(output),
+                 "--teacher-epochs", "2", *QUICK]) == 130
+    hint = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--model best_gpu" in hint and "--teacher-epochs 2" in hint and "teacher_run" not in hint
+    teacher = run_folder(output) / "teacher.pth"
+    assert read_checkpoint(teacher)["settings"]["epochs"] == 2
+    mtime = teacher.stat().st_mtime_ns
+    steps.stop_at = None
+    assert main(shlex.split(hint.split("resume with: ", 1)[1])[1:] + ["--quiet"]) == 0
+    assert teacher.stat().st_mtime_ns == mtime and read_checkpoint(output)["model"] == "best_gpu"

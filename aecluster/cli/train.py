@@ -14,10 +14,11 @@ from aecluster.cli.args import (
     integer_at_least,
     non_negative_float,
     positive_float,
+    positive_int,
     say,
 )
 from aecluster.errors import UserInputError
-from aecluster.registry import CONFIG_FOLDER, DISTILL_LOSSES, MODEL_NAMES, REGISTRY
+from aecluster.registry import CONFIG_FOLDER, DISTILL_LOSSES, MODEL_NAMES, RECIPES, REGISTRY
 
 # The distillation defaults of `distill` are those of the shipped student's config (configs/best.yaml).
 DISTILL_DEFAULTS = REGISTRY["best"].settings
@@ -36,6 +37,12 @@ def register(commands: Any) -> None:
                     "OUT_run/teacher.pth (reused when trained with the same settings), then the "
                     "student; --resume continues whichever phase the snapshot belongs to.")
     train.add_argument("--model", default="improved", choices=MODEL_NAMES, help="model name")
+    train.add_argument("--recipe", choices=RECIPES, default="cpu",
+                       help="cpu: MODEL's config as named; gpu: its GPU recipe, config MODEL_gpu (best -> "
+                            "best_gpu); auto: the GPU recipe when training runs on a CUDA device, else "
+                            "MODEL, after saying how long the GPU recipe would take here (train_best.sh)")
+    train.add_argument("--teacher-epochs", type=positive_int, metavar="N",
+                       help="epochs of a student's teacher stage (default: the teacher config's)")
     add_training_options(train)
     train.set_defaults(handler=_train, teacher=None)
 
@@ -114,6 +121,8 @@ def _train(args: argparse.Namespace) -> int:
 
     guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
                   force=args.force)
+    if getattr(args, "recipe", "cpu") != "cpu":
+        args.model = _chosen_recipe(args)
     spec = get_spec(args.model)
     snapshot = read_snapshot(args.resume) if args.resume else None
     images = load_images(args.images, min_images=2)
@@ -154,8 +163,10 @@ def _train(args: argparse.Namespace) -> int:
 
             train_stage(args.model, images, args.output, settings, teacher=teacher, resume=args.resume, **options)
         else:
+            teacher_epochs = getattr(args, "teacher_epochs", None)
             run_stages(args.model, images, args.output, settings, resume=args.resume,
-                       say=lambda message: say(args, message), estimate=not args.quiet, **options)
+                       say=lambda message: say(args, message), estimate=not args.quiet,
+                       teacher_overrides={"epochs": teacher_epochs} if teacher_epochs else None, **options)
     except TrainingInterrupted as stopped:
         print(f"aecluster: training interrupted; resume with: {_resume_command(args, stopped.snapshot)}",
               file=sys.stderr)
@@ -177,7 +188,32 @@ def _resume_command(args: argparse.Namespace, snapshot: Path) -> str:
     head = ["aecluster", command, *head[command]]
     if args.device:
         head += ["--device", args.device]
+    if getattr(args, "teacher_epochs", None):
+        head += ["--teacher-epochs", str(args.teacher_epochs)]
     return shlex.join([*head, args.images, args.output, "--resume", str(snapshot)])
+
+
+def _chosen_recipe(args: argparse.Namespace) -> str:
+    """The config `--recipe` picks. When 'auto' falls back to the CPU recipe although a GPU one
+    exists, first say how long the GPU recipe would take on this machine (each stage timed on a
+    few steps of 16 images, scaled to the data), so that the choice is visible."""
+    import torch
+
+    from aecluster.data import load_images
+    from aecluster.registry import gpu_counterpart, resolve_recipe
+    from aecluster.stages import about, recipe_seconds
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    chosen = resolve_recipe(args.model, args.recipe, device.startswith("cuda"))
+    gpu = gpu_counterpart(args.model)
+    if chosen == args.model and gpu not in (None, args.model) and not args.quiet:
+        seconds = recipe_seconds(gpu, load_images(args.images, min_images=2), seed=args.seed, batch=16,
+                                 device=device)
+        stages = " + ".join(about(part).removeprefix("about ") for part in seconds)
+        say(args, f"no CUDA device: the GPU recipe {gpu!r} would take {about(sum(seconds))} here ({stages}, "
+                  f"timed on a few steps of 16 images); training the CPU recipe {args.model!r} instead "
+                  "(docs/gpu.md)")
+    return chosen
 
 
 def _maps_where_shapes_match(settings: Any, model: str, config: dict[str, Any] | None, teacher: Any) -> Any:
