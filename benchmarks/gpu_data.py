@@ -5,17 +5,15 @@ usage: python -m benchmarks.gpu_data ../shared/data/two_source ../shared/data/in
 Writes .gpu-data/NAME.npz per benchmark: trainX and valX losslessly compressed, plus trainY and
 valY where present (labels only score, never choose). A device call carries the repository's
 working tree and the carried folders, 64 MiB in all: a benchmark's trainX is 26 MB, 24.6 MiB
-with zlib, and two of them beside the repository do not fit; compressed here they take about
-14 MiB each. The codec is the lossless image coder's usual one (as in JPEG-LS, Weinberger et
-al. 2000): each pixel is predicted from its left, upper and upper-left neighbours by the median
-edge detector, red and blue residuals are taken relative to green, and the residual planes are
-LZMA-compressed. `load_packed` undoes it exactly (tested). See docs/gpu.md.
+with zlib, and two of them beside the repository do not fit. Here the images are tiled
+into one picture and stored as lossless WebP (Pillow), about 14 MiB a benchmark; `load_packed`
+gives back the exact arrays (tested). See docs/gpu.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import lzma
+import io
 import sys
 from pathlib import Path
 
@@ -24,36 +22,34 @@ import numpy as np
 from aecluster.data import load_images
 from aecluster.errors import run_reporting_errors
 
-
-def _predicted(left: np.ndarray, up: np.ndarray, corner: np.ndarray) -> np.ndarray:
-    """The median edge detector: min(left, up) or max(left, up) at an edge, else the gradient."""
-    low, high = np.minimum(left, up), np.maximum(left, up)
-    return np.where(corner >= high, low, np.where(corner <= low, high, left + up - corner))
+GRID_COLUMNS = 100  # images per row of the tiled picture (WebP allows 16,383 pixels a side)
 
 
 def encode_images(images: np.ndarray) -> np.ndarray:
-    """(N,H,W,3) uint8 images -> LZMA bytes (as a uint8 array) of their prediction residuals."""
-    x = np.asarray(images, dtype=np.int16)
-    left, up, corner = (np.zeros_like(x) for _ in range(3))
-    left[:, :, 1:], up[:, 1:], corner[:, 1:, 1:] = x[:, :, :-1], x[:, :-1], x[:, :-1, :-1]
-    residual = (x - _predicted(left, up, corner)) % 256
-    residual[..., [0, 2]] = (residual[..., [0, 2]] - residual[..., 1:2]) % 256
-    planes = np.ascontiguousarray(residual.astype(np.uint8).transpose(3, 0, 1, 2))
-    return np.frombuffer(lzma.compress(planes.tobytes(), preset=6), dtype=np.uint8)
+    """(N,H,W,3) uint8 images -> the bytes (as a uint8 array) of one lossless WebP of them tiled."""
+    from PIL import Image
+
+    count, height, width, channels = images.shape
+    rows = -(-count // GRID_COLUMNS)
+    tiles = np.zeros((rows * GRID_COLUMNS, height, width, channels), dtype=np.uint8)
+    tiles[:count] = images
+    grid = tiles.reshape(rows, GRID_COLUMNS, height, width, channels).transpose(0, 2, 1, 3, 4)
+    buffer = io.BytesIO()
+    Image.fromarray(grid.reshape(rows * height, GRID_COLUMNS * width, channels)).save(
+        buffer, format="WEBP", lossless=True, quality=100, method=4, exact=True)
+    return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
 
 
 def decode_images(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """The exact images `encode_images` packed, given their shape (N,H,W,3)."""
+    from PIL import Image
+
     count, height, width, channels = shape
-    planes = np.frombuffer(lzma.decompress(packed.tobytes()), dtype=np.uint8)
-    residual = planes.reshape(channels, count, height, width).transpose(1, 2, 3, 0).astype(np.int16)
-    residual[..., [0, 2]] = (residual[..., [0, 2]] + residual[..., 1:2]) % 256
-    x = np.zeros((count, height + 1, width + 1, channels), dtype=np.int16)  # a zero border above and left
-    for row in range(1, height + 1):
-        for column in range(1, width + 1):
-            guess = _predicted(x[:, row, column - 1], x[:, row - 1, column], x[:, row - 1, column - 1])
-            x[:, row, column] = (residual[:, row - 1, column - 1] + guess) % 256
-    return x[:, 1:, 1:].astype(np.uint8)
+    with Image.open(io.BytesIO(packed.tobytes())) as picture:
+        grid = np.asarray(picture.convert("RGB"))
+    rows = grid.shape[0] // height
+    tiles = grid.reshape(rows, height, GRID_COLUMNS, width, channels).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(tiles.reshape(-1, height, width, channels)[:count])
 
 
 def pack(benchmark: Path, destination: Path) -> Path:
