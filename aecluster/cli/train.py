@@ -116,8 +116,8 @@ def _train(args: argparse.Namespace) -> int:
     from aecluster.data import load_images, load_labels
     from aecluster.distributed import distributed_rank, init_distributed, shutdown_distributed
     from aecluster.registry import TrainSettings, get_spec
-    from aecluster.snapshots import TrainingInterrupted, read_snapshot, run_folder
-    from aecluster.stages import run_stages, settings_of
+    from aecluster.snapshots import TrainingInterrupted, read_snapshot, run_folder, settings_of
+    from aecluster.stages import run_stages
 
     guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
                   force=args.force)
