@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from aecluster.checkpoint import atomic_path
+from aecluster.atomic import atomic_path
 from aecluster.cli.args import positive_float, positive_int
 from aecluster.errors import UserInputError, run_reporting_errors
 from aecluster.metrics import clustering_accuracy
