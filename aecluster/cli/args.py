@@ -174,5 +174,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
 
 def say(args: argparse.Namespace, message: str) -> None:
+    """Print a progress message to stderr unless the command was given --quiet."""
     if not getattr(args, "quiet", False):
         print(message, file=sys.stderr)
+
+
+def label_counts(labels: Any, possible: Any) -> str:
+    """"40 images labelled 0, 24 labelled 1": how many of `labels` hold each possible label."""
+    import numpy as np
+
+    text = ", ".join(f"{np.count_nonzero(labels == value)} labelled {value}" for value in np.unique(possible))
+    return text.replace(" labelled", " images labelled", 1)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aecluster.cli.args import add_recipe_options, recipe_overrides, say, show_stages
+from aecluster.cli.args import add_recipe_options, label_counts, recipe_overrides, say, show_stages
 from aecluster.errors import UserInputError
 
 
@@ -143,10 +143,3 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f}  (N={len(truth)})")
     return 0
 
-
-def label_counts(labels: Any, possible: Any) -> str:
-    """"40 images labelled 0, 24 labelled 1": how many of `labels` hold each possible label."""
-    import numpy as np
-
-    text = ", ".join(f"{np.count_nonzero(labels == value)} labelled {value}" for value in np.unique(possible))
-    return text.replace(" labelled", " images labelled", 1)
