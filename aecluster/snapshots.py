@@ -37,6 +37,7 @@ def run_folder(output: str | Path) -> Path:
 
 
 def snapshot_path(folder: Path, step: int) -> Path:
+    """The snapshot file of `step` in run folder `folder`: step_NNNNNNN.pth (sorts by step)."""
     return folder / f"step_{step:07d}.pth"
 
 

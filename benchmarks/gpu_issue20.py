@@ -103,6 +103,7 @@ def stage_timing(folder: Path) -> dict[str, float]:
 
 
 def groups(codes: np.ndarray, reduce: str, method: str, seed: int) -> np.ndarray:
+    """Group labels of `codes` by the candidate recipe (`reduce`, `method`), random state `seed`."""
     from aecluster.encoding import fit_groups
 
     return fit_groups(codes, reduce, method, random_state=seed, standardize=False)[1].labels_
@@ -156,6 +157,7 @@ def score(student: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, An
 
 
 def report(name: str, result: dict[str, Any]) -> None:
+    """Print one benchmark's scores and its candidate recipes' table."""
     print(f"{name}: teacher val / train ACC {result['teacher']['val_acc']:.3f} / {result['teacher']['train_acc']:.3f}, "
           f"student {result['student']['val_acc']:.3f} / {result['student']['train_acc']:.3f}; student-teacher "
           "group agreement train / val / val placed "
