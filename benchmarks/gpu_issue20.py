@@ -190,7 +190,8 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
           flush=True)
     output = work / f"{name}_best.pth"
     wall = train_recipe(trainx, output, args.recipe, args.seed, epochs)
-    shutil.copyfile(output, args.out / f"{name}_best.pth")  # before scoring, which could fail
+    with atomic_path(args.out / f"{name}_best.pth") as temporary:  # before scoring, which could fail
+        shutil.copyfile(output, temporary)
     clock = time.perf_counter()
     result = score(output, data, args.seed)
     codes = result.pop("codes")
