@@ -84,6 +84,7 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
         return self
 
     def predict(self, codes: np.ndarray) -> np.ndarray:
+        """The fitted group of each code, single-threaded like `fit`."""
         with single_threaded():
             return self._predict(np.asarray(codes, dtype=np.float64))
 
