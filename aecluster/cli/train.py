@@ -221,9 +221,8 @@ def _maps_where_shapes_match(settings: Any, model: str, config: dict[str, Any] |
     than its teacher's (another width, say): only its codes' similarities can be matched then."""
     from dataclasses import replace
 
-    from aecluster.models import build_model
+    from aecluster.models import build_model, latent_map_shape
     from aecluster.registry import get_spec
-    from aecluster.training import latent_map_shape
 
     teacher = teacher if teacher is not None else build_model(get_spec(model).teacher)
     if latent_map_shape(build_model(model, config)) == latent_map_shape(teacher):
