@@ -52,6 +52,11 @@ CLUSTER_SEEDS = (0, 1, 2)
 RESERVE_SECONDS = 90.0
 
 
+def benchmark_name(path: Path) -> str:
+    """NAME of a packed benchmark NAME.npz or of a benchmark folder: its files' and results' key."""
+    return path.stem if path.suffix == ".npz" else path.resolve().name
+
+
 def load_benchmark(path: Path) -> dict[str, np.ndarray]:
     """trainX, valX, trainY, valY of a packed benchmark (.npz) or a benchmark folder."""
     from benchmarks.common import load_bench
@@ -173,7 +178,7 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
     """Plan, train, score and write one benchmark; returns its entry of results.json."""
     import torch
 
-    name = bench.stem if bench.suffix == ".npz" else bench.resolve().name
+    name = benchmark_name(bench)
     data = load_benchmark(bench)
     trainx = work / f"{name}_trainX.npy"
     np.save(trainx, data["trainX"])
@@ -237,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         for index, bench in enumerate(args.benchmarks):
             share = (args.budget - (time.monotonic() - START)) / (len(args.benchmarks) - index)
-            results[bench.stem] = run_benchmark(bench, args, work, share)
+            results[benchmark_name(bench)] = run_benchmark(bench, args, work, share)
             with atomic_path(args.out / "results.json") as path:
                 path.write_text(json.dumps({"total_seconds": time.monotonic() - START, "benchmarks": results},
                                            indent=2))
