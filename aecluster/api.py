@@ -302,6 +302,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return self.label_map_[self.clusterer_.predict(self.transform(X))]
 
     def fit_predict(self, X: np.ndarray, y: Any = None, **_: Any) -> np.ndarray:
+        """Fit on `X` and return its labels (`labels_`)."""
         return self.fit(X).labels_
 
     def orient_to(self, X_reference: np.ndarray, y_reference: np.ndarray) -> AEClusterer:

@@ -84,6 +84,7 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
         return self
 
     def predict(self, codes: np.ndarray) -> np.ndarray:
+        """The fitted group of each code, single-threaded like `fit`."""
         with single_threaded():
             return self._predict(np.asarray(codes, dtype=np.float64))
 
@@ -129,8 +130,7 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
         """A fitted clustering rebuilt from `get_state`'s values, ready to predict."""
         params = cls().get_params()
         clusterer = cls(**{key: state[key] for key in params})
-        if clusterer.method not in METHODS:
-            raise UserInputError(f"unknown method {clusterer.method!r}; choose one of {', '.join(METHODS)}")
+        check_group_counts(clusterer.method, clusterer.n_clusters, clusterer.fine_clusters)
         for key, value in state.items():
             if key.endswith("_"):
                 setattr(clusterer, key, np.asarray(value))

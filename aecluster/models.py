@@ -3,7 +3,7 @@
 The registered models (`aecluster.registry`, one YAML config each) name their builder here.
 Every model is an `Autoencoder`: an encoder that maps a (B,3,32,32) batch in [-1,1] to flat
 codes, an optional decoder that reconstructs the batch from them, and an optional projection
-head used only by contrastive training. Modules only compute; losses live in `training`.
+head used only by contrastive training. Modules only compute; losses live in `objectives`.
 """
 
 from __future__ import annotations
@@ -247,6 +247,19 @@ class Autoencoder(nn.Module):
         reconstruction = self.decoder(feature_map) if self.decoder is not None else None
         projection = self.projector(codes) if self.projector is not None else None
         return codes, reconstruction, projection
+
+
+def latent_map_shape(model: Autoencoder) -> tuple[int, ...]:
+    """(C, H, W) of the latent map the model's encoder makes of a 32x32 image (in eval mode, so
+    that no BatchNorm statistics move)."""
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            probe = torch.zeros(1, 3, 32, 32, device=next(model.parameters()).device)
+            return tuple(model.encoder.feature_map(probe).shape[1:])
+    finally:
+        model.train(training)
 
 
 def projection_head(code_dim: int, dim: int = 64) -> nn.Sequential:

@@ -190,10 +190,12 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         self.max_fit_samples = max_fit_samples
 
     def fit(self, codes: np.ndarray, y: Any = None) -> ReducerChain:
+        """Fit the chain's links on `codes` (a sample of `max_fit_samples` of them when more)."""
         self._fit(np.asarray(codes, dtype=np.float32))
         return self
 
     def fit_transform(self, codes: np.ndarray, y: Any = None, **_: Any) -> np.ndarray:
+        """Fit, then reduce every one of `codes` (the fitted layout itself when all were fitted)."""
         codes = np.asarray(codes, dtype=np.float32)
         sample, reduced = self._fit(codes)
         return reduced if sample is None else self.transform(codes)
@@ -229,6 +231,7 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         return sample, reduced
 
     def transform(self, codes: np.ndarray) -> np.ndarray:
+        """Reduce new codes with the fitted links."""
         reduced = np.array(codes, dtype=np.float32)
         if self.shift_ is not None:
             reduced -= self.shift_

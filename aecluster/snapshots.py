@@ -17,6 +17,7 @@ from torch import nn
 from aecluster.atomic import atomic_path
 from aecluster.checkpoint import model_from_payload, read_checkpoint, save_checkpoint
 from aecluster.errors import UserInputError
+from aecluster.registry import TrainSettings
 
 SNAPSHOT_KEYS = ("model", "step", "optimizer", "scheduler", "settings", "history")
 
@@ -36,6 +37,7 @@ def run_folder(output: str | Path) -> Path:
 
 
 def snapshot_path(folder: Path, step: int) -> Path:
+    """The snapshot file of `step` in run folder `folder`: step_NNNNNNN.pth (sorts by step)."""
     return folder / f"step_{step:07d}.pth"
 
 
@@ -56,6 +58,15 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
         raise UserInputError(f"{path}: not a training snapshot (no {', '.join(missing)}); resume from a "
                              "step_N.pth file in the run folder (OUT_run/, or OUT_run/teacher_run/ for a teacher)")
     return payload
+
+
+def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
+    """The training settings a checkpoint, snapshot or stage plan was made with (defaults for
+    settings that did not exist yet), or a one-line error."""
+    try:
+        return TrainSettings(**payload["settings"])
+    except (KeyError, TypeError) as exc:
+        raise UserInputError(f"{source}: its training settings are missing or unreadable ({exc})") from None
 
 
 def restore(payload: dict[str, Any], source: str | Path, model_name: str, model: nn.Module, heads: nn.Module,

@@ -24,17 +24,8 @@ from aecluster.distributed import distributed_rank
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model
 from aecluster.registry import TrainSettings, get_spec
-from aecluster.snapshots import read_snapshot, run_folder
+from aecluster.snapshots import read_snapshot, run_folder, settings_of
 from aecluster.training import Trainer
-
-
-def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
-    """The training settings a checkpoint or snapshot was made with (defaults for settings that
-    did not exist yet), or a one-line error."""
-    try:
-        return TrainSettings(**payload["settings"])
-    except (KeyError, TypeError) as exc:
-        raise UserInputError(f"{source}: its training settings are missing or unreadable ({exc})") from None
 
 
 def teacher_path(output: str | Path) -> Path:
@@ -123,7 +114,7 @@ def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings
     plan = run_folder(output) / "stages.json"
     if resuming_teacher and plan.is_file():
         recorded = json.loads(plan.read_text())
-        return TrainSettings(**recorded["settings"]), recorded["config"]
+        return settings_of(recorded, plan), recorded["config"]
     run_folder(output).mkdir(exist_ok=True)
     if distributed_rank()[0] == 0:
         with atomic_path(plan) as temporary:

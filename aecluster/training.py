@@ -28,7 +28,7 @@ from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoi
 from aecluster.data import compute_in_batches, to_tensor
 from aecluster.distributed import StopRequest, distributed_rank, stop_requested
 from aecluster.errors import UserInputError
-from aecluster.models import Autoencoder, build_model
+from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.objectives import OBJECTIVES, Step, active_objectives
 from aecluster.registry import TrainSettings, get_spec, model_config
 from aecluster.snapshots import (
@@ -101,19 +101,6 @@ def training_step(
              for name in objectives}
     loss = sum(getattr(settings, OBJECTIVES[name].weight) * value for name, value in parts.items())
     return loss, {name: float(value.detach()) for name, value in parts.items()}
-
-
-def latent_map_shape(model: Autoencoder) -> tuple[int, ...]:
-    """(C, H, W) of the latent map the model's encoder makes of a 32x32 image (in eval mode, so
-    that no BatchNorm statistics move)."""
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            probe = torch.zeros(1, 3, 32, 32, device=next(model.parameters()).device)
-            return tuple(model.encoder.feature_map(probe).shape[1:])
-    finally:
-        model.train(training)
 
 
 def latent_maps(model: Autoencoder, images: np.ndarray, device: torch.device, batch_size: int = 512,

@@ -163,6 +163,7 @@ def table_header(first: str) -> str:
 
 
 def summarise(name: str, runs: list[dict[str, Any]]) -> str:
+    """One row of `table_header`'s table: median ± spread over the seeds' `runs` of model `name`."""
     def stat(key: str) -> str:
         if not all(key in r for r in runs):
             return "—"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aecluster.atomic import atomic_path
 from aecluster.data import load_images
 from aecluster.errors import run_reporting_errors
 
@@ -63,9 +64,8 @@ def pack(benchmark: Path, destination: Path) -> Path:
             arrays[name] = np.load(benchmark / f"{name}.npy")
     destination.mkdir(parents=True, exist_ok=True)
     path = destination / f"{benchmark.resolve().name}.npz"
-    partial = path.with_name(f".{path.stem}.partial.npz")
-    np.savez(partial, **arrays)
-    partial.replace(path)
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        np.savez(handle, **arrays)
     return path
 
 

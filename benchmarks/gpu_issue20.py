@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from aecluster.checkpoint import atomic_path
+from aecluster.atomic import atomic_path
 from aecluster.cli.args import positive_float, positive_int
 from aecluster.errors import UserInputError, run_reporting_errors
 from aecluster.metrics import clustering_accuracy
@@ -50,6 +50,11 @@ CLUSTER_SEEDS = (0, 1, 2)
 # Held back from each benchmark's training share: scoring (about 48 KMeans fits, two encoders'
 # codes) plus what the plan's step times leave out (snapshots, checkpoints, each stage's start).
 RESERVE_SECONDS = 90.0
+
+
+def benchmark_name(path: Path) -> str:
+    """NAME of a packed benchmark NAME.npz or of a benchmark folder: its files' and results' key."""
+    return path.stem if path.suffix == ".npz" else path.resolve().name
 
 
 def load_benchmark(path: Path) -> dict[str, np.ndarray]:
@@ -103,6 +108,7 @@ def stage_timing(folder: Path) -> dict[str, float]:
 
 
 def groups(codes: np.ndarray, reduce: str, method: str, seed: int) -> np.ndarray:
+    """Group labels of `codes` by the candidate recipe (`reduce`, `method`), random state `seed`."""
     from aecluster.encoding import fit_groups
 
     return fit_groups(codes, reduce, method, random_state=seed, standardize=False)[1].labels_
@@ -156,6 +162,7 @@ def score(student: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, An
 
 
 def report(name: str, result: dict[str, Any]) -> None:
+    """Print one benchmark's scores and its candidate recipes' table."""
     print(f"{name}: teacher val / train ACC {result['teacher']['val_acc']:.3f} / {result['teacher']['train_acc']:.3f}, "
           f"student {result['student']['val_acc']:.3f} / {result['student']['train_acc']:.3f}; student-teacher "
           "group agreement train / val / val placed "
@@ -171,7 +178,7 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
     """Plan, train, score and write one benchmark; returns its entry of results.json."""
     import torch
 
-    name = bench.stem if bench.suffix == ".npz" else bench.resolve().name
+    name = benchmark_name(bench)
     data = load_benchmark(bench)
     trainx = work / f"{name}_trainX.npy"
     np.save(trainx, data["trainX"])
@@ -188,7 +195,8 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
           flush=True)
     output = work / f"{name}_best.pth"
     wall = train_recipe(trainx, output, args.recipe, args.seed, epochs)
-    shutil.copyfile(output, args.out / f"{name}_best.pth")  # before scoring, which could fail
+    with atomic_path(args.out / f"{name}_best.pth") as temporary:  # before scoring, which could fail
+        shutil.copyfile(output, temporary)
     clock = time.perf_counter()
     result = score(output, data, args.seed)
     codes = result.pop("codes")
@@ -234,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         for index, bench in enumerate(args.benchmarks):
             share = (args.budget - (time.monotonic() - START)) / (len(args.benchmarks) - index)
-            results[bench.stem] = run_benchmark(bench, args, work, share)
+            results[benchmark_name(bench)] = run_benchmark(bench, args, work, share)
             with atomic_path(args.out / "results.json") as path:
                 path.write_text(json.dumps({"total_seconds": time.monotonic() - START, "benchmarks": results},
                                            indent=2))

@@ -88,9 +88,11 @@ def test_accuracy_trains_the_gpu_pair_with_tiny_settings_and_reuses_its_teacher(
     runs = json.loads((tmp_path / "runs.json").read_text())["results"]
     # The student's teacher is the one trained in the row above, copied rather than trained again.
     assert runs["best_gpu teacher"][0]["train_acc"] == runs["resnet18_teacher"][0]["train_acc"]
-    assert 0.0 <= runs["best_gpu"][0]["train_agreement"] <= 1.0
+    assert {"val_agreement", "train_agreement", "placed_agreement"} <= set(runs["best_gpu"][0])
     assert sorted(path.name for path in work.glob("*.pth")) == [
         "best_gpu_batch_size32_epochs1_seed0.pth", "resnet18_teacher_batch_size32_epochs1_seed0.pth"]
+    assert (work / "best_gpu_batch_size32_epochs1_seed0_run" / "teacher.pth").read_bytes() == (
+        work / "resnet18_teacher_batch_size32_epochs1_seed0.pth").read_bytes()
 
 
 def test_speed_prints_the_training_throughput_of_a_config_on_its_device(image_files, tiny_gpu_recipe, capsys):

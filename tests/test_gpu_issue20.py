@@ -79,3 +79,15 @@ def test_gpu_run_refuses_to_train_the_cpu_recipe_without_a_gpu(tmp_path, packed,
     with pytest.raises(UserInputError, match="no CUDA device is visible"):
         main([str(packed[0]), "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_a_benchmark_folder_given_as_dot_is_named_as_its_files_are(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from benchmarks.gpu_issue20 import benchmark_name
+
+    folder = tmp_path / "two_source"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    assert [benchmark_name(Path(text)) for text in (".", "../two_source/", "packed/two_source.npz")] == [
+        "two_source"] * 3

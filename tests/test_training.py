@@ -166,7 +166,8 @@ def test_map_distillation_compares_whole_maps_by_direction():
 def test_teacher_maps_are_computed_once_as_float16(two_groups, trained_checkpoint):
     from aecluster.checkpoint import load_model
     from aecluster.data import to_tensor
-    from aecluster.training import latent_map_shape, latent_maps
+    from aecluster.models import latent_map_shape
+    from aecluster.training import latent_maps
 
     teacher, _ = load_model(trained_checkpoint)
     images = two_groups[0][:20]

@@ -24,6 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `aecluster` parser with every command module's subcommands registered."""
     parser = _Parser(
         prog="aecluster",
         description="Unsupervised two-way clustering of 32x32 RGB images with a convolutional "

@@ -71,6 +71,7 @@ def similarity(text: str) -> float:
 
 
 def add_force_option(parser: argparse.ArgumentParser) -> None:
+    """Add --force: write an output whose extension names another kind of file."""
     parser.add_argument("--force", action="store_true",
                         help="write the output even if its extension says it is another kind of file "
                              "(an output that is also an input is always refused)")
@@ -135,6 +136,7 @@ def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options of commands that label images: grouping, --reference, output and verbosity."""
     add_grouping_options(parser)
     parser.add_argument("--reference", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled images and labels; see --reference-mode")
@@ -150,6 +152,7 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Add the inputs, output and settings shared by the training commands."""
     parser.add_argument("images", help="training images (.npy or folder)")
     parser.add_argument("output", help="checkpoint to write (.pth)")
     config = "default: the model's config"
@@ -174,5 +177,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
 
 def say(args: argparse.Namespace, message: str) -> None:
+    """Print a progress message to stderr unless the command was given --quiet."""
     if not getattr(args, "quiet", False):
         print(message, file=sys.stderr)
+
+
+def label_counts(labels: Any, possible: Any) -> str:
+    """"40 images labelled 0, 24 labelled 1": how many of `labels` hold each possible label."""
+    import numpy as np
+
+    text = ", ".join(f"{np.count_nonzero(labels == value)} labelled {value}" for value in np.unique(possible))
+    return text.replace(" labelled", " images labelled", 1)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aecluster.cli.args import add_recipe_options, recipe_overrides, say, show_stages
+from aecluster.cli.args import add_recipe_options, label_counts, recipe_overrides, say, show_stages
 from aecluster.errors import UserInputError
 
 
@@ -61,7 +61,8 @@ def _guard(args: argparse.Namespace, *inputs: str | None) -> None:
     guard_outputs(outputs, [*inputs, *(args.reference or ())], force=args.force)
 
 
-def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
+def _fit_estimator(args: argparse.Namespace) -> Any:
+    """The AEClusterer of `args.checkpoint` fitted on `args.images` with the command's recipe options."""
     from aecluster.api import AEClusterer
     from aecluster.data import load_images, load_labels
 
@@ -97,7 +98,7 @@ def _fit_estimator(args: argparse.Namespace) -> tuple[Any, Any]:
         timings = {"load images + checkpoint header": loaded, **estimator.timings_}
         for stage, seconds in timings.items():
             print(f"{stage:>32}: {seconds:7.2f} s", file=sys.stderr)
-    return estimator, images
+    return estimator
 
 
 def _cluster(args: argparse.Namespace) -> int:
@@ -107,7 +108,7 @@ def _cluster(args: argparse.Namespace) -> int:
     _guard(args, args.images, args.checkpoint)
     if args.names and not Path(args.images).is_dir():
         raise UserInputError(f"--names: {args.images} is not a folder; file names exist only for folder input")
-    estimator, _ = _fit_estimator(args)
+    estimator = _fit_estimator(args)
     if args.save_model:
         estimator.save(args.save_model)
         say(args, f"wrote {args.save_model}: encoder + fitted groups; label new images with "
@@ -124,7 +125,7 @@ def _pairs(args: argparse.Namespace) -> int:
 
     _guard(args, args.images, args.checkpoint, args.pairs_csv)
     pairs = read_pairs(args.pairs_csv, len(load_images(args.images)))
-    estimator, _ = _fit_estimator(args)
+    estimator = _fit_estimator(args)
     labels = estimator.labels_
     same = (labels[pairs[:, 1]] == labels[pairs[:, 2]]).astype(int)
     write_columns(args.output, ("id", "Ans"), [pairs[:, 0], same])
@@ -143,10 +144,3 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f}  (N={len(truth)})")
     return 0
 
-
-def label_counts(labels: Any, possible: Any) -> str:
-    """"40 images labelled 0, 24 labelled 1": how many of `labels` hold each possible label."""
-    import numpy as np
-
-    text = ", ".join(f"{np.count_nonzero(labels == value)} labelled {value}" for value in np.unique(possible))
-    return text.replace(" labelled", " images labelled", 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aecluster.cli.args import add_force_option, say
+from aecluster.cli.args import add_force_option, label_counts, say
 
 
 def register(commands: Any) -> None:
@@ -28,7 +28,6 @@ def register(commands: Any) -> None:
 def _predict(args: argparse.Namespace) -> int:
     from aecluster.api import AEClusterer
     from aecluster.atomic import guard_outputs
-    from aecluster.cli.cluster import label_counts
     from aecluster.csvio import write_predictions
     from aecluster.data import load_images
     from aecluster.errors import UserInputError

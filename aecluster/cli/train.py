@@ -116,8 +116,8 @@ def _train(args: argparse.Namespace) -> int:
     from aecluster.data import load_images, load_labels
     from aecluster.distributed import distributed_rank, init_distributed, shutdown_distributed
     from aecluster.registry import TrainSettings, get_spec
-    from aecluster.snapshots import TrainingInterrupted, read_snapshot, run_folder
-    from aecluster.stages import run_stages, settings_of
+    from aecluster.snapshots import TrainingInterrupted, read_snapshot, run_folder, settings_of
+    from aecluster.stages import run_stages
 
     guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
                   force=args.force)
@@ -221,9 +221,8 @@ def _maps_where_shapes_match(settings: Any, model: str, config: dict[str, Any] |
     than its teacher's (another width, say): only its codes' similarities can be matched then."""
     from dataclasses import replace
 
-    from aecluster.models import build_model
+    from aecluster.models import build_model, latent_map_shape
     from aecluster.registry import get_spec
-    from aecluster.training import latent_map_shape
 
     teacher = teacher if teacher is not None else build_model(get_spec(model).teacher)
     if latent_map_shape(build_model(model, config)) == latent_map_shape(teacher):
