@@ -19,6 +19,7 @@ def run_cli(*args):
                           text=True, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_train_cluster_evaluate_end_to_end(tmp_path, image_files):
     images, labels = image_files
     result = run_cli("train", "--model", "improved", "--epochs", "3", "--batch-size", "16", "--quiet",

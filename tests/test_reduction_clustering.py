@@ -78,6 +78,7 @@ def test_degenerate_warning():
     assert degenerate_warning(np.array([0, 1] * 50)) is None
 
 
+@pytest.mark.slow
 def test_umap_compiled_code_is_cached_in_the_user_cache(tmp_path):
     import os
     import subprocess
