@@ -110,11 +110,11 @@ def _stage_config(stage: str) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from aecluster.api import validation_scorer
     from aecluster.atomic import guard_outputs
     from aecluster.checkpoint import load_model
     from aecluster.data import load_images, load_labels
     from aecluster.distributed import distributed_rank, init_distributed, shutdown_distributed
+    from aecluster.encoding import validation_scorer
     from aecluster.registry import TrainSettings, get_spec
     from aecluster.snapshots import TrainingInterrupted, read_snapshot, run_folder, settings_of
     from aecluster.stages import run_stages
