@@ -22,9 +22,9 @@ from aecluster.atomic import atomic_path
 from aecluster.checkpoint import model_from_payload, read_checkpoint
 from aecluster.distributed import distributed_rank
 from aecluster.errors import UserInputError
-from aecluster.models import Autoencoder, build_model
-from aecluster.registry import TrainSettings, get_spec
-from aecluster.snapshots import read_snapshot, run_folder, settings_of
+from aecluster.models import Autoencoder, build_model, latent_map_shape
+from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec
+from aecluster.snapshots import Snapshot, open_snapshot, run_folder, settings_of
 from aecluster.training import Trainer
 
 
@@ -34,7 +34,7 @@ def teacher_path(output: str | Path) -> Path:
 
 
 def train_stage(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
-                teacher: Autoencoder | None = None, resume: str | Path | None = None,
+                teacher: Autoencoder | None = None, resume: str | Path | Snapshot | None = None,
                 recipe: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
                 device: str | None = None, progress: bool = True,
                 evaluate: Callable[[Autoencoder], float] | None = None) -> Autoencoder:
@@ -42,6 +42,46 @@ def train_stage(name: str, images: np.ndarray, output: str | Path | None, settin
     trainer = Trainer(name, settings, recipe=recipe, device=device, progress=progress, evaluate=evaluate,
                       teacher=teacher, config=config)
     return trainer.fit(images, output, resume=resume)
+
+
+def stage_settings(name: str, overrides: dict[str, Any], *, snapshot: Snapshot | None = None,
+                   width_multiplier: float | None = None, teacher: Autoencoder | None = None,
+                   distilling: bool = False) -> tuple[TrainSettings, dict[str, Any] | None]:
+    """The settings and architecture overrides (config) a training command runs config `name` with.
+
+    A snapshot of `name` itself brings its own settings and config (a resume needs no options).
+    Otherwise the registered settings with the non-None `overrides`, the seed of a snapshot of
+    the other phase (a student's teacher, say), and `width_multiplier` as the config. With
+    `distilling` (the `distill` command) map distillation not chosen in `overrides` defaults to
+    `DISTILL_DEFAULTS`'; a default map distillation is turned off for a student whose latent map
+    differs in shape from its teacher's (`teacher`, else its config's teacher).
+    """
+    maps = overrides.get("distill_maps")
+    if maps is None and distilling:
+        overrides = {**overrides, "distill_maps": DISTILL_DEFAULTS.distill_maps}
+    if snapshot is not None and snapshot.payload["model"] == name:
+        return settings_of(snapshot.payload, snapshot.source), snapshot.payload["config"]
+    if snapshot is not None:
+        overrides = {**overrides, "seed": settings_of(snapshot.payload, snapshot.source).seed}
+    settings, config = TrainSettings.for_model(name, **overrides), None
+    spec = get_spec(name)
+    if width_multiplier is not None:
+        if "width_multiplier" not in spec.config:
+            raise UserInputError(f"--width-multiplier: model {name!r} has no width multiplier")
+        config = {"width_multiplier": width_multiplier}
+    if maps is None and settings.distill_maps > 0 and (teacher is not None or spec.teacher is not None):
+        settings = _maps_where_shapes_match(settings, name, config, teacher)
+    return settings, config
+
+
+def _maps_where_shapes_match(settings: TrainSettings, name: str, config: dict[str, Any] | None,
+                             teacher: Autoencoder | None) -> TrainSettings:
+    """The default map distillation, turned off for a student whose latent map has another shape
+    than its teacher's (another width, say): only its codes' similarities can be matched then."""
+    teacher = teacher if teacher is not None else build_model(get_spec(name).teacher)
+    if latent_map_shape(build_model(name, config)) == latent_map_shape(teacher):
+        return settings
+    return replace(settings, distill_maps=0.0)
 
 
 def _trained(name: str, path: Path, settings: TrainSettings) -> Autoencoder | None:
@@ -123,7 +163,7 @@ def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings
 
 
 def run_stages(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
-               resume: str | Path | None = None, say: Callable[[str], None] = lambda message: None,
+               resume: str | Path | Snapshot | None = None, say: Callable[[str], None] = lambda message: None,
                estimate: bool = False, teacher_overrides: dict[str, Any] | None = None,
                **options: Any) -> Autoencoder:
     """Every stage of config `name` in order; `options` go to `train_stage` of the last stage.
@@ -143,19 +183,19 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
             seconds = estimate_seconds(name, images, settings, config=options.get("config"), device=device)
             say(f"plan: {name!r}, {settings.epochs} epochs, {about(seconds)} (measured here)")
         return train_stage(name, images, output, settings, resume=resume, **options)
-    snapshot = read_snapshot(resume) if resume is not None else None
-    teacher_resume = resume if snapshot is not None and snapshot["model"] == spec.teacher else None
-    if snapshot is not None and teacher_resume is None and snapshot["model"] != name:
-        raise UserInputError(f"{resume}: snapshot of model {snapshot['model']!r}, but --model is {name!r} "
-                             f"(whose teacher is {spec.teacher!r})")
-    teacher_settings = (settings_of(snapshot, resume) if teacher_resume is not None
+    snapshot = open_snapshot(resume)
+    teacher_resume = snapshot if snapshot is not None and snapshot.payload["model"] == spec.teacher else None
+    if snapshot is not None and teacher_resume is None and snapshot.payload["model"] != name:
+        raise UserInputError(f"{snapshot.source}: snapshot of model {snapshot.payload['model']!r}, but --model is "
+                             f"{name!r} (whose teacher is {spec.teacher!r})")
+    teacher_settings = (settings_of(snapshot.payload, snapshot.source) if teacher_resume is not None
                         else TrainSettings.for_model(spec.teacher, **{**(teacher_overrides or {}),
                                                                       "seed": settings.seed}))
     if output is not None:
         settings, options["config"] = _planned(output, teacher_resume is not None, settings, options.get("config"))
     path = teacher_path(output) if output is not None else None
     if snapshot is not None and teacher_resume is None and not path.is_file():
-        raise UserInputError(f"{resume}: the student phase needs its teacher {path}, which is missing")
+        raise UserInputError(f"{snapshot.source}: the student phase needs its teacher {path}, which is missing")
     reused = _trained(spec.teacher, path, teacher_settings) if path is not None and teacher_resume is None else None
     times = ["", ""]
     if estimate:
@@ -169,5 +209,5 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     say(f"stage 2/2: student {name!r} distilled from it, {settings.epochs} epochs{times[1]} -> {output or 'memory'}")
     teacher = reused if reused is not None else train_stage(
         spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)
-    student_resume = resume if teacher_resume is None else None
+    student_resume = snapshot if teacher_resume is None else None
     return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume, **options)
