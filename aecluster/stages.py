@@ -113,11 +113,25 @@ def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teac
     return max((seconds(steps) - seconds(1)) / (steps - 1), 0.0) if steps > 1 else first
 
 
+def stage_steps(images: np.ndarray, settings: TrainSettings) -> int:
+    """How many steps a stage trains on `images`: its epochs times the full batches of an epoch."""
+    return settings.epochs * (len(images) // min(settings.batch_size, len(images)))
+
+
 def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
-                     config: dict[str, Any] | None = None, device: str | None = None) -> float:
-    """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps."""
+                     config: dict[str, Any] | None = None, device: str | None = None, from_step: int = 0) -> float:
+    """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps
+    left after `from_step` (where a resumed stage starts)."""
     per_step = step_seconds(name, images, settings, teacher=teacher, config=config, device=device)
-    return per_step * settings.epochs * (len(images) // min(settings.batch_size, len(images)))
+    return per_step * max(stage_steps(images, settings) - from_step, 0)
+
+
+def _resumed(snapshot: Snapshot | None, images: np.ndarray, settings: TrainSettings) -> tuple[int, str]:
+    """The step at which `snapshot` resumes a stage (0 without one) and the plan's words for it."""
+    if snapshot is None:
+        return 0, ""
+    step = int(snapshot.payload["step"])
+    return step, f", resumes at step {step} of {stage_steps(images, settings)}"
 
 
 def about(seconds: float) -> str:
@@ -171,19 +185,22 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     A student config first gets its teacher (trained with the teacher config's settings and the
     student's seed). `resume` may be a snapshot of the teacher phase (in OUT_run/teacher_run/),
     which continues the teacher and then trains the student with the settings this run
-    recorded in OUT_run/stages.json, or of the student phase. `say` gets the plan, with each
-    stage's time measured on a few of its steps first when `estimate` is set.
+    recorded in OUT_run/stages.json, or of the student phase. `say` gets the plan (with the step
+    a resumed stage starts at), with the time of each stage's steps still to run measured on a
+    few of its steps first when `estimate` is set.
     `teacher_overrides` change the teacher stage's registered settings (its epochs, say).
     """
     spec = get_spec(name)
     device, progress = options.get("device"), options.get("progress", True)
     estimate = estimate and distributed_rank()[1] == 1
+    snapshot = open_snapshot(resume)
     if spec.teacher is None:
         if estimate:
-            seconds = estimate_seconds(name, images, settings, config=options.get("config"), device=device)
-            say(f"plan: {name!r}, {settings.epochs} epochs, {about(seconds)} (measured here)")
-        return train_stage(name, images, output, settings, resume=resume, **options)
-    snapshot = open_snapshot(resume)
+            step, resumes = _resumed(snapshot, images, settings)
+            seconds = estimate_seconds(name, images, settings, config=options.get("config"), device=device,
+                                       from_step=step)
+            say(f"plan: {name!r}, {settings.epochs} epochs{resumes}, {about(seconds)} (measured here)")
+        return train_stage(name, images, output, settings, resume=snapshot, **options)
     teacher_resume = snapshot if snapshot is not None and snapshot.payload["model"] == spec.teacher else None
     if snapshot is not None and teacher_resume is None and snapshot.payload["model"] != name:
         raise UserInputError(f"{snapshot.source}: snapshot of model {snapshot.payload['model']!r}, but --model is "
@@ -197,17 +214,21 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     if snapshot is not None and teacher_resume is None and not path.is_file():
         raise UserInputError(f"{snapshot.source}: the student phase needs its teacher {path}, which is missing")
     reused = _trained(spec.teacher, path, teacher_settings) if path is not None and teacher_resume is None else None
+    student_resume = snapshot if teacher_resume is None else None
+    (teacher_step, teacher_resumes), (student_step, student_resumes) = (
+        _resumed(teacher_resume, images, teacher_settings), _resumed(student_resume, images, settings))
     times = ["", ""]
     if estimate:
         if reused is None:
-            times[0] = ", " + about(estimate_seconds(spec.teacher, images, teacher_settings, device=device))
+            times[0] = ", " + about(estimate_seconds(spec.teacher, images, teacher_settings, device=device,
+                                                     from_step=teacher_step))
         seconds = estimate_seconds(name, images, settings, teacher=build_model(spec.teacher),
-                                   config=options.get("config"), device=device)
+                                   config=options.get("config"), device=device, from_step=student_step)
         times[1] = f", {about(seconds)} (times measured here)"
-    say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs{times[0]} -> {path or 'memory'}"
-        + (" (already trained with these settings: reused)" if reused is not None else ""))
-    say(f"stage 2/2: student {name!r} distilled from it, {settings.epochs} epochs{times[1]} -> {output or 'memory'}")
+    say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs{teacher_resumes}{times[0]} -> "
+        f"{path or 'memory'}" + (" (already trained with these settings: reused)" if reused is not None else ""))
+    say(f"stage 2/2: student {name!r} distilled from it, {settings.epochs} epochs{student_resumes}{times[1]} -> "
+        f"{output or 'memory'}")
     teacher = reused if reused is not None else train_stage(
         spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)
-    student_resume = snapshot if teacher_resume is None else None
     return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume, **options)
