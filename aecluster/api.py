@@ -16,29 +16,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from aecluster.augment import AUGMENTATIONS
 from aecluster.clustering import METHODS
 from aecluster.data import IMAGE_SHAPE, validate_images
-from aecluster.encoding import encode_images, fit_groups
+from aecluster.encoding import RECIPE_DEFAULTS, encode_images, fit_groups
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder
 from aecluster.reduction import check_chain
 from aecluster.registry import REGISTRY
 
-RECIPE_PARAMS = ("reduce", "method", "threshold", "standardize", "n_clusters", "fine_clusters")
-
-
-def validation_scorer(
-    images: np.ndarray, labels: np.ndarray, recipe: dict[str, Any], random_state: int = 0,
-) -> Any:
-    """A callable model -> accuracy of clustering `images` alone with `recipe` (for history)."""
-    from aecluster.metrics import clustering_accuracy
-
-    def score(model: Autoencoder) -> float:
-        codes = encode_images(model, images)
-        _, clusterer = fit_groups(codes, recipe["reduce"], recipe["method"], recipe.get("threshold", 0.0),
-                                  random_state, recipe.get("standardize", True), recipe.get("n_clusters", 2),
-                                  recipe.get("fine_clusters", 20))
-        return clustering_accuracy(clusterer.labels_, labels)
-
-    return score
+RECIPE_PARAMS = tuple(RECIPE_DEFAULTS)  # the estimator parameters that make up its clustering recipe
 
 
 def _as_tensors(value: Any) -> Any:
@@ -182,8 +166,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         payload = read_checkpoint(path)
         recipe = payload.get("recipe", {})
         defaults = {"reduce": recipe.get("reduce"), "method": recipe.get("method"),
-                    "threshold": recipe.get("threshold", 0.0), "standardize": recipe.get("standardize", True),
-                    "n_clusters": recipe.get("n_clusters", 2), "fine_clusters": recipe.get("fine_clusters", 20)}
+                    **{key: recipe.get(key, RECIPE_DEFAULTS[key])
+                       for key in ("threshold", "standardize", "n_clusters", "fine_clusters")}}
         estimator = cls(model=payload["model"], checkpoint=path, **{**defaults, **params})
         fitted = payload.get("fitted")
         if fitted is None or any(params.get(key, defaults[key]) != defaults[key] for key in RECIPE_PARAMS):
@@ -203,9 +187,9 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _recipe(self) -> dict[str, Any]:
         shipped = REGISTRY[self.model].recipe if self.model in REGISTRY else {}
-        return {"reduce": self.reduce if self.reduce is not None else shipped.get("reduce", "pca:50"),
-                "method": self.method if self.method is not None else shipped.get("method", "kmeans"),
-                "standardize": self.standardize if self.standardize is not None else shipped.get("standardize", True),
+        chosen = {"reduce": self.reduce, "method": self.method, "standardize": self.standardize}
+        return {**{key: value if value is not None else shipped.get(key, RECIPE_DEFAULTS[key])
+                   for key, value in chosen.items()},
                 "threshold": self.threshold, "n_clusters": self.n_clusters, "fine_clusters": self.fine_clusters}
 
     def _check_params(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     from aecluster.clustering import GroupClusterer
     from aecluster.models import Autoencoder
     from aecluster.reduction import ReducerChain
+
+# What a clustering recipe falls back to for each key it leaves out (a model's config may name
+# only some; `AEClusterer` and the training history's validation score read these).
+RECIPE_DEFAULTS: dict[str, Any] = {"reduce": "pca:50", "method": "kmeans", "threshold": 0.0, "standardize": True,
+                                   "n_clusters": 2, "fine_clusters": 20}
 
 
 def encode_images(
@@ -38,3 +43,21 @@ def fit_groups(
     reduced = reducer.fit_transform(codes)
     clusterer = GroupClusterer(method, threshold, random_state, n_clusters, fine_clusters)
     return reducer, clusterer.fit(reduced)
+
+
+def validation_scorer(
+    images: np.ndarray, labels: np.ndarray, recipe: dict[str, Any], random_state: int = 0,
+) -> Any:
+    """A callable model -> accuracy of clustering `images` alone with `recipe` (keys it lacks
+    from `RECIPE_DEFAULTS`), scored against `labels`: the validation curve of a training history."""
+    from aecluster.metrics import clustering_accuracy
+
+    recipe = {**RECIPE_DEFAULTS, **recipe}
+
+    def score(model: Autoencoder) -> float:
+        codes = encode_images(model, images)
+        _, clusterer = fit_groups(codes, recipe["reduce"], recipe["method"], recipe["threshold"], random_state,
+                                  recipe["standardize"], recipe["n_clusters"], recipe["fine_clusters"])
+        return clustering_accuracy(clusterer.labels_, labels)
+
+    return score

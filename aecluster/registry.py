@@ -152,6 +152,8 @@ def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:
 
 REGISTRY: dict[str, ModelConfig] = load_registry()
 MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
+# The distillation defaults of `aecluster distill`: those of the shipped student (configs/best.yaml).
+DISTILL_DEFAULTS: TrainSettings = REGISTRY["best"].settings
 
 
 def get_spec(name: str) -> ModelConfig:

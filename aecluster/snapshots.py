@@ -9,6 +9,7 @@ uninterrupted run.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,22 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A training snapshot read once (`open_snapshot`): the path it was named by, for messages,
+    and its payload, handed down the stages so that no one reads the file again."""
+
+    source: str | Path
+    payload: dict[str, Any]
+
+
+def open_snapshot(resume: str | Path | Snapshot | None) -> Snapshot | None:
+    """`resume` as a `Snapshot`: a path is read (`read_snapshot`), a `Snapshot` or None is kept."""
+    if resume is None or isinstance(resume, Snapshot):
+        return resume
+    return Snapshot(resume, read_snapshot(resume))
+
+
 def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
     """The training settings a checkpoint, snapshot or stage plan was made with (defaults for
     settings that did not exist yet), or a one-line error."""
@@ -69,9 +86,10 @@ def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
         raise UserInputError(f"{source}: its training settings are missing or unreadable ({exc})") from None
 
 
-def restore(payload: dict[str, Any], source: str | Path, model_name: str, model: nn.Module, heads: nn.Module,
+def restore(snapshot: Snapshot, model_name: str, model: nn.Module, heads: nn.Module,
             optimizer: Any, scheduler: Any, total_steps: int) -> tuple[int, dict[str, Any]]:
     """Load a snapshot's state into a fresh run; return (step reached, history so far)."""
+    payload, source = snapshot.payload, snapshot.source
     if payload["model"] != model_name:
         raise UserInputError(f"{source}: snapshot of model {payload['model']!r}, but --model is {model_name!r}")
     step = int(payload["step"])

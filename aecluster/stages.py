@@ -22,9 +22,9 @@ from aecluster.atomic import atomic_path
 from aecluster.checkpoint import model_from_payload, read_checkpoint
 from aecluster.distributed import distributed_rank
 from aecluster.errors import UserInputError
-from aecluster.models import Autoencoder, build_model
-from aecluster.registry import TrainSettings, get_spec
-from aecluster.snapshots import read_snapshot, run_folder, settings_of
+from aecluster.models import Autoencoder, build_model, latent_map_shape
+from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec
+from aecluster.snapshots import Snapshot, open_snapshot, run_folder, settings_of
 from aecluster.training import Trainer
 
 
@@ -34,7 +34,7 @@ def teacher_path(output: str | Path) -> Path:
 
 
 def train_stage(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
-                teacher: Autoencoder | None = None, resume: str | Path | None = None,
+                teacher: Autoencoder | None = None, resume: str | Path | Snapshot | None = None,
                 recipe: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
                 device: str | None = None, progress: bool = True,
                 evaluate: Callable[[Autoencoder], float] | None = None) -> Autoencoder:
@@ -42,6 +42,46 @@ def train_stage(name: str, images: np.ndarray, output: str | Path | None, settin
     trainer = Trainer(name, settings, recipe=recipe, device=device, progress=progress, evaluate=evaluate,
                       teacher=teacher, config=config)
     return trainer.fit(images, output, resume=resume)
+
+
+def stage_settings(name: str, overrides: dict[str, Any], *, snapshot: Snapshot | None = None,
+                   width_multiplier: float | None = None, teacher: Autoencoder | None = None,
+                   distilling: bool = False) -> tuple[TrainSettings, dict[str, Any] | None]:
+    """The settings and architecture overrides (config) a training command runs config `name` with.
+
+    A snapshot of `name` itself brings its own settings and config (a resume needs no options).
+    Otherwise the registered settings with the non-None `overrides`, the seed of a snapshot of
+    the other phase (a student's teacher, say), and `width_multiplier` as the config. With
+    `distilling` (the `distill` command) map distillation not chosen in `overrides` defaults to
+    `DISTILL_DEFAULTS`'; a default map distillation is turned off for a student whose latent map
+    differs in shape from its teacher's (`teacher`, else its config's teacher).
+    """
+    maps = overrides.get("distill_maps")
+    if maps is None and distilling:
+        overrides = {**overrides, "distill_maps": DISTILL_DEFAULTS.distill_maps}
+    if snapshot is not None and snapshot.payload["model"] == name:
+        return settings_of(snapshot.payload, snapshot.source), snapshot.payload["config"]
+    if snapshot is not None:
+        overrides = {**overrides, "seed": settings_of(snapshot.payload, snapshot.source).seed}
+    settings, config = TrainSettings.for_model(name, **overrides), None
+    spec = get_spec(name)
+    if width_multiplier is not None:
+        if "width_multiplier" not in spec.config:
+            raise UserInputError(f"--width-multiplier: model {name!r} has no width multiplier")
+        config = {"width_multiplier": width_multiplier}
+    if maps is None and settings.distill_maps > 0 and (teacher is not None or spec.teacher is not None):
+        settings = _maps_where_shapes_match(settings, name, config, teacher)
+    return settings, config
+
+
+def _maps_where_shapes_match(settings: TrainSettings, name: str, config: dict[str, Any] | None,
+                             teacher: Autoencoder | None) -> TrainSettings:
+    """The default map distillation, turned off for a student whose latent map has another shape
+    than its teacher's (another width, say): only its codes' similarities can be matched then."""
+    teacher = teacher if teacher is not None else build_model(get_spec(name).teacher)
+    if latent_map_shape(build_model(name, config)) == latent_map_shape(teacher):
+        return settings
+    return replace(settings, distill_maps=0.0)
 
 
 def _trained(name: str, path: Path, settings: TrainSettings) -> Autoencoder | None:
@@ -73,11 +113,25 @@ def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teac
     return max((seconds(steps) - seconds(1)) / (steps - 1), 0.0) if steps > 1 else first
 
 
+def stage_steps(images: np.ndarray, settings: TrainSettings) -> int:
+    """How many steps a stage trains on `images`: its epochs times the full batches of an epoch."""
+    return settings.epochs * (len(images) // min(settings.batch_size, len(images)))
+
+
 def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
-                     config: dict[str, Any] | None = None, device: str | None = None) -> float:
-    """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps."""
+                     config: dict[str, Any] | None = None, device: str | None = None, from_step: int = 0) -> float:
+    """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps
+    left after `from_step` (where a resumed stage starts)."""
     per_step = step_seconds(name, images, settings, teacher=teacher, config=config, device=device)
-    return per_step * settings.epochs * (len(images) // min(settings.batch_size, len(images)))
+    return per_step * max(stage_steps(images, settings) - from_step, 0)
+
+
+def _resumed(snapshot: Snapshot | None, images: np.ndarray, settings: TrainSettings) -> tuple[int, str]:
+    """The step at which `snapshot` resumes a stage (0 without one) and the plan's words for it."""
+    if snapshot is None:
+        return 0, ""
+    step = int(snapshot.payload["step"])
+    return step, f", resumes at step {step} of {stage_steps(images, settings)}"
 
 
 def about(seconds: float) -> str:
@@ -123,7 +177,7 @@ def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings
 
 
 def run_stages(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
-               resume: str | Path | None = None, say: Callable[[str], None] = lambda message: None,
+               resume: str | Path | Snapshot | None = None, say: Callable[[str], None] = lambda message: None,
                estimate: bool = False, teacher_overrides: dict[str, Any] | None = None,
                **options: Any) -> Autoencoder:
     """Every stage of config `name` in order; `options` go to `train_stage` of the last stage.
@@ -131,43 +185,50 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     A student config first gets its teacher (trained with the teacher config's settings and the
     student's seed). `resume` may be a snapshot of the teacher phase (in OUT_run/teacher_run/),
     which continues the teacher and then trains the student with the settings this run
-    recorded in OUT_run/stages.json, or of the student phase. `say` gets the plan, with each
-    stage's time measured on a few of its steps first when `estimate` is set.
+    recorded in OUT_run/stages.json, or of the student phase. `say` gets the plan (with the step
+    a resumed stage starts at), with the time of each stage's steps still to run measured on a
+    few of its steps first when `estimate` is set.
     `teacher_overrides` change the teacher stage's registered settings (its epochs, say).
     """
     spec = get_spec(name)
     device, progress = options.get("device"), options.get("progress", True)
     estimate = estimate and distributed_rank()[1] == 1
+    snapshot = open_snapshot(resume)
     if spec.teacher is None:
         if estimate:
-            seconds = estimate_seconds(name, images, settings, config=options.get("config"), device=device)
-            say(f"plan: {name!r}, {settings.epochs} epochs, {about(seconds)} (measured here)")
-        return train_stage(name, images, output, settings, resume=resume, **options)
-    snapshot = read_snapshot(resume) if resume is not None else None
-    teacher_resume = resume if snapshot is not None and snapshot["model"] == spec.teacher else None
-    if snapshot is not None and teacher_resume is None and snapshot["model"] != name:
-        raise UserInputError(f"{resume}: snapshot of model {snapshot['model']!r}, but --model is {name!r} "
-                             f"(whose teacher is {spec.teacher!r})")
-    teacher_settings = (settings_of(snapshot, resume) if teacher_resume is not None
+            step, resumes = _resumed(snapshot, images, settings)
+            seconds = estimate_seconds(name, images, settings, config=options.get("config"), device=device,
+                                       from_step=step)
+            say(f"plan: {name!r}, {settings.epochs} epochs{resumes}, {about(seconds)} (measured here)")
+        return train_stage(name, images, output, settings, resume=snapshot, **options)
+    teacher_resume = snapshot if snapshot is not None and snapshot.payload["model"] == spec.teacher else None
+    if snapshot is not None and teacher_resume is None and snapshot.payload["model"] != name:
+        raise UserInputError(f"{snapshot.source}: snapshot of model {snapshot.payload['model']!r}, but --model is "
+                             f"{name!r} (whose teacher is {spec.teacher!r})")
+    teacher_settings = (settings_of(snapshot.payload, snapshot.source) if teacher_resume is not None
                         else TrainSettings.for_model(spec.teacher, **{**(teacher_overrides or {}),
                                                                       "seed": settings.seed}))
     if output is not None:
         settings, options["config"] = _planned(output, teacher_resume is not None, settings, options.get("config"))
     path = teacher_path(output) if output is not None else None
     if snapshot is not None and teacher_resume is None and not path.is_file():
-        raise UserInputError(f"{resume}: the student phase needs its teacher {path}, which is missing")
+        raise UserInputError(f"{snapshot.source}: the student phase needs its teacher {path}, which is missing")
     reused = _trained(spec.teacher, path, teacher_settings) if path is not None and teacher_resume is None else None
+    student_resume = snapshot if teacher_resume is None else None
+    (teacher_step, teacher_resumes), (student_step, student_resumes) = (
+        _resumed(teacher_resume, images, teacher_settings), _resumed(student_resume, images, settings))
     times = ["", ""]
     if estimate:
         if reused is None:
-            times[0] = ", " + about(estimate_seconds(spec.teacher, images, teacher_settings, device=device))
+            times[0] = ", " + about(estimate_seconds(spec.teacher, images, teacher_settings, device=device,
+                                                     from_step=teacher_step))
         seconds = estimate_seconds(name, images, settings, teacher=build_model(spec.teacher),
-                                   config=options.get("config"), device=device)
+                                   config=options.get("config"), device=device, from_step=student_step)
         times[1] = f", {about(seconds)} (times measured here)"
-    say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs{times[0]} -> {path or 'memory'}"
-        + (" (already trained with these settings: reused)" if reused is not None else ""))
-    say(f"stage 2/2: student {name!r} distilled from it, {settings.epochs} epochs{times[1]} -> {output or 'memory'}")
+    say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs{teacher_resumes}{times[0]} -> "
+        f"{path or 'memory'}" + (" (already trained with these settings: reused)" if reused is not None else ""))
+    say(f"stage 2/2: student {name!r} distilled from it, {settings.epochs} epochs{student_resumes}{times[1]} -> "
+        f"{output or 'memory'}")
     teacher = reused if reused is not None else train_stage(
         spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)
-    student_resume = resume if teacher_resume is None else None
     return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume, **options)

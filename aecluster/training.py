@@ -32,8 +32,9 @@ from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.objectives import OBJECTIVES, Step, active_objectives
 from aecluster.registry import TrainSettings, get_spec, model_config
 from aecluster.snapshots import (
+    Snapshot,
     TrainingInterrupted,
-    read_snapshot,
+    open_snapshot,
     restore,
     run_folder,
     save_snapshot,
@@ -156,12 +157,13 @@ class Trainer:
         return teacher
 
     def fit(self, images: np.ndarray, output: str | Path | None = None,
-            resume: str | Path | None = None) -> Autoencoder:
+            resume: str | Path | Snapshot | None = None) -> Autoencoder:
         """Train on `images` (N,32,32,3 uint8) and return the model.
 
         With `output`, also write OUT, and snapshots plus history.json in OUT_run/ beside it.
         Under `torchrun` (torch.distributed initialised) each process trains on its share of
-        every batch through DistributedDataParallel, and rank 0 alone writes files.
+        every batch through DistributedDataParallel, and rank 0 alone writes files. `resume`
+        continues from a snapshot: its path, or the `Snapshot` a caller already read.
         """
         settings = self.settings
         rank, world = distributed_rank()
@@ -170,7 +172,7 @@ class Trainer:
         total_steps = settings.epochs * steps_per_epoch
         snapshot_steps = {max(1, round(total_steps * k / settings.snapshots))
                           for k in range(1, settings.snapshots + 1)}
-        snapshot = read_snapshot(resume) if resume is not None else None
+        snapshot = open_snapshot(resume)
         folder = None
         if output is not None:
             output = Path(output)
@@ -205,8 +207,7 @@ class Trainer:
                                    "epochs": [], "checkpoints": []}
         start = 0
         if snapshot is not None:
-            start, history = restore(snapshot, resume, self.model_name, model, heads, optimizer, scheduler,
-                                     total_steps)
+            start, history = restore(snapshot, self.model_name, model, heads, optimizer, scheduler, total_steps)
         stepper: nn.Module = learner
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel

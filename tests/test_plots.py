@@ -152,7 +152,7 @@ def test_checkpoints_curve(tmp_path, image_files, trained_checkpoint):
     assert list(mse_line.get_xdata()) == sorted(epochs)
     model, _ = load_model(snapshots[-1])
     assert mse_line.get_ydata()[-1] == pytest.approx(compute.reconstruction_mse(model, np.load(images)), rel=1e-4)
-    from aecluster.api import validation_scorer
+    from aecluster.encoding import validation_scorer
 
     recipe = read_checkpoint(snapshots[-1])["recipe"]
     assert acc_line.get_ydata()[-1] == validation_scorer(np.load(images), np.load(labels), recipe)(model)

@@ -144,6 +144,26 @@ def test_plan_with_measured_times_changes_no_weight(tmp_path, two_groups, quick_
     assert "reused" in messages[0]
 
 
+def test_a_resumed_teacher_plan_says_its_step_and_times_only_the_steps_left(tmp_path, two_groups, quick_teacher,
+                                                                           steps, monkeypatch):
+    from aecluster import stages
+    from aecluster.registry import TrainSettings
+    from aecluster.snapshots import TrainingInterrupted
+
+    settings = TrainSettings.for_model("best", epochs=1, batch_size=32)
+    steps.count, steps.stop_at = 0, 1  # the teacher stops after its first of 4 steps
+    with pytest.raises(TrainingInterrupted) as stopped:
+        stages.run_stages("best", two_groups[0], tmp_path / "a.pth", settings, progress=False)
+    steps.stop_at = None
+    monkeypatch.setattr(stages, "step_seconds", lambda *args, **kwargs: 10.0)
+    messages = []
+    stages.run_stages("best", two_groups[0], tmp_path / "a.pth", settings, resume=stopped.value.snapshot,
+                      say=messages.append, estimate=True, progress=False)
+    # 3 teacher steps left of 4, then the student's 2 steps, 10 s each.
+    assert messages[0].startswith("stage 1/2: teacher 'teacher', 2 epochs, resumes at step 1 of 4, about 30 s -> ")
+    assert messages[1].startswith("stage 2/2: student 'best' distilled from it, 1 epochs, about 20 s (times")
+
+
 @pytest.mark.parametrize(("model", "recipe", "cuda", "chosen"), [
     ("best", "cpu", True, "best"), ("best", "gpu", False, "best_gpu"), ("best", "auto", True, "best_gpu"),
     ("best", "auto", False, "best"), ("improved", "auto", True, "improved"), ("best_gpu", "gpu", False, "best_gpu"),

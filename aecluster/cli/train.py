@@ -17,11 +17,7 @@ from aecluster.cli.args import (
     positive_int,
     say,
 )
-from aecluster.errors import UserInputError
-from aecluster.registry import CONFIG_FOLDER, DISTILL_LOSSES, MODEL_NAMES, RECIPES, REGISTRY
-
-# The distillation defaults of `distill` are those of the shipped student's config (configs/best.yaml).
-DISTILL_DEFAULTS = REGISTRY["best"].settings
+from aecluster.registry import CONFIG_FOLDER, DISTILL_DEFAULTS, DISTILL_LOSSES, MODEL_NAMES, RECIPES, REGISTRY, get_spec
 
 
 def register(commands: Any) -> None:
@@ -110,47 +106,33 @@ def _stage_config(stage: str) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from aecluster.api import validation_scorer
     from aecluster.atomic import guard_outputs
     from aecluster.checkpoint import load_model
     from aecluster.data import load_images, load_labels
     from aecluster.distributed import distributed_rank, init_distributed, shutdown_distributed
-    from aecluster.registry import TrainSettings, get_spec
-    from aecluster.snapshots import TrainingInterrupted, read_snapshot, run_folder, settings_of
-    from aecluster.stages import run_stages
+    from aecluster.encoding import validation_scorer
+    from aecluster.snapshots import TrainingInterrupted, open_snapshot, run_folder
+    from aecluster.stages import run_stages, stage_settings
 
     guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
                   force=args.force)
     if getattr(args, "recipe", "cpu") != "cpu":
         args.model = _chosen_recipe(args)
     spec = get_spec(args.model)
-    snapshot = read_snapshot(args.resume) if args.resume else None
+    snapshot = open_snapshot(args.resume)
     images = load_images(args.images, min_images=2)
     device = init_distributed() or args.device
     teacher, recipe = None, dict(spec.recipe)
     if args.teacher:
         teacher, teacher_payload = load_model(args.teacher)
         recipe = teacher_payload["recipe"]
-    config = None
-    maps = getattr(args, "distill_maps", None)
-    distill = "distill_weight" in vars(args)  # the distill command, whose defaults are best's
     overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.augment,
                  "noise": args.noise, "seed": args.seed, "distill_weight": getattr(args, "distill_weight", None),
                  "distill_originals": getattr(args, "distill_originals", None),
                  "distill_loss": getattr(args, "distill_loss", None),
-                 "distill_maps": maps if maps is not None else (DISTILL_DEFAULTS.distill_maps if distill else None)}
-    if snapshot is not None and snapshot["model"] == args.model:
-        settings, config = settings_of(snapshot, args.resume), snapshot["config"]
-    else:
-        if snapshot is not None:
-            overrides["seed"] = settings_of(snapshot, args.resume).seed
-        settings = TrainSettings.for_model(args.model, **overrides)
-        if args.width_multiplier is not None:
-            if "width_multiplier" not in spec.config:
-                raise UserInputError(f"--width-multiplier: model {args.model!r} has no width multiplier")
-            config = {"width_multiplier": args.width_multiplier}
-        if maps is None and settings.distill_maps > 0 and (teacher is not None or spec.teacher is not None):
-            settings = _maps_where_shapes_match(settings, args.model, config, teacher)
+                 "distill_maps": getattr(args, "distill_maps", None)}
+    settings, config = stage_settings(args.model, overrides, snapshot=snapshot, width_multiplier=args.width_multiplier,
+                                      teacher=teacher, distilling="distill_weight" in vars(args))
     scorer = None
     if args.val:
         val_images = load_images(args.val[0], min_images=2)
@@ -161,10 +143,10 @@ def _train(args: argparse.Namespace) -> int:
         if teacher is not None:
             from aecluster.stages import train_stage
 
-            train_stage(args.model, images, args.output, settings, teacher=teacher, resume=args.resume, **options)
+            train_stage(args.model, images, args.output, settings, teacher=teacher, resume=snapshot, **options)
         else:
             teacher_epochs = getattr(args, "teacher_epochs", None)
-            run_stages(args.model, images, args.output, settings, resume=args.resume,
+            run_stages(args.model, images, args.output, settings, resume=snapshot,
                        say=lambda message: say(args, message), estimate=not args.quiet,
                        teacher_overrides={"epochs": teacher_epochs} if teacher_epochs else None, **options)
     except TrainingInterrupted as stopped:
@@ -215,16 +197,3 @@ def _chosen_recipe(args: argparse.Namespace) -> str:
                   "(docs/gpu.md)")
     return chosen
 
-
-def _maps_where_shapes_match(settings: Any, model: str, config: dict[str, Any] | None, teacher: Any) -> Any:
-    """The default map distillation, turned off for a student whose latent map has another shape
-    than its teacher's (another width, say): only its codes' similarities can be matched then."""
-    from dataclasses import replace
-
-    from aecluster.models import build_model, latent_map_shape
-    from aecluster.registry import get_spec
-
-    teacher = teacher if teacher is not None else build_model(get_spec(model).teacher)
-    if latent_map_shape(build_model(model, config)) == latent_map_shape(teacher):
-        return settings
-    return replace(settings, distill_maps=0.0)

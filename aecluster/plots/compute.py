@@ -158,8 +158,8 @@ def score_snapshots(
     """For each snapshot: MSE on all training images and val accuracy with its own recipe."""
     from tqdm.auto import tqdm
 
-    from aecluster.api import validation_scorer
     from aecluster.checkpoint import load_model
+    from aecluster.encoding import validation_scorer
 
     scores = []
     for path in tqdm(find_snapshots(run_dir), desc="snapshots", unit="snapshot", disable=not progress):
