@@ -22,10 +22,10 @@ from aecluster import __version__
 from aecluster.atomic import atomic_path
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model
+from aecluster.registry import WEIGHT_FORMATS
 
 FORMAT = "aecluster-checkpoint"
 FORMAT_VERSION = 1
-WEIGHT_FORMATS = ("float32", "float16", "int8")
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:

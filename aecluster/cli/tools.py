@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aecluster.cli.args import add_force_option
+from aecluster.registry import WEIGHT_FORMATS
 
 
 def register(commands: Any) -> None:
@@ -24,7 +25,7 @@ def register(commands: Any) -> None:
                     "dropped) and store weights as float16 or int8 with one scale per tensor.")
     deploy.add_argument("checkpoint")
     deploy.add_argument("output")
-    deploy.add_argument("--weights", choices=("float32", "float16", "int8"), default="float16",
+    deploy.add_argument("--weights", choices=WEIGHT_FORMATS, default="float16",
                         help="storage format of the weights (default float16)")
     add_force_option(deploy)
     deploy.set_defaults(handler=_deploy)
