@@ -9,6 +9,7 @@ command, a path whose extension says it is another kind of file, a device or a f
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import signal
 import stat
@@ -70,7 +71,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> int:
     """
     target = _target(Path(path))
     removed = 0
-    for stale in target.parent.glob(f".{_glob_escape(target.name)}.*.tmp"):
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
         owner = stale.name[len(target.name) + 2:].partition("-")[0]
         if owner.isdigit() and int(owner) != os.getpid() and _running(int(owner)):
             continue
@@ -88,11 +89,6 @@ def _running(pid: int) -> bool:
     except OSError:
         return True
     return True
-
-
-def _glob_escape(name: str) -> str:
-    """`name` with glob's special characters taken literally."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 @contextmanager
