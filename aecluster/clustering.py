@@ -1,8 +1,9 @@
 """Clustering of reduced codes into K groups, and a deterministic order of the group labels.
 
 Every fitted clustering is a few plain arrays (`get_state`): KMeans centres, the fine centres and
-their merge for "overcluster", the centre and direction for "threshold". New codes are placed by
-numpy alone (nearest centre), so a saved clustering labels new images exactly as it labelled them.
+their merge for "overcluster", the centre and direction for "threshold", the linear head of
+"scan". New codes are placed by numpy alone (nearest centre, or the head's largest score), so a
+saved clustering labels new images exactly as it labelled them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,19 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from aecluster.errors import UserInputError
 from aecluster.reduction import logger, single_threaded
 
-METHODS = ("kmeans", "threshold", "overcluster")
+METHODS = ("kmeans", "threshold", "overcluster", "scan")
 DEGENERATE_FRACTION = 0.05
+# SCAN's published defaults (Van Gansbeke et al. 2020, arXiv:2005.12320): 20 mined neighbours,
+# entropy weight 5, 10 heads of which the one with the lowest loss is kept.
+SCAN_NEIGHBOURS = 20
+SCAN_ENTROPY_WEIGHT = 5.0
+SCAN_HEADS = 10
+# The head is trained on at most this many codes (a seeded sample), a fixed number of Adam
+# steps whatever the input size; every code is then placed by the fitted head.
+SCAN_FIT_SAMPLES = 20000
+SCAN_STEPS = 600
+SCAN_BATCH_SIZE = 256
+SCAN_LR = 0.01
 
 
 def nearest_centre(codes: np.ndarray, centres: np.ndarray, chunk: int = 1024) -> np.ndarray:
@@ -36,6 +48,12 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
     down to `n_clusters` by Ward's agglomerative clustering; a new code joins the merged group of
     its nearest fine centre. It finds a split that several small dense groups share, where a
     direct KMeans may cut across them along the widest axis of the codes.
+    method="scan": a linear head over the codes trained with SCAN's loss (Van Gansbeke et al.
+    2020): each code and one of its 20 nearest neighbours should fall in the same group, while
+    the groups stay evenly used (entropy of the mean assignment). Ten heads are trained from
+    different starts; the one with the lowest loss is kept. A new code joins its head's
+    highest-scoring group. It looks for the split that cuts the fewest neighbourhoods, where
+    KMeans may cut along the widest axis of the codes.
     method="threshold" (two groups only): codes are centred and L2-normalised; images whose cosine
     similarity to the dominant direction of the codes (their first principal axis) exceeds
     `threshold` form one group, all others the second group.
@@ -74,6 +92,8 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
                 self.merge_ = AgglomerativeClustering(n_clusters=self.n_clusters, linkage="ward").fit(
                     self.centres_).labels_.astype(np.int64)
                 self.fine_labels_ = nearest_centre(codes, self.centres_)
+        elif self.method == "scan":
+            self.weights_, self.bias_ = fit_scan_head(codes, self.n_clusters, self.random_state)
         else:
             self.center_ = codes.mean(axis=0)
             _, _, components = np.linalg.svd((codes - self.center_)[: min(len(codes), 20000)], full_matrices=False)
@@ -94,6 +114,8 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
             norms = np.linalg.norm(centred, axis=1)
             similarity = centred @ self.direction_ / np.maximum(norms, 1e-12)
             return (similarity > self.threshold).astype(np.int64)
+        if self.method == "scan":
+            return (codes @ self.weights_.T + self.bias_).argmax(axis=1).astype(np.int64)
         nearest = nearest_centre(codes, self.centres_)
         return self.merge_[nearest] if self.method == "overcluster" else nearest
 
@@ -122,7 +144,7 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
     def get_state(self) -> dict[str, Any]:
         """The fitted clustering as plain values and arrays (for a saved model)."""
         keys = {"kmeans": ("centres_",), "overcluster": ("centres_", "merge_"),
-                "threshold": ("center_", "direction_")}[self.method]
+                "threshold": ("center_", "direction_"), "scan": ("weights_", "bias_")}[self.method]
         return {**self.get_params(), **{key: getattr(self, key) for key in keys}}
 
     @classmethod
@@ -135,6 +157,59 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
             if key.endswith("_"):
                 setattr(clusterer, key, np.asarray(value))
         return clusterer
+
+
+def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (n_clusters, dim) and bias (n_clusters,) of the lowest-loss SCAN head on `codes`.
+
+    Runs in one torch thread with seeded generators, so the head is the same whatever the thread
+    count."""
+    import torch
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(random_state)
+    if len(codes) > SCAN_FIT_SAMPLES:
+        codes = codes[np.sort(rng.choice(len(codes), SCAN_FIT_SAMPLES, replace=False))]
+    n_neighbours = min(SCAN_NEIGHBOURS, len(codes) - 1)
+    neighbours = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(codes).kneighbors(codes, return_distance=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        generator = torch.Generator().manual_seed(random_state)
+        points = torch.as_tensor(codes, dtype=torch.float32)
+        pairs = torch.as_tensor(neighbours[:, 1:])
+        dim = points.shape[1]
+        weights = (torch.randn(SCAN_HEADS, n_clusters, dim, generator=generator) / dim**0.5).requires_grad_()
+        bias = torch.zeros(SCAN_HEADS, n_clusters, requires_grad=True)
+        optimizer = torch.optim.Adam([weights, bias], lr=SCAN_LR)
+        batch = min(SCAN_BATCH_SIZE, len(codes))
+        for _ in range(SCAN_STEPS):
+            anchors = torch.randint(len(codes), (batch,), generator=generator)
+            partners = pairs[anchors, torch.randint(n_neighbours, (batch,), generator=generator)]
+            loss = scan_loss(points[anchors], points[partners], weights, bias).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            losses = torch.stack([scan_loss(points, points[pairs[:, column]], weights, bias)
+                                  for column in range(n_neighbours)]).mean(dim=0)
+        best = int(losses.argmin())
+        return weights[best].detach().double().numpy(), bias[best].detach().double().numpy()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def scan_loss(anchors: Any, partners: Any, weights: Any, bias: Any) -> Any:
+    """SCAN's loss of each head (a tensor of SCAN_HEADS values): minus the mean log-probability
+    that an anchor and its neighbour share a group, minus the weighted entropy of the mean
+    group assignment (which keeps every group in use)."""
+    import torch
+
+    anchor_probs = torch.softmax(torch.einsum("nd,hkd->hnk", anchors, weights) + bias[:, None], dim=2)
+    partner_probs = torch.softmax(torch.einsum("nd,hkd->hnk", partners, weights) + bias[:, None], dim=2)
+    consistency = -torch.log((anchor_probs * partner_probs).sum(dim=2).clamp_min(1e-7)).mean(dim=1)
+    usage = anchor_probs.mean(dim=1)
+    return consistency + SCAN_ENTROPY_WEIGHT * (usage * torch.log(usage.clamp_min(1e-7))).sum(dim=1)
 
 
 def check_group_counts(method: str, n_clusters: int, fine_clusters: int) -> None:

@@ -1,0 +1,127 @@
+"""Label-free criteria for choosing a clustering recipe, and the rule that chooses one.
+
+A recipe (reducer chain + clustering method) is judged without labels by
+- how stable its groups are: across clustering seeds, and across two random 80% subsamples
+  (groups of the images both hold);
+- how well its groups follow the codes' neighbourhoods: the modularity of its split of the
+  cosine 20-nearest-neighbour graph of the codes (Newman 2006), one graph per encoder, whatever
+  the recipe, so that recipes are compared on the same graph;
+- for a distilled student, how often its groups agree with its teacher's groups.
+`choose_recipe` applies the rule in docs/clustering.md. Labels only score afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from aecluster.metrics import clustering_accuracy
+
+GRAPH_NEIGHBOURS = 20
+SUBSAMPLE_FRACTION = 0.8
+STABLE = 0.95  # least agreement across seeds, subsamples and with the teacher for a recipe to be eligible
+# Modularity a stable candidate must gain over the incumbent recipe to replace it: below this,
+# splits that disagree on a fifth of the images score alike, so the graph prefers neither.
+MARGIN = 0.01
+
+GroupFit = Callable[[np.ndarray, int], np.ndarray]
+
+
+def neighbour_graph(codes: np.ndarray, n_neighbours: int = GRAPH_NEIGHBOURS) -> Any:
+    """Symmetric sparse adjacency of the cosine `n_neighbours`-nearest-neighbour graph of `codes`
+    (an edge where either code is among the other's nearest; weight 2 where both are)."""
+    from scipy import sparse
+    from sklearn.neighbors import NearestNeighbors
+
+    from aecluster.reduction import single_threaded
+
+    unit = np.asarray(codes, dtype=np.float64)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    n_neighbours = min(n_neighbours, len(unit) - 1)
+    with single_threaded():
+        nearest = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(unit).kneighbors(unit, return_distance=False)
+    rows = np.repeat(np.arange(len(unit)), n_neighbours)
+    directed = sparse.csr_matrix((np.ones(len(rows)), (rows, nearest[:, 1:].ravel())), shape=(len(unit),) * 2)
+    return (directed + directed.T).tocsr()
+
+
+def modularity(graph: Any, labels: np.ndarray) -> float:
+    """Newman's modularity of the split `labels` of `graph`: the share of edge weight inside
+    groups minus the share expected if edges ignored the groups (0 for a random split, at most
+    1 - 1/K for K groups)."""
+    labels = np.asarray(labels)
+    degrees = np.asarray(graph.sum(axis=1)).ravel()
+    total = degrees.sum()
+    edges = graph.tocoo()
+    inside = float(edges.data[labels[edges.row] == labels[edges.col]].sum()) / total
+    expected = sum((degrees[labels == group].sum() / total) ** 2 for group in np.unique(labels))
+    return inside - float(expected)
+
+
+def seed_agreement(fit: GroupFit, codes: np.ndarray, seeds: Sequence[int]) -> tuple[float, list[np.ndarray]]:
+    """Mean agreement (best label matching) of the groups fitted with each pair of `seeds`, and
+    the groups of each seed."""
+    groups = [fit(codes, seed) for seed in seeds]
+    return float(np.mean([clustering_accuracy(a, b) for a, b in combinations(groups, 2)])), groups
+
+
+def subsample_agreement(fit: GroupFit, codes: np.ndarray, seed: int) -> float:
+    """How often two clusterings, each fitted on its own random 80% of the codes, group the codes
+    they share alike (best label matching)."""
+    rng = np.random.default_rng(seed)
+    size = int(SUBSAMPLE_FRACTION * len(codes))
+    first, second = (np.sort(rng.choice(len(codes), size, replace=False)) for _ in range(2))
+    shared = np.intersect1d(first, second)
+    labels = [fit(codes[part], seed)[np.searchsorted(part, shared)] for part in (first, second)]
+    return clustering_accuracy(labels[0], labels[1])
+
+
+def recipe_fit(reduce: str, method: str, n_clusters: int = 2) -> GroupFit:
+    """A GroupFit fitting recipe (`reduce`, `method`) on unstandardised codes with a seed."""
+    from aecluster.encoding import fit_groups
+
+    def fit(codes: np.ndarray, seed: int) -> np.ndarray:
+        return fit_groups(codes, reduce, method, random_state=seed, standardize=False,
+                          n_clusters=n_clusters)[1].labels_
+
+    return fit
+
+
+def recipe_criteria(codes: np.ndarray, reduce: str, method: str, graph: Any, seeds: Sequence[int] = (0, 1, 2),
+                    reference: np.ndarray | None = None) -> dict[str, Any]:
+    """The label-free criteria of one recipe on one encoder's codes; `reference` is the teacher's
+    groups of the same codes, when judging a student. Also returns the first seed's groups."""
+    fit = recipe_fit(reduce, method)
+    seeds_agree, groups = seed_agreement(fit, codes, seeds)
+    row = {"recipe": f"{reduce} + {method}", "reduce": reduce, "method": method,
+           "seed_agreement": seeds_agree,
+           "subsample_agreement": float(np.mean([subsample_agreement(fit, codes, seed) for seed in seeds[:2]])),
+           "modularity": float(np.mean([modularity(graph, labels) for labels in groups])),
+           "groups": groups[0]}
+    if reference is not None:
+        row["teacher_agreement"] = clustering_accuracy(groups[0], reference)
+    return row
+
+
+def is_stable(row: dict[str, Any]) -> bool:
+    """Whether a recipe's groups hold across seeds, subsamples and (a student's) its teacher."""
+    keys = ("seed_agreement", "subsample_agreement", "teacher_agreement")
+    return all(row[key] >= STABLE for key in keys if key in row)
+
+
+def choose_recipe(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The rule of docs/clustering.md; `rows[0]` is the incumbent (the config's recipe).
+
+    Among the stable recipes, the one with the highest modularity, unless the incumbent is
+    stable and within MARGIN of it; when none is stable, the most stable one. Earlier rows win
+    ties."""
+    stable = [row for row in rows if is_stable(row)]
+    if not stable:
+        return max(rows, key=lambda row: min(row["seed_agreement"], row["subsample_agreement"]))
+    best = max(stable, key=lambda row: row["modularity"])
+    if is_stable(rows[0]) and best["modularity"] - rows[0]["modularity"] <= MARGIN:
+        return rows[0]
+    return best
