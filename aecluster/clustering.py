@@ -172,11 +172,14 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
         codes = codes[np.sort(rng.choice(len(codes), SCAN_FIT_SAMPLES, replace=False))]
     n_neighbours = min(SCAN_NEIGHBOURS, len(codes) - 1)
     neighbours = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(codes).kneighbors(codes, return_distance=False)
+    # The head sees standardised codes, so that no direction is favoured for its scale alone; the
+    # scaling is folded back into the returned weights.
+    mean, scale = codes.mean(axis=0), np.maximum(codes.std(axis=0), 1e-12)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         generator = torch.Generator().manual_seed(random_state)
-        points = torch.as_tensor(codes, dtype=torch.float32)
+        points = torch.as_tensor((codes - mean) / scale, dtype=torch.float32)
         pairs = torch.as_tensor(neighbours[:, 1:])
         dim = points.shape[1]
         weights = (torch.randn(SCAN_HEADS, n_clusters, dim, generator=generator) / dim**0.5).requires_grad_()
@@ -194,7 +197,8 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
             losses = torch.stack([scan_loss(points, points[pairs[:, column]], weights, bias)
                                   for column in range(n_neighbours)]).mean(dim=0)
         best = int(losses.argmin())
-        return weights[best].detach().double().numpy(), bias[best].detach().double().numpy()
+        head = weights[best].detach().double().numpy() / scale
+        return head, bias[best].detach().double().numpy() - head @ mean
     finally:
         torch.set_num_threads(threads)
 

@@ -12,14 +12,13 @@ BENCH is a benchmark packed by `python -m benchmarks.gpu_data` (NAME.npz) or a b
 2. Train: `aecluster train --model best --recipe auto`, the command train_best.sh runs, which on
    a CUDA device trains the GPU recipe: the resnet18_teacher stage, then the best_gpu student.
 3. Score: val and train ACC of teacher and student with their own recipe, and how often the
-   student groups images as its teacher does. Then, for a few candidate clustering recipes, the
-   label-free criteria (agreement of the groups across KMeans seeds, across two 80% subsamples,
-   and between teacher and student) next to val and train ACC. ACC is reported only: a recipe
-   is chosen by the label-free columns, never by labels, which only score.
+   student groups images as its teacher does.
 4. Write DIR/NAME_best.pth (the student, as train_best.sh writes it), DIR/NAME_codes.npz (float16
-   codes of trainX and valX by teacher and student, for label-free analysis without a GPU: the
-   45 MB teacher is too big to come back from the device) and DIR/results.json (timings, device,
-   epochs, scores), the last rewritten after each benchmark so that a cut-off run keeps those done.
+   codes of trainX and valX by teacher and student: the 45 MB teacher is too big to come back
+   from the device) and DIR/results.json (timings, device, epochs, scores), the last rewritten
+   after each benchmark so that a cut-off run keeps those done.
+The clustering stage is then chosen on a CPU, label-free, from the codes:
+`python -m benchmarks.clustering_stage BENCH_DIR --codes DIR/NAME_codes.npz` (docs/clustering.md).
 Checkpoints and snapshots go to --work (default: a temporary folder). See docs/gpu.md.
 """
 
@@ -31,7 +30,6 @@ import shutil
 import sys
 import tempfile
 import time
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +43,8 @@ from aecluster.registry import RECIPES, TrainSettings, get_spec, resolve_recipe
 from aecluster.snapshots import run_folder
 
 START = time.monotonic()
-CANDIDATES = (("l2,pca:32", "kmeans"), ("l2,wpca:32", "kmeans"), ("l2,pca:32", "overcluster"))
-CLUSTER_SEEDS = (0, 1, 2)
-# Held back from each benchmark's training share: scoring (about 48 KMeans fits, two encoders'
-# codes) plus what the plan's step times leave out (snapshots, checkpoints, each stage's start).
+# Held back from each benchmark's training share: scoring (two encoders' codes and groups) plus
+# what the plan's step times leave out (snapshots, checkpoints, each stage's start).
 RESERVE_SECONDS = 90.0
 
 
@@ -107,71 +103,27 @@ def stage_timing(folder: Path) -> dict[str, float]:
             "images_per_second": float(epochs[-1]["images_per_second"])}
 
 
-def groups(codes: np.ndarray, reduce: str, method: str, seed: int) -> np.ndarray:
-    """Group labels of `codes` by the candidate recipe (`reduce`, `method`), random state `seed`."""
-    from aecluster.encoding import fit_groups
-
-    return fit_groups(codes, reduce, method, random_state=seed, standardize=False)[1].labels_
-
-
-def subsample_agreement(codes: np.ndarray, reduce: str, method: str, seed: int) -> float:
-    """How often two clusterings, each fitted on its own random 80% of the images, group the
-    images they share alike (best label matching)."""
-    rng = np.random.default_rng(seed)
-    first, second = (np.sort(rng.choice(len(codes), int(0.8 * len(codes)), replace=False)) for _ in range(2))
-    shared = np.intersect1d(first, second)
-    labels = [groups(codes[part], reduce, method, seed)[np.searchsorted(part, shared)] for part in (first, second)]
-    return clustering_accuracy(labels[0], labels[1])
-
-
-def candidate_rows(codes: dict[str, dict[str, np.ndarray]], data: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-    """For each candidate recipe and encoder: the label-free criteria, then ACC (reported only)."""
-    rows = []
-    for reduce, method in CANDIDATES:
-        seed_groups = {encoder: [groups(codes[encoder]["train"], reduce, method, seed) for seed in CLUSTER_SEEDS]
-                       for encoder in codes}
-        for encoder, train_groups in seed_groups.items():
-            rows.append({
-                "recipe": f"{reduce} + {method}", "encoder": encoder,
-                "seed_agreement": float(np.mean([clustering_accuracy(a, b) for a, b in combinations(train_groups, 2)])),
-                "subsample_agreement": float(np.mean([subsample_agreement(codes[encoder]["train"], reduce, method, seed)
-                                                      for seed in CLUSTER_SEEDS[:2]])),
-                "teacher_agreement": clustering_accuracy(train_groups[0], seed_groups["teacher"][0]),
-                "val_acc": clustering_accuracy(groups(codes[encoder]["val"], reduce, method, 0), data["valY"]),
-                "train_acc": clustering_accuracy(train_groups[0], data["trainY"])})
-    return rows
-
-
 def score(student: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
-    """Teacher's and student's ACC, their agreement, codes and the candidate recipes' rows."""
-    from aecluster.checkpoint import load_model
-    from aecluster.encoding import encode_images
+    """Teacher's and student's ACC, their agreement, and their codes."""
     from aecluster.stages import teacher_path
+    from benchmarks.clustering_stage import checkpoint_codes
     from benchmarks.common import score_checkpoint
 
     scores = {"student": score_checkpoint(student, data, seed), "teacher": score_checkpoint(teacher_path(student),
                                                                                             data, seed)}
     agreement = {split: clustering_accuracy(scores["student"]["groups"][split], scores["teacher"]["groups"][split])
                  for split in ("train", "val", "placed")}
-    codes = {}
-    for encoder, path in (("student", student), ("teacher", teacher_path(student))):
-        model = load_model(path)[0]
-        codes[encoder] = {split: encode_images(model, data[f"{split}X"]) for split in ("train", "val")}
-        scores[encoder].pop("groups")
-    return {**scores, "agreement": agreement, "candidates": candidate_rows(codes, data), "codes": codes}
+    for encoder in scores.values():
+        encoder.pop("groups")
+    return {**scores, "agreement": agreement, "codes": checkpoint_codes(student, data)}
 
 
 def report(name: str, result: dict[str, Any]) -> None:
-    """Print one benchmark's scores and its candidate recipes' table."""
+    """Print one benchmark's scores."""
     print(f"{name}: teacher val / train ACC {result['teacher']['val_acc']:.3f} / {result['teacher']['train_acc']:.3f}, "
           f"student {result['student']['val_acc']:.3f} / {result['student']['train_acc']:.3f}; student-teacher "
           "group agreement train / val / val placed "
           + " / ".join(f"{result['agreement'][split]:.3f}" for split in ("train", "val", "placed")))
-    print("| recipe | encoder | seed agreement | subsample agreement | teacher-student agreement "
-          "| val ACC (reported only) | train ACC (reported only) |\n" + "|---" * 7 + "|")
-    for row in result["candidates"]:
-        print(f"| {row['recipe']} | {row['encoder']} | {row['seed_agreement']:.3f} | {row['subsample_agreement']:.3f} "
-              f"| {row['teacher_agreement']:.3f} | {row['val_acc']:.3f} | {row['train_acc']:.3f} |", flush=True)
 
 
 def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: float) -> dict[str, Any]:

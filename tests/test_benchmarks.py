@@ -174,6 +174,44 @@ def test_distill_variants_compare_students_of_one_teacher(tmp_path, bench_dir):
         "best_distill_maps0_epochs1_seed0.pth", "best_epochs1_seed0.pth", "teacher_seed0.pth"]
 
 
+def test_clustering_stage_judges_candidates_label_free_and_names_the_choice(tmp_path, bench_dir, trained_checkpoint):
+    from aecluster.checkpoint import read_checkpoint
+    from benchmarks.clustering_stage import CANDIDATES
+
+    recipe = read_checkpoint(trained_checkpoint)["recipe"]
+    count = len(CANDIDATES) + ((recipe["reduce"], recipe["method"]) not in CANDIDATES)  # the incumbent first
+    student = tmp_path / "student.pth"
+    shutil.copyfile(trained_checkpoint, student)
+    (tmp_path / "student_run").mkdir()
+    shutil.copyfile(trained_checkpoint, tmp_path / "student_run" / "teacher.pth")
+    result = run_benchmark("clustering_stage", bench_dir, "--checkpoint", student, "--seeds", "0,1",
+                           "--json", tmp_path / "rows.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [row["encoder"] for row in rows] == ["teacher"] * count + ["student"] * count
+    assert (rows[0]["reduce"], rows[0]["method"]) == (recipe["reduce"], recipe["method"])
+    students = rows[count:]
+    assert all(row["teacher_agreement"] == 1.0 for row in students)  # the same encoder twice
+    assert [row["modularity"] for row in students] == [row["modularity"] for row in rows[:count]]
+    assert sum(row["chosen"] for row in rows) == 2 and all(0 <= row["val_acc"] <= 1 for row in rows)
+    chosen = next(row for row in students if row["chosen"])
+    assert f"student: the label-free rule chooses {chosen['recipe']}" in result.stdout
+    assert result.stdout.count("| teacher | ") == count
+
+    from aecluster.checkpoint import load_model
+    from aecluster.encoding import encode_images
+
+    model = load_model(trained_checkpoint)[0]
+    np.savez(tmp_path / "codes.npz", **{f"{encoder}_{split}": encode_images(model, np.load(bench_dir / f"{split}X.npy"))
+                                        for encoder in ("student", "teacher") for split in ("train", "val")})
+    again = run_benchmark("clustering_stage", bench_dir, "--codes", tmp_path / "codes.npz", "--seeds", "0,1",
+                          cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    table = [line for line in again.stdout.splitlines() if line.startswith("| student | ")]
+    assert len(table) == len(CANDIDATES) and table[0].startswith("| student | l2,pca:32 + kmeans")  # best_gpu's
+    assert "student: the label-free rule chooses " in again.stdout
+
+
 @pytest.mark.parametrize(("script", "args", "message"), [
     ("distill_variants.py", ["missing", "--variants", "maps=1"], "unknown setting 'maps'"),
     ("accuracy.py", ["missing"], "missing/trainX.npy: no such file"),
@@ -182,6 +220,8 @@ def test_distill_variants_compare_students_of_one_teacher(tmp_path, bench_dir):
     ("size_sweep.py", ["missing", "--multipliers", "half"], "argument --multipliers: expected comma-separated float"),
     ("scale.py", ["--sizes", "10k"], "argument --sizes: expected comma-separated int"),
     ("speed.py", ["missing.npy"], "missing.npy: no such file"),
+    ("clustering_stage.py", ["missing", "--codes", "c.npz"], "missing/trainX.npy: no such file"),
+    ("clustering_stage.py", ["missing", "--codes", "c.npz", "--seeds", "0"], "needs at least two seeds"),
 ])
 def test_benchmarks_answer_user_mistakes_in_one_line(tmp_path, script, args, message):
     result = run_benchmark(script, *args, cwd=tmp_path)

@@ -111,7 +111,7 @@ def test_predict_is_the_same_whatever_the_thread_count(tmp_path, image_files, tr
     assert outputs[0] == outputs[1]
 
 
-@pytest.mark.parametrize("method", ["kmeans", "overcluster"])
+@pytest.mark.parametrize("method", ["kmeans", "overcluster", "scan"])
 def test_three_groups_are_found_and_ordered_by_colour(tmp_path, families, trained_checkpoint, method):
     images, labels = families
     fitted = AEClusterer.from_checkpoint(trained_checkpoint, n_clusters=3, method=method,

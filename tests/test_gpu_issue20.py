@@ -37,7 +37,7 @@ def test_packing_is_lossless(packed):
 
 
 def test_gpu_run_trains_scores_and_writes_what_the_device_returns(tmp_path, packed, tiny_gpu_recipe, capsys):
-    from benchmarks.gpu_issue20 import CANDIDATES, main
+    from benchmarks.gpu_issue20 import main
 
     out, second = tmp_path / "out", packed[0].with_name("again.npz")
     shutil.copyfile(packed[0], second)
@@ -51,13 +51,10 @@ def test_gpu_run_trains_scores_and_writes_what_the_device_returns(tmp_path, pack
     assert result["config"] == "best_gpu" and result["teacher_config"] == "resnet18_teacher"
     assert result["epochs"] == {"teacher": 1, "student": 1} and not result["scaled_to_budget"]
     assert result["teacher_stage"]["seconds"] > 0 and result["student_stage"]["images_per_second"] > 0
-    assert len(result["candidates"]) == 2 * len(CANDIDATES)
-    teacher_rows = [row for row in result["candidates"] if row["encoder"] == "teacher"]
-    assert all(row["teacher_agreement"] == 1.0 for row in teacher_rows)  # the teacher agrees with itself
     codes = np.load(out / "tiny_codes.npz")
     assert codes["teacher_train"].shape == (64, 32) and codes["student_val"].shape[0] == 48
     printed = capsys.readouterr().out
-    assert "tiny: teacher val / train ACC " in printed and printed.count("| l2,") == 2 * 2 * len(CANDIDATES)
+    assert printed.count("teacher val / train ACC ") == 2 and "tiny: " in printed and "again: " in printed
 
 
 def test_gpu_run_scales_epochs_down_to_its_budget(packed, tiny_gpu_recipe):

@@ -1,0 +1,115 @@
+"""The SCAN clustering head and the label-free criteria and rule that choose a clustering recipe."""
+
+import numpy as np
+import pytest
+
+from aecluster.clustering import GroupClusterer
+from aecluster.metrics import clustering_accuracy
+from aecluster.selection import (
+    MARGIN,
+    choose_recipe,
+    modularity,
+    neighbour_graph,
+    recipe_criteria,
+    recipe_fit,
+    subsample_agreement,
+)
+
+
+def two_bars(count=400, seed=0):
+    """Two long parallel bars 2 apart: KMeans cuts them across at the middle (their widest axis),
+    the split that keeps every neighbourhood whole is one bar against the other."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    codes = np.stack([rng.uniform(-10, 10, count), 2.0 * labels + rng.normal(0, 0.1, count)], axis=1)
+    return codes, labels
+
+
+def two_cliques():
+    """A graph of two 5-cliques joined by nothing, as neighbour_graph's sparse matrix."""
+    from scipy import sparse
+
+    block = np.ones((5, 5)) - np.eye(5)
+    return sparse.csr_matrix(np.block([[block, np.zeros((5, 5))], [np.zeros((5, 5)), block]]))
+
+
+def test_scan_keeps_neighbourhoods_whole_where_kmeans_cuts_across():
+    codes, labels = two_bars()
+    assert clustering_accuracy(GroupClusterer("kmeans").fit(codes).labels_, labels) < 0.7
+    scan = GroupClusterer("scan").fit(codes)
+    assert clustering_accuracy(scan.labels_, labels) >= 0.95
+    graph = neighbour_graph(codes - codes.mean(axis=0))
+    assert modularity(graph, scan.labels_) > modularity(graph, GroupClusterer("kmeans").fit(codes).labels_)
+
+
+def test_scan_state_places_new_codes_as_the_fitted_head_does():
+    codes, labels = two_bars()
+    scan = GroupClusterer("scan", random_state=3).fit(codes)
+    state = scan.get_state()
+    assert state["weights_"].shape == (2, 2) and state["bias_"].shape == (2,)
+    restored = GroupClusterer.from_state(state)
+    np.testing.assert_array_equal(restored.predict(codes), scan.labels_)
+    new_codes, new_labels = two_bars(100, seed=1)
+    assert clustering_accuracy(restored.predict(new_codes), new_labels) >= 0.95
+
+
+def test_scan_is_the_same_whatever_the_thread_count_and_restores_it():
+    import torch
+
+    codes, _ = two_bars(200)
+    before = torch.get_num_threads()
+    heads = []
+    for threads in (2, 1):
+        torch.set_num_threads(threads)
+        heads.append(GroupClusterer("scan").fit(codes).get_state())
+        assert torch.get_num_threads() == threads
+    torch.set_num_threads(before)
+    np.testing.assert_array_equal(heads[0]["weights_"], heads[1]["weights_"])
+
+
+def test_scan_finds_three_groups():
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 3
+    codes = np.eye(3)[labels] * 4 + rng.normal(0, 0.3, (300, 3))
+    scan = GroupClusterer("scan", n_clusters=3).fit(codes)
+    assert clustering_accuracy(scan.labels_, labels) >= 0.95
+    assert scan.get_state()["weights_"].shape == (3, 3)
+
+
+def test_modularity_of_splits_of_two_cliques():
+    graph = two_cliques()
+    assert modularity(graph, np.repeat([0, 1], 5)) == pytest.approx(0.5)
+    assert modularity(graph, np.zeros(10, dtype=int)) == pytest.approx(0.0)
+    assert modularity(graph, np.tile([0, 1], 5)) < 0  # a split across both cliques
+
+
+def test_neighbour_graph_is_symmetric_and_uses_cosine_neighbours():
+    codes = np.array([[1.0, 0.0], [10.0, 0.5], [0.0, 1.0], [0.4, 9.0]])  # two directions, far-apart norms
+    graph = neighbour_graph(codes, n_neighbours=1)
+    assert (graph != graph.T).nnz == 0
+    assert graph[0, 1] == 2 and graph[2, 3] == 2 and graph[0, 2] == 0  # mutual nearest by angle
+
+
+def test_stable_recipe_agrees_with_itself_across_seeds_and_subsamples():
+    directions = np.repeat(np.eye(3)[:2] * 5, 50, axis=0)  # two groups of codes, at right angles
+    codes = directions + np.random.default_rng(0).normal(0, 0.2, (100, 3))
+    assert subsample_agreement(recipe_fit("pca:2", "kmeans"), codes, 0) == 1.0
+    row = recipe_criteria(codes, "pca:2", "kmeans", neighbour_graph(codes), seeds=(0, 1),
+                          reference=np.repeat([1, 0], 50))
+    assert row["seed_agreement"] == row["subsample_agreement"] == row["teacher_agreement"] == 1.0
+    assert row["modularity"] > 0.45 and row["groups"].shape == (100,)
+
+
+def row(name, modularity_value, seeds=1.0, subsamples=1.0, **extra):
+    return {"recipe": name, "modularity": modularity_value, "seed_agreement": seeds,
+            "subsample_agreement": subsamples, **extra}
+
+
+def test_rule_keeps_the_incumbent_unless_a_stable_recipe_beats_it_by_the_margin():
+    assert choose_recipe([row("old", 0.40), row("new", 0.40 + MARGIN / 2)])["recipe"] == "old"
+    assert choose_recipe([row("old", 0.40), row("new", 0.40 + 2 * MARGIN)])["recipe"] == "new"
+    assert choose_recipe([row("old", 0.40), row("new", 0.50, seeds=0.90)])["recipe"] == "old"
+    assert choose_recipe([row("old", 0.40), row("new", 0.50, teacher_agreement=0.90)])["recipe"] == "old"
+    # An unstable incumbent gives way to the best stable recipe, however small its lead.
+    assert choose_recipe([row("old", 0.45, subsamples=0.9), row("a", 0.40), row("b", 0.41)])["recipe"] == "b"
+    assert choose_recipe([row("old", 0.45, seeds=0.8), row("a", 0.40, subsamples=0.9)])["recipe"] == "a"
