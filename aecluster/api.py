@@ -67,10 +67,11 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         reduction and clustering are fitted).
     reduce : str, optional
         Reducer chain such as "l2,pca:32" or "kpca:200,tsne:2"; None takes the model's recipe.
-    method : {"kmeans", "overcluster", "threshold"}, optional
+    method : {"kmeans", "overcluster", "scan", "threshold"}, optional
         How the reduced codes are grouped; None takes the model's recipe. "overcluster" fits
-        `fine_clusters` KMeans groups and merges their centres by Ward linkage; "threshold" is
-        two-way only.
+        `fine_clusters` KMeans groups and merges their centres by Ward linkage; "scan" trains a
+        linear head that keeps each code's 20 nearest neighbours in its group (SCAN);
+        "threshold" is two-way only.
     threshold : float
         Cosine-similarity threshold of method "threshold".
     standardize : bool, optional

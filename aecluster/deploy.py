@@ -21,9 +21,14 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     return {"trainable": trainable, "non_trainable": total - trainable, "total": total}
 
 
-def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weights: str = "float16") -> None:
-    """Write an encoder-only copy of a checkpoint (decoder and projection head dropped)."""
-    save_checkpoint(output, deployable_payload(read_checkpoint(source), weights))
+def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weights: str = "float16",
+                    recipe: dict[str, Any] | None = None) -> None:
+    """Write an encoder-only copy of a checkpoint (decoder and projection head dropped); `recipe`
+    replaces keys of its clustering recipe (the one `hw9_best.sh` and `cluster` use)."""
+    payload = deployable_payload(read_checkpoint(source), weights)
+    if recipe:
+        payload["recipe"] = {**payload.get("recipe", {}), **recipe}
+    save_checkpoint(output, payload)
 
 
 class ImageEncoder(nn.Module):

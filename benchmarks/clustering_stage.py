@@ -1,10 +1,10 @@
 """Clustering-stage benchmark: candidate recipes judged label-free, the rule's choice, then ACC.
 
-usage: python -m benchmarks.clustering_stage BENCH_DIR (--checkpoint PATH | --codes NAME_codes.npz)
-                                             [--seeds 0,1,2] [--json OUT]
+usage: python -m benchmarks.clustering_stage BENCH_DIR (--checkpoint PATH [--teacher PATH] |
+                                             --codes NAME_codes.npz) [--seeds 0,1,2] [--json OUT]
 
-Codes of trainX and valX come from the student checkpoint PATH (and from its teacher,
-PATH_run/teacher.pth, when there is one), or from the codes file that `benchmarks.gpu_issue20`
+Codes of trainX and valX come from the student checkpoint PATH (and from its teacher: --teacher,
+or PATH_run/teacher.pth when there is one), or from the codes file that `benchmarks.gpu_issue20`
 brings back from the GPU (teacher_train, teacher_val, student_train, student_val). For each
 encoder and candidate recipe (the incumbent first: the checkpoint's recipe, or best_gpu's for a
 codes file) it prints the label-free criteria of aecluster.selection on the trainX codes: agreement
@@ -40,13 +40,16 @@ def candidates_after(incumbent: tuple[str, str]) -> list[tuple[str, str]]:
     return [incumbent, *(candidate for candidate in CANDIDATES if candidate != incumbent)]
 
 
-def checkpoint_codes(path: Path, data: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """Codes of trainX and valX by the teacher (when PATH_run/teacher.pth exists) and the student."""
+def checkpoint_codes(path: Path, data: dict[str, np.ndarray],
+                     teacher: Path | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Codes of trainX and valX by the teacher (`teacher`, or PATH_run/teacher.pth when it
+    exists) and the student."""
     from aecluster.checkpoint import load_model
     from aecluster.encoding import encode_images
     from aecluster.stages import teacher_path
 
-    encoders = {"teacher": teacher_path(path)} if teacher_path(path).is_file() else {}
+    teacher = teacher or teacher_path(path)
+    encoders = {"teacher": teacher} if teacher.is_file() else {}
     encoders["student"] = path
     codes = {}
     for encoder, checkpoint in encoders.items():
@@ -117,17 +120,20 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="a student checkpoint (its teacher from PATH_run/)")
     source.add_argument("--codes", type=Path, help="NAME_codes.npz written by benchmarks.gpu_issue20")
+    parser.add_argument("--teacher", type=Path, help="the student's teacher (default: PATH_run/teacher.pth if any)")
     parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="clustering seeds (default 0,1,2)")
     parser.add_argument("--json", type=Path, help="also write the rows (without groups) as JSON")
     args = parser.parse_args(argv)
     if len(args.seeds) < 2:
         raise UserInputError(f"--seeds {','.join(map(str, args.seeds))}: seed agreement needs at least two seeds")
+    if args.teacher and not args.teacher.is_file():
+        raise UserInputError(f"{args.teacher}: no such teacher checkpoint")
     data = load_bench(args.bench)
     if args.checkpoint:
         from aecluster.checkpoint import read_checkpoint
 
         recipe = read_checkpoint(args.checkpoint).get("recipe") or {}
-        codes = checkpoint_codes(args.checkpoint, data)
+        codes = checkpoint_codes(args.checkpoint, data, args.teacher)
     else:
         recipe = REGISTRY["best_gpu"].recipe
         codes = file_codes(args.codes)

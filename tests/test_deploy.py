@@ -26,6 +26,18 @@ def test_deployable_drops_decoder_and_keeps_codes(tmp_path, two_groups, trained_
         small.reconstruct(torch.zeros(1, 3, 32, 32))
 
 
+def test_deploy_sets_the_recipe_it_ships_with_and_keeps_the_weights(tmp_path, trained_checkpoint, capsys):
+    first, second = tmp_path / "a.pth", tmp_path / "b.pth"
+    assert main(["deploy", str(trained_checkpoint), str(first)]) == 0
+    assert main(["deploy", str(first), str(second), "--method", "scan", "--reduce", "l2,wpca:8"]) == 0
+    before, after = read_checkpoint(first), read_checkpoint(second)
+    assert after["recipe"] == {**before["recipe"], "method": "scan", "reduce": "l2,wpca:8"}
+    assert all(torch.equal(before["state_dict"][key], after["state_dict"][key]) for key in before["state_dict"])
+    capsys.readouterr()
+    assert main(["deploy", str(first), str(tmp_path / "c.pth"), "--reduce", "pca:x"]) == 2
+    assert "bad reducer 'pca:x'" in capsys.readouterr().err and not (tmp_path / "c.pth").exists()
+
+
 def test_parameter_counts_like_torchsummary():
     model = build_model("improved")
     frozen = model.encoder.features[0][0].weight.requires_grad_(False)

@@ -112,7 +112,9 @@ def add_grouping_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", type=method_name,
                         help="kmeans: KMeans into --clusters groups. overcluster: KMeans into "
                              "--fine-clusters small groups whose centres are merged (Ward) down to "
-                             "--clusters. threshold: codes are centred and L2-normalised; images "
+                             "--clusters. scan: a linear head trained so that each image and its 20 "
+                             "nearest neighbours share a group while all groups stay in use (SCAN, "
+                             "Van Gansbeke et al. 2020). threshold: codes are centred and L2-normalised; images "
                              "whose cosine similarity to the codes' dominant direction (first "
                              "principal axis) exceeds --threshold form one group, all others the "
                              "second (two groups only). Default: the checkpoint's recipe")

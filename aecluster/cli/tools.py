@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from aecluster.cli.args import add_force_option
+from aecluster.cli.args import add_force_option, method_name
 from aecluster.registry import WEIGHT_FORMATS
 
 
@@ -27,6 +27,10 @@ def register(commands: Any) -> None:
     deploy.add_argument("output")
     deploy.add_argument("--weights", choices=WEIGHT_FORMATS, default="float16",
                         help="storage format of the weights (default float16)")
+    deploy.add_argument("--reduce", metavar="CHAIN",
+                        help="reducer chain of the recipe the copy ships with (default: the checkpoint's)")
+    deploy.add_argument("--method", type=method_name,
+                        help="clustering method of the recipe the copy ships with (default: the checkpoint's)")
     add_force_option(deploy)
     deploy.set_defaults(handler=_deploy)
 
@@ -59,9 +63,13 @@ def _size(args: argparse.Namespace) -> int:
 def _deploy(args: argparse.Namespace) -> int:
     from aecluster.atomic import guard_outputs
     from aecluster.deploy import make_deployable
+    from aecluster.reduction import parse_chain
 
+    if args.reduce is not None:
+        parse_chain(args.reduce)
     guard_outputs([(args.output, "checkpoint")], [args.checkpoint], force=args.force)
-    make_deployable(args.checkpoint, args.output, args.weights)
+    recipe = {key: value for key, value in (("reduce", args.reduce), ("method", args.method)) if value is not None}
+    make_deployable(args.checkpoint, args.output, args.weights, recipe)
     print(f"wrote {args.output} ({Path(args.output).stat().st_size:,} bytes)")
     return 0
 
