@@ -17,6 +17,9 @@ from aecluster.errors import UserInputError
 from aecluster.reduction import logger, single_threaded
 
 METHODS = ("kmeans", "threshold", "overcluster", "scan")
+# The fitted arrays of each method, as a saved model stores them.
+FITTED_KEYS = {"kmeans": ("centres_",), "overcluster": ("centres_", "merge_"),
+               "threshold": ("center_", "direction_"), "scan": ("weights_", "bias_")}
 DEGENERATE_FRACTION = 0.05
 # SCAN's published defaults (Van Gansbeke et al. 2020, arXiv:2005.12320): 20 mined neighbours,
 # entropy weight 5, 10 heads of which the one with the lowest loss is kept.
@@ -143,19 +146,22 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
 
     def get_state(self) -> dict[str, Any]:
         """The fitted clustering as plain values and arrays (for a saved model)."""
-        keys = {"kmeans": ("centres_",), "overcluster": ("centres_", "merge_"),
-                "threshold": ("center_", "direction_"), "scan": ("weights_", "bias_")}[self.method]
-        return {**self.get_params(), **{key: getattr(self, key) for key in keys}}
+        return {**self.get_params(), **{key: getattr(self, key) for key in FITTED_KEYS[self.method]}}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> GroupClusterer:
-        """A fitted clustering rebuilt from `get_state`'s values, ready to predict."""
+        """A fitted clustering rebuilt from `get_state`'s values, ready to predict; a missing
+        array or one whose shape does not fit the others raises KeyError or ValueError."""
         params = cls().get_params()
         clusterer = cls(**{key: state[key] for key in params})
         check_group_counts(clusterer.method, clusterer.n_clusters, clusterer.fine_clusters)
-        for key, value in state.items():
-            if key.endswith("_"):
-                setattr(clusterer, key, np.asarray(value))
+        for key in FITTED_KEYS[clusterer.method]:
+            setattr(clusterer, key, np.asarray(state[key]))
+        groups = (clusterer.n_clusters,)
+        if clusterer.method == "scan" and (clusterer.weights_.ndim != 2 or clusterer.weights_.shape[:1] != groups
+                                           or clusterer.bias_.shape != groups):
+            raise ValueError(f"a scan head of weights {clusterer.weights_.shape} and bias {clusterer.bias_.shape} "
+                             f"cannot make {clusterer.n_clusters} groups")
         return clusterer
 
 

@@ -217,3 +217,23 @@ def test_few_labels_benchmark_prints_its_table(tmp_path, families, trained_check
     row = next(line for line in result.stdout.splitlines() if line.startswith("| 2 |"))
     named, logistic = (float(cell.split()[0]) for cell in row.split("|")[2:4])
     assert named >= 0.95 and logistic >= 0.95
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda groups: groups.pop("bias_"), "bias_"),
+    (lambda groups: groups.update(bias_=torch.zeros(3, dtype=torch.float64)), "cannot make 2 groups"),
+    (lambda groups: groups.update(weights_=torch.zeros(4, dtype=torch.float64)), "cannot make 2 groups"),
+])
+def test_a_saved_scan_head_that_does_not_fit_is_one_line(tmp_path, image_files, trained_checkpoint, capsys,
+                                                         change, message):
+    images_path, _ = image_files
+    assert main(["cluster", str(images_path), str(trained_checkpoint), str(tmp_path / "fit.csv"), "--method", "scan",
+                 "--save-model", str(tmp_path / "model.pth"), "--quiet"]) == 0
+    payload = torch.load(tmp_path / "model.pth", weights_only=True)
+    change(payload["fitted"]["groups"])
+    torch.save(payload, tmp_path / "broken.pth")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "broken.pth"), str(images_path), str(tmp_path / "new.csv")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("aecluster: error: ") and message in error and "\n" not in error
+    assert not (tmp_path / "new.csv").exists()
