@@ -63,13 +63,19 @@ def test_threshold_method_and_verbose_timings(tmp_path, image_files, trained_che
     assert set(read_predictions(tmp_path / "t.csv")) <= {0, 1}
 
 
-def test_pairs(tmp_path, image_files, trained_checkpoint):
+def test_pairs(tmp_path, image_files, trained_checkpoint, monkeypatch):
+    import aecluster.data
+
+    loads = []
+    load_images = aecluster.data.load_images
+    monkeypatch.setattr(aecluster.data, "load_images", lambda *a, **k: loads.append(a[0]) or load_images(*a, **k))
     images, _ = image_files
     (tmp_path / "cases.csv").write_text("id,image1_index,image2_index\n0,0,0\n1,0,1\n2,5,63\n")
     assert main(["pairs", str(images), str(trained_checkpoint), str(tmp_path / "cases.csv"),
                  str(tmp_path / "ans.csv"), "--quiet"]) == 0
     lines = (tmp_path / "ans.csv").read_text().splitlines()
     assert lines[0] == "id,Ans" and lines[1] == "0,1" and len(lines) == 4
+    assert loads == [str(images)]  # a folder of images is decoded once
 
 
 @pytest.mark.parametrize("case, message", [

@@ -61,14 +61,16 @@ def _guard(args: argparse.Namespace, *inputs: str | None) -> None:
     guard_outputs(outputs, [*inputs, *(args.reference or ())], force=args.force)
 
 
-def _fit_estimator(args: argparse.Namespace) -> Any:
-    """The AEClusterer of `args.checkpoint` fitted on `args.images` with the command's recipe options."""
+def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
+    """The AEClusterer of `args.checkpoint` fitted on `args.images` (or on `images`, when the
+    command has loaded them already) with the command's recipe options."""
     from aecluster.api import AEClusterer
     from aecluster.data import load_images, load_labels
 
     show_stages(args.quiet)
     clock = time.perf_counter()
-    images = load_images(args.images, min_images=2)
+    if images is None:
+        images = load_images(args.images, min_images=2)
     overrides = recipe_overrides(args)
     if args.reference_mode == "groups":
         if not args.reference:
@@ -124,8 +126,9 @@ def _pairs(args: argparse.Namespace) -> int:
     from aecluster.data import load_images
 
     _guard(args, args.images, args.checkpoint, args.pairs_csv)
-    pairs = read_pairs(args.pairs_csv, len(load_images(args.images)))
-    estimator = _fit_estimator(args)
+    images = load_images(args.images, min_images=2)
+    pairs = read_pairs(args.pairs_csv, len(images))
+    estimator = _fit_estimator(args, images)
     labels = estimator.labels_
     same = (labels[pairs[:, 1]] == labels[pairs[:, 2]]).astype(int)
     write_columns(args.output, ("id", "Ans"), [pairs[:, 0], same])
