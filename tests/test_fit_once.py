@@ -13,6 +13,7 @@ from sklearn.exceptions import NotFittedError
 from aecluster import AEClusterer
 from aecluster.cli import main
 from aecluster.clustering import GroupClusterer
+from aecluster.csvio import read_predictions
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy, score_all
 from tests.conftest import three_families
@@ -237,3 +238,21 @@ def test_a_saved_scan_head_that_does_not_fit_is_one_line(tmp_path, image_files, 
     error = capsys.readouterr().err.strip()
     assert error.startswith("aecluster: error: ") and message in error and "\n" not in error
     assert not (tmp_path / "new.csv").exists()
+
+
+def test_predict_says_which_folder_entries_it_skipped(tmp_path, image_files, trained_checkpoint, capsys):
+    from PIL import Image
+
+    images_path, _ = image_files
+    AEClusterer.from_checkpoint(trained_checkpoint).fit(np.load(images_path)).save(tmp_path / "model.pth")
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for index, colour in enumerate([(200, 0, 0), (0, 200, 0), (0, 0, 200)]):
+        Image.new("RGB", (32, 32), colour).save(folder / f"{index}.png")
+    (folder / "notes.txt").write_text("x")
+    assert main(["predict", str(tmp_path / "model.pth"), str(folder), str(tmp_path / "new.csv")]) == 0
+    skipped = [line for line in capsys.readouterr().err.splitlines() if "skipped 1 entries" in line]
+    assert skipped == [f"aecluster: {folder}: skipped 1 entries (1 not .png/.jpg/.jpeg)"]
+    assert len(read_predictions(tmp_path / "new.csv")) == 3
+    assert main(["predict", str(tmp_path / "model.pth"), str(folder), str(tmp_path / "q.csv"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

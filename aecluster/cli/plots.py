@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aecluster.cli.args import add_grouping_options, recipe_overrides
+from aecluster.cli.args import add_grouping_options, recipe_overrides, show_stages
 from aecluster.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -176,6 +176,7 @@ def _draw_parsed(args: argparse.Namespace) -> Figure:
     if Path(args.output).suffix.lower() != ".png":
         raise UserInputError(f"{args.output}: output must be a .png file")
     check_writable(args.output)
+    show_stages(args.quiet)
     with one_line_warnings():
         figure = args.figure_of(args)
     save_figure(figure, args.output)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aecluster.cli.args import add_force_option, label_counts, say
+from aecluster.cli.args import add_force_option, label_counts, say, show_stages
 
 
 def register(commands: Any) -> None:
@@ -33,6 +33,7 @@ def _predict(args: argparse.Namespace) -> int:
     from aecluster.errors import UserInputError
 
     guard_outputs([(args.output, "csv")], [args.model, args.images], force=args.force)
+    show_stages(args.quiet)
     estimator = AEClusterer.from_checkpoint(args.model, device=args.device, verbose=not args.quiet)
     if not hasattr(estimator, "clusterer_"):
         raise UserInputError(f"{args.model}: holds an encoder but no fitted groups; make a saved model "
