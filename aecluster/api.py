@@ -181,6 +181,12 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         except (KeyError, TypeError, ValueError) as exc:
             raise UserInputError(f"{path}: its fitted groups are unreadable ({str(exc)[:160]})") from None
         estimator.encoder_ = model_from_payload(payload, str(path))
+        try:
+            probe = clusterer.predict(reducer.transform(np.zeros((1, estimator.encoder_.code_dim))))
+            if len(label_map) != clusterer.n_clusters or not 0 <= probe[0] < len(label_map):
+                raise ValueError(f"{len(label_map)} group labels for {clusterer.n_clusters} groups")
+        except ValueError as exc:
+            raise UserInputError(f"{path}: its fitted groups do not fit its encoder ({str(exc)[:160]})") from None
         estimator.encoder_config_ = {key: payload.get(key) for key in ("model", "config", "epoch")}
         estimator.reducer_, estimator.clusterer_, estimator.label_map_ = reducer, clusterer, label_map
         estimator.n_features_in_ = int(np.prod(IMAGE_SHAPE))

@@ -169,23 +169,30 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
     """Weights (n_clusters, dim) and bias (n_clusters,) of the lowest-loss SCAN head on `codes`.
 
     Runs in one torch thread with seeded generators, so the head is the same whatever the thread
-    count."""
+    count (torch's thread count is process-wide: it is set to one and restored afterwards)."""
     import torch
     from sklearn.neighbors import NearestNeighbors
+    from sklearn.utils import check_random_state
 
+    if not isinstance(random_state, (int, np.integer)):
+        random_state = int(check_random_state(random_state).randint(2**31 - 1))
     rng = np.random.default_rng(random_state)
     if len(codes) > SCAN_FIT_SAMPLES:
         codes = codes[np.sort(rng.choice(len(codes), SCAN_FIT_SAMPLES, replace=False))]
     n_neighbours = min(SCAN_NEIGHBOURS, len(codes) - 1)
     neighbours = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(codes).kneighbors(codes, return_distance=False)
     # The head sees standardised codes, so that no direction is favoured for its scale alone; the
-    # scaling is folded back into the returned weights.
-    mean, scale = codes.mean(axis=0), np.maximum(codes.std(axis=0), 1e-12)
+    # scaling is folded back into the returned weights. Directions with next to no spread (PCA
+    # components beyond the number of codes, say) would be noise magnified a trillion-fold: they
+    # are set to zero and get no weight.
+    spread = codes.std(axis=0)
+    used = spread > 1e-6 * max(float(spread.max()), 1e-300)
+    mean, scale = codes.mean(axis=0), np.where(used, spread, 1.0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         generator = torch.Generator().manual_seed(random_state)
-        points = torch.as_tensor((codes - mean) / scale, dtype=torch.float32)
+        points = torch.as_tensor((codes - mean) / scale * used, dtype=torch.float32)
         pairs = torch.as_tensor(neighbours[:, 1:])
         dim = points.shape[1]
         weights = (torch.randn(SCAN_HEADS, n_clusters, dim, generator=generator) / dim**0.5).requires_grad_()
@@ -203,7 +210,7 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
             losses = torch.stack([scan_loss(points, points[pairs[:, column]], weights, bias)
                                   for column in range(n_neighbours)]).mean(dim=0)
         best = int(losses.argmin())
-        head = weights[best].detach().double().numpy() / scale
+        head = weights[best].detach().double().numpy() / scale * used
         return head, bias[best].detach().double().numpy() - head @ mean
     finally:
         torch.set_num_threads(threads)

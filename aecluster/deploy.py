@@ -27,7 +27,12 @@ def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weight
     replaces keys of its clustering recipe (the one `hw9_best.sh` and `cluster` use)."""
     payload = deployable_payload(read_checkpoint(source), weights)
     if recipe:
+        from aecluster.clustering import check_group_counts
+        from aecluster.encoding import RECIPE_DEFAULTS
+
         payload["recipe"] = {**payload.get("recipe", {}), **recipe}
+        merged = {**RECIPE_DEFAULTS, **payload["recipe"]}
+        check_group_counts(merged["method"], merged["n_clusters"], merged["fine_clusters"])
     save_checkpoint(output, payload)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 
 GRAPH_NEIGHBOURS = 20
@@ -79,13 +80,12 @@ def subsample_agreement(fit: GroupFit, codes: np.ndarray, seed: int) -> float:
     return clustering_accuracy(labels[0], labels[1])
 
 
-def recipe_fit(reduce: str, method: str, n_clusters: int = 2) -> GroupFit:
-    """A GroupFit fitting recipe (`reduce`, `method`) on unstandardised codes with a seed."""
+def recipe_fit(reduce: str, method: str) -> GroupFit:
+    """A GroupFit fitting recipe (`reduce`, `method`) into two groups on unstandardised codes."""
     from aecluster.encoding import fit_groups
 
     def fit(codes: np.ndarray, seed: int) -> np.ndarray:
-        return fit_groups(codes, reduce, method, random_state=seed, standardize=False,
-                          n_clusters=n_clusters)[1].labels_
+        return fit_groups(codes, reduce, method, random_state=seed, standardize=False)[1].labels_
 
     return fit
 
@@ -94,6 +94,8 @@ def recipe_criteria(codes: np.ndarray, reduce: str, method: str, graph: Any, see
                     reference: np.ndarray | None = None) -> dict[str, Any]:
     """The label-free criteria of one recipe on one encoder's codes; `reference` is the teacher's
     groups of the same codes, when judging a student. Also returns the first seed's groups."""
+    if len(seeds) < 2:
+        raise UserInputError(f"seed agreement needs at least two seeds, found {list(seeds)}")
     fit = recipe_fit(reduce, method)
     seeds_agree, groups = seed_agreement(fit, codes, seeds)
     row = {"recipe": f"{reduce} + {method}", "reduce": reduce, "method": method,
@@ -106,10 +108,14 @@ def recipe_criteria(codes: np.ndarray, reduce: str, method: str, graph: Any, see
     return row
 
 
+def least_agreement(row: dict[str, Any]) -> float:
+    """The lowest of a recipe's agreements: across seeds, subsamples and (a student's) its teacher."""
+    return min(row[key] for key in ("seed_agreement", "subsample_agreement", "teacher_agreement") if key in row)
+
+
 def is_stable(row: dict[str, Any]) -> bool:
     """Whether a recipe's groups hold across seeds, subsamples and (a student's) its teacher."""
-    keys = ("seed_agreement", "subsample_agreement", "teacher_agreement")
-    return all(row[key] >= STABLE for key in keys if key in row)
+    return least_agreement(row) >= STABLE
 
 
 def choose_recipe(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -120,7 +126,7 @@ def choose_recipe(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ties."""
     stable = [row for row in rows if is_stable(row)]
     if not stable:
-        return max(rows, key=lambda row: min(row["seed_agreement"], row["subsample_agreement"]))
+        return max(rows, key=least_agreement)
     best = max(stable, key=lambda row: row["modularity"])
     if is_stable(rows[0]) and best["modularity"] - rows[0]["modularity"] <= MARGIN:
         return rows[0]

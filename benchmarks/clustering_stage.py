@@ -6,8 +6,9 @@ usage: python -m benchmarks.clustering_stage BENCH_DIR (--checkpoint PATH [--tea
 Codes of trainX and valX come from the student checkpoint PATH (and from its teacher: --teacher,
 or PATH_run/teacher.pth when there is one), or from the codes file that `benchmarks.gpu_issue20`
 brings back from the GPU (teacher_train, teacher_val, student_train, student_val). For each
-encoder and candidate recipe (the incumbent first: the checkpoint's recipe, or best_gpu's for a
-codes file) it prints the label-free criteria of aecluster.selection on the trainX codes: agreement
+encoder and candidate recipe (the incumbent first: the checkpoint's reducer chain and method, or
+best_gpu's for a codes file; every candidate is fitted into two groups on unstandardised codes)
+it prints the label-free criteria of aecluster.selection on the trainX codes: agreement
 across clustering seeds, across two 80% subsamples, with the teacher's groups (a student), and the
 modularity of the split of the codes' neighbour graph. Then the recipe that the rule of
 docs/clustering.md chooses for each encoder. Then, reported only and never used to choose, the
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from aecluster.encoding import RECIPE_DEFAULTS
 from aecluster.errors import UserInputError, run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from aecluster.registry import REGISTRY
@@ -60,14 +62,22 @@ def checkpoint_codes(path: Path, data: dict[str, np.ndarray],
 
 def file_codes(path: Path) -> dict[str, dict[str, np.ndarray]]:
     """Codes saved by benchmarks.gpu_issue20: ENCODER_SPLIT arrays (float16) as float32."""
-    with np.load(path) as saved:
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such codes file; expected NAME_codes.npz from benchmarks.gpu_issue20")
+    try:
+        saved = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"{path}: not a codes file (.npz) ({str(exc)[:120]})") from None
+    if not hasattr(saved, "files"):
+        raise UserInputError(f"{path}: one array, not a codes file (.npz of ENCODER_SPLIT arrays)")
+    with saved:
         codes: dict[str, dict[str, np.ndarray]] = {}
         for key in saved.files:
             encoder, _, split = key.partition("_")
             codes.setdefault(encoder, {})[split] = saved[key].astype(np.float32)
     if not all({"train", "val"} <= set(splits) for splits in codes.values()) or "student" not in codes:
         raise UserInputError(f"{path}: expected student_train, student_val (and teacher_...) arrays, "
-                             f"found {', '.join(sorted(key for splits in codes for key in codes[splits]))}")
+                             f"found {', '.join(sorted(saved.files))}")
     return dict(sorted(codes.items(), key=lambda item: item[0] != "teacher"))
 
 
@@ -137,7 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         recipe = REGISTRY["best_gpu"].recipe
         codes = file_codes(args.codes)
-    incumbent = (recipe.get("reduce", "l2,pca:32"), recipe.get("method", "kmeans"))
+        for encoder, splits in codes.items():
+            for split, values in splits.items():
+                if len(values) != len(data[f"{split}Y"]):
+                    raise UserInputError(f"{args.codes}: {encoder}_{split} holds {len(values)} codes, but "
+                                         f"{args.bench} has {len(data[f'{split}Y'])} {split} labels")
+    incumbent = (recipe.get("reduce", RECIPE_DEFAULTS["reduce"]), recipe.get("method", RECIPE_DEFAULTS["method"]))
     rows = candidate_table(codes, incumbent, args.seeds, {"trainY": data["trainY"], "valY": data["valY"]})
     print_table(rows)
     if args.json:

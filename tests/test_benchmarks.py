@@ -222,9 +222,11 @@ def test_clustering_stage_judges_candidates_label_free_and_names_the_choice(tmp_
     ("speed.py", ["missing.npy"], "missing.npy: no such file"),
     ("clustering_stage.py", ["missing", "--codes", "c.npz"], "missing/trainX.npy: no such file"),
     ("clustering_stage.py", ["missing", "--codes", "c.npz", "--seeds", "0"], "needs at least two seeds"),
+    ("clustering_stage.py", ["BENCH", "--codes", "c.npz"], "c.npz: no such codes file"),
+    ("clustering_stage.py", ["BENCH", "--codes", "BENCH/trainY.npy"], "not a codes file"),
 ])
-def test_benchmarks_answer_user_mistakes_in_one_line(tmp_path, script, args, message):
-    result = run_benchmark(script, *args, cwd=tmp_path)
+def test_benchmarks_answer_user_mistakes_in_one_line(tmp_path, bench_dir, script, args, message):
+    result = run_benchmark(script, *[arg.replace("BENCH", str(bench_dir)) for arg in args], cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"{script}: error: " in result.stderr.splitlines()[-1] and message in result.stderr

@@ -36,6 +36,11 @@ def test_deploy_sets_the_recipe_it_ships_with_and_keeps_the_weights(tmp_path, tr
     capsys.readouterr()
     assert main(["deploy", str(first), str(tmp_path / "c.pth"), "--reduce", "pca:x"]) == 2
     assert "bad reducer 'pca:x'" in capsys.readouterr().err and not (tmp_path / "c.pth").exists()
+    payload = read_checkpoint(first)
+    payload["recipe"]["n_clusters"] = 3
+    torch.save(payload, tmp_path / "three.pth")
+    assert main(["deploy", str(tmp_path / "three.pth"), str(tmp_path / "c.pth"), "--method", "threshold"]) == 2
+    assert "splits two ways only" in capsys.readouterr().err and not (tmp_path / "c.pth").exists()
 
 
 def test_parameter_counts_like_torchsummary():

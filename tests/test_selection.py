@@ -67,6 +67,24 @@ def test_scan_is_the_same_whatever_the_thread_count_and_restores_it():
     np.testing.assert_array_equal(heads[0]["weights_"], heads[1]["weights_"])
 
 
+def test_scan_gives_directions_without_spread_no_weight():
+    """Fewer codes than PCA components: the last components are float noise, which a head
+    standardised on them would magnify into the labels of new codes."""
+    rng = np.random.default_rng(0)
+    codes = np.concatenate([rng.normal(0, 1, (10, 3)), rng.normal(0, 1e-9, (10, 1))], axis=1)
+    scan = GroupClusterer("scan").fit(codes)
+    assert np.all(scan.weights_[:, 3] == 0) and np.abs(scan.weights_).max() < 1e3
+    same = GroupClusterer("scan").fit(np.ones((6, 4)))  # identical codes: no direction has spread
+    assert np.all(same.weights_ == 0) and len(set(same.labels_)) == 1
+
+
+def test_scan_accepts_a_random_state_that_is_not_an_int():
+    codes, _ = two_bars(100)
+    heads = [GroupClusterer("scan", random_state=np.random.RandomState(5)).fit(codes).weights_ for _ in range(2)]
+    np.testing.assert_array_equal(heads[0], heads[1])
+    assert set(GroupClusterer("scan", random_state=None).fit(codes).labels_) <= {0, 1}
+
+
 def test_scan_finds_three_groups():
     rng = np.random.default_rng(0)
     labels = np.arange(300) % 3
@@ -113,3 +131,14 @@ def test_rule_keeps_the_incumbent_unless_a_stable_recipe_beats_it_by_the_margin(
     # An unstable incumbent gives way to the best stable recipe, however small its lead.
     assert choose_recipe([row("old", 0.45, subsamples=0.9), row("a", 0.40), row("b", 0.41)])["recipe"] == "b"
     assert choose_recipe([row("old", 0.45, seeds=0.8), row("a", 0.40, subsamples=0.9)])["recipe"] == "a"
+    # With none stable, the teacher agreement counts too: "a" agrees least with its teacher.
+    assert choose_recipe([row("a", 0.4, seeds=0.94, teacher_agreement=0.5),
+                          row("b", 0.4, seeds=0.90, teacher_agreement=0.92)])["recipe"] == "b"
+
+
+def test_seed_agreement_needs_two_seeds():
+    from aecluster.errors import UserInputError
+
+    codes, _ = two_bars(50)
+    with pytest.raises(UserInputError, match="at least two seeds"):
+        recipe_criteria(codes, "none", "kmeans", neighbour_graph(codes), seeds=(0,))

@@ -126,6 +126,7 @@ def _pairs(args: argparse.Namespace) -> int:
     from aecluster.data import load_images
 
     _guard(args, args.images, args.checkpoint, args.pairs_csv)
+    show_stages(args.quiet)
     images = load_images(args.images, min_images=2)
     pairs = read_pairs(args.pairs_csv, len(images))
     estimator = _fit_estimator(args, images)
