@@ -29,9 +29,11 @@ def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weight
     if recipe:
         from aecluster.clustering import check_group_counts
         from aecluster.encoding import RECIPE_DEFAULTS
+        from aecluster.reduction import parse_chain
 
         payload["recipe"] = {**payload.get("recipe", {}), **recipe}
         merged = {**RECIPE_DEFAULTS, **payload["recipe"]}
+        parse_chain(merged["reduce"])
         check_group_counts(merged["method"], merged["n_clusters"], merged["fine_clusters"])
     save_checkpoint(output, payload)
 

@@ -63,10 +63,7 @@ def _size(args: argparse.Namespace) -> int:
 def _deploy(args: argparse.Namespace) -> int:
     from aecluster.atomic import guard_outputs
     from aecluster.deploy import make_deployable
-    from aecluster.reduction import parse_chain
 
-    if args.reduce is not None:
-        parse_chain(args.reduce)
     guard_outputs([(args.output, "checkpoint")], [args.checkpoint], force=args.force)
     recipe = {key: value for key, value in (("reduce", args.reduce), ("method", args.method)) if value is not None}
     make_deployable(args.checkpoint, args.output, args.weights, recipe)
