@@ -165,13 +165,21 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
         return clusterer
 
 
+def nearest_others(points: np.ndarray, n_neighbours: int) -> np.ndarray:
+    """Indices (N, n_neighbours) of each point's nearest other points (Euclidean): never the
+    point itself, even where other points coincide with it."""
+    from sklearn.neighbors import NearestNeighbors
+
+    with single_threaded():
+        return NearestNeighbors(n_neighbors=n_neighbours).fit(points).kneighbors(return_distance=False)
+
+
 def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
     """Weights (n_clusters, dim) and bias (n_clusters,) of the lowest-loss SCAN head on `codes`.
 
     Runs in one torch thread with seeded generators, so the head is the same whatever the thread
     count (torch's thread count is process-wide: it is set to one and restored afterwards)."""
     import torch
-    from sklearn.neighbors import NearestNeighbors
     from sklearn.utils import check_random_state
 
     if not isinstance(random_state, (int, np.integer)):
@@ -180,7 +188,7 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
     if len(codes) > SCAN_FIT_SAMPLES:
         codes = codes[np.sort(rng.choice(len(codes), SCAN_FIT_SAMPLES, replace=False))]
     n_neighbours = min(SCAN_NEIGHBOURS, len(codes) - 1)
-    neighbours = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(codes).kneighbors(codes, return_distance=False)
+    neighbours = nearest_others(codes, n_neighbours)
     # The head sees standardised codes, so that no direction is favoured for its scale alone; the
     # scaling is folded back into the returned weights. Directions with next to no spread (PCA
     # components beyond the number of codes, say) would be noise magnified a trillion-fold: they
@@ -193,7 +201,7 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
     try:
         generator = torch.Generator().manual_seed(random_state)
         points = torch.as_tensor((codes - mean) / scale * used, dtype=torch.float32)
-        pairs = torch.as_tensor(neighbours[:, 1:])
+        pairs = torch.as_tensor(neighbours)
         dim = points.shape[1]
         weights = (torch.randn(SCAN_HEADS, n_clusters, dim, generator=generator) / dim**0.5).requires_grad_()
         bias = torch.zeros(SCAN_HEADS, n_clusters, requires_grad=True)

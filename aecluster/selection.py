@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from aecluster.clustering import nearest_others
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 
@@ -35,17 +36,13 @@ def neighbour_graph(codes: np.ndarray, n_neighbours: int = GRAPH_NEIGHBOURS) -> 
     """Symmetric sparse adjacency of the cosine `n_neighbours`-nearest-neighbour graph of `codes`
     (an edge where either code is among the other's nearest; weight 2 where both are)."""
     from scipy import sparse
-    from sklearn.neighbors import NearestNeighbors
-
-    from aecluster.reduction import single_threaded
 
     unit = np.asarray(codes, dtype=np.float64)
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
     n_neighbours = min(n_neighbours, len(unit) - 1)
-    with single_threaded():
-        nearest = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(unit).kneighbors(unit, return_distance=False)
+    nearest = nearest_others(unit, n_neighbours)
     rows = np.repeat(np.arange(len(unit)), n_neighbours)
-    directed = sparse.csr_matrix((np.ones(len(rows)), (rows, nearest[:, 1:].ravel())), shape=(len(unit),) * 2)
+    directed = sparse.csr_matrix((np.ones(len(rows)), (rows, nearest.ravel())), shape=(len(unit),) * 2)
     return (directed + directed.T).tocsr()
 
 

@@ -108,6 +108,22 @@ def test_neighbour_graph_is_symmetric_and_uses_cosine_neighbours():
     assert graph[0, 1] == 2 and graph[2, 3] == 2 and graph[0, 2] == 0  # mutual nearest by angle
 
 
+def test_neighbours_of_duplicate_codes_are_other_images_never_the_image_itself():
+    codes = np.repeat(np.array([[1.0, 0.0], [0.0, 1.0]]), 4, axis=0)  # two sets of 4 identical codes
+    graph = neighbour_graph(codes, n_neighbours=3)
+    assert graph.diagonal().sum() == 0
+    assert graph[:4, 4:].nnz == 0 and (graph[:4, :4] == 2).sum() == 12  # each copy's 3 others, mutual
+
+
+def test_scan_pairs_each_code_with_other_codes_never_itself():
+    from aecluster.clustering import nearest_others
+
+    points = np.repeat(np.array([[3.0, 0.0], [0.0, 3.0]]), 3, axis=0)  # two sets of 3 identical codes
+    neighbours = nearest_others(points, 2)
+    assert all(set(row) == set(range(3)) - {i} for i, row in enumerate(neighbours[:3]))
+    assert all(set(row) == set(range(3, 6)) - {i} for i, row in enumerate(neighbours[3:], start=3))
+
+
 def test_stable_recipe_agrees_with_itself_across_seeds_and_subsamples():
     directions = np.repeat(np.eye(3)[:2] * 5, 50, axis=0)  # two groups of codes, at right angles
     codes = directions + np.random.default_rng(0).normal(0, 0.2, (100, 3))
