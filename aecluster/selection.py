@@ -90,15 +90,17 @@ def recipe_fit(reduce: str, method: str) -> GroupFit:
 def recipe_criteria(codes: np.ndarray, reduce: str, method: str, graph: Any, seeds: Sequence[int] = (0, 1, 2),
                     reference: np.ndarray | None = None) -> dict[str, Any]:
     """The label-free criteria of one recipe on one encoder's codes; `reference` is the teacher's
-    groups of the same codes, when judging a student. Also returns the first seed's groups."""
+    groups of the same codes, when judging a student. Modularity is the mean over seeds, with
+    the range of its per-seed values. Also returns the first seed's groups."""
     if len(seeds) < 2:
         raise UserInputError(f"seed agreement needs at least two seeds, found {list(seeds)}")
     fit = recipe_fit(reduce, method)
     seeds_agree, groups = seed_agreement(fit, codes, seeds)
+    per_seed = [modularity(graph, labels) for labels in groups]
     row = {"recipe": f"{reduce} + {method}", "reduce": reduce, "method": method,
            "seed_agreement": seeds_agree,
            "subsample_agreement": float(np.mean([subsample_agreement(fit, codes, seed) for seed in seeds[:2]])),
-           "modularity": float(np.mean([modularity(graph, labels) for labels in groups])),
+           "modularity": float(np.mean(per_seed)), "modularity_range": float(np.ptp(per_seed)),
            "groups": groups[0]}
     if reference is not None:
         row["teacher_agreement"] = clustering_accuracy(groups[0], reference)

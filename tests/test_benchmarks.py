@@ -193,7 +193,7 @@ def test_clustering_stage_judges_candidates_label_free_and_names_the_choice(tmp_
     students = rows[count:]
     assert all(row["teacher_agreement"] == 1.0 for row in students)  # the same encoder twice
     assert [row["modularity"] for row in students] == [row["modularity"] for row in rows[:count]]
-    assert sum(row["chosen"] for row in rows) == 2 and all(0 <= row["val_acc"] <= 1 for row in rows)
+    assert sum(row["chosen"] for row in rows) == 2
     chosen = next(row for row in students if row["chosen"])
     assert f"student: the label-free rule chooses {chosen['recipe']}" in result.stdout
     assert result.stdout.count("| teacher | ") == count

@@ -134,6 +134,15 @@ def test_stable_recipe_agrees_with_itself_across_seeds_and_subsamples():
     assert row["modularity"] > 0.45 and row["groups"].shape == (100,)
 
 
+def test_modularity_is_the_mean_over_seeds_and_its_range_is_reported():
+    codes = np.random.default_rng(0).normal(size=(120, 4))  # no structure: each seed splits its own way
+    graph, fit = neighbour_graph(codes), recipe_fit("none", "scan")
+    per_seed = [modularity(graph, fit(codes, seed)) for seed in (0, 1, 2)]
+    row = recipe_criteria(codes, "none", "scan", graph, seeds=(0, 1, 2))
+    assert row["modularity"] == pytest.approx(np.mean(per_seed))
+    assert row["modularity_range"] == pytest.approx(max(per_seed) - min(per_seed)) and row["modularity_range"] > 0
+
+
 def row(name, modularity_value, seeds=1.0, subsamples=1.0, **extra):
     return {"recipe": name, "modularity": modularity_value, "seed_agreement": seeds,
             "subsample_agreement": subsamples, **extra}
