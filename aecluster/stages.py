@@ -25,7 +25,7 @@ from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec
 from aecluster.snapshots import Snapshot, open_snapshot, run_folder, settings_of
-from aecluster.training import Trainer
+from aecluster.training import Trainer, epoch_batches
 
 
 def teacher_path(output: str | Path) -> Path:
@@ -100,7 +100,7 @@ def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teac
     on a slice of the images less one, both timed after a warm-up step, so that start-up costs
     (kernel choices, allocator, imports) do not count. On a machine shared with other work it is
     as noisy as the load."""
-    batch = min(settings.batch_size, len(images))
+    batch, per_epoch = epoch_batches(len(images), settings)
 
     def seconds(count: int) -> float:
         start = time.perf_counter()
@@ -108,14 +108,14 @@ def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teac
                 config=config).fit(images[: count * batch])
         return time.perf_counter() - start
 
-    steps = min(steps, len(images) // batch)
+    steps = min(steps, per_epoch)
     first = seconds(1)
     return max((seconds(steps) - seconds(1)) / (steps - 1), 0.0) if steps > 1 else first
 
 
 def stage_steps(images: np.ndarray, settings: TrainSettings) -> int:
     """How many steps a stage trains on `images`: its epochs times the full batches of an epoch."""
-    return settings.epochs * (len(images) // min(settings.batch_size, len(images)))
+    return settings.epochs * epoch_batches(len(images), settings)[1]
 
 
 def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,

@@ -58,6 +58,13 @@ def make_optimizer(settings: TrainSettings, parameters: Iterable[nn.Parameter]) 
     return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+def epoch_batches(n_images: int, settings: TrainSettings) -> tuple[int, int]:
+    """The batch size and the number of steps of an epoch on `n_images` images: a batch larger
+    than the data shrinks to it, and the last, partial batch is dropped."""
+    batch_size = min(settings.batch_size, n_images)
+    return batch_size, n_images // batch_size
+
+
 def view_count(settings: TrainSettings) -> int:
     """Augmented views per image: `views`, else two with NT-Xent (it pairs them) and one without."""
     if settings.views is not None:
@@ -167,8 +174,7 @@ class Trainer:
         """
         settings = self.settings
         rank, world = distributed_rank()
-        batch_size = min(settings.batch_size, len(images))
-        steps_per_epoch = len(images) // batch_size
+        batch_size, steps_per_epoch = epoch_batches(len(images), settings)
         total_steps = settings.epochs * steps_per_epoch
         snapshot_steps = {max(1, round(total_steps * k / settings.snapshots))
                           for k in range(1, settings.snapshots + 1)}

@@ -10,9 +10,10 @@ encoder and candidate recipe (the incumbent first: the checkpoint's reducer chai
 best_gpu's for a codes file; every candidate is fitted into two groups on unstandardised codes)
 it prints the label-free criteria of aecluster.selection on the trainX codes: agreement
 across clustering seeds, across two 80% subsamples, with the teacher's groups (a student), and the
-modularity of the split of the codes' neighbour graph (the mean over seeds, and its range). Then the recipe that the rule of
-docs/clustering.md chooses for each encoder. Then, reported only and never used to choose, the
-ACC of each row on trainX and on valX clustered alone (BENCH_DIR's trainY and valY).
+modularity of the split of the codes' neighbour graph (the mean over seeds, and its range). Then
+the recipe that the rule of docs/clustering.md chooses for each encoder. Then, reported only and
+never used to choose, the ACC of each row on trainX and on valX clustered alone (BENCH_DIR's
+trainY and valY).
 """
 
 from __future__ import annotations

@@ -9,10 +9,11 @@ Figures (each writes one PNG; `aecluster plots FIGURE --help` says what it draws
   confusion        pred.csv labels.npy out.png
   size-accuracy    RESULTS.json out.png
 
-Reconstruction errors are mean squared errors per pixel and channel, with pixels scaled to [-1, 1]
-exactly as the models see them in training (`data.to_tensor`), so they match `train_mse` in a run's
-history.json. Accuracies are `metrics.clustering_accuracy`: the fraction of images whose group maps
-to their label under the best one-to-one matching of groups to labels.
+Reconstruction errors are mean squared errors per pixel and channel of the whole, unaugmented
+images, with pixels scaled to [-1, 1] exactly as the models see them (`data.to_tensor`): the units
+of `train_mse` in a run's history.json, which is measured on the augmented training views.
+Accuracies are `metrics.clustering_accuracy`: the fraction of images whose group maps to their
+label under the best one-to-one matching of groups to labels.
 
 RESULTS.json of `size-accuracy` (written by a size sweep), UTF-8 JSON::
 
