@@ -148,11 +148,16 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
     teacher = run_folder(path) / "teacher.pth"
     if teacher.is_file():
         scores["teacher"] = score_checkpoint(teacher, data, seed)
-        # Label-free fidelity of the student: how often it groups images as its teacher does.
-        for split in ("train", "val", "placed"):
-            scores[f"{split}_agreement"] = clustering_accuracy(
-                scores["groups"][split], scores["teacher"]["groups"][split])
+        agreement = group_agreement(scores, scores["teacher"])
+        scores.update({f"{split}_agreement": value for split, value in agreement.items()})
     return scores
+
+
+def group_agreement(student: dict[str, Any], teacher: dict[str, Any]) -> dict[str, float]:
+    """Label-free fidelity of a student, per split of `score_checkpoint`'s groups (train, val,
+    placed): how often it groups images as its teacher does (best label matching)."""
+    return {split: clustering_accuracy(student["groups"][split], teacher["groups"][split])
+            for split in ("train", "val", "placed")}
 
 
 def table_header(first: str) -> str:

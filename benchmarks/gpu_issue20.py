@@ -38,7 +38,6 @@ import numpy as np
 from aecluster.atomic import atomic_path
 from aecluster.cli.args import positive_float, positive_int
 from aecluster.errors import UserInputError, run_reporting_errors
-from aecluster.metrics import clustering_accuracy
 from aecluster.registry import RECIPES, TrainSettings, get_spec, resolve_recipe
 from aecluster.snapshots import run_folder
 
@@ -107,12 +106,11 @@ def score(student: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, An
     """Teacher's and student's ACC, their agreement, and their codes."""
     from aecluster.stages import teacher_path
     from benchmarks.clustering_stage import checkpoint_codes
-    from benchmarks.common import score_checkpoint
+    from benchmarks.common import group_agreement, score_checkpoint
 
     scores = {"student": score_checkpoint(student, data, seed), "teacher": score_checkpoint(teacher_path(student),
                                                                                             data, seed)}
-    agreement = {split: clustering_accuracy(scores["student"]["groups"][split], scores["teacher"]["groups"][split])
-                 for split in ("train", "val", "placed")}
+    agreement = group_agreement(scores["student"], scores["teacher"])
     for encoder in scores.values():
         encoder.pop("groups")
     return {**scores, "agreement": agreement, "codes": checkpoint_codes(student, data)}
