@@ -12,10 +12,15 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aecluster.errors import UserInputError
+
+if TYPE_CHECKING:
+    import PIL.Image
+    import torch
 
 IMAGE_SHAPE = (32, 32, 3)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -160,7 +165,7 @@ def _load_folder(path: Path) -> np.ndarray:
     return images
 
 
-def square_resize(image: PIL.Image.Image, size: int = IMAGE_SHAPE[0]) -> np.ndarray:  # noqa: F821
+def square_resize(image: PIL.Image.Image, size: int = IMAGE_SHAPE[0]) -> np.ndarray:
     """Center-crop to a square of the shorter side and resize to `size`x`size` (Lanczos)."""
     from PIL import Image
 
@@ -215,9 +220,9 @@ def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 
 def compute_in_batches(
-    compute: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: str | torch.device,  # noqa: F821
+    compute: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: str | torch.device,
     batch_size: int = 512, progress: bool = False, desc: str = "encode",
-) -> torch.Tensor:  # noqa: F821
+) -> torch.Tensor:
     """`compute` of uint8 images, one [-1, 1] batch at a time on `device` without gradients,
     written into one output tensor: the one inference loop behind codes and latent maps.
 
@@ -257,7 +262,7 @@ def _release_pages(images: np.ndarray, start: int, count: int) -> None:
         mapping.madvise(mmap.MADV_DONTNEED, low, high - low)
 
 
-def to_tensor(batch: np.ndarray) -> torch.Tensor:  # noqa: F821
+def to_tensor(batch: np.ndarray) -> torch.Tensor:
     """uint8 NHWC batch -> float32 NCHW tensor scaled to [-1, 1] (the Tanh decoder's range)."""
     import torch
 

@@ -27,16 +27,6 @@ def matched_pairs(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray,
     return clusters, labels, counts, rows[order], cols[order]
 
 
-def best_matching(predicted: np.ndarray, truth: np.ndarray) -> dict[int, int]:
-    """Map each predicted cluster to the true label that maximises agreement (Hungarian); clusters
-    left over when there are more clusters than labels map to their most frequent label."""
-    clusters, labels, counts, rows, cols = matched_pairs(predicted, truth)
-    mapping = {int(clusters[r]): int(labels[c]) for r, c in zip(rows, cols, strict=True)}
-    for row, cluster in enumerate(clusters):
-        mapping.setdefault(int(cluster), int(labels[np.argmax(counts[row])]))
-    return mapping
-
-
 def clustering_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
     """Fraction of items whose cluster maps to their label under the best one-to-one matching of
     clusters to labels, for any number of either (items of an unmatched cluster count as wrong)."""

@@ -1,17 +1,13 @@
 import numpy as np
 import pytest
 
-from aecluster.metrics import best_matching, clustering_accuracy, score_all
+from aecluster.metrics import clustering_accuracy, score_all
 
 
 def test_accuracy_is_invariant_to_label_swap():
     truth = np.array([0, 0, 1, 1, 1])
     assert clustering_accuracy(np.array([1, 1, 0, 0, 0]), truth) == 1.0
     assert clustering_accuracy(np.array([1, 1, 0, 0, 1]), truth) == pytest.approx(0.8)
-
-
-def test_best_matching_maps_clusters():
-    assert best_matching(np.array([5, 5, 7]), np.array([1, 1, 0])) == {5: 1, 7: 0}
 
 
 def test_scores_perfect_and_random():

@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The `aecluster` parser with every command module's subcommands registered."""
     parser = _Parser(
         prog="aecluster",
-        description="Unsupervised two-way clustering of 32x32 RGB images with a convolutional "
-                    "autoencoder. Images: a (N,32,32,3) uint8 .npy file or a folder of PNG/JPG.")
+        description="Unsupervised clustering of 32x32 RGB images into two groups (or K) with a "
+                    "convolutional autoencoder. Images: a (N,32,32,3) uint8 .npy file or a folder of PNG/JPG.")
     parser.add_argument("--version", action="version", version=f"aecluster {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     train.register(commands)

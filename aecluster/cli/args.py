@@ -124,9 +124,9 @@ def add_grouping_options(parser: argparse.ArgumentParser) -> None:
                              "(default 2, or the saved model's)")
     parser.add_argument("--fine-clusters", type=group_count,
                         help="fine groups of --method overcluster and --reference-mode groups "
-                             "(default 20)")
+                             "(default 20, or the checkpoint's)")
     parser.add_argument("--threshold", type=similarity, default=None,
-                        help="similarity threshold in [-1, 1] for --method threshold (default 0)")
+                        help="similarity threshold in [-1, 1] for --method threshold (default 0, or the checkpoint's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
 
 
