@@ -49,6 +49,18 @@ def _as_arrays(value: Any) -> Any:
     return value.numpy() if isinstance(value, torch.Tensor) else value
 
 
+def orientable_labels(labels: Any, n_groups: int, source: str, n_images: int | None = None) -> np.ndarray:
+    """Reference labels that can orient `n_groups` groups (integers in 0..n_groups-1, one per
+    image when `n_images` is given), or a one-line error naming `source`."""
+    from aecluster.data import validate_labels
+
+    truth = validate_labels(labels, source, n_images)
+    if truth.size and (truth.min() < 0 or truth.max() >= n_groups):
+        raise UserInputError(f"{source}: labels must lie in 0..{n_groups - 1} to orient {n_groups} groups, "
+                             f"found {truth.min()}..{truth.max()}")
+    return truth
+
+
 class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     """Autoencoder codes -> reducer chain -> `n_clusters` groups, labelled 0..n_clusters-1.
 
@@ -202,9 +214,11 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def _check_params(self) -> dict[str, Any]:
         """Validate every parameter and the recipe before any work; returns the recipe."""
         from aecluster.clustering import check_group_counts
+        from aecluster.devices import resolve_device
         from aecluster.reduction import parse_chain
 
         self._validate_params()
+        resolve_device(self.device)
         recipe = self._recipe()
         parse_chain(recipe["reduce"])
         check_group_counts(recipe["method"], self.n_clusters, self.fine_clusters)
@@ -216,14 +230,24 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         check_savable(self._recipe()["reduce"])
 
-    def _fit_encoder(self, images: np.ndarray) -> Autoencoder:
-        if self.checkpoint is not None:
-            from aecluster.checkpoint import load_model
+    def _load_encoder(self) -> Autoencoder:
+        from aecluster.checkpoint import load_model
 
-            model, payload = load_model(self.checkpoint)
-            self.checkpoint_info_ = {k: payload.get(k) for k in ("model", "epoch", "aecluster_version")}
-            self.encoder_config_ = {key: payload.get(key) for key in ("model", "config", "epoch")}
-            return model
+        model, payload = load_model(self.checkpoint)
+        self.checkpoint_info_ = {k: payload.get(k) for k in ("model", "epoch", "aecluster_version")}
+        self.encoder_config_ = {key: payload.get(key) for key in ("model", "config", "epoch")}
+        return model
+
+    def _untrained_code_dim(self) -> int:
+        """The code width of the model `fit` would train, from a skeleton without memory."""
+        import torch
+
+        from aecluster.models import build_model
+
+        with torch.device("meta"):
+            return build_model(self.model).code_dim
+
+    def _train_encoder(self, images: np.ndarray) -> Autoencoder:
         from aecluster.registry import TrainSettings, model_config
         from aecluster.stages import run_stages
 
@@ -244,14 +268,16 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: Any = None) -> AEClusterer:
         """Train (or load) the encoder, fit the reducer chain and the clustering into groups."""
-        from aecluster.clustering import degenerate_warning, order_by_colour
+        from aecluster.clustering import check_group_counts, degenerate_warning, order_by_colour
 
         recipe = self._check_params()
         images = validate_images(X if isinstance(X, np.ndarray) else np.asarray(X), "X", min_images=2)
+        check_group_counts(recipe["method"], self.n_clusters, self.fine_clusters, len(images))
         clock = time.perf_counter()
         self.timings_: dict[str, float] = {}
-        encoder = self._fit_encoder(images)
-        check_chain(recipe["reduce"], encoder.code_dim, len(images))
+        encoder = self._load_encoder() if self.checkpoint is not None else None
+        check_chain(recipe["reduce"], encoder.code_dim if encoder else self._untrained_code_dim(), len(images))
+        encoder = encoder or self._train_encoder(images)
         self.timings_["load or train encoder"] = time.perf_counter() - clock
         clock = time.perf_counter()
         codes = encode_images(encoder, images, device=self.device, progress=self.verbose)
@@ -302,12 +328,10 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         from scipy.optimize import linear_sum_assignment
 
         self._check_fitted("clusterer_")
-        truth = np.asarray(y_reference)
         n_groups = len(self.label_map_)
-        if truth.size and (truth.min() < 0 or truth.max() >= n_groups):
-            raise UserInputError(f"reference labels must lie in 0..{n_groups - 1} to orient "
-                                 f"{n_groups} groups, found {truth.min()}..{truth.max()}")
-        groups = self.clusterer_.predict(self.transform(X_reference))
+        images = validate_images(np.asarray(X_reference), "X_reference")
+        truth = orientable_labels(y_reference, n_groups, "y_reference", len(images))
+        groups = self.clusterer_.predict(self.transform(images))
         counts = np.zeros((n_groups, n_groups), dtype=np.int64)
         np.add.at(counts, (groups, truth), 1)
         rows, cols = linear_sum_assignment(-counts)
@@ -325,23 +349,27 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """Uses labels: name the fine groups of method "overcluster" with the majority label of
         the reference images each holds (a group holding none takes the label of the nearest
         group that holds some). Labels of `labels_` and later predictions become reference labels."""
+        from aecluster.data import validate_labels
+
         self._check_fitted("clusterer_")
-        truth = np.asarray(y_reference)
-        reduced = self.transform(X_reference)
-        if len(truth) != len(reduced):
-            raise UserInputError(f"{len(reduced)} reference images but {len(truth)} labels")
+        images = validate_images(np.asarray(X_reference), "X_reference")
+        truth = validate_labels(y_reference, "y_reference", len(images))
+        reduced = self.transform(images)
         self.label_map_ = self.clusterer_.name_fine_groups(reduced, truth).astype(np.int64)
         self._relabel()
         return self
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, force: bool = False) -> None:
         """Write the encoder and the fitted reduction and groups as one file of tensors and plain
         values (loadable with `torch.load(weights_only=True)`; nothing pickled). Reload it with
-        `AEClusterer.from_checkpoint(path)`, whose `predict` then needs no fit."""
+        `AEClusterer.from_checkpoint(path)`, whose `predict` then needs no fit. The checkpoint the
+        estimator was loaded from is never overwritten; a name not ending in .pth/.pt needs `force`."""
+        from aecluster.atomic import guard_outputs
         from aecluster.checkpoint import make_payload, save_checkpoint
 
         self._check_fitted("clusterer_")
         self.check_savable()
+        guard_outputs([(path, "checkpoint")], [self.checkpoint], force=force)
         recipe = {key: value for key, value in self._recipe().items() if key in RECIPE_PARAMS}
         fitted = {"reduction": self.reducer_.get_state(), "groups": self.clusterer_.get_state(),
                   "label_map": self.label_map_}

@@ -139,7 +139,7 @@ def guard_outputs(outputs: Iterable[tuple[str | os.PathLike, str]], inputs: Iter
         if not force and output.suffix.lower() not in allowed:
             expected = " or ".join(s for s in allowed if s)
             raise UserInputError(f"{output}: a {output.suffix} name for the {kind} output, expected "
-                                 f"{expected} (check the order of the arguments, or pass --force)")
+                                 f"{expected} (check the order of the arguments, or pass --force / force=True)")
         check_writable(output)
 
 

@@ -22,7 +22,7 @@ from aecluster import __version__
 from aecluster.atomic import atomic_path
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model
-from aecluster.registry import WEIGHT_FORMATS
+from aecluster.registry import REGISTRY, WEIGHT_FORMATS
 
 FORMAT = "aecluster-checkpoint"
 FORMAT_VERSION = 1
@@ -102,6 +102,9 @@ def _check_fields(payload: dict[str, Any], source: str) -> None:
 
     if not isinstance(payload.get("model"), str):
         raise malformed(f"'model' is {payload.get('model')!r}, expected a model name")
+    if payload["model"] not in REGISTRY:
+        raise UserInputError(f"{source}: a checkpoint of unknown model {payload['model']!r} (made by another "
+                             f"aecluster version?); this version knows {', '.join(sorted(REGISTRY))}")
     for key in ("config", "recipe", "weight_scales"):
         if payload.get(key) is not None and not isinstance(payload[key], dict):
             raise malformed(f"{key!r} is of type {type(payload[key]).__name__}, expected a dictionary")

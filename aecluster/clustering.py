@@ -79,10 +79,7 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
             return self._fit(codes)
 
     def _fit(self, codes: np.ndarray) -> GroupClusterer:
-        check_group_counts(self.method, self.n_clusters, self.fine_clusters)
-        if len(codes) < max(2, self.n_clusters):
-            raise UserInputError(f"need at least {max(2, self.n_clusters)} images to form "
-                                 f"{self.n_clusters} groups, found {len(codes)}")
+        check_group_counts(self.method, self.n_clusters, self.fine_clusters, len(codes))
         if self.method in ("kmeans", "overcluster"):
             from sklearn.cluster import KMeans
 
@@ -237,8 +234,8 @@ def scan_loss(anchors: Any, partners: Any, weights: Any, bias: Any) -> Any:
     return consistency + SCAN_ENTROPY_WEIGHT * (usage * torch.log(usage.clamp_min(1e-7))).sum(dim=1)
 
 
-def check_group_counts(method: str, n_clusters: int, fine_clusters: int) -> None:
-    """Refuse, before any work, a method that cannot make `n_clusters` groups."""
+def check_group_counts(method: str, n_clusters: int, fine_clusters: int, n_images: int | None = None) -> None:
+    """Refuse, before any work, a method that cannot make `n_clusters` groups (of `n_images`)."""
     if method not in METHODS:
         raise UserInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "threshold" and n_clusters != 2:
@@ -247,6 +244,9 @@ def check_group_counts(method: str, n_clusters: int, fine_clusters: int) -> None
     if method == "overcluster" and fine_clusters < n_clusters:
         raise UserInputError(f"overcluster merges {fine_clusters} fine groups, fewer than the "
                              f"{n_clusters} groups asked for; raise the fine-cluster count")
+    if n_images is not None and n_images < max(2, n_clusters):
+        raise UserInputError(f"need at least {max(2, n_clusters)} images to form {n_clusters} groups, "
+                             f"found {n_images}")
 
 
 def natural_colour_score(images: np.ndarray, batch_size: int = 8192) -> np.ndarray:

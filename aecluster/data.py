@@ -12,7 +12,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +46,19 @@ def validate_images(images: np.ndarray, source: str = "array", min_images: int =
             f"{source}: found {images.shape[0]} images, expected at least {min_images}"
         )
     return images
+
+
+def validate_labels(labels: Any, source: str = "labels", expected_length: int | None = None) -> np.ndarray:
+    """`labels` as a 1-D int64 array (whole-valued floats accepted), optionally of a given length;
+    a one-line `UserInputError` naming `source` otherwise (strings, fractions, 2-D, NaN)."""
+    array = np.asarray(labels)
+    whole = array.dtype.kind in "iub" or (
+        array.dtype.kind == "f" and bool(np.all(np.isfinite(array))) and bool(np.all(array == np.round(array))))
+    if array.ndim != 1 or not whole:
+        raise UserInputError(f"{source}: found {_describe(array)}, expected shape (N,) of integer labels")
+    if expected_length is not None and len(array) != expected_length:
+        raise UserInputError(f"{source}: found {len(array)} labels, expected {expected_length} (one per image)")
+    return array.astype(np.int64)
 
 
 def describe_file(path: str | os.PathLike) -> str:
@@ -198,13 +211,7 @@ def load_labels(path: str | os.PathLike, expected_length: int | None = None) -> 
         if "greater than file size" in reason:
             reason = "its header declares more entries than the file holds; truncated or corrupt"
         raise UserInputError(f"{path}: not a readable .npy array ({reason[:160]})") from None
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise UserInputError(f"{path}: found {_describe(labels)}, expected shape (N,) of integers")
-    if expected_length is not None and len(labels) != expected_length:
-        raise UserInputError(
-            f"{path}: found {len(labels)} labels, expected {expected_length} (one per image)"
-        )
-    return np.array(labels)
+    return validate_labels(labels, str(path), expected_length)
 
 
 def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:

@@ -24,9 +24,9 @@ def encode_images(
     progress: bool = False,
 ) -> np.ndarray:
     """Latent codes (N, code_dim) float32 of uint8 images, computed batch by batch."""
-    import torch
+    from aecluster.devices import resolve_device
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     model = model.to(device).eval()
     return compute_in_batches(lambda batch: model.encode(batch).cpu(), images, device, batch_size, progress).numpy()
 

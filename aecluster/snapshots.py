@@ -42,12 +42,25 @@ def snapshot_path(folder: Path, step: int) -> Path:
     return folder / f"step_{step:07d}.pth"
 
 
-def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dict[str, Any]) -> Path:
-    """Write one snapshot and the run's history.json (each atomically)."""
-    path = snapshot_path(folder, step)
-    save_checkpoint(path, payload)
-    with atomic_path(folder / "history.json") as temporary:
-        temporary.write_text(json.dumps(history, indent=2))
+def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dict[str, Any],
+                  replace_earlier_run: bool = False) -> Path:
+    """Write one snapshot and the run's history.json (each atomically), creating the folder with
+    the first one (a run refused earlier leaves no folder; one whose first write fails leaves none
+    it made). `replace_earlier_run` first deletes the step_N.pth files of an earlier run there."""
+    made = not folder.is_dir()
+    folder.mkdir(exist_ok=True)
+    try:
+        if replace_earlier_run:
+            for stale in folder.glob("step_*.pth"):
+                stale.unlink()
+        path = snapshot_path(folder, step)
+        save_checkpoint(path, payload)
+        with atomic_path(folder / "history.json") as temporary:
+            temporary.write_text(json.dumps(history, indent=2))
+    except BaseException:
+        if made and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
     return path
 
 

@@ -26,6 +26,7 @@ from aecluster.atomic import check_writable
 from aecluster.augment import augment
 from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoint
 from aecluster.data import compute_in_batches, to_tensor
+from aecluster.devices import resolve_device
 from aecluster.distributed import StopRequest, distributed_rank, stop_requested
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
@@ -143,7 +144,7 @@ class Trainer:
         self.model_name = model_name
         self.settings = settings
         self.recipe = dict(recipe or spec.recipe)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(resolve_device(device))
         self.progress = progress
         self.evaluate = evaluate
         self.config = {**model_config(model_name), **(config or {})}
@@ -184,7 +185,6 @@ class Trainer:
             output = Path(output)
             check_writable(output)
             folder = run_folder(output)
-            folder.mkdir(exist_ok=True)
         writes = folder is not None and rank == 0
         teacher = self.teacher
         objectives = active_objectives(settings, teacher is not None)
@@ -231,8 +231,12 @@ class Trainer:
         epoch_mse, epoch_start, seen, tick = [], time.perf_counter(), 0, time.perf_counter()
         order = None
 
+        first_save = [start == 0]
+
         def save(step: int, record: bool = True) -> None:
-            self._save_snapshot(folder, learner, optimizer, scheduler, step, steps_per_epoch, history, record)
+            self._save_snapshot(folder, learner, optimizer, scheduler, step, steps_per_epoch, history, record,
+                                replace_earlier_run=first_save[0])
+            first_save[0] = False
 
         with StopRequest() as stop:
             for step in range(start, total_steps):
@@ -282,7 +286,8 @@ class Trainer:
         return model
 
     def _save_snapshot(self, folder: Path, learner: Learner, optimizer: Any, scheduler: Any, step: int,
-                       steps_per_epoch: int, history: dict[str, Any], record: bool = True) -> None:
+                       steps_per_epoch: int, history: dict[str, Any], record: bool = True,
+                       replace_earlier_run: bool = False) -> None:
         if record:
             entry: dict[str, Any] = {"epoch": step / steps_per_epoch, "step": step,
                                      "path": snapshot_path(folder, step).name}
@@ -295,4 +300,4 @@ class Trainer:
             learner.model, self.model_name, self.config, self.recipe, epoch=step / steps_per_epoch,
             extra={"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                    "heads": learner.heads.state_dict(), "settings": asdict(self.settings), "history": history})
-        save_snapshot(folder, step, payload, history)
+        save_snapshot(folder, step, payload, history, replace_earlier_run)

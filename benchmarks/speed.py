@@ -63,11 +63,12 @@ def training_throughput(name: str, images: np.ndarray, steps: int = 5, batch_siz
     a student): images per second over `steps` timed steps of its registered settings."""
     import torch
 
+    from aecluster.devices import resolve_device
     from aecluster.models import build_model
     from aecluster.registry import TrainSettings, get_spec
     from aecluster.stages import step_seconds
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     settings = TrainSettings.for_model(name, batch_size=batch_size)
     batch = min(settings.batch_size, len(images))
     teacher = get_spec(name).teacher

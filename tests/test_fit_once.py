@@ -27,9 +27,10 @@ def families():
 @pytest.mark.parametrize("params, name", [
     ({"batch_size": 0}, "batch_size"), ({"epochs": -1}, "epochs"), ({"method": "dbscan"}, "method"),
     ({"n_clusters": 1}, "n_clusters"), ({"lr": 0.0}, "lr"), ({"augment": "rotate"}, "augment"),
+    ({"random_state": -1}, "random_state"),
 ])
 def test_bad_parameters_fail_before_any_work(monkeypatch, two_groups, params, name):
-    monkeypatch.setattr(AEClusterer, "_fit_encoder", lambda *_: pytest.fail("work started"))
+    monkeypatch.setattr(AEClusterer, "_train_encoder", lambda *_: pytest.fail("work started"))
     with pytest.raises(ValueError, match=f"'{name}' parameter of AEClusterer"):
         AEClusterer(**params).fit(two_groups[0])
 
@@ -38,9 +39,13 @@ def test_bad_parameters_fail_before_any_work(monkeypatch, two_groups, params, na
     ({"method": "threshold", "n_clusters": 3}, "splits two ways only"),
     ({"method": "overcluster", "n_clusters": 5, "fine_clusters": 4}, "fewer than the 5 groups"),
     ({"reduce": "svd:3"}, "expected NAME:DIM"),
+    ({"reduce": "pca:5000"}, "the largest allowed is pca:"),
+    ({"n_clusters": 9000}, "need at least 9000 images to form 9000 groups, found"),
+    ({"device": "foo"}, "unknown device 'foo'"),
+    ({"device": "meta"}, "device 'meta' cannot run aecluster"),
 ])
 def test_bad_recipes_fail_before_any_work(monkeypatch, two_groups, params, message):
-    monkeypatch.setattr(AEClusterer, "_fit_encoder", lambda *_: pytest.fail("work started"))
+    monkeypatch.setattr(AEClusterer, "_train_encoder", lambda *_: pytest.fail("work started"))
     with pytest.raises(UserInputError, match=message):
         AEClusterer(**params).fit(two_groups[0])
 
@@ -61,6 +66,43 @@ def test_save_load_predict_gives_identical_labels(tmp_path, two_groups, trained_
     loaded.save(tmp_path / "again.pth")
     np.testing.assert_array_equal(AEClusterer.from_checkpoint(tmp_path / "again.pth").predict(new_images),
                                   fitted.predict(new_images))
+
+
+def test_save_never_overwrites_its_own_checkpoint_and_checks_the_extension(tmp_path, two_groups,
+                                                                           trained_checkpoint):
+    source = tmp_path / "encoder.pth"
+    source.write_bytes(trained_checkpoint.read_bytes())
+    fitted = AEClusterer.from_checkpoint(source).fit(two_groups[0])
+    with pytest.raises(UserInputError, match="is also the input"):
+        fitted.save(source)
+    with pytest.raises(UserInputError, match="a .csv name for the checkpoint output"):
+        fitted.save(tmp_path / "model.csv")
+    assert source.read_bytes() == trained_checkpoint.read_bytes() and not (tmp_path / "model.csv").exists()
+    fitted.save(tmp_path / "model.csv", force=True)
+    np.testing.assert_array_equal(AEClusterer.from_checkpoint(tmp_path / "model.csv").predict(two_groups[0]),
+                                  fitted.labels_)
+
+
+@pytest.mark.parametrize("labels, message", [
+    (lambda y: y[:-1], "y_reference: found 63 labels, expected 64"),
+    (lambda y: y + 0.5, "expected shape \\(N,\\) of integer labels"),
+    (lambda y: y.astype(str), "expected shape \\(N,\\) of integer labels"),
+    (lambda y: y[:, None], "expected shape \\(N,\\) of integer labels"),
+    (lambda y: y + 1, "y_reference: labels must lie in 0..1 to orient 2 groups, found 1..2"),
+])
+def test_reference_labels_are_checked_with_a_one_line_error(two_groups, trained_checkpoint, labels, message):
+    images, truth = two_groups
+    fitted = AEClusterer.from_checkpoint(trained_checkpoint).fit(images)
+    with pytest.raises(UserInputError, match=message):
+        fitted.orient_to(images, labels(truth))
+
+
+def test_whole_valued_float_reference_labels_orient_like_integers(two_groups, trained_checkpoint):
+    images, truth = two_groups
+    as_integers = AEClusterer.from_checkpoint(trained_checkpoint).fit(images).orient_to(images, 1 - truth)
+    as_floats = AEClusterer.from_checkpoint(trained_checkpoint).fit(images).orient_to(images, (1 - truth) * 1.0)
+    np.testing.assert_array_equal(as_floats.labels_, as_integers.labels_)
+    np.testing.assert_array_equal(as_floats.label_map_, as_integers.label_map_)
 
 
 def test_plain_checkpoint_needs_fit_and_says_so(trained_checkpoint, two_groups):

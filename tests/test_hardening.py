@@ -113,6 +113,12 @@ def link(name: str, target: str, hard: bool = False):
     return setup
 
 
+def labels_of(name: str, value: int):
+    def setup(w: Path) -> None:
+        np.save(w / name, np.full(len(np.load(w / "y.npy")), value))
+    return setup
+
+
 def pred_with(cell: str):
     return write("p.csv", f"id,label\n0,1\n{cell},0\n")
 
@@ -199,6 +205,22 @@ CASES = [
     ("evaluate arguments swapped", ["evaluate", "{y.npy}", "{pred.csv}"], None, 2,
      "found a .npy array, expected a CSV file"),
     ("a checkpoint as labels", ["evaluate", "{pred.csv}", "{m}"], None, 2, "are two arguments swapped"),
+    # 14. seeds, devices, group counts and labels refused before any work
+    ("cluster --seed -1", CLUSTER + ["{o.csv}", "--seed", "-1"], None, 2, "expected an integer from 0 to 4294967295"),
+    ("train --seed 2^40", ["train", "--model", "improved", "{x}", "{t.pth}", "--seed", str(2**40)], None, 2,
+     "expected an integer from 0 to 4294967295"),
+    ("train --device foo", ["train", "--model", "improved", "{x}", "{t.pth}", "--device", "foo"], None, 2,
+     "unknown device 'foo'"),
+    ("predict --device meta", ["predict", "{m}", "{x}", "{o.csv}", "--device", "meta"], None, 2,
+     "device 'meta' cannot run aecluster"),
+    ("--clusters beyond the images", CLUSTER + ["{o.csv}", "--clusters", "9000"], None, 2,
+     "need at least 9000 images to form 9000 groups"),
+    ("--reference labels out of range", CLUSTER + ["{o.csv}", "--reference", "{x}", "{y5.npy}"],
+     labels_of("y5.npy", 5), 2, "y5.npy: labels must lie in 0..1 to orient 2 groups, found 5..5"),
+    ("checkpoint of an unknown model: cluster", BAD, edit_checkpoint(set_key("model", "nosuch")), 2,
+     "a checkpoint of unknown model 'nosuch'"),
+    ("checkpoint of an unknown model: deploy", ["deploy", "{bad.pth}", "{d.pth}"],
+     edit_checkpoint(set_key("model", "nosuch")), 2, "a checkpoint of unknown model 'nosuch'"),
 ]
 
 

@@ -98,6 +98,19 @@ def test_resume_rejects_final_checkpoint_and_other_model(tmp_path, two_groups, t
     with pytest.raises(UserInputError, match="snapshot of model 'improved'"):
         Trainer("baseline", TrainSettings.for_model("baseline", epochs=1), progress=False).fit(
             two_groups[0], tmp_path / "y.pth", resume=snapshot)
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
+def test_a_fresh_run_into_an_earlier_output_replaces_its_snapshots(tmp_path, two_groups):
+    output = tmp_path / "out.pth"
+    Trainer("improved", settings(epochs=3), recipe=RECIPE, progress=False).fit(two_groups[0], output)
+    (run_folder(output) / "notes.txt").write_text("mine")
+    Trainer("improved", settings(epochs=1), recipe=RECIPE, progress=False).fit(two_groups[0], output)
+    history = json.loads((run_folder(output) / "history.json").read_text())
+    listed = sorted(entry["path"] for entry in history["checkpoints"])
+    assert len(listed) == 4
+    assert sorted(path.name for path in run_folder(output).glob("step_*.pth")) == listed
+    assert (run_folder(output) / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize("mode", AUGMENTATIONS)
@@ -307,25 +320,30 @@ def test_gpu_teacher_and_student_configs_train_and_resume_exactly_on_cpu(tmp_pat
     assert not any(key.startswith(("decoder.", "heads")) for key in final["state_dict"])
 
 
-def test_feature_regression_pulls_the_codes_towards_a_linear_image_of_the_teachers(two_groups, trained_checkpoint):
-    from aecluster.checkpoint import load_model
-    from aecluster.objectives import code_distillation
+def test_feature_regression_fits_the_teachers_codes_through_its_head_and_trains_the_codes():
+    from aecluster.objectives import OBJECTIVES, Step
 
-    teacher, _ = load_model(trained_checkpoint)
+    class FixedTeacher(torch.nn.Module):
+        code_dim = 24
 
-    def linear_gap(student, batch):
-        """How far the teacher's codes are from the best linear image of the student's (1 - cosine)."""
-        codes, target = student.encode(batch), teacher.encode(batch)
-        codes = torch.cat([codes, torch.ones(len(codes), 1)], dim=1)
-        return code_distillation(codes @ torch.linalg.lstsq(codes, target).solution, target)
+        def encode_as_given(self, views):
+            return torch.randn(len(views), self.code_dim, generator=torch.Generator().manual_seed(0))
 
-    images = two_groups[0]
-    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-    gaps = []
-    for weight in (0.0, 10.0):
-        student = Trainer("improved", settings(epochs=8, feature_regression=weight, distill_originals=16),
-                          recipe=RECIPE, progress=False, teacher=teacher, config={"width_multiplier": 0.25})
-        model = student.fit(images).eval()
-        with torch.no_grad():
-            gaps.append(linear_gap(model, batch))
-    assert gaps[1] < gaps[0]
+    torch.manual_seed(0)
+    objective, teacher, student = OBJECTIVES["feature_regression"], FixedTeacher(), torch.nn.Module()
+    student.code_dim = 8
+    head = objective.head(student, teacher)
+    codes = torch.nn.Parameter(torch.randn(32, student.code_dim))
+    optimizer = torch.optim.Adam([codes, *head.parameters()], lr=0.05)
+    views = torch.zeros(32, 3, 32, 32)
+    losses = []
+    for _ in range(200):
+        step = Step(encoder=None, batch=views, clean=views, codes=codes, reconstruction=None, projection=None,
+                    teacher=teacher)
+        loss = objective(step, settings(feature_regression=1.0), head)
+        optimizer.zero_grad()
+        loss.backward()
+        assert codes.grad.abs().sum() > 0
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[0] > 0.5 and losses[-1] < 0.25 * losses[0]

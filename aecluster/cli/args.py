@@ -7,19 +7,22 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from aecluster.errors import UserInputError
 from aecluster.registry import AUGMENTATIONS
 
 
-def integer_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type for integers >= `minimum`, with a one-line error otherwise."""
+def integer_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type for integers >= `minimum` (and <= `maximum`), with a one-line error otherwise."""
     kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer of at least {minimum}")
+    if maximum is not None:
+        kind = f"an integer from {minimum} to {maximum}"
 
     def parse(text: str) -> int:
         try:
             value: int | None = int(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
+        if value is None or value < minimum or (maximum is not None and value > maximum):
             raise argparse.ArgumentTypeError(f"expected {kind}, found {text!r}")
         return value
 
@@ -28,6 +31,17 @@ def integer_at_least(minimum: int) -> Callable[[str], int]:
 
 positive_int = integer_at_least(1)
 group_count = integer_at_least(2)
+seed_value = integer_at_least(0, 2**32 - 1)
+
+
+def device_name(text: str) -> str:
+    """An argparse type for a torch device this machine has (torch is imported only when given)."""
+    from aecluster.devices import resolve_device
+
+    try:
+        return resolve_device(text)
+    except UserInputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def method_name(text: str) -> str:
@@ -127,7 +141,7 @@ def add_grouping_options(parser: argparse.ArgumentParser) -> None:
                              "(default 20, or the checkpoint's)")
     parser.add_argument("--threshold", type=similarity, default=None,
                         help="similarity threshold in [-1, 1] for --method threshold (default 0, or the checkpoint's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of reduction and clustering (default 0)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed of reduction and clustering (default 0)")
 
 
 def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -166,14 +180,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment", choices=AUGMENTATIONS, help=f"view augmentation ({config})")
     parser.add_argument("--noise", type=non_negative_float,
                         help=f"std of the denoising input noise in [-1,1] pixel units ({config})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything random")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed of everything random")
     parser.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled set whose clustering accuracy is recorded per snapshot "
                              "(recorded only; never used to choose anything)")
     parser.add_argument("--resume", metavar="SNAPSHOT",
                         help="continue from a snapshot in OUT_run/ (or OUT_run/teacher_run/ for a "
                              "student's teacher phase) with that run's settings")
-    parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--device", type=device_name, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_force_option(parser)
 

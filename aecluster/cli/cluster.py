@@ -64,7 +64,7 @@ def _guard(args: argparse.Namespace, *inputs: str | None) -> None:
 def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
     """The AEClusterer of `args.checkpoint` fitted on `args.images` (or on `images`, when the
     command has loaded them already) with the command's recipe options."""
-    from aecluster.api import AEClusterer
+    from aecluster.api import AEClusterer, orientable_labels
     from aecluster.data import load_images, load_labels
 
     show_stages(args.quiet)
@@ -86,6 +86,8 @@ def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
                                             verbose=not args.quiet, **overrides)
     if getattr(args, "save_model", None):
         estimator.check_savable()
+    if args.reference and args.reference_mode == "orient":
+        orientable_labels(reference_labels, estimator.n_clusters, args.reference[1])
     loaded = time.perf_counter() - clock
     if args.reference_mode == "groups":
         print(f"aecluster: LABELS USED: --reference-mode groups names the groups with the labels of "
@@ -112,7 +114,7 @@ def _cluster(args: argparse.Namespace) -> int:
         raise UserInputError(f"--names: {args.images} is not a folder; file names exist only for folder input")
     estimator = _fit_estimator(args)
     if args.save_model:
-        estimator.save(args.save_model)
+        estimator.save(args.save_model, force=args.force)
         say(args, f"wrote {args.save_model}: encoder + fitted groups; label new images with "
                   f"`aecluster predict {args.save_model} IMAGES OUT.csv`")
     names = [file.name for file in list_image_files(args.images)[0]] if args.names else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aecluster.cli.args import add_force_option, label_counts, say, show_stages
+from aecluster.cli.args import add_force_option, device_name, label_counts, say, show_stages
 
 
 def register(commands: Any) -> None:
@@ -19,7 +19,7 @@ def register(commands: Any) -> None:
     predict.add_argument("model", help="saved model (.pth from cluster --save-model or AEClusterer.save)")
     predict.add_argument("images", help="images to label (.npy or folder)")
     predict.add_argument("output", help="CSV file to write")
-    predict.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    predict.add_argument("--device", type=device_name, help="torch device (default: cuda when available, else cpu)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     add_force_option(predict)
     predict.set_defaults(handler=_predict)

@@ -179,13 +179,12 @@ def _chosen_recipe(args: argparse.Namespace) -> str:
     """The config `--recipe` picks. When 'auto' falls back to the CPU recipe although a GPU one
     exists, first say how long the GPU recipe would take on this machine (each stage timed on a
     few steps of 16 images, scaled to the data), so that the choice is visible."""
-    import torch
-
     from aecluster.data import load_images
+    from aecluster.devices import resolve_device
     from aecluster.registry import gpu_counterpart, resolve_recipe
     from aecluster.stages import about, recipe_seconds
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     chosen = resolve_recipe(args.model, args.recipe, device.startswith("cuda"))
     gpu = gpu_counterpart(args.model)
     if chosen == args.model and gpu not in (None, args.model) and not args.quiet:

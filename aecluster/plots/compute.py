@@ -59,8 +59,9 @@ def reconstruction_mse(
     from tqdm.auto import tqdm
 
     from aecluster.data import iter_batches, to_tensor
+    from aecluster.devices import resolve_device
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     model = model.to(device).eval()
     total = 0.0
     batches = tqdm(iter_batches(images, batch_size), total=-(-len(images) // batch_size), desc=desc,
