@@ -302,11 +302,12 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _check_fitted(self, attribute: str) -> None:
         if not hasattr(self, attribute):
-            where = (f"{self.checkpoint} holds an encoder but no fitted groups"
-                     if self.checkpoint is not None else "it has not been fitted")
+            where = (f"it uses checkpoint {self.checkpoint} but holds no fitted groups (the file is an "
+                     "encoder only, a recipe parameter differs from the saved model's, or the estimator "
+                     "was cloned)" if self.checkpoint is not None else "it has not been fitted")
             raise NotFittedError(f"This AEClusterer cannot place images yet: {where}. Call fit or "
                                  "fit_predict first, or load a model saved with save() or "
-                                 "`aecluster cluster ... --save-model`.")
+                                 "`aecluster cluster ... --save-model` with from_checkpoint(path).")
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Reduced codes (the space the clustering runs in) of new images."""

@@ -43,6 +43,9 @@ def check_writable(path: str | os.PathLike) -> Path:
     target = _target(path)
     folder = target.parent
     if not folder.is_dir():
+        blocker = next((part for part in [folder, *folder.parents] if part.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise UserInputError(f"{path}: {blocker} is a file, not a folder; choose an output path in a folder")
         raise UserInputError(f"{path}: output folder {folder} does not exist")
     if target.is_dir():
         raise UserInputError(f"{path}: is a folder, expected a file path")

@@ -65,7 +65,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         raise UserInputError(f"{path}: no such checkpoint file")
     found = describe_file(path)
-    if not path.is_file() or found.startswith(("a .np", "a text", "an image", "an empty")):
+    if not path.is_file() or found.startswith(("a .np", "a text", "an image", "an empty", "an ONNX")):
         raise UserInputError(f"{path}: found {found}, expected a torch checkpoint (.pth)"
                              f"{mistake_hint(found, 'a torch checkpoint (.pth)')}")
     try:
@@ -79,8 +79,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             "aecluster only loads plain state_dict checkpoints"
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserInputError(f"{path}: not a readable checkpoint ({first[:160]})") from None
+        first = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
+        raise UserInputError(f"{path}: not a readable checkpoint: truncated or corrupt ({first[:120]}); expected "
+                             "a complete .pth file as aecluster writes it") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserInputError(f"{path}: not an aecluster checkpoint (no '{FORMAT}' header)")
     version = payload.get("format_version", 0)
@@ -147,10 +148,11 @@ def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[s
 
 def deployable_payload(payload: dict[str, Any], weights: str = "float16") -> dict[str, Any]:
     """An encoder-only copy of a checkpoint dictionary (decoder and projection head dropped),
-    its weights stored as `weights` (float32, float16, or int8 with one scale per tensor)."""
+    its weights stored as `weights` (float32, float16, or int8 with one scale per tensor); the
+    fitted groups of a saved model are kept."""
     state = {k: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
     packed, scales = compress_state(state, weights)
-    keep = ("format", "format_version", "aecluster_version", "model", "config", "recipe", "epoch")
+    keep = ("format", "format_version", "aecluster_version", "model", "config", "recipe", "epoch", "fitted")
     deployable = {k: payload[k] for k in keep if k in payload}
     deployable.update(state_dict=packed, weight_format=weights, weight_scales=scales)
     return deployable

@@ -69,6 +69,8 @@ def describe_file(path: str | os.PathLike) -> str:
         return "a folder"
     if not path.is_file():
         return "a FIFO, device or socket, not a regular file"
+    if path.suffix.lower() == ".onnx":
+        return "an ONNX export"
     with open(path, "rb") as handle:
         head = handle.read(512)
     if head.startswith(b"\x93NUMPY"):
@@ -100,6 +102,8 @@ def mistake_hint(found: str, expected: str) -> str:
     """A hint at the likely mistake when a file of kind `found` was given where `expected` goes."""
     if found in (expected, "an empty file") or found.startswith("a FIFO"):
         return ""
+    if found == "an ONNX export":
+        return "; ONNX exports are for other runtimes: give the .pth checkpoint it was exported from"
     if found.startswith("a text file") and expected != "a text file":
         return "; is it a CSV given in the wrong place? check the order of the arguments"
     return "; are two arguments swapped? check their order"

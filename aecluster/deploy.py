@@ -11,6 +11,7 @@ from torch import nn
 
 from aecluster.atomic import atomic_path, check_writable
 from aecluster.checkpoint import deployable_payload, load_model, read_checkpoint, save_checkpoint
+from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder
 
 
@@ -24,8 +25,13 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weights: str = "float16",
                     recipe: dict[str, Any] | None = None) -> None:
     """Write an encoder-only copy of a checkpoint (decoder and projection head dropped); `recipe`
-    replaces keys of its clustering recipe (the one `hw9_best.sh` and `cluster` use)."""
+    replaces keys of its clustering recipe (the one `hw9_best.sh` and `cluster` use). A saved
+    model keeps its fitted groups, so its recipe cannot be replaced."""
     payload = deployable_payload(read_checkpoint(source), weights)
+    if recipe and "fitted" in payload:
+        raise UserInputError(f"{source}: a saved model whose groups were fitted with its recipe; "
+                             f"changing the recipe would not match them (deploy the encoder checkpoint "
+                             f"with the new recipe, or refit with `aecluster cluster ... --save-model`)")
     if recipe:
         from aecluster.clustering import check_group_counts
         from aecluster.encoding import RECIPE_DEFAULTS

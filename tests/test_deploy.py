@@ -43,6 +43,21 @@ def test_deploy_sets_the_recipe_it_ships_with_and_keeps_the_weights(tmp_path, tr
     assert "splits two ways only" in capsys.readouterr().err and not (tmp_path / "c.pth").exists()
 
 
+def test_deploying_a_saved_model_keeps_its_groups_and_refuses_a_new_recipe(tmp_path, two_groups, trained_checkpoint):
+    from aecluster.api import AEClusterer
+    from aecluster.errors import UserInputError
+
+    images = two_groups[0]
+    fitted = AEClusterer.from_checkpoint(trained_checkpoint).fit(images)
+    fitted.save(tmp_path / "model.pth")
+    make_deployable(tmp_path / "model.pth", tmp_path / "small.pth", "float16")
+    small = AEClusterer.from_checkpoint(tmp_path / "small.pth")
+    assert np.mean(small.predict(images) == fitted.labels_) >= 0.95
+    with pytest.raises(UserInputError, match="groups were fitted with its recipe"):
+        make_deployable(tmp_path / "model.pth", tmp_path / "other.pth", "float16", {"method": "threshold"})
+    assert not (tmp_path / "other.pth").exists()
+
+
 def test_parameter_counts_like_torchsummary():
     model = build_model("improved")
     frozen = model.encoder.features[0][0].weight.requires_grad_(False)

@@ -106,14 +106,18 @@ def test_whole_valued_float_reference_labels_orient_like_integers(two_groups, tr
 
 
 def test_plain_checkpoint_needs_fit_and_says_so(trained_checkpoint, two_groups):
-    with pytest.raises(NotFittedError, match="holds an encoder but no fitted groups.*Call fit"):
+    with pytest.raises(NotFittedError, match="holds no fitted groups.*Call fit"):
         AEClusterer.from_checkpoint(trained_checkpoint).predict(two_groups[0])
 
 
-def test_overriding_the_recipe_of_a_saved_model_needs_fit(tmp_path, two_groups, trained_checkpoint):
+def test_overriding_the_recipe_of_a_saved_model_or_cloning_it_needs_fit(tmp_path, two_groups, trained_checkpoint):
+    from sklearn.base import clone
+
     AEClusterer.from_checkpoint(trained_checkpoint).fit(two_groups[0]).save(tmp_path / "model.pth")
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="a recipe parameter differs"):
         AEClusterer.from_checkpoint(tmp_path / "model.pth", reduce="pca:3").predict(two_groups[0])
+    with pytest.raises(NotFittedError, match="or the estimator was cloned"):
+        clone(AEClusterer.from_checkpoint(tmp_path / "model.pth")).predict(two_groups[0])
 
 
 @pytest.mark.parametrize("reduce, reason", [("pca:4,tsne:2", "t-SNE"), ("kpca:4", "KernelPCA"), ("umap:2", "UMAP")])

@@ -219,6 +219,16 @@ CASES = [
      labels_of("y5.npy", 5), 2, "y5.npy: labels must lie in 0..1 to orient 2 groups, found 5..5"),
     ("checkpoint of an unknown model: cluster", BAD, edit_checkpoint(set_key("model", "nosuch")), 2,
      "a checkpoint of unknown model 'nosuch'"),
+    ("size of an ONNX export", ["size", "{e.onnx}"], write("e.onnx", "onnx"), 2,
+     "found an ONNX export, expected a torch checkpoint (.pth); ONNX exports are for other runtimes"),
+    ("truncated checkpoint", ["size", "{cut.pth}"],
+     lambda w: (w / "cut.pth").write_bytes((w / "m.pth").read_bytes()[:3000]), 2,
+     "not a readable checkpoint: truncated or corrupt"),
+    ("output folder is a file", CLUSTER + ["{pred.csv/sub/o.csv}"], None, 2, "pred.csv is a file, not a folder"),
+    ("plots checkpoints given a checkpoint as run folder",
+     ["plots", "checkpoints", "{m}", "{x}", "{x}", "{y.npy}", "{c.png}"], None, 2,
+     "found a torch checkpoint (.pth), expected a training run folder OUT_run/ holding step_*.pth snapshots; "
+     "the run folder of m.pth is m_run/"),
     ("checkpoint of an unknown model: deploy", ["deploy", "{bad.pth}", "{d.pth}"],
      edit_checkpoint(set_key("model", "nosuch")), 2, "a checkpoint of unknown model 'nosuch'"),
 ]

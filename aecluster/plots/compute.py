@@ -142,9 +142,15 @@ class SnapshotScore:
 
 def find_snapshots(run_dir: str | Path) -> list[Path]:
     """The `step_*.pth` snapshots of a run folder, in step order."""
+    from aecluster.data import describe_file
+
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    if not run_dir.exists():
         raise UserInputError(f"{run_dir}: no such run folder")
+    if not run_dir.is_dir():
+        hint = f"; the run folder of {run_dir.name} is {run_dir.stem}_run/" if run_dir.suffix == ".pth" else ""
+        raise UserInputError(f"{run_dir}: found {describe_file(run_dir)}, expected a training run folder "
+                             f"OUT_run/ holding step_*.pth snapshots{hint}")
     snapshots = sorted(run_dir.glob("step_*.pth"))
     if not snapshots:
         raise UserInputError(f"{run_dir}: no step_*.pth snapshots (expected a training run folder OUT_run/)")
