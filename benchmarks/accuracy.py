@@ -21,7 +21,6 @@ on a CPU, say); the checkpoints are named after the changes.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -29,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from aecluster.errors import run_reporting_errors
-from benchmarks.common import load_bench, number_list, parse_settings, run_one, summarise, table_header
+from benchmarks.common import (
+    benchmark_parser,
+    load_bench,
+    number_list,
+    parse_settings,
+    run_one,
+    summarise,
+    table_header,
+)
 
 
 def paired_gaps(name: str, students: list[dict[str, Any]], teachers: list[dict[str, Any]]) -> str:
@@ -43,17 +50,19 @@ def paired_gaps(name: str, students: list[dict[str, Any]], teachers: list[dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
-    parser.add_argument("--models", default="raw,baseline,improved")
+    parser.add_argument("--models", default="raw,baseline,improved",
+                        help="comma-separated registered models to train, and 'raw' for pixels")
     parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="seeds (default 0,1,2)")
     parser.add_argument("--work", type=Path, help="where trained checkpoints go (default: bench-runs/NAME)")
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
+                        help="also score this trained checkpoint as row NAME (repeatable; default: none)")
     parser.add_argument("--json", type=Path, help="also write all runs as JSON")
     parser.add_argument("--set", type=lambda text: parse_settings(text, exclude=("seed",)), default={},
                         metavar="SETTING=VALUE,...",
                         help="training settings changed for every model trained here and for a student's "
-                             "teacher stage (e.g. epochs=1,batch_size=32 for a smoke test)")
+                             "teacher stage (e.g. epochs=1,batch_size=32 for a smoke test; default: none)")
     args = parser.parse_args(argv)
 
     data = load_bench(args.bench)

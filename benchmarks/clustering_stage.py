@@ -18,7 +18,6 @@ trainY and valY).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -32,7 +31,7 @@ from aecluster.errors import UserInputError, run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from aecluster.registry import REGISTRY
 from aecluster.selection import choose_recipe, is_stable, neighbour_graph, recipe_criteria, recipe_fit
-from benchmarks.common import load_bench, number_list
+from benchmarks.common import benchmark_parser, load_bench, number_list
 
 CANDIDATES = (("l2,pca:32", "kmeans"), ("l2,wpca:32", "kmeans"), ("l2,pca:32", "overcluster"),
               ("l2,pca:32", "scan"), ("l2,wpca:32", "scan"))
@@ -127,7 +126,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, valX.npy, and trainY, valY to score")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="a student checkpoint (its teacher from PATH_run/)")

@@ -25,6 +25,17 @@ from aecluster.registry import TrainSettings, get_spec
 from aecluster.snapshots import run_folder
 from aecluster.stages import run_stages
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def benchmark_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's parser: its docstring's first paragraph as the description, and each
+    option's real default appended to its help."""
+    from aecluster.cli.args import DefaultsHelpFormatter
+
+    return argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()),
+                                   formatter_class=DefaultsHelpFormatter)
+
 
 def number_list(convert: Callable[[str], float]) -> Callable[[str], list]:
     """An argparse type for comma-separated numbers ("0,1,2"), with a one-line error otherwise."""

@@ -14,13 +14,13 @@ a GPU when one is present.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 from aecluster.errors import run_reporting_errors
 from benchmarks.common import (
+    benchmark_parser,
     load_bench,
     number_list,
     parse_settings,
@@ -37,7 +37,7 @@ def parse_variants(text: str) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
     parser.add_argument("--variants", type=parse_variants, default=parse_variants("distill_maps=0;"),
                         help="';'-separated variants, each ','-separated SETTING=VALUE changes of best's "

@@ -16,7 +16,6 @@ over seeds.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import statistics
@@ -26,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from aecluster.api import AEClusterer
+from aecluster.cli.args import group_count
 from aecluster.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
-from benchmarks.common import load_bench, number_list
+from benchmarks.common import ROOT, benchmark_parser, load_bench, number_list
 
 COLUMNS = {"groups": "named fine groups (labels)", "logistic": "logistic regression (labels)",
            "recipe": "label-free recipe", "overcluster": "label-free overcluster"}
@@ -64,12 +64,14 @@ def run_seed(checkpoint: Path, data: dict[str, np.ndarray], shots: list[int], se
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
-    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/best.pth"))
-    parser.add_argument("--shots", type=number_list(int), default=[1, 5, 20], help="labelled images per class")
-    parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2])
-    parser.add_argument("--fine-clusters", type=int, default=20)
+    parser.add_argument("--checkpoint", type=Path, default=ROOT / "checkpoints" / "best.pth",
+                        help="encoder checkpoint whose codes are clustered")
+    parser.add_argument("--shots", type=number_list(int), default=[1, 5, 20],
+                        help="labelled images per class (default 1,5,20)")
+    parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="seeds (default 0,1,2)")
+    parser.add_argument("--fine-clusters", type=group_count, default=20, help="fine groups named by the labels")
     parser.add_argument("--json", type=Path, help="also write every seed's scores as JSON")
     args = parser.parse_args(argv)
 

@@ -12,7 +12,6 @@ gives back the exact arrays (tested). See docs/gpu.md.
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 from aecluster.atomic import atomic_path
 from aecluster.data import load_images
 from aecluster.errors import run_reporting_errors
+from benchmarks.common import benchmark_parser
 
 GRID_COLUMNS = 100  # images per row of the tiled picture (WebP allows 16,383 pixels a side)
 
@@ -78,7 +78,7 @@ def load_packed(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("benchmarks", nargs="+", type=Path, help="benchmark folders (trainX.npy, valX.npy, ...)")
     parser.add_argument("destination", type=Path, help="folder for NAME.npz (git-ignored: .gpu-data/)")
     args = parser.parse_args(argv)

@@ -40,6 +40,7 @@ from aecluster.cli.args import positive_float, positive_int
 from aecluster.errors import UserInputError, run_reporting_errors
 from aecluster.registry import RECIPES, TrainSettings, get_spec, resolve_recipe
 from aecluster.snapshots import run_folder
+from benchmarks.common import benchmark_parser
 
 START = time.monotonic()
 # Held back from each benchmark's training share: scoring (two encoders' codes and groups) plus
@@ -163,7 +164,7 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("benchmarks", nargs="+", type=Path, help="packed benchmarks (NAME.npz) or benchmark folders")
     parser.add_argument("--out", type=Path, required=True, help="where checkpoints, codes and results.json go")
     parser.add_argument("--seed", type=int, default=0, help="training seed")

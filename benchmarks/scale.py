@@ -10,7 +10,6 @@ maximum resident set size.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -19,9 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from aecluster.errors import run_reporting_errors
-from benchmarks.common import number_list
+from benchmarks.common import ROOT, benchmark_parser, number_list
 
-ROOT = Path(__file__).resolve().parents[1]
 PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
 
@@ -40,11 +38,13 @@ def synthetic_images(path: Path, count: int, chunk: int = 20000, seed: int = 0) 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--sizes", type=number_list(int), default=[10_000, 100_000, 1_000_000],
                         help="numbers of images (default 10000,100000,1000000)")
-    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "best.pth"))
-    parser.add_argument("--work", type=Path, default=Path("bench-runs") / "scale")
+    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "best.pth"),
+                        help="checkpoint to cluster with")
+    parser.add_argument("--work", type=Path, default=Path("bench-runs") / "scale",
+                        help="where the generated image arrays and predictions go")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print("| N | wall s | peak RSS MB |")

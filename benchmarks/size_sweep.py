@@ -13,7 +13,6 @@ families is larger than what a change of seed alone produces.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -25,13 +24,13 @@ from aecluster.errors import run_reporting_errors
 from aecluster.models import build_model
 from aecluster.registry import TrainSettings
 from aecluster.training import Trainer
-from benchmarks.common import load_bench, number_list, score_checkpoint
+from benchmarks.common import benchmark_parser, load_bench, number_list, score_checkpoint
 
 FAMILIES = {"mobilenet": "separable", "plaincnn": "plain"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
     parser.add_argument("--multipliers", type=number_list(float), default=[0.25, 0.5, 1.0],
                         help="width multipliers (default 0.25,0.5,1)")

@@ -33,8 +33,7 @@ from aecluster.cli.args import positive_int
 from aecluster.data import load_images
 from aecluster.errors import run_reporting_errors
 from aecluster.registry import MODEL_NAMES
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT, benchmark_parser
 
 
 def course_pipeline(images_path: str, checkpoint: str, output: str) -> None:
@@ -90,10 +89,11 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("trainx")
-    parser.add_argument("--best", default=str(ROOT / "checkpoints" / "best.pth"))
-    parser.add_argument("--baseline", default=str(ROOT / "checkpoints" / "baseline.pth"))
+    parser = benchmark_parser(__doc__)
+    parser.add_argument("trainx", help="images to cluster (.npy)")
+    parser.add_argument("--best", default=str(ROOT / "checkpoints" / "best.pth"), help="checkpoint hw9_best.sh uses")
+    parser.add_argument("--baseline", default=str(ROOT / "checkpoints" / "baseline.pth"),
+                        help="checkpoint of the course's pipeline")
     parser.add_argument("--no-umap", action="store_true", help="skip the UMAP first-run/cached timing")
     parser.add_argument("--throughput", metavar="CONFIG", choices=MODEL_NAMES,
                         help="only time training steps of this config (e.g. resnet18_teacher) on TRAINX")

@@ -242,3 +242,21 @@ def test_paired_gaps_are_points_behind_each_seeds_own_teacher():
     assert paired_gaps("best", students, teachers) == (
         "best behind its teacher, points per seed: val 2.6, -1.0 (mean 0.8); "
         "placed -1.0, 0.0 (mean -0.5); train 0.0, 1.0 (mean 0.5)")
+
+
+@pytest.mark.parametrize("script", ["accuracy", "clustering_stage", "distill_variants", "few_labels", "gpu_data",
+                                    "gpu_issue20", "scale", "size_sweep", "speed"])
+def test_benchmark_help_gives_a_whole_description_and_the_defaults(script, capsys, monkeypatch):
+    import importlib
+
+    module = importlib.import_module(f"benchmarks.{script}")
+    monkeypatch.setattr(sys, "argv", [script, "--help"])
+    with pytest.raises(SystemExit) as stopped:
+        module.main()
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps after hyphens
+    assert stopped.value.code == 0
+    summary = " ".join(module.__doc__.split("\n\n")[0].split())
+    assert summary.endswith(".") and summary in text
+    root = str(Path(__file__).resolve().parents[1])
+    if script in ("few_labels", "scale", "speed"):
+        assert f"(default: {root}/checkpoints/" in text
