@@ -45,7 +45,7 @@ def _read_rows(path: str | os.PathLike, header: tuple[str, ...], extra: tuple[st
         raise UserInputError(f"{path}: found {found}, expected a CSV file with header {','.join(header)!r}"
                              f"{mistake_hint(found, 'a text file')}")
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UserInputError(f"{path}: unreadable CSV ({str(exc)[:160]})") from None
@@ -76,8 +76,14 @@ def read_predictions(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_pairs(path: str | os.PathLike, n_images: int) -> np.ndarray:
-    """(M,3) array of id, image1_index, image2_index; indices checked against `n_images`."""
+    """(M,3) array of id, image1_index, image2_index; ids must be distinct, indices in 0..n_images-1."""
     values = _read_rows(path, ("id", "image1_index", "image2_index"))
+    ids, counts = np.unique(values[:, 0], return_counts=True)
+    if (counts > 1).any():
+        repeated = ids[np.argmax(counts > 1)]
+        lines = np.flatnonzero(values[:, 0] == repeated)[:2] + 2
+        raise UserInputError(f"{path}: id {repeated} appears on lines {lines[0]} and {lines[1]}; "
+                             "expected each id once")
     bad = np.flatnonzero((values[:, 1:] < 0).any(axis=1) | (values[:, 1:] >= n_images).any(axis=1))
     if len(bad):
         row = values[bad[0]]

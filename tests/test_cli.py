@@ -60,7 +60,7 @@ def test_threshold_method_and_verbose_timings(tmp_path, image_files, trained_che
     assert code == 0
     err = capsys.readouterr().err
     assert "encode" in err and "reduce + cluster" in err
-    assert set(read_predictions(tmp_path / "t.csv")) <= {0, 1}
+    assert set(read_predictions(tmp_path / "t.csv")) == {0, 1}
 
 
 def test_pairs(tmp_path, image_files, trained_checkpoint, monkeypatch):
@@ -91,6 +91,14 @@ def test_pairs_bad_csv(tmp_path, image_files, trained_checkpoint, capsys, case, 
                  str(tmp_path / "ans.csv"), "--quiet"])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "ans.csv").exists()
+
+
+def test_evaluate_reads_a_csv_saved_with_a_byte_order_mark(tmp_path, image_files, capsys):
+    labels = np.load(image_files[1])
+    rows = "".join(f"{index},{label}\r\n" for index, label in enumerate(labels))
+    (tmp_path / "excel.csv").write_bytes(("\ufeffid,label\r\n" + rows).encode("utf-8"))
+    assert main(["evaluate", str(tmp_path / "excel.csv"), str(image_files[1])]) == 0
+    assert capsys.readouterr().out.startswith("ACC 1.0000")
 
 
 def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoint):

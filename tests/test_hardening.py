@@ -229,6 +229,9 @@ CASES = [
      ["plots", "checkpoints", "{m}", "{x}", "{x}", "{y.npy}", "{c.png}"], None, 2,
      "found a torch checkpoint (.pth), expected a training run folder OUT_run/ holding step_*.pth snapshots; "
      "the run folder of m.pth is m_run/"),
+    ("pairs: an id twice", ["pairs", "{x}", "{m}", "{q.csv}", "{o.csv}"],
+     write("q.csv", "id,image1_index,image2_index\n0,0,1\n1,2,3\n0,4,5\n"), 2,
+     "id 0 appears on lines 2 and 4; expected each id once"),
     ("checkpoint of an unknown model: deploy", ["deploy", "{bad.pth}", "{d.pth}"],
      edit_checkpoint(set_key("model", "nosuch")), 2, "a checkpoint of unknown model 'nosuch'"),
 ]
