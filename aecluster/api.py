@@ -366,7 +366,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         `AEClusterer.from_checkpoint(path)`, whose `predict` then needs no fit. The checkpoint the
         estimator was loaded from is never overwritten; a name not ending in .pth/.pt needs `force`."""
         from aecluster.atomic import guard_outputs
-        from aecluster.checkpoint import make_payload, save_checkpoint
+        from aecluster.checkpoint import encoder_state, make_payload, save_checkpoint
 
         self._check_fitted("clusterer_")
         self.check_savable()
@@ -377,5 +377,5 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         source = self.encoder_config_
         payload = make_payload(self.encoder_, source["model"], source["config"], recipe, source["epoch"] or 0.0,
                                {"fitted": _as_tensors(fitted)})
-        payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
+        payload["state_dict"] = encoder_state(payload["state_dict"])
         save_checkpoint(path, payload)

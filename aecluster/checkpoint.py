@@ -146,12 +146,16 @@ def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[s
     return packed, scales
 
 
+def encoder_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The encoder's tensors of a model's state dict (what clustering needs: no decoder or heads)."""
+    return {key: tensor for key, tensor in state.items() if key.startswith("encoder.")}
+
+
 def deployable_payload(payload: dict[str, Any], weights: str = "float16") -> dict[str, Any]:
     """An encoder-only copy of a checkpoint dictionary (decoder and projection head dropped),
     its weights stored as `weights` (float32, float16, or int8 with one scale per tensor); the
     fitted groups of a saved model are kept."""
-    state = {k: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
-    packed, scales = compress_state(state, weights)
+    packed, scales = compress_state(encoder_state(payload["state_dict"]), weights)
     keep = ("format", "format_version", "aecluster_version", "model", "config", "recipe", "epoch", "fitted")
     deployable = {k: payload[k] for k in keep if k in payload}
     deployable.update(state_dict=packed, weight_format=weights, weight_scales=scales)

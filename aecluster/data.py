@@ -274,9 +274,16 @@ def _release_pages(images: np.ndarray, start: int, count: int) -> None:
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
-    """uint8 NHWC batch -> float32 NCHW tensor scaled to [-1, 1] (the Tanh decoder's range)."""
+    """uint8 NHWC array -> float32 NCHW tensor scaled to [-1, 1] (`scale_pixels`)."""
     import torch
 
-    tensor = torch.from_numpy(np.array(batch, copy=not batch.flags.writeable)).permute(0, 3, 1, 2).float()
-    return tensor.div_(127.5).sub_(1.0)
+    return scale_pixels(torch.from_numpy(np.array(batch, copy=not batch.flags.writeable)))
+
+
+def scale_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC tensor -> float32 NCHW tensor scaled to [-1, 1] (the Tanh decoder's range): the
+    one preprocessing of every model input, in Python and in the ONNX export."""
+    import torch
+
+    return images.permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1.0
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from aecluster.atomic import atomic_path, check_writable
 from aecluster.checkpoint import deployable_payload, load_model, read_checkpoint, save_checkpoint
+from aecluster.data import scale_pixels
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder
 
@@ -52,8 +53,7 @@ class ImageEncoder(nn.Module):
         self.encoder = model.encoder
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        pixels = images.permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1.0
-        return self.encoder(pixels)
+        return self.encoder(scale_pixels(images))
 
 
 def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike) -> None:

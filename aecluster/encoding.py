@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,7 +48,7 @@ def fit_groups(
 
 def validation_scorer(
     images: np.ndarray, labels: np.ndarray, recipe: dict[str, Any], random_state: int = 0,
-) -> Any:
+) -> Callable[[Autoencoder], float]:
     """A callable model -> accuracy of clustering `images` alone with `recipe` (keys it lacks
     from `RECIPE_DEFAULTS`), scored against `labels`: the validation curve of a training history."""
     from aecluster.metrics import clustering_accuracy

@@ -99,9 +99,11 @@ class PooledEncoder(nn.Module):
     flip_average: bool
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent map (N, C, H, W) of [-1, 1] images: what the decoder reads."""
         raise NotImplementedError
 
     def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """The code of a latent map: its per-channel mean (global average pooling)."""
         return feature_map.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -219,9 +221,11 @@ class Autoencoder(nn.Module):
 
     @property
     def code_dim(self) -> int:
+        """Width of the codes `encode` gives."""
         return int(self.encoder.code_dim)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes (N, code_dim) of [-1, 1] images: what clustering reads."""
         return self.encoder(x)
 
     def encode_as_given(self, x: torch.Tensor) -> torch.Tensor:
@@ -230,6 +234,7 @@ class Autoencoder(nn.Module):
         return self.encoder.pool(self.encoder.feature_map(x))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's image of the latent map of `x` ([-1, 1], the input's shape)."""
         if self.decoder is None:
             raise RuntimeError("this model was saved without its decoder: it can only encode")
         return self.decoder(self.encoder.feature_map(x))

@@ -78,12 +78,14 @@ class Step:
     _cache: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def teacher_codes(self) -> torch.Tensor:
+        """The teacher's codes of the views (no gradient), computed once per step."""
         if "teacher_codes" not in self._cache:
             with torch.no_grad():
                 self._cache["teacher_codes"] = self.teacher.encode_as_given(self.clean)
         return self._cache["teacher_codes"]
 
     def student_maps(self) -> torch.Tensor:
+        """The student's latent maps of the originals the teacher's maps belong to, computed once."""
         if "student_maps" not in self._cache:
             self._cache["student_maps"] = self.encoder.feature_map(self.batch[: len(self.teacher_maps)])
         return self._cache["student_maps"]
@@ -100,6 +102,7 @@ class Objective:
     needs_teacher = False
 
     def active(self, settings: TrainSettings, distilling: bool) -> bool:
+        """Whether this run trains with the objective: its weight is set (and a teacher is there if needed)."""
         return getattr(settings, self.weight) > 0 and (distilling or not self.needs_teacher)
 
     def head(self, student: nn.Module, teacher: nn.Module | None) -> nn.Module | None:
@@ -107,6 +110,7 @@ class Objective:
         return None
 
     def __call__(self, step: Step, settings: TrainSettings, head: nn.Module | None) -> torch.Tensor:
+        """The unweighted loss of one step (`head`: the module `head` added, if any)."""
         raise NotImplementedError
 
 
@@ -142,6 +146,7 @@ class RelationalDistillation(Objective):
         return super().active(settings, distilling) and settings.distill_loss == self.loss_name
 
     def compare(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """The `distill_loss` comparison of codes, over the whole batch of every process if batch-wide."""
         if self.batch_wide:
             student, teacher = gather_rows(student), gather_rows(teacher)
         return COMPARISONS[self.loss_name](student, teacher)
@@ -187,6 +192,7 @@ class FeatureRegression(Objective):
     needs_teacher = True
 
     def head(self, student: nn.Module, teacher: nn.Module | None) -> nn.Module | None:
+        """The linear projector from the student's codes to the teacher's."""
         return nn.Linear(student.code_dim, teacher.code_dim)
 
     def __call__(self, step: Step, settings: TrainSettings, head: nn.Module | None) -> torch.Tensor:

@@ -80,6 +80,7 @@ class ModelConfig:
 
     @property
     def settings(self) -> TrainSettings:
+        """The config's training settings (validated; a fresh object each time)."""
         return TrainSettings(**self.training)
 
 

@@ -6,7 +6,7 @@ Writes .gpu-data/NAME.npz per benchmark: trainX and valX losslessly compressed, 
 valY where present (labels only score, never choose). A device call carries the repository's
 working tree and the carried folders, 64 MiB in all: a benchmark's trainX is 26 MB, 24.6 MiB
 with zlib, and two of them beside the repository do not fit. Here the images are tiled
-into one picture and stored as lossless WebP (Pillow), about 14 MiB a benchmark; `load_packed`
+into one picture and stored as lossless WebP (Pillow), 14 to 16 MiB a benchmark; `load_packed`
 gives back the exact arrays (tested). See docs/gpu.md.
 """
 

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aecluster.cli.args import say
 from aecluster.errors import UserInputError, run_reporting_errors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,11 +34,6 @@ FIGURES = {"embedding": "embedding_baseline_vs_improved.png", "reconstructions":
 def shown(path: Path) -> str:
     """A path as the README shows it: relative to the repository root."""
     return os.path.relpath(path.resolve(), ROOT)
-
-
-def say(quiet: bool, message: str) -> None:
-    if not quiet:
-        print(message, file=sys.stderr)
 
 
 def check_inputs(data: Path, checkpoints: Path, size_results: Path | None) -> None:
@@ -96,7 +92,7 @@ def build_report(args: argparse.Namespace) -> None:
     val_y = load_labels(data / "valY.npy", len(val_x))
     progress = not args.quiet
 
-    say(args.quiet, "[1/4] baseline vs improved: clustering valX with each checkpoint's recipe")
+    say(args, "[1/4] baseline vs improved: clustering valX with each checkpoint's recipe")
     panels = embed_checkpoints(val_x, val_y, [paths["baseline"], paths["improved"]], progress=progress)
     save_figure(embedding_figure(panels, val_y, f"valX ({len(val_x)} images) in the 2-D space each "
                                                 "model clusters in, coloured by true label"),
@@ -104,7 +100,7 @@ def build_report(args: argparse.Namespace) -> None:
     loaded = {model: load_model(paths[model]) for model in MODELS}
     recipes = {model: payload.get("recipe", {}) for model, (_, payload) in loaded.items()}
 
-    say(args.quiet, "[2/4] best.pth on valX: aecluster cluster, then the confusion matrix")
+    say(args, "[2/4] best.pth on valX: aecluster cluster, then the confusion matrix")
     predictions = out / "best_val_predictions.csv"
     if cli_main(["cluster", str(data / "valX.npy"), str(paths["best"]), str(predictions), "--quiet"]) != 0:
         raise SystemExit(2)
@@ -112,7 +108,7 @@ def build_report(args: argparse.Namespace) -> None:
     table = confusion_counts(read_predictions(predictions), val_y)
     accuracy = {"baseline": panels[0].accuracy, "improved": panels[1].accuracy, "best": table.accuracy}
 
-    say(args.quiet, "[3/4] reconstructions of trainX 1,2,3,6,7,9 by the most accurate checkpoint")
+    say(args, "[3/4] reconstructions of trainX 1,2,3,6,7,9 by the most accurate checkpoint")
     with_decoder = [m for m in MODELS if loaded[m][0].decoder is not None]
     if not with_decoder:
         raise UserInputError("no shipped checkpoint has a decoder, so no reconstructions can be drawn")
@@ -120,7 +116,7 @@ def build_report(args: argparse.Namespace) -> None:
     draw(["reconstructions", str(data / "trainX.npy"), str(paths[chosen]),
           str(out / FIGURES["reconstructions"]), "--quiet"])
 
-    say(args.quiet, "[4/4] improved_run snapshots: reconstruction MSE on all trainX and val accuracy")
+    say(args, "[4/4] improved_run snapshots: reconstruction MSE on all trainX and val accuracy")
     scores = score_snapshots(checkpoints / "improved_run", train_x, val_x, val_y, progress=progress)
     correlation = mse_accuracy_correlation(scores)
     save_figure(checkpoints_figure(scores, "improved_run"), out / FIGURES["checkpoints"])
@@ -143,7 +139,7 @@ def build_report(args: argparse.Namespace) -> None:
                            label_names(table.labels))
     with atomic_path(out / "README.md") as temporary:
         temporary.write_text(readme, encoding="utf-8")
-    say(args.quiet, f"wrote {shown(out / 'README.md')}, metrics.json and {len(FIGURES) - (args.size_accuracy is None)} "
+    say(args, f"wrote {shown(out / 'README.md')}, metrics.json and {len(FIGURES) - (args.size_accuracy is None)} "
                     "figures")
 
 

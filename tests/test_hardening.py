@@ -1,4 +1,4 @@
-"""Bad inputs, as a careful user or an attacker would try them (issue 22): each gets one line and
+"""Bad inputs, as a careful user or an attacker would try them: each gets one line and
 exit code 2 (or argparse's 2), before any slow work, and no file is created, changed or replaced."""
 
 from __future__ import annotations
@@ -484,7 +484,7 @@ def test_reduce_and_cluster_run_single_threaded(two_groups, monkeypatch):
     assert seen and set(seen) == {1}
 
 
-# 14 and issue 21: environments without a package. A shim on PYTHONPATH hides modules.
+# Environments without a package: a shim on PYTHONPATH hides modules.
 BLOCKER = """
 import sys
 

@@ -56,21 +56,18 @@ def reconstruction_mse(
 ) -> float:
     """Mean squared reconstruction error over all images, batch by batch (memory-mapped input)."""
     import torch
-    from tqdm.auto import tqdm
 
-    from aecluster.data import iter_batches, to_tensor
+    from aecluster.data import compute_in_batches
     from aecluster.devices import resolve_device
 
     device = resolve_device(device)
     model = model.to(device).eval()
-    total = 0.0
-    batches = tqdm(iter_batches(images, batch_size), total=-(-len(images) // batch_size), desc=desc,
-                   unit="batch", disable=not progress, leave=False)
-    with torch.inference_mode():
-        for batch in batches:
-            inputs = to_tensor(batch).to(device)
-            total += float(((model.reconstruct(inputs) - inputs) ** 2).sum(dtype=torch.float64))
-    return total / (len(images) * int(np.prod(images.shape[1:])))
+
+    def squared_errors(inputs: torch.Tensor) -> torch.Tensor:
+        return ((model.reconstruct(inputs) - inputs) ** 2).sum(dim=(1, 2, 3), dtype=torch.float64).cpu()
+
+    per_image = compute_in_batches(squared_errors, images, device, batch_size, progress, desc)
+    return float(per_image.sum()) / (len(images) * int(np.prod(images.shape[1:])))
 
 
 @dataclass
