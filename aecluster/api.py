@@ -49,6 +49,11 @@ def _as_arrays(value: Any) -> Any:
     return value.numpy() if isinstance(value, torch.Tensor) else value
 
 
+def _encoder_config(payload: dict[str, Any]) -> dict[str, Any]:
+    """Model name, settings and epoch of a checkpoint's encoder: what `save` writes with it."""
+    return {key: payload.get(key) for key in ("model", "config", "epoch")}
+
+
 def orientable_labels(labels: Any, n_groups: int, source: str, n_images: int | None = None) -> np.ndarray:
     """Reference labels that can orient `n_groups` groups (integers in 0..n_groups-1, one per
     image when `n_images` is given), or a one-line error naming `source`."""
@@ -199,7 +204,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(f"{len(label_map)} group labels for {clusterer.n_clusters} groups")
         except ValueError as exc:
             raise UserInputError(f"{path}: its fitted groups do not fit its encoder ({str(exc)[:160]})") from None
-        estimator.encoder_config_ = {key: payload.get(key) for key in ("model", "config", "epoch")}
+        estimator.encoder_config_ = _encoder_config(payload)
         estimator.reducer_, estimator.clusterer_, estimator.label_map_ = reducer, clusterer, label_map
         estimator.n_features_in_ = int(np.prod(IMAGE_SHAPE))
         return estimator
@@ -235,7 +240,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         model, payload = load_model(self.checkpoint)
         self.checkpoint_info_ = {k: payload.get(k) for k in ("model", "epoch", "aecluster_version")}
-        self.encoder_config_ = {key: payload.get(key) for key in ("model", "config", "epoch")}
+        self.encoder_config_ = _encoder_config(payload)
         return model
 
     def _untrained_code_dim(self) -> int:
@@ -277,7 +282,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.timings_: dict[str, float] = {}
         encoder = self._load_encoder() if self.checkpoint is not None else None
         check_chain(recipe["reduce"], encoder.code_dim if encoder else self._untrained_code_dim(), len(images))
-        encoder = encoder or self._train_encoder(images)
+        encoder = encoder if encoder is not None else self._train_encoder(images)
         self.timings_["load or train encoder"] = time.perf_counter() - clock
         clock = time.perf_counter()
         codes = encode_images(encoder, images, device=self.device, progress=self.verbose)
@@ -364,7 +369,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """Write the encoder and the fitted reduction and groups as one file of tensors and plain
         values (loadable with `torch.load(weights_only=True)`; nothing pickled). Reload it with
         `AEClusterer.from_checkpoint(path)`, whose `predict` then needs no fit. The checkpoint the
-        estimator was loaded from is never overwritten; a name not ending in .pth/.pt needs `force`."""
+        estimator was loaded from is never overwritten; a name not ending in .pth, .pt, .ckpt (or
+        without extension) needs `force`."""
         from aecluster.atomic import guard_outputs
         from aecluster.checkpoint import encoder_state, make_payload, save_checkpoint
 

@@ -80,8 +80,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         first = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
-        raise UserInputError(f"{path}: not a readable checkpoint: truncated or corrupt ({first[:120]}); expected "
-                             "a complete .pth file as aecluster writes it") from None
+        raise UserInputError(f"{path}: not a readable checkpoint: not a torch file, or truncated or corrupt "
+                             f"({first[:120]}); expected a complete .pth file as aecluster writes it") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserInputError(f"{path}: not an aecluster checkpoint (no '{FORMAT}' header)")
     version = payload.get("format_version", 0)

@@ -49,11 +49,11 @@ def validate_images(images: np.ndarray, source: str = "array", min_images: int =
 
 
 def validate_labels(labels: Any, source: str = "labels", expected_length: int | None = None) -> np.ndarray:
-    """`labels` as a 1-D int64 array (whole-valued floats accepted), optionally of a given length;
-    a one-line `UserInputError` naming `source` otherwise (strings, fractions, 2-D, NaN)."""
+    """`labels` as a 1-D int64 array (whole-valued floats below 2**53 accepted), optionally of a
+    given length; a one-line `UserInputError` naming `source` otherwise (strings, fractions, 2-D, NaN)."""
     array = np.asarray(labels)
     whole = array.dtype.kind in "iub" or (
-        array.dtype.kind == "f" and bool(np.all(np.isfinite(array))) and bool(np.all(array == np.round(array))))
+        array.dtype.kind == "f" and bool(np.all(np.abs(array) < 2**53)) and bool(np.all(array == np.round(array))))
     if array.ndim != 1 or not whole:
         raise UserInputError(f"{source}: found {_describe(array)}, expected shape (N,) of integer labels")
     if expected_length is not None and len(array) != expected_length:
@@ -102,7 +102,7 @@ def mistake_hint(found: str, expected: str) -> str:
     """A hint at the likely mistake when a file of kind `found` was given where `expected` goes."""
     if found in (expected, "an empty file") or found.startswith("a FIFO"):
         return ""
-    if found == "an ONNX export":
+    if found == "an ONNX export" and "checkpoint" in expected:
         return "; ONNX exports are for other runtimes: give the .pth checkpoint it was exported from"
     if found.startswith("a text file") and expected != "a text file":
         return "; is it a CSV given in the wrong place? check the order of the arguments"
@@ -232,7 +232,7 @@ def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 def compute_in_batches(
     compute: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: str | torch.device,
-    batch_size: int = 512, progress: bool = False, desc: str = "encode",
+    batch_size: int = 512, progress: bool = False, desc: str = "encode", leave: bool = True,
 ) -> torch.Tensor:
     """`compute` of uint8 images, one [-1, 1] batch at a time on `device` without gradients,
     written into one output tensor: the one inference loop behind codes and latent maps.
@@ -247,7 +247,7 @@ def compute_in_batches(
     with torch.inference_mode():
         for start, batch in zip(range(0, len(images), batch_size),
                                 tqdm(iter_batches(images, batch_size), total=-(-len(images) // batch_size),
-                                     disable=not progress, desc=desc, unit="batch"), strict=True):
+                                     disable=not progress, desc=desc, unit="batch", leave=leave), strict=True):
             result = compute(to_tensor(batch).to(device))
             if output is None:
                 output = torch.empty((len(images), *result.shape[1:]), dtype=result.dtype, device=result.device)

@@ -27,12 +27,14 @@ def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weight
                     recipe: dict[str, Any] | None = None) -> None:
     """Write an encoder-only copy of a checkpoint (decoder and projection head dropped); `recipe`
     replaces keys of its clustering recipe (the one `hw9_best.sh` and `cluster` use). A saved
-    model keeps its fitted groups, so its recipe cannot be replaced."""
+    model keeps its fitted groups, so neither its recipe nor its codes may move: a new recipe and
+    int8 weights are refused for it."""
     payload = deployable_payload(read_checkpoint(source), weights)
-    if recipe and "fitted" in payload:
-        raise UserInputError(f"{source}: a saved model whose groups were fitted with its recipe; "
-                             f"changing the recipe would not match them (deploy the encoder checkpoint "
-                             f"with the new recipe, or refit with `aecluster cluster ... --save-model`)")
+    if "fitted" in payload and (recipe or weights == "int8"):
+        change = "changing the recipe" if recipe else "int8 weights (which move the codes)"
+        raise UserInputError(f"{source}: a saved model whose groups were fitted on its codes with its recipe; "
+                             f"{change} would not match them (deploy the encoder checkpoint instead and "
+                             f"refit with `aecluster cluster ... --save-model`)")
     if recipe:
         from aecluster.clustering import check_group_counts
         from aecluster.encoding import RECIPE_DEFAULTS

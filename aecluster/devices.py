@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aecluster.errors import UserInputError
+
+if TYPE_CHECKING:
+    import torch
 
 SUPPORTED = ("cpu", "cuda", "mps")
 
@@ -14,9 +19,10 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def resolve_device(name: str | None) -> str:
-    """`name`, or the default when None; a one-line `UserInputError` when torch does not know the
-    name, it is not a device that computes (meta), or this machine does not have it."""
+def resolve_device(name: str | torch.device | None) -> str:
+    """The device `name` names (as text), or the default when None; a one-line `UserInputError`
+    when torch does not know the name, it is not a device that computes (meta), or this machine
+    or torch build does not have it."""
     if name is None:
         return default_device()
     import torch
@@ -26,18 +32,21 @@ def resolve_device(name: str | None) -> str:
         device = torch.device(name)
     except (RuntimeError, TypeError):
         raise UserInputError(f"unknown device {name!r}; {expected}") from None
+    text = str(device)
     if device.type not in SUPPORTED:
-        raise UserInputError(f"device {name!r} cannot run aecluster; {expected}")
+        raise UserInputError(f"device {text!r} cannot run aecluster; {expected}")
     if device.type == "cpu" and device.index not in (None, 0):
-        raise UserInputError(f"device {name!r} does not exist: there is one cpu device (cpu or cpu:0)")
+        raise UserInputError(f"device {text!r} does not exist: there is one cpu device (cpu or cpu:0)")
     if device.type == "cuda":
+        if torch.version.cuda is None:
+            raise UserInputError(f"device {text!r} is not available: this torch build ({torch.__version__}) "
+                                 "has no CUDA support; use cpu, or install a CUDA build of torch")
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise UserInputError(f"device {name!r} is not available: this machine has no CUDA device "
-                                 f"(torch {torch.__version__}); use cpu or leave --device out")
+            raise UserInputError(f"device {text!r} is not available: this machine has no CUDA device; use cpu")
         if device.index is not None and device.index >= count:
-            raise UserInputError(f"device {name!r} does not exist: this machine has {count} CUDA "
+            raise UserInputError(f"device {text!r} does not exist: this machine has {count} CUDA "
                                  f"device(s), cuda:0 to cuda:{count - 1}")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UserInputError(f"device {name!r} is not available on this machine; use cpu or leave --device out")
-    return name
+        raise UserInputError(f"device {text!r} is not available on this machine; use cpu")
+    return text

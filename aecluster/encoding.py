@@ -50,13 +50,14 @@ def validation_scorer(
     images: np.ndarray, labels: np.ndarray, recipe: dict[str, Any], random_state: int = 0,
 ) -> Callable[[Autoencoder], float]:
     """A callable model -> accuracy of clustering `images` alone with `recipe` (keys it lacks
-    from `RECIPE_DEFAULTS`), scored against `labels`: the validation curve of a training history."""
+    from `RECIPE_DEFAULTS`), scored against `labels`: the validation curve of a training history.
+    The images are encoded on the model's own device, so a training run's model stays where it is."""
     from aecluster.metrics import clustering_accuracy
 
     recipe = {**RECIPE_DEFAULTS, **recipe}
 
     def score(model: Autoencoder) -> float:
-        codes = encode_images(model, images)
+        codes = encode_images(model, images, device=str(next(model.parameters()).device))
         _, clusterer = fit_groups(codes, recipe["reduce"], recipe["method"], recipe["threshold"], random_state,
                                   recipe["standardize"], recipe["n_clusters"], recipe["fine_clusters"])
         return clustering_accuracy(clusterer.labels_, labels)

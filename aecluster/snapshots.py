@@ -46,14 +46,11 @@ def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dic
                   replace_earlier_run: bool = False) -> Path:
     """Write one snapshot and the run's history.json (each atomically), creating the folder with
     the first one (a run refused earlier leaves no folder; one whose first write fails leaves none
-    it made). `replace_earlier_run` first deletes the step_N.pth files of an earlier run there."""
+    it made). `replace_earlier_run` then deletes the other step_N.pth files, an earlier run's."""
     made = not folder.is_dir()
     folder.mkdir(exist_ok=True)
+    path = snapshot_path(folder, step)
     try:
-        if replace_earlier_run:
-            for stale in folder.glob("step_*.pth"):
-                stale.unlink()
-        path = snapshot_path(folder, step)
         save_checkpoint(path, payload)
         with atomic_path(folder / "history.json") as temporary:
             temporary.write_text(json.dumps(history, indent=2))
@@ -61,6 +58,10 @@ def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dic
         if made and not any(folder.iterdir()):
             folder.rmdir()
         raise
+    if replace_earlier_run:
+        for stale in folder.glob("step_*.pth"):
+            if stale != path:
+                stale.unlink()
     return path
 
 

@@ -28,15 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from aecluster.errors import run_reporting_errors
-from benchmarks.common import (
-    benchmark_parser,
-    load_bench,
-    number_list,
-    parse_settings,
-    run_one,
-    summarise,
-    table_header,
-)
+from benchmarks.arguments import benchmark_parser, number_list
+from benchmarks.common import load_bench, parse_settings, run_one, summarise, table_header
 
 
 def paired_gaps(name: str, students: list[dict[str, Any]], teachers: list[dict[str, Any]]) -> str:

@@ -31,7 +31,8 @@ from aecluster.errors import UserInputError, run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from aecluster.registry import REGISTRY
 from aecluster.selection import choose_recipe, is_stable, neighbour_graph, recipe_criteria, recipe_fit
-from benchmarks.common import benchmark_parser, load_bench, number_list
+from benchmarks.arguments import benchmark_parser, number_list
+from benchmarks.common import load_bench
 
 CANDIDATES = (("l2,pca:32", "kmeans"), ("l2,wpca:32", "kmeans"), ("l2,pca:32", "overcluster"),
               ("l2,pca:32", "scan"), ("l2,wpca:32", "scan"))

@@ -28,7 +28,8 @@ from aecluster.api import AEClusterer
 from aecluster.cli.args import group_count
 from aecluster.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
-from benchmarks.common import ROOT, benchmark_parser, load_bench, number_list
+from benchmarks.arguments import ROOT, benchmark_parser, number_list
+from benchmarks.common import load_bench
 
 COLUMNS = {"groups": "named fine groups (labels)", "logistic": "logistic regression (labels)",
            "recipe": "label-free recipe", "overcluster": "label-free overcluster"}

@@ -21,7 +21,7 @@ import numpy as np
 from aecluster.atomic import atomic_path
 from aecluster.data import load_images
 from aecluster.errors import run_reporting_errors
-from benchmarks.common import benchmark_parser
+from benchmarks.arguments import benchmark_parser
 
 GRID_COLUMNS = 100  # images per row of the tiled picture (WebP allows 16,383 pixels a side)
 

@@ -36,11 +36,12 @@ from typing import Any
 import numpy as np
 
 from aecluster.atomic import atomic_path
-from aecluster.cli.args import positive_float, positive_int
+from aecluster.cli.args import positive_float, positive_int, seed_value
+from aecluster.devices import default_device
 from aecluster.errors import UserInputError, run_reporting_errors
 from aecluster.registry import RECIPES, TrainSettings, get_spec, resolve_recipe
 from aecluster.snapshots import run_folder
-from benchmarks.common import benchmark_parser
+from benchmarks.arguments import benchmark_parser
 
 START = time.monotonic()
 # Held back from each benchmark's training share: scoring (two encoders' codes and groups) plus
@@ -133,7 +134,7 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
     data = load_benchmark(bench)
     trainx = work / f"{name}_trainX.npy"
     np.save(trainx, data["trainX"])
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()
     config = resolve_recipe("best", args.recipe, device == "cuda")
     stages = [get_spec(config).teacher, config]
     wanted = [args.teacher_epochs or TrainSettings.for_model(stages[0]).epochs,
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(__doc__)
     parser.add_argument("benchmarks", nargs="+", type=Path, help="packed benchmarks (NAME.npz) or benchmark folders")
     parser.add_argument("--out", type=Path, required=True, help="where checkpoints, codes and results.json go")
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--seed", type=seed_value, default=0, help="training seed")
     parser.add_argument("--teacher-epochs", type=positive_int, help="teacher epochs (default: the config's)")
     parser.add_argument("--student-epochs", type=positive_int, help="student epochs (default: the config's)")
     parser.add_argument("--budget", type=positive_float, default=540.0,
@@ -181,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise UserInputError(f"{', '.join(missing)}: no such benchmark; expected NAME.npz from "
                              "`python -m benchmarks.gpu_data` or a benchmark folder")
-    import torch
-
-    if args.recipe == "auto" and not torch.cuda.is_available():
+    if args.recipe == "auto" and default_device() != "cuda":
         raise UserInputError("no CUDA device is visible, so train_best.sh's recipe would be the CPU one (about "
                              "17 min a benchmark on two cores); --recipe gpu forces the GPU recipe here")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from aecluster.errors import run_reporting_errors
-from benchmarks.common import ROOT, benchmark_parser, number_list
+from benchmarks.arguments import ROOT, benchmark_parser, number_list
 
 PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")

@@ -24,7 +24,8 @@ from aecluster.errors import run_reporting_errors
 from aecluster.models import build_model
 from aecluster.registry import TrainSettings
 from aecluster.training import Trainer
-from benchmarks.common import benchmark_parser, load_bench, number_list, score_checkpoint
+from benchmarks.arguments import benchmark_parser, number_list
+from benchmarks.common import load_bench, score_checkpoint
 
 FAMILIES = {"mobilenet": "separable", "plaincnn": "plain"}
 

@@ -33,7 +33,7 @@ from aecluster.cli.args import positive_int
 from aecluster.data import load_images
 from aecluster.errors import run_reporting_errors
 from aecluster.registry import MODEL_NAMES
-from benchmarks.common import ROOT, benchmark_parser
+from benchmarks.arguments import ROOT, benchmark_parser
 
 
 def course_pipeline(images_path: str, checkpoint: str, output: str) -> None:

@@ -53,8 +53,10 @@ def test_deploying_a_saved_model_keeps_its_groups_and_refuses_a_new_recipe(tmp_p
     make_deployable(tmp_path / "model.pth", tmp_path / "small.pth", "float16")
     small = AEClusterer.from_checkpoint(tmp_path / "small.pth")
     assert np.mean(small.predict(images) == fitted.labels_) >= 0.95
-    with pytest.raises(UserInputError, match="groups were fitted with its recipe"):
+    with pytest.raises(UserInputError, match="changing the recipe would not match them"):
         make_deployable(tmp_path / "model.pth", tmp_path / "other.pth", "float16", {"method": "threshold"})
+    with pytest.raises(UserInputError, match="int8 weights \\(which move the codes\\) would not match them"):
+        make_deployable(tmp_path / "model.pth", tmp_path / "other.pth", "int8")
     assert not (tmp_path / "other.pth").exists()
 
 

@@ -18,6 +18,7 @@ def test_every_config_file_is_registered_and_students_name_registered_teachers()
             "best_gpu"} <= set(REGISTRY)
     assert REGISTRY["best"].teacher == "teacher" and REGISTRY["best_gpu"].teacher == "resnet18_teacher"
     assert REGISTRY["best_gpu"].config == REGISTRY["best"].config
+    assert all(spec.settings.epochs >= 1 and spec.settings.batch_size >= 1 for spec in REGISTRY.values())
 
 
 def test_gpu_teacher_config_is_simclrs_cifar_recipe():

@@ -320,6 +320,27 @@ def test_gpu_teacher_and_student_configs_train_and_resume_exactly_on_cpu(tmp_pat
     assert not any(key.startswith(("decoder.", "heads")) for key in final["state_dict"])
 
 
+def test_feature_regression_takes_part_in_training(two_groups, trained_checkpoint):
+    from aecluster.checkpoint import load_model
+
+    teacher, _ = load_model(trained_checkpoint)
+    students = [Trainer("improved", settings(epochs=1, feature_regression=weight, distill_originals=16),
+                        recipe=RECIPE, progress=False, teacher=teacher, config={"width_multiplier": 0.25}
+                        ).fit(two_groups[0]).state_dict() for weight in (0.0, 10.0)]
+    assert any(not torch.equal(students[0][key], students[1][key]) for key in students[0] if "encoder" in key)
+
+
+def test_validation_scores_encode_on_the_models_device_not_the_default(two_groups, trained_checkpoint, monkeypatch):
+    import aecluster.devices
+    from aecluster.checkpoint import load_model
+    from aecluster.encoding import validation_scorer
+
+    monkeypatch.setattr(aecluster.devices, "default_device", lambda: "meta")
+    model, _ = load_model(trained_checkpoint)
+    validation_scorer(*two_groups, RECIPE)(model)  # on the default (meta) device this raises
+    assert next(model.parameters()).device.type == "cpu"
+
+
 def test_feature_regression_fits_the_teachers_codes_through_its_head_and_trains_the_codes():
     from aecluster.objectives import OBJECTIVES, Step
 

@@ -21,8 +21,9 @@ def register(commands: Any) -> None:
 
     deploy = commands.add_parser(
         "deploy", help="write an encoder-only, compact copy of a checkpoint",
-        description="Keep only what clustering needs (encoder + recipe; decoder and projection head "
-                    "dropped) and store weights as float16 or int8 with one scale per tensor.")
+        description="Keep only what clustering needs (encoder + recipe, and the fitted groups of a "
+                    "saved model; decoder and projection head dropped) and store weights as float16 "
+                    "or int8 with one scale per tensor (int8 not for saved models).")
     deploy.add_argument("checkpoint")
     deploy.add_argument("output")
     deploy.add_argument("--weights", choices=WEIGHT_FORMATS, default="float16",

@@ -66,7 +66,7 @@ def reconstruction_mse(
     def squared_errors(inputs: torch.Tensor) -> torch.Tensor:
         return ((model.reconstruct(inputs) - inputs) ** 2).sum(dim=(1, 2, 3), dtype=torch.float64).cpu()
 
-    per_image = compute_in_batches(squared_errors, images, device, batch_size, progress, desc)
+    per_image = compute_in_batches(squared_errors, images, device, batch_size, progress, desc, leave=False)
     return float(per_image.sum()) / (len(images) * int(np.prod(images.shape[1:])))
 
 
@@ -140,12 +140,13 @@ class SnapshotScore:
 def find_snapshots(run_dir: str | Path) -> list[Path]:
     """The `step_*.pth` snapshots of a run folder, in step order."""
     from aecluster.data import describe_file
+    from aecluster.snapshots import run_folder
 
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise UserInputError(f"{run_dir}: no such run folder")
     if not run_dir.is_dir():
-        hint = f"; the run folder of {run_dir.name} is {run_dir.stem}_run/" if run_dir.suffix == ".pth" else ""
+        hint = f"; the run folder of {run_dir} is {run_folder(run_dir)}/" if run_dir.suffix == ".pth" else ""
         raise UserInputError(f"{run_dir}: found {describe_file(run_dir)}, expected a training run folder "
                              f"OUT_run/ holding step_*.pth snapshots{hint}")
     snapshots = sorted(run_dir.glob("step_*.pth"))
