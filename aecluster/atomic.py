@@ -132,8 +132,12 @@ def guard_outputs(outputs: Iterable[tuple[str | os.PathLike, str]], inputs: Iter
     contradicts its kind (a `.npy` as the prediction CSV) is refused unless `force`.
     """
     sources = [Path(p) for p in inputs if p is not None]
+    outputs = [(Path(output), kind) for output, kind in outputs]
+    for index, (output, _) in enumerate(outputs):
+        for other, _ in outputs[index + 1:]:
+            if _same_file(output, other):
+                raise UserInputError(f"{other}: is also the output {output}; give each output its own path")
     for output, kind in outputs:
-        output = Path(output)
         for source in sources:
             if _same_file(output, source):
                 raise UserInputError(f"{output}: is also the input {source}; refusing to overwrite "

@@ -15,10 +15,11 @@ from aecluster.errors import UserInputError
 
 
 def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: list[np.ndarray | list[str]]) -> None:
-    """Write integer (or text) columns under `header`, atomically (no half-written file on failure)."""
+    """Write integer (or text) columns under `header`, atomically (no half-written file on failure).
+    Text is UTF-8; a file name that is not (undecodable bytes) is written as its exact bytes."""
     cells = [list(c) if isinstance(c, list) else np.asarray(c, dtype=np.int64).tolist() for c in columns]
     with atomic_path(path) as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        with open(temporary, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(header)
             writer.writerows(zip(*cells, strict=True))

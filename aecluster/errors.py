@@ -40,8 +40,9 @@ def run_reporting_errors(program: str, entry: Callable[[], int],
     """Run `entry` and return its exit code; a `UserInputError` prints `PROGRAM: error: ...` and
     returns 2, Ctrl-C or SIGTERM prints `PROGRAM: <interrupted>` and returns 130 (no traceback).
 
-    Warnings raised on the way are held back and shown only when the command succeeds, so an
-    error stays one line; a missing dependency is a one-line error naming how to install it.
+    Warnings raised on the way are held back and shown, one `PROGRAM: warning: ...` line each,
+    only when the command succeeds, so an error stays one line; a missing dependency is a
+    one-line error naming how to install it.
     """
     from aecluster.atomic import sigterm_as_interrupt
 
@@ -59,5 +60,5 @@ def run_reporting_errors(program: str, entry: Callable[[], int],
             print(f"{program}: {interrupted}", file=sys.stderr)
             return 130
     for warning in caught:
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        print(f"{program}: warning: {one_line(str(warning.message)) or warning.category.__name__}", file=sys.stderr)
     return code

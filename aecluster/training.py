@@ -124,6 +124,12 @@ def latent_maps(model: Autoencoder, images: np.ndarray, device: torch.device, ba
                               batch_size, progress, desc="teacher maps")
 
 
+def diverged(where: str, settings: TrainSettings, output: str | Path | None) -> UserInputError:
+    """The one-line error of a run whose loss or weights stopped being finite (nothing written)."""
+    written = f"; {output} was not written" if output is not None else ""
+    return UserInputError(f"training diverged {where}{written}; lower the learning rate (now {settings.lr:g})")
+
+
 class Trainer:
     """Trains a registered autoencoder on uint8 images and writes snapshots, history and OUT.
 
@@ -251,6 +257,10 @@ class Trainer:
                     targets = teacher_maps[torch.from_numpy(indices[: settings.distill_originals]).to(self.device)]
                 with autocast():
                     loss, parts = training_step(stepper, batch, settings, generator, objectives, teacher, targets)
+                value = loss.detach().item()
+                if not math.isfinite(value):
+                    bar.close()
+                    raise diverged(f"at step {step + 1} of {total_steps} (loss {value})", settings, output)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -259,7 +269,7 @@ class Trainer:
                 epoch_mse.append(mse)
                 seen += len(indices) * world
                 rate = seen / max(time.perf_counter() - tick, 1e-9)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.detach().item():.4f}", mse=f"{mse:.4f}",
+                bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", mse=f"{mse:.4f}",
                                 img_s=f"{rate:.0f}")
                 bar.update()
                 if position == steps_per_epoch - 1:
@@ -278,6 +288,8 @@ class Trainer:
                     raise TrainingInterrupted(snapshot_path(folder, step + 1))
         bar.close()
         model = model.eval().cpu().to(memory_format=torch.contiguous_format)
+        if not all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters()):
+            raise diverged("in its last step (weights are not finite)", settings, output)
         if writes:
             payload = make_payload(model, self.model_name, self.config, self.recipe,
                                    epoch=settings.epochs, extra={"settings": asdict(settings)})

@@ -279,11 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-accuracy", type=Path, help="optional RESULTS.json of a size sweep")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     args = parser.parse_args(argv)
-    from aecluster.cli.plots import one_line_warnings
 
     def run() -> int:
-        with one_line_warnings():
-            build_report(args)
+        build_report(args)
         return 0
 
     return run_reporting_errors("make_report", run, "interrupted")

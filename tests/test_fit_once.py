@@ -1,6 +1,7 @@
 """Fit once, label many: validated parameters, saved clusterings, K groups, the over-cluster stage
 and labelling groups from a few labelled images."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -143,6 +144,37 @@ def test_cli_save_model_then_predict(tmp_path, image_files, trained_checkpoint, 
     error = capsys.readouterr().err.strip()
     assert "t-SNE" in error and "\n" not in error
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "t.pth").exists()
+
+
+def test_save_model_and_csv_are_written_together_or_not_at_all(tmp_path, image_files, trained_checkpoint,
+                                                                monkeypatch, capsys):
+    import aecluster.csvio
+
+    def full_disk(*_, **__):
+        raise UserInputError("fit.csv: could not be written (no space left on device); nothing was changed")
+
+    monkeypatch.setattr(aecluster.csvio, "write_predictions", full_disk)
+    (tmp_path / "model.pth").write_bytes(b"the user's earlier model")
+    assert main(["cluster", str(image_files[0]), str(trained_checkpoint), str(tmp_path / "fit.csv"),
+                 "--save-model", str(tmp_path / "model.pth"), "--quiet"]) == 2
+    assert "no space left" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.pth"]
+    assert (tmp_path / "model.pth").read_bytes() == b"the user's earlier model"
+
+
+def test_names_that_are_not_utf8_are_written_as_their_bytes(tmp_path, two_groups, trained_checkpoint):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index, image in enumerate(two_groups[0][:8]):
+        name = b"b\xff.png" if index == 3 else f"{index}.png".encode()
+        Image.fromarray(image).save(os.fsdecode(os.path.join(os.fsencode(folder), name)))
+    assert main(["cluster", str(folder), str(trained_checkpoint), str(tmp_path / "p.csv"), "--names",
+                 "--save-model", str(tmp_path / "m.pth"), "--quiet"]) == 0
+    rows = (tmp_path / "p.csv").read_bytes().splitlines()
+    assert rows[0] == b"id,label,file" and len(rows) == 9 and rows[-1].endswith(b",b\xff.png")
+    assert (tmp_path / "m.pth").is_file()
 
 
 def test_predict_is_the_same_whatever_the_thread_count(tmp_path, image_files, trained_checkpoint):

@@ -101,6 +101,14 @@ def test_resume_rejects_final_checkpoint_and_other_model(tmp_path, two_groups, t
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
+def test_a_diverging_run_stops_with_one_line_and_writes_no_output(tmp_path, two_groups):
+    with pytest.raises(UserInputError, match=r"training diverged at step \d+ of 8 \(loss nan\); .*out.pth was not "
+                                             r"written; lower the learning rate \(now 1e\+09\)"):
+        Trainer("improved", settings(epochs=2, lr=1e9), recipe=RECIPE, progress=False).fit(
+            two_groups[0], tmp_path / "out.pth")
+    assert not (tmp_path / "out.pth").exists()
+
+
 def test_a_fresh_run_into_an_earlier_output_replaces_its_snapshots(tmp_path, two_groups):
     output = tmp_path / "out.pth"
     Trainer("improved", settings(epochs=3), recipe=RECIPE, progress=False).fit(two_groups[0], output)

@@ -106,6 +106,9 @@ def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
 
 
 def _cluster(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from aecluster.atomic import atomic_path
     from aecluster.csvio import write_predictions
     from aecluster.data import list_image_files
 
@@ -113,12 +116,16 @@ def _cluster(args: argparse.Namespace) -> int:
     if args.names and not Path(args.images).is_dir():
         raise UserInputError(f"--names: {args.images} is not a folder; file names exist only for folder input")
     estimator = _fit_estimator(args)
+    names = [file.name for file in list_image_files(args.images)[0]] if args.names else None
+    with contextlib.ExitStack() as both:
+        # The model goes to a temporary that becomes the model only once the CSV is written too.
+        model = both.enter_context(atomic_path(args.save_model)) if args.save_model else None
+        if model is not None:
+            estimator.save(model, force=True)
+        write_predictions(args.output, estimator.labels_, names)
     if args.save_model:
-        estimator.save(args.save_model, force=args.force)
         say(args, f"wrote {args.save_model}: encoder + fitted groups; label new images with "
                   f"`aecluster predict {args.save_model} IMAGES OUT.csv`")
-    names = [file.name for file in list_image_files(args.images)[0]] if args.names else None
-    write_predictions(args.output, estimator.labels_, names)
     say(args, f"wrote {args.output}: {label_counts(estimator.labels_, estimator.label_map_)}")
     return 0
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,8 +176,7 @@ def _draw_parsed(args: argparse.Namespace) -> Figure:
         raise UserInputError(f"{args.output}: output must be a .png file")
     check_writable(args.output)
     show_stages(args.quiet)
-    with one_line_warnings():
-        figure = args.figure_of(args)
+    figure = args.figure_of(args)
     save_figure(figure, args.output)
     if not args.quiet:
         print(f"wrote {args.output}", file=sys.stderr)
@@ -195,20 +193,6 @@ def draw(argv: Sequence[str]) -> Figure:
     from aecluster.cli import build_parser
 
     return _draw_parsed(build_parser().parse_args(["plots", *argv]))
-
-
-def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                      file: Any = None, line: str | None = None) -> None:
-    print(f"aecluster: warning: {str(message).splitlines()[0] if str(message) else category.__name__}",
-          file=sys.stderr)
-
-
-@contextmanager
-def one_line_warnings() -> Iterator[None]:
-    """Within the block, print each warning as one `aecluster: warning: ...` line on stderr."""
-    with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warning
-        yield
 
 
 def main(argv: Sequence[str] | None = None) -> int:
