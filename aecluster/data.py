@@ -146,10 +146,13 @@ def natural_key(name: str) -> list[tuple[int, int | str]]:
 
 
 def list_image_files(path: str | os.PathLike) -> tuple[list[Path], dict[str, int]]:
-    """The image files of a folder in natural order, and how many entries were skipped, by reason."""
+    """The image files of a folder in natural order (names differing only in case: by code point),
+    and how many entries were skipped, by reason (hidden files among them)."""
     files, skipped = [], {}
     for entry in Path(path).iterdir():
-        if entry.suffix.lower() not in IMAGE_SUFFIXES:
+        if entry.name.startswith("."):
+            reason = "hidden (a name starting with '.', such as macOS's ._ files)"
+        elif entry.suffix.lower() not in IMAGE_SUFFIXES:
             reason = "not .png/.jpg/.jpeg" if not entry.is_dir() else "a subfolder"
         elif not entry.is_file():
             reason = "not a regular file"
@@ -157,7 +160,7 @@ def list_image_files(path: str | os.PathLike) -> tuple[list[Path], dict[str, int
             files.append(entry)
             continue
         skipped[reason] = skipped.get(reason, 0) + 1
-    files.sort(key=lambda file: natural_key(file.name))
+    files.sort(key=lambda file: (natural_key(file.name), file.name))
     return files, skipped
 
 
@@ -174,12 +177,24 @@ def _load_folder(path: Path) -> np.ndarray:
     for index, file in enumerate(files):
         try:
             with Image.open(file) as image:
-                images[index] = square_resize(image.convert("RGB"))
+                images[index] = square_resize(eight_bit_rgb(image))
         except Image.DecompressionBombError as exc:
             raise UserInputError(f"{file}: image too large to decode safely ({exc})") from None
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise UserInputError(f"{file}: unreadable image ({exc})") from None
     return images
+
+
+def eight_bit_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
+    """`image` as 8-bit RGB; 16-bit greyscale (PNG's high bit depth, opened as mode I or I;16) is
+    scaled down by its range rather than clipped at 255, which would turn it white."""
+    from PIL import Image
+
+    if image.mode.startswith("I"):
+        values = np.asarray(image, dtype=np.float64)
+        full = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        return Image.fromarray(np.round(values.clip(0, full) * (255.0 / full)).astype(np.uint8), "L").convert("RGB")
+    return image.convert("RGB")
 
 
 def square_resize(image: PIL.Image.Image, size: int = IMAGE_SHAPE[0]) -> np.ndarray:

@@ -412,18 +412,22 @@ def test_folder_names_natural_order_and_skipped_files(tmp_path, ws, capsys):
 
     folder = tmp_path / "imgs"
     folder.mkdir()
-    colours = {"10.png": (0, 200, 100), "2.png": (200, 0, 0), "1.png": (0, 100, 200), "3.png": (210, 10, 0)}
+    colours = {"10.png": (0, 200, 100), "2.png": (200, 0, 0), "1.png": (0, 100, 200), "3.png": (210, 10, 0),
+               "x1.PNG": (0, 90, 210), "X1.png": (220, 0, 0)}
     for name, colour in colours.items():
         Image.new("RGB", (32, 32), colour).save(folder / name)
     (folder / "notes.txt").write_text("x")
+    (folder / "._1.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
     os.mkfifo(folder / "pipe.png")
     output = tmp_path / "o.csv"
     assert main(["cluster", str(folder), str(ws / "m.pth"), str(output), "--names", "--reduce", "none"]) == 0
     err = capsys.readouterr().err
-    assert "skipped 2 entries (1 not .png/.jpg/.jpeg, 1 not a regular file)" in err
+    assert ("skipped 3 entries (1 hidden (a name starting with '.', such as macOS's ._ files), "
+            "1 not .png/.jpg/.jpeg, 1 not a regular file)") in err
     rows = output.read_text().splitlines()
-    assert rows[0] == "id,label,file" and [r.split(",")[2] for r in rows[1:]] == ["1.png", "2.png", "3.png", "10.png"]
-    assert len(read_predictions(output)) == 4
+    assert rows[0] == "id,label,file"
+    assert [r.split(",")[2] for r in rows[1:]] == ["1.png", "2.png", "3.png", "10.png", "X1.png", "x1.PNG"]
+    assert len(read_predictions(output)) == 6
     assert main(["cluster", str(folder), str(ws / "m.pth"), str(output), "--quiet", "--reduce", "none"]) == 0
     assert output.read_text().splitlines()[0] == "id,label"
 
