@@ -90,7 +90,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         linear head that keeps each code's 20 nearest neighbours in its group (SCAN);
         "threshold" is two-way only.
     threshold : float
-        Cosine-similarity threshold of method "threshold".
+        Cosine-similarity threshold of method "threshold", in [-1, 1].
     standardize : bool, optional
         Scale codes to zero mean and unit variance first; None takes the model's recipe.
     n_clusters : int
@@ -133,7 +133,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "checkpoint": [str, os.PathLike, None],
         "reduce": [str, None],
         "method": [StrOptions(set(METHODS)), None],
-        "threshold": [Interval(Real, None, None, closed="neither")],
+        "threshold": [Interval(Real, -1, 1, closed="both")],
         "standardize": ["boolean", None],
         "n_clusters": [Interval(Integral, 2, None, closed="left")],
         "fine_clusters": [Interval(Integral, 2, None, closed="left")],
@@ -209,7 +209,9 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         estimator.n_features_in_ = int(np.prod(IMAGE_SHAPE))
         return estimator
 
-    def _recipe(self) -> dict[str, Any]:
+    def resolved_recipe(self) -> dict[str, Any]:
+        """The clustering recipe `fit` uses: each parameter, or where it is None the model's registered
+        recipe (then `RECIPE_DEFAULTS`)."""
         shipped = REGISTRY[self.model].recipe if self.model in REGISTRY else {}
         chosen = {"reduce": self.reduce, "method": self.method, "standardize": self.standardize}
         return {**{key: value if value is not None else shipped.get(key, RECIPE_DEFAULTS[key])
@@ -224,7 +226,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         self._validate_params()
         resolve_device(self.device)
-        recipe = self._recipe()
+        recipe = self.resolved_recipe()
         parse_chain(recipe["reduce"])
         check_group_counts(recipe["method"], self.n_clusters, self.fine_clusters)
         return recipe
@@ -233,7 +235,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """Raise a one-line error when this recipe's fitted groups could not be saved."""
         from aecluster.reduction import check_savable
 
-        check_savable(self._recipe()["reduce"])
+        check_savable(self.resolved_recipe()["reduce"])
 
     def _load_encoder(self) -> Autoencoder:
         from aecluster.checkpoint import load_model
@@ -259,7 +261,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         settings = TrainSettings.for_model(
             self.model, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
             augment=self.augment, seed=self.random_state)
-        model = run_stages(self.model, images, None, settings, recipe=self._recipe(), device=self.device,
+        model = run_stages(self.model, images, None, settings, recipe=self.resolved_recipe(), device=self.device,
                            progress=self.verbose)
         self.encoder_config_ = {"model": self.model, "config": model_config(self.model),
                                 "epoch": float(settings.epochs)}
@@ -377,7 +379,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self._check_fitted("clusterer_")
         self.check_savable()
         guard_outputs([(path, "checkpoint")], [self.checkpoint], force=force)
-        recipe = {key: value for key, value in self._recipe().items() if key in RECIPE_PARAMS}
+        recipe = {key: value for key, value in self.resolved_recipe().items() if key in RECIPE_PARAMS}
         fitted = {"reduction": self.reducer_.get_state(), "groups": self.clusterer_.get_state(),
                   "label_map": self.label_map_}
         source = self.encoder_config_

@@ -36,8 +36,10 @@ def write_predictions(path: str | os.PathLike, labels: np.ndarray, names: list[s
 INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
-def _read_rows(path: str | os.PathLike, header: tuple[str, ...], extra: tuple[str, ...] = ()) -> np.ndarray:
-    """Integer rows under `header` (optionally followed by the text columns `extra`, not returned)."""
+def _read_rows(path: str | os.PathLike, header: tuple[str, ...],
+               extra: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Integer rows under `header` (optionally followed by the text columns `extra`, not returned)
+    and the file line of each (blank lines are skipped, so messages can name the right line)."""
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path}: no such file")
@@ -54,22 +56,22 @@ def _read_rows(path: str | os.PathLike, header: tuple[str, ...], extra: tuple[st
     if names not in (header, header + extra):
         found = ",".join(rows[0]) if rows else "an empty file"
         raise UserInputError(f"{path}: header is {found[:80]!r}, expected {','.join(header)!r}")
-    body = [row[: len(header)] for row in rows[1:] if row]
+    body = [(line, row[: len(header)]) for line, row in enumerate(rows[1:], start=2) if row]
     values = np.empty((len(body), len(header)), dtype=np.int64)
-    for line, row in enumerate(body, start=2):
+    for index, (line, row) in enumerate(body):
         if len(row) != len(header) or not all(INTEGER.fullmatch(cell.strip()) for cell in row):
             raise UserInputError(
                 f"{path}: line {line} is {','.join(row)[:80]!r}, expected {len(header)} integers "
                 "(ASCII digits, at most 18 of them)")
-        values[line - 2] = [int(cell) for cell in row]
+        values[index] = [int(cell) for cell in row]
     if not len(values):
         raise UserInputError(f"{path}: no rows after the header")
-    return values
+    return values, np.array([line for line, _ in body])
 
 
 def read_predictions(path: str | os.PathLike) -> np.ndarray:
     """Labels of an `id,label` file, ordered by id (ids must be 0..N-1, each once)."""
-    values = _read_rows(path, ("id", "label"), extra=("file",))
+    values, _ = _read_rows(path, ("id", "label"), extra=("file",))
     order = np.argsort(values[:, 0])
     if not np.array_equal(values[order, 0], np.arange(len(values))):
         raise UserInputError(f"{path}: ids must be 0..{len(values) - 1}, each exactly once")
@@ -78,17 +80,17 @@ def read_predictions(path: str | os.PathLike) -> np.ndarray:
 
 def read_pairs(path: str | os.PathLike, n_images: int) -> np.ndarray:
     """(M,3) array of id, image1_index, image2_index; ids must be distinct, indices in 0..n_images-1."""
-    values = _read_rows(path, ("id", "image1_index", "image2_index"))
+    values, lines = _read_rows(path, ("id", "image1_index", "image2_index"))
     ids, counts = np.unique(values[:, 0], return_counts=True)
     if (counts > 1).any():
         repeated = ids[np.argmax(counts > 1)]
-        lines = np.flatnonzero(values[:, 0] == repeated)[:2] + 2
-        raise UserInputError(f"{path}: id {repeated} appears on lines {lines[0]} and {lines[1]}; "
+        first, second = lines[values[:, 0] == repeated][:2]
+        raise UserInputError(f"{path}: id {repeated} appears on lines {first} and {second}; "
                              "expected each id once")
     bad = np.flatnonzero((values[:, 1:] < 0).any(axis=1) | (values[:, 1:] >= n_images).any(axis=1))
     if len(bad):
         row = values[bad[0]]
         raise UserInputError(
-            f"{path}: line {bad[0] + 2} pairs images {row[1]} and {row[2]}, but indices must lie "
+            f"{path}: line {lines[bad[0]]} pairs images {row[1]} and {row[2]}, but indices must lie "
             f"in 0..{n_images - 1} ({len(bad)} such rows)")
     return values

@@ -79,13 +79,13 @@ def test_pairs(tmp_path, image_files, trained_checkpoint, monkeypatch):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("index", "indices must lie in 0..63"),
+    ("index", "line 4 pairs images 0 and 64, but indices must lie in 0..63"),
     ("header", "expected 'id,image1_index,image2_index'"),
-    ("text", "line 2 is '0,a,1', expected 3 integers"),
+    ("text", "line 4 is '1,a,1', expected 3 integers"),
 ])
 def test_pairs_bad_csv(tmp_path, image_files, trained_checkpoint, capsys, case, message):
-    body = {"index": "id,image1_index,image2_index\n0,0,64\n", "header": "a,b\n0,1\n",
-            "text": "id,image1_index,image2_index\n0,a,1\n"}[case]
+    body = {"index": "id,image1_index,image2_index\n0,1,2\n\n1,0,64\n", "header": "a,b\n0,1\n",
+            "text": "id,image1_index,image2_index\n0,1,2\n\n1,a,1\n"}[case]
     (tmp_path / "cases.csv").write_text(body)
     code = main(["pairs", str(image_files[0]), str(trained_checkpoint), str(tmp_path / "cases.csv"),
                  str(tmp_path / "ans.csv"), "--quiet"])

@@ -28,7 +28,7 @@ def families():
 @pytest.mark.parametrize("params, name", [
     ({"batch_size": 0}, "batch_size"), ({"epochs": -1}, "epochs"), ({"method": "dbscan"}, "method"),
     ({"n_clusters": 1}, "n_clusters"), ({"lr": 0.0}, "lr"), ({"augment": "rotate"}, "augment"),
-    ({"random_state": -1}, "random_state"),
+    ({"random_state": -1}, "random_state"), ({"threshold": 5.0}, "threshold"),
 ])
 def test_bad_parameters_fail_before_any_work(monkeypatch, two_groups, params, name):
     monkeypatch.setattr(AEClusterer, "_train_encoder", lambda *_: pytest.fail("work started"))

@@ -191,6 +191,8 @@ CASES = [
     # 11. NaN settings
     ("--threshold nan", CLUSTER + ["{o.csv}", "--method", "threshold", "--threshold", "nan"], None, 2,
      "expected a number in [-1, 1]"),
+    ("--threshold without --method threshold", CLUSTER + ["{o.csv}", "--threshold", "0.5"], None, 2,
+     "--threshold applies to --method threshold only, and this run uses --method kmeans (the checkpoint's recipe)"),
     ("--threshold 2", CLUSTER + ["{o.csv}", "--method", "threshold", "--threshold", "2"], None, 2,
      "expected a number in [-1, 1]"),
     ("--noise nan", ["train", "--model", "improved", "{x}", "{t.pth}", "--noise", "nan"], None, 2,

@@ -84,6 +84,10 @@ def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
         reference_labels = load_labels(args.reference[1], len(reference))
     estimator = AEClusterer.from_checkpoint(args.checkpoint, random_state=args.seed,
                                             verbose=not args.quiet, **overrides)
+    method = estimator.resolved_recipe()["method"]
+    if args.threshold is not None and method != "threshold":
+        raise UserInputError(f"--threshold applies to --method threshold only, and this run uses --method {method}"
+                             + ("" if args.method else " (the checkpoint's recipe)"))
     if getattr(args, "save_model", None):
         estimator.check_savable()
     if args.reference and args.reference_mode == "orient":
