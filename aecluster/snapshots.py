@@ -108,7 +108,8 @@ def restore(snapshot: Snapshot, model_name: str, model: nn.Module, heads: nn.Mod
         raise UserInputError(f"{source}: snapshot of model {payload['model']!r}, but --model is {model_name!r}")
     step = int(payload["step"])
     if step > total_steps:
-        raise UserInputError(f"{source}: snapshot is at step {step}, beyond this run's {total_steps} steps")
+        raise UserInputError(f"{source}: snapshot is at step {step}, beyond this run's {total_steps} steps; "
+                             "resume with the training images the interrupted run had")
     model.load_state_dict(model_from_payload(payload, str(source)).state_dict())
     heads.load_state_dict(payload.get("heads", {}))
     optimizer.load_state_dict(payload["optimizer"])

@@ -93,6 +93,16 @@ def test_pairs_bad_csv(tmp_path, image_files, trained_checkpoint, capsys, case, 
     assert not (tmp_path / "ans.csv").exists()
 
 
+def test_resume_refuses_settings_it_would_ignore(tmp_path, image_files, trained_checkpoint, capsys):
+    snapshot = sorted((trained_checkpoint.parent / "model_run").glob("step_*.pth"))[0]
+    code = main(["train", "--model", "improved", str(image_files[0]), str(tmp_path / "o.pth"), "--resume",
+                 str(snapshot), "--epochs", "5", "--lr", "0.1"])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "--resume continues the run with the settings it started with; leave out --epochs, --lr" in error
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_evaluate_reads_a_csv_saved_with_a_byte_order_mark(tmp_path, image_files, capsys):
     labels = np.load(image_files[1])
     rows = "".join(f"{index},{label}\r\n" for index, label in enumerate(labels))

@@ -17,6 +17,7 @@ from aecluster.cli.args import (
     positive_int,
     say,
 )
+from aecluster.errors import UserInputError
 from aecluster.registry import CONFIG_FOLDER, DISTILL_DEFAULTS, DISTILL_LOSSES, MODEL_NAMES, RECIPES, REGISTRY, get_spec
 
 
@@ -120,6 +121,11 @@ def _train(args: argparse.Namespace) -> int:
         args.model = _chosen_recipe(args)
     spec = get_spec(args.model)
     snapshot = open_snapshot(args.resume)
+    given = [f"--{name.replace('_', '-')}" for name in ("epochs", "lr", "batch_size", "augment", "noise",
+                                                        "width_multiplier") if getattr(args, name) is not None]
+    if snapshot is not None and given:
+        raise UserInputError(f"{args.resume}: --resume continues the run with the settings it started with; "
+                             f"leave out {', '.join(given)}")
     images = load_images(args.images, min_images=2)
     device = init_distributed() or args.device
     teacher, recipe = None, dict(spec.recipe)
