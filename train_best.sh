@@ -4,5 +4,5 @@
 # (configs/best.yaml, teacher 'teacher'), after saying how long the GPU one would take (docs/gpu.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/aecluster_cli.sh"
-aecluster_cli "bash train_best.sh <trainX_npy> <checkpoint>" 2 "$#" -- \
+aecluster_cli "bash train_best.sh <trainX_npy> <checkpoint>" 2 "$#" "$@" -- \
     train --model best --recipe auto "${1-}" "${2-}"

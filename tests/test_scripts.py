@@ -28,6 +28,14 @@ def test_wrong_argument_count_prints_usage(tmp_path, name, args):
     assert result.stderr.strip() == f"usage: bash {name} {SCRIPTS[name]}"
 
 
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_an_option_given_to_a_script_prints_usage_and_runs_nothing(tmp_path, name):
+    paths = ["x.npy", "--help", "pred.csv"][: SCRIPTS[name].count("<")]
+    result = run_script(name, *paths, cwd=tmp_path)
+    assert result.returncode == 2 and list(tmp_path.iterdir()) == []
+    assert result.stderr.strip() == f"usage: bash {name} {SCRIPTS[name]} (the script takes no options; found '--help')"
+
+
 def test_hw9_best_from_other_directory(tmp_path, image_files, trained_checkpoint):
     result = run_script("hw9_best.sh", image_files[0], trained_checkpoint, "pred.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
