@@ -77,8 +77,9 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike) -> Non
 
 
 def describe_size(path: str | os.PathLike) -> dict[str, Any]:
-    """Parameters (as torchsummary counts them) and bytes on disk of a checkpoint."""
+    """Parameters (as torchsummary counts them; the encoder's apart) and bytes on disk of a checkpoint."""
     model, payload = load_model(path)
-    return {**count_parameters(model), "bytes": Path(path).stat().st_size,
+    return {**count_parameters(model), "encoder": count_parameters(model.encoder)["total"],
+            "bytes": Path(path).stat().st_size,
             "weight_format": payload.get("weight_format", "float32"), "model": payload["model"],
             "has_decoder": model.decoder is not None}

@@ -75,6 +75,9 @@ def test_size_command(trained_checkpoint, capsys):
     info = describe_size(trained_checkpoint)
     assert f"total params: {info['total']:,}" in out
     assert f"bytes on disk: {trained_checkpoint.stat().st_size:,}" in out
+    encoder = sum(tensor.numel() for key, tensor in load_model(trained_checkpoint)[0].state_dict().items()
+                  if key.startswith("encoder.") and "running_" not in key and "num_batches" not in key)
+    assert f"encoder params: {encoder:,} (what clustering uses)" in out and encoder < info["total"]
 
 
 def test_onnx_matches_torch(tmp_path, two_groups, trained_checkpoint):

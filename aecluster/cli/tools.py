@@ -57,6 +57,7 @@ def _size(args: argparse.Namespace) -> int:
     print(f"trainable params: {info['trainable']:,}")
     print(f"non-trainable params: {info['non_trainable']:,}")
     print(f"total params: {info['total']:,}")
+    print(f"encoder params: {info['encoder']:,} (what clustering uses)")
     print(f"bytes on disk: {info['bytes']:,}")
     return 0
 
@@ -85,6 +86,7 @@ def _export(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from aecluster.registry import REGISTRY
 
+    width = max(map(len, REGISTRY))
     for name, spec in REGISTRY.items():
-        print(f"{name:10} {spec.description}")
+        print(f"{name:{width}}  {spec.description}")
     return 0
