@@ -29,8 +29,8 @@ def register(commands: Any) -> None:
         description="Train a registered autoencoder (MSE reconstruction loss, plus the model's "
                     "own extra objectives). Writes OUT, and OUT_run/ beside it with 10 evenly "
                     "spaced snapshots (fewer for runs under 10 steps) and history.json. Defaults "
-                    "come from the model's config (aecluster/configs/MODEL.yaml). A student model (one whose config names a "
-                    "teacher, e.g. best) runs its stages in order: the teacher into "
+                    "come from the model's config (aecluster/configs/MODEL.yaml). A student model "
+                    "(one whose config names a teacher, e.g. best) runs its stages in order: the teacher into "
                     "OUT_run/teacher.pth (reused when trained with the same settings), then the "
                     "student; --resume continues whichever phase the snapshot belongs to.")
     train.add_argument("--model", default="improved", choices=MODEL_NAMES, help="model name")
