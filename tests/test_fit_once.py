@@ -162,6 +162,21 @@ def test_save_model_and_csv_are_written_together_or_not_at_all(tmp_path, image_f
     assert (tmp_path / "model.pth").read_bytes() == b"the user's earlier model"
 
 
+def test_predict_names_the_files_of_a_folder_like_cluster(tmp_path, two_groups, trained_checkpoint):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index, image in enumerate(two_groups[0][:12]):
+        Image.fromarray(image).save(folder / f"img{index}.png")
+    assert main(["cluster", str(folder), str(trained_checkpoint), str(tmp_path / "fit.csv"), "--names",
+                 "--device", "cpu", "--save-model", str(tmp_path / "m.pth"), "--quiet"]) == 0
+    assert main(["predict", str(tmp_path / "m.pth"), str(folder), str(tmp_path / "new.csv"), "--names",
+                 "--quiet"]) == 0
+    text = (tmp_path / "new.csv").read_text()
+    assert text == (tmp_path / "fit.csv").read_text() and text.splitlines()[3].endswith(",img2.png")
+
+
 def test_names_that_are_not_utf8_are_written_as_their_bytes(tmp_path, two_groups, trained_checkpoint):
     from PIL import Image
 

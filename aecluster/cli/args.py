@@ -84,6 +84,32 @@ def similarity(text: str) -> float:
     return value
 
 
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """Add --device: the torch device that encodes (and trains)."""
+    parser.add_argument("--device", type=device_name, help="torch device (default: cuda when available, else cpu)")
+
+
+def add_names_option(parser: argparse.ArgumentParser) -> None:
+    """Add --names: a file-name column in the CSV of folder input."""
+    parser.add_argument("--names", action="store_true",
+                        help="add a third column, file, with each image's file name (folder input); "
+                             "without it the CSV is the course's id,label")
+
+
+def file_names(args: argparse.Namespace) -> list[str] | None:
+    """The file-name column --names asks for (None without it); a one-line error when the images
+    are not a folder. Listed with the loader's own order, so row i names image i."""
+    if not args.names:
+        return None
+    from pathlib import Path
+
+    from aecluster.data import list_image_files
+
+    if not Path(args.images).is_dir():
+        raise UserInputError(f"--names: {args.images} is not a folder; file names exist only for folder input")
+    return [file.name for file in list_image_files(args.images)[0]]
+
+
 def add_force_option(parser: argparse.ArgumentParser) -> None:
     """Add --force: write an output whose extension names another kind of file."""
     parser.add_argument("--force", action="store_true",
@@ -162,6 +188,7 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
                              "into --fine-clusters groups and give each the majority label of the "
                              "reference images in it (a group with none: the nearest labelled "
                              "group's label); output labels are the reference's label values")
+    add_device_option(parser)
     parser.add_argument("--verbose", action="store_true", help="print a per-stage timing breakdown")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     add_force_option(parser)
@@ -187,7 +214,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="SNAPSHOT",
                         help="continue from a snapshot in OUT_run/ (or OUT_run/teacher_run/ for a "
                              "student's teacher phase) with that run's settings")
-    parser.add_argument("--device", type=device_name, help="torch device (default: cuda when available, else cpu)")
+    add_device_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_force_option(parser)
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from aecluster.cli.args import add_recipe_options, label_counts, recipe_overrides, say, show_stages
+from aecluster.cli.args import (
+    add_names_option,
+    add_recipe_options,
+    file_names,
+    label_counts,
+    recipe_overrides,
+    say,
+    show_stages,
+)
 from aecluster.errors import UserInputError
 
 
@@ -23,9 +30,7 @@ def register(commands: Any) -> None:
     cluster.add_argument("images", help="images to cluster (.npy or folder)")
     cluster.add_argument("checkpoint", help="trained checkpoint (.pth)")
     cluster.add_argument("output", help="CSV file to write")
-    cluster.add_argument("--names", action="store_true",
-                         help="add a third column, file, with each image's file name (folder input); "
-                              "without it the CSV is the course's id,label")
+    add_names_option(cluster)
     add_recipe_options(cluster)
     cluster.add_argument("--save-model", metavar="MODEL",
                          help="also write the encoder with the fitted reduction and groups (tensors "
@@ -82,7 +87,7 @@ def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
     if args.reference:
         reference = load_images(args.reference[0])
         reference_labels = load_labels(args.reference[1], len(reference))
-    estimator = AEClusterer.from_checkpoint(args.checkpoint, random_state=args.seed,
+    estimator = AEClusterer.from_checkpoint(args.checkpoint, random_state=args.seed, device=args.device,
                                             verbose=not args.quiet, **overrides)
     method = estimator.resolved_recipe()["method"]
     if args.threshold is not None and method != "threshold":
@@ -114,13 +119,10 @@ def _cluster(args: argparse.Namespace) -> int:
 
     from aecluster.atomic import atomic_path
     from aecluster.csvio import write_predictions
-    from aecluster.data import list_image_files
 
     _guard(args, args.images, args.checkpoint)
-    if args.names and not Path(args.images).is_dir():
-        raise UserInputError(f"--names: {args.images} is not a folder; file names exist only for folder input")
+    names = file_names(args)
     estimator = _fit_estimator(args)
-    names = [file.name for file in list_image_files(args.images)[0]] if args.names else None
     with contextlib.ExitStack() as both:
         # The model goes to a temporary that becomes the model only once the CSV is written too.
         model = both.enter_context(atomic_path(args.save_model)) if args.save_model else None

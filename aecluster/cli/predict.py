@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aecluster.cli.args import add_force_option, device_name, label_counts, say, show_stages
+from aecluster.cli.args import (
+    add_device_option,
+    add_force_option,
+    add_names_option,
+    file_names,
+    label_counts,
+    say,
+    show_stages,
+)
 
 
 def register(commands: Any) -> None:
@@ -19,7 +27,8 @@ def register(commands: Any) -> None:
     predict.add_argument("model", help="saved model (.pth from cluster --save-model or AEClusterer.save)")
     predict.add_argument("images", help="images to label (.npy or folder)")
     predict.add_argument("output", help="CSV file to write")
-    predict.add_argument("--device", type=device_name, help="torch device (default: cuda when available, else cpu)")
+    add_device_option(predict)
+    add_names_option(predict)
     predict.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     add_force_option(predict)
     predict.set_defaults(handler=_predict)
@@ -33,6 +42,7 @@ def _predict(args: argparse.Namespace) -> int:
     from aecluster.errors import UserInputError
 
     guard_outputs([(args.output, "csv")], [args.model, args.images], force=args.force)
+    names = file_names(args)
     show_stages(args.quiet)
     estimator = AEClusterer.from_checkpoint(args.model, device=args.device, verbose=not args.quiet)
     if not hasattr(estimator, "clusterer_"):
@@ -40,6 +50,6 @@ def _predict(args: argparse.Namespace) -> int:
                              f"with `aecluster cluster IMAGES {args.model} OUT.csv --save-model MODEL.pth`")
     images = load_images(args.images)
     labels = estimator.predict(images)
-    write_predictions(args.output, labels)
+    write_predictions(args.output, labels, names)
     say(args, f"wrote {args.output}: {label_counts(labels, estimator.label_map_)}")
     return 0
