@@ -233,6 +233,17 @@ def load_labels(path: str | os.PathLike, expected_length: int | None = None) -> 
     return validate_labels(labels, str(path), expected_length)
 
 
+def images_digest(images: np.ndarray, samples: int = 256) -> str:
+    """A short fingerprint of an image array: its count and the bytes of up to `samples` evenly
+    spaced images (reads only those, so it is cheap for a memory-mapped file of any size)."""
+    import hashlib
+
+    digest = hashlib.sha256(str(images.shape).encode())
+    for index in np.unique(np.linspace(0, len(images) - 1, min(samples, len(images))).astype(np.int64)):
+        digest.update(np.ascontiguousarray(images[index]).tobytes())
+    return f"{len(images)}:{digest.hexdigest()[:16]}"
+
+
 def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
     """Yield consecutive uint8 batches (copies of a memory-mapped slice, never the whole array).
 

@@ -101,11 +101,15 @@ def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
 
 
 def restore(snapshot: Snapshot, model_name: str, model: nn.Module, heads: nn.Module,
-            optimizer: Any, scheduler: Any, total_steps: int) -> tuple[int, dict[str, Any]]:
-    """Load a snapshot's state into a fresh run; return (step reached, history so far)."""
+            optimizer: Any, scheduler: Any, total_steps: int, images: str) -> tuple[int, dict[str, Any]]:
+    """Load a snapshot's state into a fresh run on the images of fingerprint `images`
+    (`images_digest`); return (step reached, history so far)."""
     payload, source = snapshot.payload, snapshot.source
     if payload["model"] != model_name:
         raise UserInputError(f"{source}: snapshot of model {payload['model']!r}, but --model is {model_name!r}")
+    if payload.get("images", images) != images:
+        raise UserInputError(f"{source}: snapshot of a run on other training images (fingerprint "
+                             f"{payload['images']}, these are {images}); resume with the images the run had")
     step = int(payload["step"])
     if step > total_steps:
         raise UserInputError(f"{source}: snapshot is at step {step}, beyond this run's {total_steps} steps; "

@@ -25,7 +25,7 @@ from torch import nn
 from aecluster.atomic import check_writable
 from aecluster.augment import augment
 from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoint
-from aecluster.data import compute_in_batches, to_tensor
+from aecluster.data import compute_in_batches, images_digest, to_tensor
 from aecluster.devices import resolve_device
 from aecluster.distributed import StopRequest, distributed_rank, stop_requested
 from aecluster.errors import UserInputError
@@ -186,6 +186,7 @@ class Trainer:
         snapshot_steps = {max(1, round(total_steps * k / settings.snapshots))
                           for k in range(1, settings.snapshots + 1)}
         snapshot = open_snapshot(resume)
+        fingerprint = images_digest(images)
         folder = None
         if output is not None:
             output = Path(output)
@@ -219,7 +220,8 @@ class Trainer:
                                    "epochs": [], "checkpoints": []}
         start = 0
         if snapshot is not None:
-            start, history = restore(snapshot, self.model_name, model, heads, optimizer, scheduler, total_steps)
+            start, history = restore(snapshot, self.model_name, model, heads, optimizer, scheduler, total_steps,
+                                     fingerprint)
         stepper: nn.Module = learner
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -240,8 +242,8 @@ class Trainer:
         first_save = [start == 0]
 
         def save(step: int, record: bool = True) -> None:
-            self._save_snapshot(folder, learner, optimizer, scheduler, step, steps_per_epoch, history, record,
-                                replace_earlier_run=first_save[0])
+            self._save_snapshot(folder, learner, optimizer, scheduler, step, steps_per_epoch, history, fingerprint,
+                                record, replace_earlier_run=first_save[0])
             first_save[0] = False
 
         with StopRequest() as stop:
@@ -298,7 +300,7 @@ class Trainer:
         return model
 
     def _save_snapshot(self, folder: Path, learner: Learner, optimizer: Any, scheduler: Any, step: int,
-                       steps_per_epoch: int, history: dict[str, Any], record: bool = True,
+                       steps_per_epoch: int, history: dict[str, Any], images: str, record: bool = True,
                        replace_earlier_run: bool = False) -> None:
         if record:
             entry: dict[str, Any] = {"epoch": step / steps_per_epoch, "step": step,
@@ -311,5 +313,6 @@ class Trainer:
         payload = make_payload(
             learner.model, self.model_name, self.config, self.recipe, epoch=step / steps_per_epoch,
             extra={"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                   "heads": learner.heads.state_dict(), "settings": asdict(self.settings), "history": history})
+                   "heads": learner.heads.state_dict(), "settings": asdict(self.settings), "history": history,
+                   "images": images})
         save_snapshot(folder, step, payload, history, replace_earlier_run)

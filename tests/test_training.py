@@ -101,6 +101,15 @@ def test_resume_rejects_final_checkpoint_and_other_model(tmp_path, two_groups, t
     assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
+def test_resume_refuses_other_training_images_even_of_the_same_count(tmp_path, two_groups, trained_checkpoint):
+    snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[2]
+    trainer = Trainer("improved", settings(), recipe=RECIPE, progress=False)
+    with pytest.raises(UserInputError, match="snapshot of a run on other training images .*resume with the images"):
+        trainer.fit(two_groups[0][::-1], tmp_path / "x.pth", resume=snapshot)
+    trainer.fit(two_groups[0], tmp_path / "y.pth", resume=snapshot)
+    assert (tmp_path / "y.pth").is_file() and not (tmp_path / "x.pth").exists()
+
+
 def test_a_diverging_run_stops_with_one_line_and_writes_no_output(tmp_path, two_groups):
     with pytest.raises(UserInputError, match=r"training diverged at step \d+ of 8 \(loss nan\); .*out.pth was not "
                                              r"written; lower the learning rate \(now 1e\+09\)"):
