@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import glob
 import os
+import re
 import signal
 import stat
 import tempfile
@@ -68,15 +69,17 @@ def _reason(exc: OSError) -> str:
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> int:
-    """Remove `.NAME.*.tmp` files left beside `path` by a killed earlier run; return how many.
+    """Remove `.NAME.PID-XXXX.tmp` files left beside `path` by a killed earlier run; return how many.
 
-    A temporary names the process writing it; one whose process still runs is left alone.
+    A temporary names the process writing it; one whose process still runs is left alone, and
+    so is any name of another shape (the temporary of `NAME.pth` when NAME is `out`, say).
     """
     target = _target(Path(path))
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)-[^.]+\.tmp")
     removed = 0
     for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-        owner = stale.name[len(target.name) + 2:].partition("-")[0]
-        if owner.isdigit() and int(owner) != os.getpid() and _running(int(owner)):
+        owner = pattern.fullmatch(stale.name)
+        if owner is None or (int(owner[1]) != os.getpid() and _running(int(owner[1]))):
             continue
         if stale.is_file() and not stale.is_symlink():
             stale.unlink(missing_ok=True)

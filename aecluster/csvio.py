@@ -15,11 +15,10 @@ from aecluster.errors import UserInputError
 
 
 def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: list[np.ndarray | list[str]]) -> None:
-    """Write integer (or text) columns under `header`, atomically (no half-written file on failure).
-    Text is UTF-8; a file name that is not (undecodable bytes) is written as its exact bytes."""
+    """Write integer (or text) columns under `header`, atomically (no half-written file on failure)."""
     cells = [list(c) if isinstance(c, list) else np.asarray(c, dtype=np.int64).tolist() for c in columns]
     with atomic_path(path) as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(header)
             writer.writerows(zip(*cells, strict=True))
@@ -49,14 +48,15 @@ def _read_rows(path: str | os.PathLike, header: tuple[str, ...],
                              f"{mistake_hint(found, 'a text file')}")
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
+            reader = csv.reader(handle)
+            rows = [(reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UserInputError(f"{path}: unreadable CSV ({str(exc)[:160]})") from None
-    names = tuple(cell.strip() for cell in rows[0]) if rows else ()
+    names = tuple(cell.strip() for cell in rows[0][1]) if rows else ()
     if names not in (header, header + extra):
-        found = ",".join(rows[0]) if rows else "an empty file"
+        found = ",".join(rows[0][1]) if rows else "an empty file"
         raise UserInputError(f"{path}: header is {found[:80]!r}, expected {','.join(header)!r}")
-    body = [(line, row[: len(header)]) for line, row in enumerate(rows[1:], start=2) if row]
+    body = [(line, row[: len(header)]) for line, row in rows[1:] if row]
     values = np.empty((len(body), len(header)), dtype=np.int64)
     for index, (line, row) in enumerate(body):
         if len(row) != len(header) or not all(INTEGER.fullmatch(cell.strip()) for cell in row):

@@ -192,7 +192,7 @@ def eight_bit_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
 
     if image.mode.startswith("I"):
         values = np.asarray(image, dtype=np.float64)
-        full = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        full = 65535.0 if image.mode.startswith("I;16") or image.format == "PNG" or values.max() > 255 else 255.0
         return Image.fromarray(np.round(values.clip(0, full) * (255.0 / full)).astype(np.uint8), "L").convert("RGB")
     return image.convert("RGB")
 

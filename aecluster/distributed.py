@@ -69,13 +69,18 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
-def stop_requested(local: bool, world: int, device: torch.device) -> bool:
-    """Whether any process got a stop signal (all processes must leave the loop together)."""
+def any_process(local: bool, world: int, device: torch.device) -> bool:
+    """Whether `local` holds in any process, so that all processes act on it together."""
     if world == 1:
         return local
     flag = torch.tensor([1.0 if local else 0.0], device=device)
     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
     return bool(flag.item())
+
+
+def stop_requested(local: bool, world: int, device: torch.device) -> bool:
+    """Whether any process got a stop signal (all processes must leave the loop together)."""
+    return any_process(local, world, device)
 
 
 class _GatherRows(torch.autograd.Function):

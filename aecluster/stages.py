@@ -20,6 +20,7 @@ import numpy as np
 
 from aecluster.atomic import atomic_path
 from aecluster.checkpoint import model_from_payload, read_checkpoint
+from aecluster.data import images_digest
 from aecluster.distributed import distributed_rank
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
@@ -84,12 +85,13 @@ def _maps_where_shapes_match(settings: TrainSettings, name: str, config: dict[st
     return replace(settings, distill_maps=0.0)
 
 
-def _trained(name: str, path: Path, settings: TrainSettings) -> Autoencoder | None:
-    """The model of config `name` in `path` if it was trained with `settings`, else None."""
+def _trained(name: str, path: Path, settings: TrainSettings, images: np.ndarray) -> Autoencoder | None:
+    """The model of config `name` in `path` if it was trained with `settings` on `images`, else None."""
     if not path.is_file():
         return None
     payload = read_checkpoint(path)
-    if payload.get("model") == name and "settings" in payload and settings_of(payload, path) == settings:
+    if (payload.get("model") == name and "settings" in payload and settings_of(payload, path) == settings
+            and payload.get("images") == images_digest(images)):
         return model_from_payload(payload, str(path))
     return None
 
@@ -213,7 +215,8 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     path = teacher_path(output) if output is not None else None
     if snapshot is not None and teacher_resume is None and not path.is_file():
         raise UserInputError(f"{snapshot.source}: the student phase needs its teacher {path}, which is missing")
-    reused = _trained(spec.teacher, path, teacher_settings) if path is not None and teacher_resume is None else None
+    reused = (_trained(spec.teacher, path, teacher_settings, images) if path is not None and teacher_resume is None
+              else None)
     student_resume = snapshot if teacher_resume is None else None
     (teacher_step, teacher_resumes), (student_step, student_resumes) = (
         _resumed(teacher_resume, images, teacher_settings), _resumed(student_resume, images, settings))

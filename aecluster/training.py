@@ -27,7 +27,7 @@ from aecluster.augment import augment
 from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoint
 from aecluster.data import compute_in_batches, images_digest, to_tensor
 from aecluster.devices import resolve_device
-from aecluster.distributed import StopRequest, distributed_rank, stop_requested
+from aecluster.distributed import StopRequest, any_process, distributed_rank, stop_requested
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.objectives import OBJECTIVES, Step, active_objectives
@@ -125,9 +125,11 @@ def latent_maps(model: Autoencoder, images: np.ndarray, device: torch.device, ba
 
 
 def diverged(where: str, settings: TrainSettings, output: str | Path | None) -> UserInputError:
-    """The one-line error of a run whose loss or weights stopped being finite (nothing written)."""
-    written = f"; {output} was not written" if output is not None else ""
-    return UserInputError(f"training diverged {where}{written}; lower the learning rate (now {settings.lr:g})")
+    """The one-line error of a run whose loss or weights stopped being finite (no OUT written)."""
+    written = (f"; {output} was not written (snapshots in {run_folder(output)}/ may hold the diverged weights)"
+               if output is not None else "")
+    return UserInputError(f"training diverged {where}{written}; train again with a lower learning rate "
+                          f"(this run's: {settings.lr:g})")
 
 
 class Trainer:
@@ -260,7 +262,7 @@ class Trainer:
                 with autocast():
                     loss, parts = training_step(stepper, batch, settings, generator, objectives, teacher, targets)
                 value = loss.detach().item()
-                if not math.isfinite(value):
+                if any_process(not math.isfinite(value), world, self.device):
                     bar.close()
                     raise diverged(f"at step {step + 1} of {total_steps} (loss {value})", settings, output)
                 optimizer.zero_grad(set_to_none=True)
@@ -290,11 +292,12 @@ class Trainer:
                     raise TrainingInterrupted(snapshot_path(folder, step + 1))
         bar.close()
         model = model.eval().cpu().to(memory_format=torch.contiguous_format)
-        if not all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters()):
+        if not all(bool(torch.isfinite(tensor).all()) for tensor in model.state_dict().values()
+                   if tensor.is_floating_point()):
             raise diverged("in its last step (weights are not finite)", settings, output)
         if writes:
             payload = make_payload(model, self.model_name, self.config, self.recipe,
-                                   epoch=settings.epochs, extra={"settings": asdict(settings)})
+                                   epoch=settings.epochs, extra={"settings": asdict(settings), "images": fingerprint})
             weights = get_spec(self.model_name).deploy_weights
             save_checkpoint(output, deployable_payload(payload, weights) if weights else payload)
         return model

@@ -8,7 +8,7 @@ aecluster_cli() {
     local argument
     for argument in "${@:1:given}"; do
         if [[ $argument == -* ]]; then
-            echo "usage: $usage (the script takes no options; found '$argument')" >&2
+            echo "usage: $usage (the script takes no options; found '$argument': a path starting with '-' is written ./$argument)" >&2
             exit 2
         fi
     done

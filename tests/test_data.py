@@ -67,9 +67,11 @@ def test_sixteen_bit_greyscale_is_scaled_not_clipped_white(tmp_path):
     ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "deep.png")
     Image.fromarray((ramp // 257).astype(np.uint8)).save(tmp_path / "shallow.png")
-    deep, shallow = load_images(tmp_path)
+    Image.fromarray(np.full((32, 32), 514, np.uint16)).save(tmp_path / "zdark.png")
+    deep, shallow, dark = load_images(tmp_path)
     assert deep.min() == 0 and deep.max() == 255
     assert np.abs(deep.astype(int) - shallow.astype(int)).max() <= 1
+    assert np.all(dark == 2)
 
 
 def test_folder_with_unreadable_image(tmp_path):

@@ -177,7 +177,7 @@ def test_predict_names_the_files_of_a_folder_like_cluster(tmp_path, two_groups, 
     assert text == (tmp_path / "fit.csv").read_text() and text.splitlines()[3].endswith(",img2.png")
 
 
-def test_names_that_are_not_utf8_are_written_as_their_bytes(tmp_path, two_groups, trained_checkpoint):
+def test_names_that_are_not_utf8_are_written_as_escapes(tmp_path, two_groups, trained_checkpoint):
     from PIL import Image
 
     folder = tmp_path / "images"
@@ -188,8 +188,10 @@ def test_names_that_are_not_utf8_are_written_as_their_bytes(tmp_path, two_groups
     assert main(["cluster", str(folder), str(trained_checkpoint), str(tmp_path / "p.csv"), "--names",
                  "--save-model", str(tmp_path / "m.pth"), "--quiet"]) == 0
     rows = (tmp_path / "p.csv").read_bytes().splitlines()
-    assert rows[0] == b"id,label,file" and len(rows) == 9 and rows[-1].endswith(b",b\xff.png")
+    assert rows[0] == b"id,label,file" and len(rows) == 9 and rows[-1].endswith(b",b\\xff.png")
     assert (tmp_path / "m.pth").is_file()
+    np.save(tmp_path / "y.npy", np.zeros(8, dtype=np.int64))
+    assert main(["evaluate", str(tmp_path / "p.csv"), str(tmp_path / "y.npy")]) == 0
 
 
 def test_predict_is_the_same_whatever_the_thread_count(tmp_path, image_files, trained_checkpoint):

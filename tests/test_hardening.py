@@ -202,7 +202,7 @@ CASES = [
     ("output folder missing", CLUSTER + ["{nowhere/o.csv}"], None, 2, "does not exist"),
     # 13. swapped or wrong files
     ("images and checkpoint swapped", ["cluster", "{m}", "{x}", "{o.csv}"], None, 2,
-     "found a torch checkpoint (.pth), expected a .npy array"),
+     "x.npy: found a .npy array, expected a torch checkpoint (.pth); are two arguments swapped?"),
     ("a .npy as checkpoint", ["cluster", "{x}", "{y.npy}", "{o.csv}"], None, 2,
      "found a .npy array, expected a torch checkpoint"),
     ("a CSV as images", ["cluster", "{pred.csv}", "{m}", "{o.csv}"], None, 2, "is it a CSV given in the wrong place"),
@@ -342,8 +342,17 @@ def test_stale_temporaries_of_the_output_are_removed(ws):
     stale.write_text("id,label\n0,")
     other = ws / ".other.csv.999999999-abcd.tmp"
     other.write_text("not ours")
+    longer = ws / ".o.csv.bak.999999999-abcd.tmp"  # the temporary of o.csv.bak, not of o.csv
+    longer.write_text("not ours either")
     assert main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "o.csv"), "--quiet"]) == 0
-    assert not stale.exists() and other.exists()
+    assert not stale.exists() and other.exists() and longer.exists()
+
+
+def test_a_csv_named_like_the_model_without_its_extension_is_written_with_it(ws):
+    assert main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "out"), "--save-model",
+                 str(ws / "out.pth"), "--quiet"]) == 0
+    assert (ws / "out").read_text().startswith("id,label\n") and (ws / "out.pth").stat().st_size > 0
+    assert not list(ws.glob(".out*"))
 
 
 def test_sigterm_while_writing_leaves_no_temporary(tmp_path, capsys):

@@ -33,7 +33,8 @@ def test_an_option_given_to_a_script_prints_usage_and_runs_nothing(tmp_path, nam
     paths = ["x.npy", "--help", "pred.csv"][: SCRIPTS[name].count("<")]
     result = run_script(name, *paths, cwd=tmp_path)
     assert result.returncode == 2 and list(tmp_path.iterdir()) == []
-    assert result.stderr.strip() == f"usage: bash {name} {SCRIPTS[name]} (the script takes no options; found '--help')"
+    assert result.stderr.strip() == (f"usage: bash {name} {SCRIPTS[name]} (the script takes no options; found "
+                                     "'--help': a path starting with '-' is written ./--help)")
 
 
 def test_hw9_best_from_other_directory(tmp_path, image_files, trained_checkpoint):

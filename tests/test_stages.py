@@ -142,6 +142,9 @@ def test_plan_with_measured_times_changes_no_weight(tmp_path, two_groups, quick_
     run_stages("best", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
                progress=False)
     assert "reused" in messages[0]
+    messages.clear()
+    run_stages("best", two_groups[0][::-1], tmp_path / "a.pth", settings, say=messages.append, progress=False)
+    assert "reused" not in messages[0]  # other images: the teacher is trained again
 
 
 def test_a_resumed_teacher_plan_says_its_step_and_times_only_the_steps_left(tmp_path, two_groups, quick_teacher,

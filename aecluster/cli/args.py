@@ -98,16 +98,18 @@ def add_names_option(parser: argparse.ArgumentParser) -> None:
 
 def file_names(args: argparse.Namespace) -> list[str] | None:
     """The file-name column --names asks for (None without it); a one-line error when the images
-    are not a folder. Listed with the loader's own order, so row i names image i."""
+    are not a folder. Listed with the loader's own order, so row i names image i; bytes of a name
+    that are not UTF-8 become \\xNN escapes, so the CSV stays UTF-8."""
     if not args.names:
         return None
+    import os
     from pathlib import Path
 
     from aecluster.data import list_image_files
 
     if not Path(args.images).is_dir():
         raise UserInputError(f"--names: {args.images} is not a folder; file names exist only for folder input")
-    return [file.name for file in list_image_files(args.images)[0]]
+    return [os.fsencode(file.name).decode("utf-8", "backslashreplace") for file in list_image_files(args.images)[0]]
 
 
 def add_force_option(parser: argparse.ArgumentParser) -> None:

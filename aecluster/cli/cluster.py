@@ -74,8 +74,6 @@ def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
 
     show_stages(args.quiet)
     clock = time.perf_counter()
-    if images is None:
-        images = load_images(args.images, min_images=2)
     overrides = recipe_overrides(args)
     if args.reference_mode == "groups":
         if not args.reference:
@@ -84,17 +82,21 @@ def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
             raise UserInputError(f"--reference-mode groups names the fine groups of --method "
                                  f"overcluster, not --method {args.method}")
         overrides["method"] = "overcluster"
-    if args.reference:
-        reference = load_images(args.reference[0])
-        reference_labels = load_labels(args.reference[1], len(reference))
     estimator = AEClusterer.from_checkpoint(args.checkpoint, random_state=args.seed, device=args.device,
                                             verbose=not args.quiet, **overrides)
     method = estimator.resolved_recipe()["method"]
     if args.threshold is not None and method != "threshold":
-        raise UserInputError(f"--threshold applies to --method threshold only, and this run uses --method {method}"
-                             + ("" if args.method else " (the checkpoint's recipe)"))
+        chosen_by = ("" if args.method else " (set by --reference-mode groups)" if args.reference_mode == "groups"
+                     else " (the checkpoint's recipe)")
+        raise UserInputError(f"--threshold applies to --method threshold only, and this run uses --method "
+                             f"{method}{chosen_by}")
     if getattr(args, "save_model", None):
         estimator.check_savable()
+    if images is None:
+        images = load_images(args.images, min_images=2)
+    if args.reference:
+        reference = load_images(args.reference[0])
+        reference_labels = load_labels(args.reference[1], len(reference))
     if args.reference and args.reference_mode == "orient":
         orientable_labels(reference_labels, estimator.n_clusters, args.reference[1])
     loaded = time.perf_counter() - clock
@@ -123,12 +125,15 @@ def _cluster(args: argparse.Namespace) -> int:
     _guard(args, args.images, args.checkpoint)
     names = file_names(args)
     estimator = _fit_estimator(args)
-    with contextlib.ExitStack() as both:
-        # The model goes to a temporary that becomes the model only once the CSV is written too.
-        model = both.enter_context(atomic_path(args.save_model)) if args.save_model else None
-        if model is not None:
-            estimator.save(model, force=True)
-        write_predictions(args.output, estimator.labels_, names)
+    try:
+        with contextlib.ExitStack() as both:
+            # The model goes to a temporary that becomes the model only once the CSV is written too.
+            model = both.enter_context(atomic_path(args.save_model)) if args.save_model else None
+            if model is not None:
+                estimator.save(model, force=True)
+            write_predictions(args.output, estimator.labels_, names)
+    except UserInputError as error:
+        raise UserInputError(str(error).replace(str(model), str(args.save_model))) from None
     if args.save_model:
         say(args, f"wrote {args.save_model}: encoder + fitted groups; label new images with "
                   f"`aecluster predict {args.save_model} IMAGES OUT.csv`")
