@@ -78,21 +78,23 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     model : str
-        Registered model name ("baseline", "improved", "best", ...).
+        Registered model name ("baseline", "improved", "best", ...) to train; unused with a
+        checkpoint.
     checkpoint : str or path, optional
         A trained checkpoint. When set, `fit` uses its encoder instead of training one (only the
-        reduction and clustering are fitted).
+        reduction and clustering are fitted), and its recipe is the one None parameters take.
     reduce : str, optional
-        Reducer chain such as "l2,pca:32" or "kpca:200,tsne:2"; None takes the model's recipe.
+        Reducer chain such as "l2,pca:32" or "kpca:200,tsne:2"; None takes the recipe of the
+        checkpoint, or of the model.
     method : {"kmeans", "overcluster", "scan", "threshold"}, optional
-        How the reduced codes are grouped; None takes the model's recipe. "overcluster" fits
+        How the reduced codes are grouped; None takes the recipe of the checkpoint, or of the model. "overcluster" fits
         `fine_clusters` KMeans groups and merges their centres by Ward linkage; "scan" trains a
         linear head that keeps each code's 20 nearest neighbours in its group (SCAN);
         "threshold" is two-way only.
     threshold : float
         Cosine-similarity threshold of method "threshold", in [-1, 1].
     standardize : bool, optional
-        Scale codes to zero mean and unit variance first; None takes the model's recipe.
+        Scale codes to zero mean and unit variance first; None takes the recipe (as for reduce).
     n_clusters : int
         Number of groups (at least 2).
     fine_clusters : int
@@ -181,6 +183,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         from aecluster.clustering import GroupClusterer
         from aecluster.reduction import ReducerChain
 
+        if {"model", "checkpoint"} & set(params):
+            raise ValueError("from_checkpoint takes model and checkpoint from the file; pass only other parameters")
         payload = read_checkpoint(path)
         recipe = payload.get("recipe", {})
         defaults = {"reduce": recipe.get("reduce"), "method": recipe.get("method"),
@@ -203,16 +207,22 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             if len(label_map) != clusterer.n_clusters or not 0 <= probe[0] < len(label_map):
                 raise ValueError(f"{len(label_map)} group labels for {clusterer.n_clusters} groups")
         except ValueError as exc:
-            raise UserInputError(f"{path}: its fitted groups do not fit its encoder ({str(exc)[:160]})") from None
+            raise UserInputError(f"{path}: its fitted groups do not fit its encoder or each other "
+                                 f"({str(exc)[:160]})") from None
         estimator.encoder_config_ = _encoder_config(payload)
         estimator.reducer_, estimator.clusterer_, estimator.label_map_ = reducer, clusterer, label_map
         estimator.n_features_in_ = int(np.prod(IMAGE_SHAPE))
         return estimator
 
     def resolved_recipe(self) -> dict[str, Any]:
-        """The clustering recipe `fit` uses: each parameter, or where it is None the model's registered
-        recipe (then `RECIPE_DEFAULTS`)."""
-        shipped = REGISTRY[self.model].recipe if self.model in REGISTRY else {}
+        """The clustering recipe `fit` uses: each parameter, or where it is None the recipe of the
+        checkpoint (else of the registered model), then `RECIPE_DEFAULTS`."""
+        if self.checkpoint is not None:
+            from aecluster.checkpoint import read_checkpoint
+
+            shipped = read_checkpoint(self.checkpoint).get("recipe") or {}
+        else:
+            shipped = REGISTRY[self.model].recipe if self.model in REGISTRY else {}
         chosen = {"reduce": self.reduce, "method": self.method, "standardize": self.standardize}
         return {**{key: value if value is not None else shipped.get(key, RECIPE_DEFAULTS[key])
                    for key, value in chosen.items()},
@@ -260,7 +270,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         settings = TrainSettings.for_model(
             self.model, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-            augment=self.augment, seed=self.random_state)
+            augment=self.augment, seed=int(self.random_state))
         model = run_stages(self.model, images, None, settings, recipe=self.resolved_recipe(), device=self.device,
                            progress=self.verbose)
         self.encoder_config_ = {"model": self.model, "config": model_config(self.model),
@@ -295,7 +305,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.timings_["encode"] = time.perf_counter() - clock
         clock = time.perf_counter()
         self.reducer_, self.clusterer_ = fit_groups(
-            codes, recipe["reduce"], recipe["method"], self.threshold, self.random_state, recipe["standardize"],
+            codes, recipe["reduce"], recipe["method"], self.threshold, int(self.random_state), recipe["standardize"],
             self.n_clusters, self.fine_clusters)
         self.timings_["reduce + cluster"] = time.perf_counter() - clock
         groups = self.clusterer_.labels_
@@ -337,6 +347,9 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         self._check_fitted("clusterer_")
         n_groups = len(self.label_map_)
+        if sorted(self.label_map_.tolist()) != list(range(n_groups)):
+            raise UserInputError(f"the groups carry the labels {self.label_map_.tolist()} of label_from_reference; "
+                                 "orient_to only permutes labels 0..K-1")
         images = validate_images(np.asarray(X_reference), "X_reference")
         truth = orientable_labels(y_reference, n_groups, "y_reference", len(images))
         groups = self.clusterer_.predict(self.transform(images))

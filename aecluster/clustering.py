@@ -123,11 +123,15 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
         """Give each fine group ("overcluster") the majority label of the reference codes it holds,
         or, holding none, the label of the nearest fine group that holds some (ties: smaller label).
 
-        Afterwards `predict` returns indices into the returned sorted label values."""
+        Afterwards `predict` returns indices into the returned sorted label values, and
+        `n_clusters` is their number."""
         if self.method != "overcluster":
             raise UserInputError(f"naming groups from labelled images needs method 'overcluster' "
                                  f"(its fine groups get the labels), not {self.method!r}")
         classes, classes_index = np.unique(np.asarray(reference_labels), return_inverse=True)
+        if len(classes) < 2:
+            raise UserInputError(f"the reference labels hold one class ({classes[0]}); naming groups needs at "
+                                 "least two")
         counts = np.zeros((len(self.centres_), len(classes)), dtype=np.int64)
         np.add.at(counts, (nearest_centre(np.asarray(reference_codes, dtype=np.float64), self.centres_),
                            classes_index), 1)
@@ -137,6 +141,7 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
             distances = ((self.centres_[~named, None] - self.centres_[None, named]) ** 2).sum(axis=2)
             merge[~named] = merge[named][distances.argmin(axis=1)]
         self.merge_ = merge.astype(np.int64)
+        self.n_clusters = len(classes)
         if hasattr(self, "fine_labels_"):
             self.labels_ = self.merge_[self.fine_labels_]
         return classes
@@ -179,8 +184,8 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
     import torch
     from sklearn.utils import check_random_state
 
-    if not isinstance(random_state, (int, np.integer)):
-        random_state = int(check_random_state(random_state).randint(2**31 - 1))
+    random_state = (int(random_state) if isinstance(random_state, (int, np.integer))
+                    else int(check_random_state(random_state).randint(2**31 - 1)))
     rng = np.random.default_rng(random_state)
     if len(codes) > SCAN_FIT_SAMPLES:
         codes = codes[np.sort(rng.choice(len(codes), SCAN_FIT_SAMPLES, replace=False))]
@@ -281,6 +286,6 @@ def degenerate_warning(groups: np.ndarray, n_groups: int = 2) -> str | None:
     if smaller < DEGENERATE_FRACTION * len(groups):
         return (
             f"degenerate clustering: the smallest group has {smaller} of {len(groups)} images "
-            f"(< {DEGENERATE_FRACTION:.0%}); try another --reduce or --method"
+            f"(< {DEGENERATE_FRACTION:.0%}); try another reduction or method (--reduce, --method)"
         )
     return None

@@ -50,7 +50,7 @@ def check_chain(spec: str, code_dim: int, n_images: int) -> None:
     width = code_dim
     for name, dim in parse_chain(spec):
         if name in ("pca", "wpca") and dim > width:
-            raise UserInputError(f"--reduce {spec!r}: {name}:{dim} asks for more dimensions than its "
+            raise UserInputError(f"reduce {spec!r}: {name}:{dim} asks for more dimensions than its "
                                  f"{width}-dimensional input has; the largest allowed is {name}:{width}")
         if name != "l2":
             width = min(dim, n_images) if name in ("pca", "wpca", "kpca") else dim

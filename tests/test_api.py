@@ -38,6 +38,13 @@ def test_orient_to_flips_labels(two_groups, trained_checkpoint):
     np.testing.assert_array_equal(estimator.predict(images), estimator.labels_)
 
 
+def test_a_checkpoint_given_to_the_constructor_brings_its_recipe(two_groups, trained_checkpoint):
+    estimator = AEClusterer(checkpoint=trained_checkpoint)
+    assert estimator.resolved_recipe()["reduce"] == "pca:2"  # the file's; the model's would be "l2,pca:32"
+    np.testing.assert_array_equal(estimator.fit_predict(two_groups[0]),
+                                  AEClusterer.from_checkpoint(trained_checkpoint).fit_predict(two_groups[0]))
+
+
 def test_params_and_pipeline(two_groups, trained_checkpoint):
     images = two_groups[0]
     estimator = AEClusterer(checkpoint=trained_checkpoint, reduce="pca:2", method="threshold")

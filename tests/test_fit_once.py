@@ -276,6 +276,29 @@ def test_reference_groups_mode_names_groups_with_labels(families, trained_checkp
     np.testing.assert_array_equal(fitted.labels_, fitted.predict(images))
 
 
+def test_groups_named_with_more_labels_than_groups_save_and_reload(tmp_path, families, trained_checkpoint):
+    images, labels = families
+    reference = np.concatenate([np.flatnonzero(labels == k)[:5] for k in range(3)])
+    named = AEClusterer.from_checkpoint(trained_checkpoint, method="overcluster", fine_clusters=9, n_clusters=2)
+    named.fit(images).label_from_reference(images[reference], labels[reference] + 5)
+    named.save(tmp_path / "named.pth")
+    reloaded = AEClusterer.from_checkpoint(tmp_path / "named.pth", n_clusters=2)
+    np.testing.assert_array_equal(reloaded.predict(images), named.labels_)
+    assert set(named.labels_) == {5, 6, 7}
+    with pytest.raises(UserInputError, match=r"carry the labels \[5, 6, 7\] of label_from_reference"):
+        named.orient_to(images[reference], labels[reference])
+    with pytest.raises(UserInputError, match="the reference labels hold one class"):
+        AEClusterer.from_checkpoint(trained_checkpoint, method="overcluster").fit(images).label_from_reference(
+            images[:5], np.zeros(5, dtype=int))
+
+
+def test_a_numpy_integer_seed_works_like_an_int(two_groups, trained_checkpoint):
+    images = two_groups[0]
+    as_numpy = AEClusterer.from_checkpoint(trained_checkpoint, method="scan", random_state=np.int64(3)).fit(images)
+    as_int = AEClusterer.from_checkpoint(trained_checkpoint, method="scan", random_state=3).fit(images)
+    np.testing.assert_array_equal(as_numpy.labels_, as_int.labels_)
+
+
 def test_cli_reference_groups_mode_says_it_uses_labels(tmp_path, families, trained_checkpoint, capsys):
     images, labels = families
     np.save(tmp_path / "X.npy", images)

@@ -62,6 +62,18 @@ def test_reconstructions_custom_indices_and_pixels(tmp_path, image_files, traine
     assert np.array_equal(np.asarray(shown), two_groups[0][0])
 
 
+def test_many_reconstructions_wrap_after_ten_columns_and_too_many_are_refused(tmp_path, image_files,
+                                                                              trained_checkpoint, capsys):
+    figure = plots_cli.draw(["reconstructions", str(image_files[0]), str(trained_checkpoint),
+                             str(tmp_path / "rec.png"), "--indices", ",".join(map(str, range(12))), "--quiet"])
+    shown = [axis for axis in figure.axes if axis.axison]
+    assert len(figure.axes) == 40 and len(shown) == 24
+    assert figure.axes[20].get_title() == "image 10" and "original" in figure.axes[20].get_ylabel()
+    assert plots_cli.main(["reconstructions", str(image_files[0]), str(trained_checkpoint), str(tmp_path / "r.png"),
+                           "--indices", ",".join(map(str, range(61)))]) == 2
+    assert "expected at most 60 indices" in capsys.readouterr().err and not (tmp_path / "r.png").exists()
+
+
 def test_reconstruction_mse_is_batch_size_independent(image_files, trained_checkpoint):
     import torch
 

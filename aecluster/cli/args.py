@@ -165,7 +165,7 @@ def add_grouping_options(parser: argparse.ArgumentParser) -> None:
                              "mean colour score, so for K=2 label 1 is the greener/bluer group "
                              "(default 2, or the saved model's)")
     parser.add_argument("--fine-clusters", type=group_count,
-                        help="fine groups of --method overcluster and --reference-mode groups "
+                        help="fine groups of --method overcluster (and of cluster's --reference-mode groups) "
                              "(default 20, or the checkpoint's)")
     parser.add_argument("--threshold", type=similarity, default=None,
                         help="similarity threshold in [-1, 1] for --method threshold (default 0, or the checkpoint's)")

@@ -89,6 +89,9 @@ def register(commands: Any) -> None:
     command.set_defaults(handler=_write, figure_of=_size_accuracy)
 
 
+MAX_RECONSTRUCTIONS = 60  # images in one reconstructions figure (six rows of ten)
+
+
 def _indices(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -96,6 +99,9 @@ def _indices(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated image indices, found {text!r}") from None
     if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"expected comma-separated non-negative indices, found {text!r}")
+    if len(values) > MAX_RECONSTRUCTIONS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_RECONSTRUCTIONS} indices (a readable figure), "
+                                         f"found {len(values)}")
     return values
 
 

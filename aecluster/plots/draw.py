@@ -29,6 +29,7 @@ PALETTE = [OKABE_ITO[name] for name in
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LABEL_NAMES = {0: "not landscape (0)", 1: "landscape (1)"}
 MSE_UNITS = "pixels scaled to [-1, 1]"
+RECONSTRUCTION_COLUMNS = 10
 
 
 def label_names(labels: Sequence[int]) -> list[str]:
@@ -77,20 +78,28 @@ def reconstructions_figure(
     originals: np.ndarray, reconstructions: np.ndarray, indices: Sequence[int], errors: np.ndarray,
     title: str = "Autoencoder reconstructions",
 ) -> Figure:
-    """Originals (top row) above their reconstructions (bottom row), one column per index."""
-    figure = new_figure(1.6 * len(indices) + 1.0, 4.0)
-    axes = figure.subplots(2, len(indices), squeeze=False)
-    for column, index in enumerate(indices):
-        top, bottom = axes[0, column], axes[1, column]
-        top.imshow(originals[column], interpolation="nearest")
-        bottom.imshow(reconstructions[column], interpolation="nearest")
+    """Originals above their reconstructions, one column per index, wrapped after
+    `RECONSTRUCTION_COLUMNS` columns into further pairs of rows."""
+    columns = min(len(indices), RECONSTRUCTION_COLUMNS)
+    pairs = -(-len(indices) // columns)
+    figure = new_figure(1.6 * columns + 1.0, 4.0 * pairs)
+    axes = figure.subplots(2 * pairs, columns, squeeze=False)
+    for axis in axes.flat:
+        axis.set_axis_off()
+    for position, index in enumerate(indices):
+        pair, column = divmod(position, columns)
+        top, bottom = axes[2 * pair, column], axes[2 * pair + 1, column]
+        top.imshow(originals[position], interpolation="nearest")
+        bottom.imshow(reconstructions[position], interpolation="nearest")
         top.set_title(f"image {index}", fontsize=10)
-        bottom.set_xlabel(f"MSE {errors[column]:.4f}", fontsize=9)
+        bottom.set_xlabel(f"MSE {errors[position]:.4f}", fontsize=9)
         for axis in (top, bottom):
+            axis.set_axis_on()
             axis.set_xticks([])
             axis.set_yticks([])
-    axes[0, 0].set_ylabel("original\n(32×32 px)")
-    axes[1, 0].set_ylabel("reconstruction\n(32×32 px)")
+    for pair in range(pairs):
+        axes[2 * pair, 0].set_ylabel("original\n(32×32 px)")
+        axes[2 * pair + 1, 0].set_ylabel("reconstruction\n(32×32 px)")
     figure.suptitle(fitted_title(title, figure))
     figure.supxlabel(f"rows: original above reconstruction; MSE per image ({MSE_UNITS})", fontsize=9)
     return figure
