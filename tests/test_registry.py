@@ -77,5 +77,5 @@ def test_registry_and_help_do_not_import_torch():
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-1500:]
     text = " ".join(result.stdout.split())
-    assert "(default: improved)" in text and "(default: 0)" in text
+    assert "(default: improved)" in text and "(default 0; a resumed run keeps its own)" in text
     assert "training epochs (default: the model's config)" in text

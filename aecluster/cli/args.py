@@ -209,7 +209,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment", choices=AUGMENTATIONS, help=f"view augmentation ({config})")
     parser.add_argument("--noise", type=non_negative_float,
                         help=f"std of the denoising input noise in [-1,1] pixel units ({config})")
-    parser.add_argument("--seed", type=seed_value, default=0, help="seed of everything random")
+    parser.add_argument("--seed", type=seed_value,
+                        help="seed of everything random (default 0; a resumed run keeps its own)")
     parser.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled set whose clustering accuracy is recorded per snapshot "
                              "(recorded only; never used to choose anything)")

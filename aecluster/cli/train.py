@@ -121,7 +121,7 @@ def _train(args: argparse.Namespace) -> int:
         args.model = _chosen_recipe(args)
     spec = get_spec(args.model)
     snapshot = open_snapshot(args.resume)
-    given = [f"--{name.replace('_', '-')}" for name in ("epochs", "lr", "batch_size", "augment", "noise",
+    given = [f"--{name.replace('_', '-')}" for name in ("epochs", "lr", "batch_size", "augment", "noise", "seed",
                                                         "width_multiplier") if getattr(args, name) is not None]
     if snapshot is not None and given:
         raise UserInputError(f"{args.resume}: --resume continues the run with the settings it started with; "
@@ -142,7 +142,7 @@ def _train(args: argparse.Namespace) -> int:
     scorer = None
     if args.val:
         val_images = load_images(args.val[0], min_images=2)
-        scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)), recipe, args.seed)
+        scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)), recipe, settings.seed)
     start = time.perf_counter()
     options = {"recipe": recipe, "device": device, "progress": not args.quiet, "evaluate": scorer, "config": config}
     try:
@@ -194,7 +194,7 @@ def _chosen_recipe(args: argparse.Namespace) -> str:
     chosen = resolve_recipe(args.model, args.recipe, device.startswith("cuda"))
     gpu = gpu_counterpart(args.model)
     if chosen == args.model and gpu not in (None, args.model) and not args.quiet:
-        seconds = recipe_seconds(gpu, load_images(args.images, min_images=2), seed=args.seed, batch=16,
+        seconds = recipe_seconds(gpu, load_images(args.images, min_images=2), seed=args.seed or 0, batch=16,
                                  device=device)
         stages = " + ".join(about(part).removeprefix("about ") for part in seconds)
         say(args, f"no CUDA device: the GPU recipe {gpu!r} would take {about(sum(seconds))} here ({stages}, "
