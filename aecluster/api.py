@@ -54,6 +54,11 @@ def _encoder_config(payload: dict[str, Any]) -> dict[str, Any]:
     return {key: payload.get(key) for key in ("model", "config", "epoch")}
 
 
+def _checkpoint_info(payload: dict[str, Any]) -> dict[str, Any]:
+    """Model name, epoch and aecluster version of a loaded checkpoint (`checkpoint_info_`)."""
+    return {key: payload.get(key) for key in ("model", "epoch", "aecluster_version")}
+
+
 def orientable_labels(labels: Any, n_groups: int, source: str, n_images: int | None = None) -> np.ndarray:
     """Reference labels that can orient `n_groups` groups (integers in 0..n_groups-1, one per
     image when `n_images` is given), or a one-line error naming `source`."""
@@ -210,6 +215,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             raise UserInputError(f"{path}: its fitted groups do not fit its encoder or each other "
                                  f"({str(exc)[:160]})") from None
         estimator.encoder_config_ = _encoder_config(payload)
+        estimator.checkpoint_info_ = _checkpoint_info(payload)
         estimator.reducer_, estimator.clusterer_, estimator.label_map_ = reducer, clusterer, label_map
         estimator.n_features_in_ = int(np.prod(IMAGE_SHAPE))
         return estimator
@@ -251,7 +257,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         from aecluster.checkpoint import load_model
 
         model, payload = load_model(self.checkpoint)
-        self.checkpoint_info_ = {k: payload.get(k) for k in ("model", "epoch", "aecluster_version")}
+        self.checkpoint_info_ = _checkpoint_info(payload)
         self.encoder_config_ = _encoder_config(payload)
         return model
 
@@ -288,6 +294,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         from aecluster.clustering import check_group_counts, degenerate_warning, order_by_colour
 
         recipe = self._check_params()
+        if self.threshold != 0 and recipe["method"] != "threshold":
+            warnings.warn(f"threshold={self.threshold:g} has no effect with method {recipe['method']!r}", stacklevel=2)
         images = validate_images(X if isinstance(X, np.ndarray) else np.asarray(X), "X", min_images=2)
         check_group_counts(recipe["method"], self.n_clusters, self.fine_clusters, len(images))
         clock = time.perf_counter()

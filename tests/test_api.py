@@ -45,6 +45,11 @@ def test_a_checkpoint_given_to_the_constructor_brings_its_recipe(two_groups, tra
                                   AEClusterer.from_checkpoint(trained_checkpoint).fit_predict(two_groups[0]))
 
 
+def test_a_threshold_that_its_method_ignores_is_a_warning(two_groups, trained_checkpoint):
+    with pytest.warns(UserWarning, match="threshold=0.3 has no effect with method 'kmeans'"):
+        AEClusterer.from_checkpoint(trained_checkpoint, threshold=0.3).fit(two_groups[0])
+
+
 def test_params_and_pipeline(two_groups, trained_checkpoint):
     images = two_groups[0]
     estimator = AEClusterer(checkpoint=trained_checkpoint, reduce="pca:2", method="threshold")

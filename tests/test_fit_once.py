@@ -59,6 +59,7 @@ def test_save_load_predict_gives_identical_labels(tmp_path, two_groups, trained_
     assert payload["recipe"]["reduce"] == "l2,wpca:2" and "fitted" in payload
     assert not any(key.startswith("decoder.") for key in payload["state_dict"])
     loaded = AEClusterer.from_checkpoint(tmp_path / "model.pth")
+    assert loaded.checkpoint_info_["model"] == "improved"
     new_images = np.concatenate([images[::-1], images[:7] // 2 + 60])
     np.testing.assert_array_equal(loaded.predict(images), fitted.labels_)
     np.testing.assert_array_equal(loaded.predict(new_images), fitted.predict(new_images))
