@@ -31,7 +31,7 @@ def register(commands: Any) -> None:
                     "spaced snapshots (fewer for runs under 10 steps) and history.json. Defaults "
                     "come from the model's config (aecluster/configs/MODEL.yaml). A student model "
                     "(one whose config names a teacher, e.g. best) runs its stages in order: the teacher into "
-                    "OUT_run/teacher.pth (reused when trained with the same settings), then the "
+                    "OUT_run/teacher.pth (reused when trained with the same settings and images), then the "
                     "student; --resume continues whichever phase the snapshot belongs to.")
     train.add_argument("--model", default="improved", choices=MODEL_NAMES, help="model name")
     train.add_argument("--recipe", choices=RECIPES, default="cpu",
