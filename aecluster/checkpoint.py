@@ -146,6 +146,17 @@ def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[s
     return packed, scales
 
 
+def weights_digest(model: torch.nn.Module) -> str:
+    """A short fingerprint of a model's weights (all of its state), to tell one teacher from another."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key, tensor in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def encoder_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The encoder's tensors of a model's state dict (what clustering needs: no decoder or heads)."""
     return {key: tensor for key, tensor in state.items() if key.startswith("encoder.")}

@@ -100,16 +100,29 @@ def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
         raise UserInputError(f"{source}: its training settings are missing or unreadable ({exc})") from None
 
 
+def check_inputs(snapshot: Snapshot, inputs: dict[str, str | None]) -> None:
+    """Refuse to resume a run on other training images, or distilled from another teacher, than
+    the snapshot's (fingerprints `images` from `images_digest`, `teacher` from `weights_digest`;
+    a snapshot from before fingerprints were kept is trusted)."""
+    advice = {"images": ("set of training images", "resume with the images the run had"),
+              "teacher": ("teacher", "resume with the teacher the run was distilled from")}
+    for key, value in inputs.items():
+        recorded = snapshot.payload.get(key, value)
+        if recorded != value:
+            noun, hint = advice[key]
+            raise UserInputError(f"{snapshot.source}: a different {noun} from the run's (fingerprint {value}; "
+                                 f"the run's {recorded}); {hint}")
+
+
 def restore(snapshot: Snapshot, model_name: str, model: nn.Module, heads: nn.Module,
-            optimizer: Any, scheduler: Any, total_steps: int, images: str) -> tuple[int, dict[str, Any]]:
-    """Load a snapshot's state into a fresh run on the images of fingerprint `images`
-    (`images_digest`); return (step reached, history so far)."""
+            optimizer: Any, scheduler: Any, total_steps: int,
+            inputs: dict[str, str | None]) -> tuple[int, dict[str, Any]]:
+    """Load a snapshot's state into a fresh run; return (step reached, history so far). `inputs`
+    are the fingerprints of this run's training images and teacher (`check_inputs`)."""
     payload, source = snapshot.payload, snapshot.source
     if payload["model"] != model_name:
         raise UserInputError(f"{source}: snapshot of model {payload['model']!r}, but --model is {model_name!r}")
-    if payload.get("images", images) != images:
-        raise UserInputError(f"{source}: snapshot of a run on other training images (fingerprint "
-                             f"{payload['images']}, these are {images}); resume with the images the run had")
+    check_inputs(snapshot, inputs)
     step = int(payload["step"])
     if step > total_steps:
         raise UserInputError(f"{source}: snapshot is at step {step}, beyond this run's {total_steps} steps; "

@@ -25,7 +25,7 @@ from aecluster.distributed import distributed_rank
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec
-from aecluster.snapshots import Snapshot, open_snapshot, run_folder, settings_of
+from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folder, settings_of
 from aecluster.training import Trainer, epoch_batches
 
 
@@ -196,6 +196,12 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     device, progress = options.get("device"), options.get("progress", True)
     estimate = estimate and distributed_rank()[1] == 1
     snapshot = open_snapshot(resume)
+    if snapshot is not None:
+        if snapshot.payload["model"] not in (name, spec.teacher):
+            whose = f" (whose teacher is {spec.teacher!r})" if spec.teacher else ""
+            raise UserInputError(f"{snapshot.source}: snapshot of model {snapshot.payload['model']!r}, but --model is "
+                                 f"{name!r}{whose}")
+        check_inputs(snapshot, {"images": images_digest(images)})
     if spec.teacher is None:
         if estimate:
             step, resumes = _resumed(snapshot, images, settings)
@@ -204,9 +210,6 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
             say(f"plan: {name!r}, {settings.epochs} epochs{resumes}, {about(seconds)} (measured here)")
         return train_stage(name, images, output, settings, resume=snapshot, **options)
     teacher_resume = snapshot if snapshot is not None and snapshot.payload["model"] == spec.teacher else None
-    if snapshot is not None and teacher_resume is None and snapshot.payload["model"] != name:
-        raise UserInputError(f"{snapshot.source}: snapshot of model {snapshot.payload['model']!r}, but --model is "
-                             f"{name!r} (whose teacher is {spec.teacher!r})")
     teacher_settings = (settings_of(snapshot.payload, snapshot.source) if teacher_resume is not None
                         else TrainSettings.for_model(spec.teacher, **{**(teacher_overrides or {}),
                                                                       "seed": settings.seed}))
@@ -215,9 +218,13 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     path = teacher_path(output) if output is not None else None
     if snapshot is not None and teacher_resume is None and not path.is_file():
         raise UserInputError(f"{snapshot.source}: the student phase needs its teacher {path}, which is missing")
-    reused = (_trained(spec.teacher, path, teacher_settings, images) if path is not None and teacher_resume is None
-              else None)
     student_resume = snapshot if teacher_resume is None else None
+    if student_resume is not None:  # the teacher this student phase was distilled from, as it is
+        reused = model_from_payload(read_checkpoint(path), str(path))
+    elif path is not None and teacher_resume is None:
+        reused = _trained(spec.teacher, path, teacher_settings, images)
+    else:
+        reused = None
     (teacher_step, teacher_resumes), (student_step, student_resumes) = (
         _resumed(teacher_resume, images, teacher_settings), _resumed(student_resume, images, settings))
     times = ["", ""]

@@ -24,7 +24,7 @@ from torch import nn
 
 from aecluster.atomic import check_writable
 from aecluster.augment import augment
-from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoint
+from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoint, weights_digest
 from aecluster.data import compute_in_batches, images_digest, to_tensor
 from aecluster.devices import resolve_device
 from aecluster.distributed import StopRequest, any_process, distributed_rank, stop_requested
@@ -188,7 +188,8 @@ class Trainer:
         snapshot_steps = {max(1, round(total_steps * k / settings.snapshots))
                           for k in range(1, settings.snapshots + 1)}
         snapshot = open_snapshot(resume)
-        fingerprint = images_digest(images)
+        fingerprint = {"images": images_digest(images),
+                       "teacher": weights_digest(self.teacher) if self.teacher is not None else None}
         folder = None
         if output is not None:
             output = Path(output)
@@ -297,13 +298,14 @@ class Trainer:
             raise diverged("in its last step (weights are not finite)", settings, output)
         if writes:
             payload = make_payload(model, self.model_name, self.config, self.recipe,
-                                   epoch=settings.epochs, extra={"settings": asdict(settings), "images": fingerprint})
+                                   epoch=settings.epochs, extra={"settings": asdict(settings), **fingerprint})
             weights = get_spec(self.model_name).deploy_weights
             save_checkpoint(output, deployable_payload(payload, weights) if weights else payload)
         return model
 
     def _save_snapshot(self, folder: Path, learner: Learner, optimizer: Any, scheduler: Any, step: int,
-                       steps_per_epoch: int, history: dict[str, Any], images: str, record: bool = True,
+                       steps_per_epoch: int, history: dict[str, Any], inputs: dict[str, str | None],
+                       record: bool = True,
                        replace_earlier_run: bool = False) -> None:
         if record:
             entry: dict[str, Any] = {"epoch": step / steps_per_epoch, "step": step,
@@ -317,5 +319,5 @@ class Trainer:
             learner.model, self.model_name, self.config, self.recipe, epoch=step / steps_per_epoch,
             extra={"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                    "heads": learner.heads.state_dict(), "settings": asdict(self.settings), "history": history,
-                   "images": images})
+                   **inputs})
         save_snapshot(folder, step, payload, history, replace_earlier_run)

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     trainx = str(Path(args.trainx).resolve())
     with tempfile.TemporaryDirectory() as folder:
         ours, _ = timed(["bash", "hw9_best.sh", trainx, args.best, f"{folder}/ours.csv"])
-        course, _ = timed([sys.executable, __file__, trainx, "--course-only", trainx, args.baseline,
+        course, _ = timed([sys.executable, "-m", "benchmarks.speed", trainx, "--course-only", trainx, args.baseline,
                            f"{folder}/course.csv"])
         _, breakdown = timed([sys.executable, "-m", "aecluster", "cluster", trainx, args.best,
                               f"{folder}/again.csv", "--verbose", "--quiet"])

@@ -104,10 +104,29 @@ def test_resume_rejects_final_checkpoint_and_other_model(tmp_path, two_groups, t
 def test_resume_refuses_other_training_images_even_of_the_same_count(tmp_path, two_groups, trained_checkpoint):
     snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[2]
     trainer = Trainer("improved", settings(), recipe=RECIPE, progress=False)
-    with pytest.raises(UserInputError, match="snapshot of a run on other training images .*resume with the images"):
+    with pytest.raises(UserInputError, match="a different set of training images from the run's .*resume with"):
         trainer.fit(two_groups[0][::-1], tmp_path / "x.pth", resume=snapshot)
     trainer.fit(two_groups[0], tmp_path / "y.pth", resume=snapshot)
     assert (tmp_path / "y.pth").is_file() and not (tmp_path / "x.pth").exists()
+
+
+def test_resume_refuses_another_teacher(tmp_path, two_groups, trained_checkpoint):
+    from aecluster.checkpoint import load_model
+    from aecluster.models import build_model
+
+    teacher, _ = load_model(trained_checkpoint)
+    distilled = settings(distill_weight=1.0, distill_originals=8)
+    Trainer("improved", distilled, recipe=RECIPE, progress=False, teacher=teacher).fit(
+        two_groups[0], tmp_path / "s.pth")
+    snapshot = sorted(run_folder(tmp_path / "s.pth").glob("step_*.pth"))[3]
+    torch.manual_seed(1)
+    other = build_model("improved").eval()
+    with pytest.raises(UserInputError, match="a different teacher from the run's .*distilled from"):
+        Trainer("improved", distilled, recipe=RECIPE, progress=False, teacher=other).fit(
+            two_groups[0], tmp_path / "t.pth", resume=snapshot)
+    Trainer("improved", distilled, recipe=RECIPE, progress=False, teacher=teacher).fit(
+        two_groups[0], tmp_path / "t.pth", resume=snapshot)
+    assert_same_weights(weights(tmp_path / "s.pth"), weights(tmp_path / "t.pth"))
 
 
 def test_a_diverging_run_stops_with_one_line_and_writes_no_output(tmp_path, two_groups):
