@@ -283,7 +283,11 @@ class Trainer:
                                               "images_per_second": rate})
                     epoch_mse, epoch_start = [], time.perf_counter()
                 if writes and step + 1 in snapshot_steps:
+                    paused = time.perf_counter()
                     save(step + 1)
+                    # Writing a snapshot (and the --val score) is not training: keep it out of the rates.
+                    paused = time.perf_counter() - paused
+                    tick, epoch_start = tick + paused, epoch_start + paused
                 if stop_requested(stop.signal is not None, world, self.device):
                     bar.close()
                     if folder is None:
