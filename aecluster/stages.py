@@ -203,11 +203,10 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
                                  f"{name!r}{whose}")
         check_inputs(snapshot, {"images": images_digest(images)})
     if spec.teacher is None:
-        if estimate:
-            step, resumes = _resumed(snapshot, images, settings)
-            seconds = estimate_seconds(name, images, settings, config=options.get("config"), device=device,
-                                       from_step=step)
-            say(f"plan: {name!r}, {settings.epochs} epochs{resumes}, {about(seconds)} (measured here)")
+        step, resumes = _resumed(snapshot, images, settings)
+        timing = (", " + about(estimate_seconds(name, images, settings, config=options.get("config"), device=device,
+                                              from_step=step)) + " (measured here)") if estimate else ""
+        say(f"plan: {name!r}, {settings.epochs} epoch{'s' if settings.epochs != 1 else ''}{resumes}{timing}")
         return train_stage(name, images, output, settings, resume=snapshot, **options)
     teacher_resume = snapshot if snapshot is not None and snapshot.payload["model"] == spec.teacher else None
     teacher_settings = (settings_of(snapshot.payload, snapshot.source) if teacher_resume is not None

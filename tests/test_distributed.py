@@ -21,10 +21,13 @@ def test_torchrun_two_cpu_processes(tmp_path, image_files, trained_checkpoint, c
         command_args = [*command_args, "--teacher", str(trained_checkpoint)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "aecluster", *command_args, "--epochs", "3", "--batch-size", "16",
-               "--device", "cpu", "--quiet", str(image_files[0]), str(tmp_path / "ddp.pth")]
+               "--device", "cpu", str(image_files[0]), str(tmp_path / "ddp.pth")]
     result = subprocess.run(command, capture_output=True, text=True, env={"OMP_NUM_THREADS": "1",
                             "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""}, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.count(f"wrote {tmp_path / 'ddp.pth'}") == 1  # messages come from rank 0 alone
+    if command_args[0] == "train":
+        assert result.stderr.count("plan: 'improved', 3 epochs") == 1
     model, payload = load_model(tmp_path / "ddp.pth")
     assert payload["epoch"] == 3 and all(torch.isfinite(p).all() for p in model.parameters())
     folder = tmp_path / "ddp_run"

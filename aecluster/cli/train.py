@@ -153,11 +153,13 @@ def _train(args: argparse.Namespace) -> int:
         else:
             teacher_epochs = getattr(args, "teacher_epochs", None)
             run_stages(args.model, images, args.output, settings, resume=snapshot,
-                       say=lambda message: say(args, message), estimate=not args.quiet,
+                       say=lambda message: say(args, message) if distributed_rank()[0] == 0 else None,
+                       estimate=not args.quiet,
                        teacher_overrides={"epochs": teacher_epochs} if teacher_epochs else None, **options)
     except TrainingInterrupted as stopped:
-        print(f"aecluster: training interrupted; resume with: {_resume_command(args, stopped.snapshot)}",
-              file=sys.stderr)
+        if distributed_rank()[0] == 0:
+            print(f"aecluster: training interrupted; resume with: {_resume_command(args, stopped.snapshot)}",
+                  file=sys.stderr)
         return 130
     if distributed_rank()[0] == 0:
         say(args, f"wrote {args.output} and {run_folder(Path(args.output))}/ "
