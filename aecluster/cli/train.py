@@ -39,7 +39,8 @@ def register(commands: Any) -> None:
                             "best_gpu); auto: the GPU recipe when training runs on a CUDA device, else "
                             "MODEL, after saying how long the GPU recipe would take here (train_best.sh)")
     train.add_argument("--teacher-epochs", type=positive_int, metavar="N",
-                       help="epochs of a student's teacher stage (default: the teacher config's)")
+                       help="epochs of a student's teacher stage (default: the teacher config's; the other "
+                            "options set the student stage, the teacher keeps its config's settings)")
     add_training_options(train)
     train.set_defaults(handler=_train, teacher=None)
 
@@ -120,6 +121,8 @@ def _train(args: argparse.Namespace) -> int:
     if getattr(args, "recipe", "cpu") != "cpu":
         args.model = _chosen_recipe(args)
     spec = get_spec(args.model)
+    if getattr(args, "teacher_epochs", None) and spec.teacher is None:
+        raise UserInputError(f"--teacher-epochs: model {args.model!r} has no teacher stage")
     snapshot = open_snapshot(args.resume)
     given = [f"--{name.replace('_', '-')}" for name in ("epochs", "lr", "batch_size", "augment", "noise", "seed",
                                                         "width_multiplier") if getattr(args, name) is not None]
