@@ -223,13 +223,15 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def resolved_recipe(self) -> dict[str, Any]:
         """The clustering recipe `fit` uses: each parameter, or where it is None the recipe of the
         checkpoint (else of the registered model), then `RECIPE_DEFAULTS`."""
-        if self.checkpoint is not None:
+        chosen = {"reduce": self.reduce, "method": self.method, "standardize": self.standardize}
+        if None not in chosen.values():
+            shipped = {}
+        elif self.checkpoint is not None:
             from aecluster.checkpoint import read_checkpoint
 
             shipped = read_checkpoint(self.checkpoint).get("recipe") or {}
         else:
             shipped = REGISTRY[self.model].recipe if self.model in REGISTRY else {}
-        chosen = {"reduce": self.reduce, "method": self.method, "standardize": self.standardize}
         return {**{key: value if value is not None else shipped.get(key, RECIPE_DEFAULTS[key])
                    for key, value in chosen.items()},
                 "threshold": self.threshold, "n_clusters": self.n_clusters, "fine_clusters": self.fine_clusters}
