@@ -125,14 +125,17 @@ def _cluster(args: argparse.Namespace) -> int:
     _guard(args, args.images, args.checkpoint)
     names = file_names(args)
     estimator = _fit_estimator(args)
+    model = None
     try:
         with contextlib.ExitStack() as both:
             # The model goes to a temporary that becomes the model only once the CSV is written too.
-            model = both.enter_context(atomic_path(args.save_model)) if args.save_model else None
-            if model is not None:
+            if args.save_model:
+                model = both.enter_context(atomic_path(args.save_model))
                 estimator.save(model, force=True)
             write_predictions(args.output, estimator.labels_, names)
     except UserInputError as error:
+        if model is None:
+            raise
         raise UserInputError(str(error).replace(str(model), str(args.save_model))) from None
     if args.save_model:
         say(args, f"wrote {args.save_model}: encoder + fitted groups; label new images with "
