@@ -242,12 +242,13 @@ class Trainer:
         epoch_mse, epoch_start, seen, tick = [], time.perf_counter(), 0, time.perf_counter()
         order = None
 
-        first_save = [start == 0]
+        fresh = start == 0  # the first snapshot of a fresh run replaces an earlier run's
 
         def save(step: int, record: bool = True) -> None:
+            nonlocal fresh
             self._save_snapshot(folder, learner, optimizer, scheduler, step, steps_per_epoch, history, fingerprint,
-                                record, replace_earlier_run=first_save[0])
-            first_save[0] = False
+                                record, replace_earlier_run=fresh)
+            fresh = False
 
         with StopRequest() as stop:
             for step in range(start, total_steps):
