@@ -195,6 +195,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         defaults = {"reduce": recipe.get("reduce"), "method": recipe.get("method"),
                     **{key: recipe.get(key, RECIPE_DEFAULTS[key])
                        for key in ("threshold", "standardize", "n_clusters", "fine_clusters")}}
+        if params.get("method", defaults["method"]) != "threshold":  # the file's threshold is its method's
+            defaults["threshold"] = RECIPE_DEFAULTS["threshold"]
         estimator = cls(model=payload["model"], checkpoint=path, **{**defaults, **params})
         fitted = payload.get("fitted")
         if fitted is None or any(params.get(key, defaults[key]) != defaults[key] for key in RECIPE_PARAMS):
@@ -209,7 +211,10 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         estimator.encoder_ = model_from_payload(payload, str(path))
         try:
             probe = clusterer.predict(reducer.transform(np.zeros((1, estimator.encoder_.code_dim))))
-            if len(label_map) != clusterer.n_clusters or not 0 <= probe[0] < len(label_map):
+            # Fine groups merge into n_clusters groups, or (named from reference labels) one per label value.
+            fits = (len(label_map) > int(clusterer.merge_.max()) if clusterer.method == "overcluster"
+                    else len(label_map) == clusterer.n_clusters)
+            if not fits or not 0 <= probe[0] < len(label_map):
                 raise ValueError(f"{len(label_map)} group labels for {clusterer.n_clusters} groups")
         except ValueError as exc:
             raise UserInputError(f"{path}: its fitted groups do not fit its encoder or each other "

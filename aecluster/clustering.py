@@ -123,8 +123,7 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
         """Give each fine group ("overcluster") the majority label of the reference codes it holds,
         or, holding none, the label of the nearest fine group that holds some (ties: smaller label).
 
-        Afterwards `predict` returns indices into the returned sorted label values, and
-        `n_clusters` is their number."""
+        Afterwards `predict` returns indices into the returned sorted label values."""
         if self.method != "overcluster":
             raise UserInputError(f"naming groups from labelled images needs method 'overcluster' "
                                  f"(its fine groups get the labels), not {self.method!r}")
@@ -141,7 +140,6 @@ class GroupClusterer(ClusterMixin, BaseEstimator):
             distances = ((self.centres_[~named, None] - self.centres_[None, named]) ** 2).sum(axis=2)
             merge[~named] = merge[named][distances.argmin(axis=1)]
         self.merge_ = merge.astype(np.int64)
-        self.n_clusters = len(classes)
         if hasattr(self, "fine_labels_"):
             self.labels_ = self.merge_[self.fine_labels_]
         return classes

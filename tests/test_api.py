@@ -1,5 +1,7 @@
 """The scikit-learn style estimator."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -48,6 +50,18 @@ def test_a_checkpoint_given_to_the_constructor_brings_its_recipe(two_groups, tra
 def test_a_threshold_that_its_method_ignores_is_a_warning(two_groups, trained_checkpoint):
     with pytest.warns(UserWarning, match="threshold=0.3 has no effect with method 'kmeans'"):
         AEClusterer.from_checkpoint(trained_checkpoint, threshold=0.3).fit(two_groups[0])
+
+
+def test_a_saved_threshold_stays_with_its_method(tmp_path, two_groups, trained_checkpoint):
+    images = two_groups[0]
+    AEClusterer.from_checkpoint(trained_checkpoint, method="threshold", threshold=0.2).fit(images).save(
+        tmp_path / "thr.pth")
+    assert AEClusterer.from_checkpoint(tmp_path / "thr.pth").threshold == 0.2
+    switched = AEClusterer.from_checkpoint(tmp_path / "thr.pth", method="kmeans")
+    assert switched.threshold == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        switched.fit(images)
 
 
 def test_params_and_pipeline(two_groups, trained_checkpoint):

@@ -288,6 +288,9 @@ def test_groups_named_with_more_labels_than_groups_save_and_reload(tmp_path, fam
     assert set(named.labels_) == {5, 6, 7}
     with pytest.raises(UserInputError, match=r"carry the labels \[5, 6, 7\] of label_from_reference"):
         named.orient_to(images[reference], labels[reference])
+    few = AEClusterer.from_checkpoint(trained_checkpoint, method="overcluster", fine_clusters=3).fit(images)
+    few.label_from_reference(images[:25], np.arange(25) % 5).save(tmp_path / "few.pth")  # 5 labels, 3 groups
+    np.testing.assert_array_equal(AEClusterer.from_checkpoint(tmp_path / "few.pth").predict(images), few.labels_)
     with pytest.raises(UserInputError, match="the reference labels hold one class"):
         AEClusterer.from_checkpoint(trained_checkpoint, method="overcluster").fit(images).label_from_reference(
             images[:5], np.zeros(5, dtype=int))
