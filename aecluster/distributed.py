@@ -78,6 +78,14 @@ def any_process(local: bool, world: int, device: torch.device) -> bool:
     return bool(flag.item())
 
 
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Give every process rank 0's buffers (BatchNorm running statistics). DistributedDataParallel
+    copies them from rank 0 only at the start of each forward pass, so after the last step each
+    process holds its own; without this a teacher would differ from rank 0's saved copy."""
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=0)
+
+
 def stop_requested(local: bool, world: int, device: torch.device) -> bool:
     """Whether any process got a stop signal (all processes must leave the loop together)."""
     return any_process(local, world, device)

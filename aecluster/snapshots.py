@@ -105,13 +105,14 @@ def check_inputs(snapshot: Snapshot, inputs: dict[str, str | None]) -> None:
     the snapshot's (fingerprints `images` from `images_digest`, `teacher` from `weights_digest`;
     a snapshot from before fingerprints were kept is trusted)."""
     advice = {"images": ("set of training images", "resume with the images the run had"),
-              "teacher": ("teacher", "resume with the teacher the run was distilled from")}
+              "teacher": ("teacher", "resume with the teacher the run was distilled from (train --model "
+                                     "keeps it in OUT_run/teacher.pth)")}
     for key, value in inputs.items():
         recorded = snapshot.payload.get(key, value)
         if recorded != value:
             noun, hint = advice[key]
-            raise UserInputError(f"{snapshot.source}: a different {noun} from the run's (fingerprint {value}; "
-                                 f"the run's {recorded}); {hint}")
+            raise UserInputError(f"{snapshot.source}: a different {noun} from the run's (fingerprint "
+                                 f"{value or 'none'}; the run's {recorded or 'none'}); {hint}")
 
 
 def restore(snapshot: Snapshot, model_name: str, model: nn.Module, heads: nn.Module,

@@ -29,6 +29,11 @@ from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folde
 from aecluster.training import Trainer, epoch_batches
 
 
+def epochs_text(epochs: int) -> str:
+    """ "1 epoch", "50 epochs"."""
+    return f"{epochs} epoch{'' if epochs == 1 else 's'}"
+
+
 def teacher_path(output: str | Path) -> Path:
     """Where a student's run keeps its teacher: OUT_run/teacher.pth."""
     return run_folder(output) / "teacher.pth"
@@ -206,7 +211,7 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         step, resumes = _resumed(snapshot, images, settings)
         timing = (", " + about(estimate_seconds(name, images, settings, config=options.get("config"), device=device,
                                               from_step=step)) + " (measured here)") if estimate else ""
-        say(f"plan: {name!r}, {settings.epochs} epoch{'s' if settings.epochs != 1 else ''}{resumes}{timing}")
+        say(f"plan: {name!r}, {epochs_text(settings.epochs)}{resumes}{timing}")
         return train_stage(name, images, output, settings, resume=snapshot, **options)
     teacher_resume = snapshot if snapshot is not None and snapshot.payload["model"] == spec.teacher else None
     teacher_settings = (settings_of(snapshot.payload, snapshot.source) if teacher_resume is not None
@@ -219,7 +224,12 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         raise UserInputError(f"{snapshot.source}: the student phase needs its teacher {path}, which is missing")
     student_resume = snapshot if teacher_resume is None else None
     if student_resume is not None:  # the teacher this student phase was distilled from, as it is
-        reused = model_from_payload(read_checkpoint(path), str(path))
+        payload = read_checkpoint(path)
+        if payload["model"] != spec.teacher:
+            raise UserInputError(f"{path}: a checkpoint of model {payload['model']!r}, but the student phase of "
+                                 f"{name!r} was distilled from a {spec.teacher!r}")
+        reused = model_from_payload(payload, str(path))
+        teacher_settings = settings_of(payload, path) if "settings" in payload else teacher_settings
     elif path is not None and teacher_resume is None:
         reused = _trained(spec.teacher, path, teacher_settings, images)
     else:
@@ -234,10 +244,12 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         seconds = estimate_seconds(name, images, settings, teacher=build_model(spec.teacher),
                                    config=options.get("config"), device=device, from_step=student_step)
         times[1] = f", {about(seconds)} (times measured here)"
-    say(f"stage 1/2: teacher {spec.teacher!r}, {teacher_settings.epochs} epochs{teacher_resumes}{times[0]} -> "
-        f"{path or 'memory'}" + (" (already trained with these settings: reused)" if reused is not None else ""))
-    say(f"stage 2/2: student {name!r} distilled from it, {settings.epochs} epochs{student_resumes}{times[1]} -> "
-        f"{output or 'memory'}")
+    kept = (" (the teacher this phase was distilled from: kept)" if student_resume is not None
+            else " (already trained with these settings: reused)" if reused is not None else "")
+    say(f"stage 1/2: teacher {spec.teacher!r}, {epochs_text(teacher_settings.epochs)}{teacher_resumes}{times[0]} -> "
+        f"{path or 'memory'}{kept}")
+    say(f"stage 2/2: student {name!r} distilled from it, {epochs_text(settings.epochs)}{student_resumes}{times[1]} "
+        f"-> {output or 'memory'}")
     teacher = reused if reused is not None else train_stage(
         spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)
     return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume, **options)

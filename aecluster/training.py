@@ -27,7 +27,7 @@ from aecluster.augment import augment
 from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoint, weights_digest
 from aecluster.data import compute_in_batches, images_digest, to_tensor
 from aecluster.devices import resolve_device
-from aecluster.distributed import StopRequest, any_process, distributed_rank, stop_requested
+from aecluster.distributed import StopRequest, any_process, broadcast_buffers, distributed_rank, stop_requested
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.objectives import OBJECTIVES, Step, active_objectives
@@ -297,6 +297,8 @@ class Trainer:
                         save(step + 1, record=False)
                     raise TrainingInterrupted(snapshot_path(folder, step + 1))
         bar.close()
+        if world > 1:
+            broadcast_buffers(learner)
         model = model.eval().cpu().to(memory_format=torch.contiguous_format)
         if not all(bool(torch.isfinite(tensor).all()) for tensor in model.state_dict().values()
                    if tensor.is_floating_point()):

@@ -82,3 +82,34 @@ def test_gathered_objectives_equal_the_single_process_batch(tmp_path):
     for rank in range(2):
         report = json.loads((tmp_path / f"{rank}.json").read_text())
         assert report["ok"], report
+
+
+RANK_WEIGHTS_SCRIPT = '''
+import sys
+import torch.distributed as dist
+sys.path.insert(0, "tests")
+from conftest import make_two_group_images
+from aecluster.checkpoint import weights_digest
+from aecluster.registry import TrainSettings
+from aecluster.training import Trainer
+
+dist.init_process_group("gloo")
+model = Trainer("improved", TrainSettings.for_model("improved", epochs=1, batch_size=16), device="cpu",
+                progress=False).fit(make_two_group_images()[0])
+open(sys.argv[1] + f"/{dist.get_rank()}.txt", "w").write(weights_digest(model))
+dist.destroy_process_group()
+'''
+
+
+def test_every_process_ends_with_the_weights_and_statistics_rank_0_saves(tmp_path):
+    """A teacher trained under torchrun is the same model in every process (BatchNorm statistics
+    included), so the student is distilled from the teacher that is saved."""
+    script = tmp_path / "ranks.py"
+    script.write_text(RANK_WEIGHTS_SCRIPT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(script), str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                                 "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "0.txt").read_text() == (tmp_path / "1.txt").read_text()

@@ -164,7 +164,7 @@ def test_a_resumed_teacher_plan_says_its_step_and_times_only_the_steps_left(tmp_
                       say=messages.append, estimate=True, progress=False)
     # 3 teacher steps left of 4, then the student's 2 steps, 10 s each.
     assert messages[0].startswith("stage 1/2: teacher 'teacher', 2 epochs, resumes at step 1 of 4, about 30 s -> ")
-    assert messages[1].startswith("stage 2/2: student 'best' distilled from it, 1 epochs, about 20 s (times")
+    assert messages[1].startswith("stage 2/2: student 'best' distilled from it, 1 epoch, about 20 s (times")
 
 
 @pytest.mark.parametrize(("model", "recipe", "cuda", "chosen"), [
