@@ -68,17 +68,22 @@ dist.destroy_process_group()
 '''
 
 
+def run_in_two_processes(code: str, folder) -> None:
+    """Run a Python script under torchrun with two CPU processes, its one argument `folder`."""
+    script = folder / "script.py"
+    script.write_text(code)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(script), str(folder)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HOME": str(folder),
+                                 "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_gathered_objectives_equal_the_single_process_batch(tmp_path):
     """NT-Xent and similarity distillation see every process's rows: the same loss and gradient as
     one process with the whole batch, whatever the split."""
-    script = tmp_path / "gather.py"
-    script.write_text(GATHER_SCRIPT)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(script), str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                                 "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""})
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_in_two_processes(GATHER_SCRIPT, tmp_path)
     for rank in range(2):
         report = json.loads((tmp_path / f"{rank}.json").read_text())
         assert report["ok"], report
@@ -104,12 +109,5 @@ dist.destroy_process_group()
 def test_every_process_ends_with_the_weights_and_statistics_rank_0_saves(tmp_path):
     """A teacher trained under torchrun is the same model in every process (BatchNorm statistics
     included), so the student is distilled from the teacher that is saved."""
-    script = tmp_path / "ranks.py"
-    script.write_text(RANK_WEIGHTS_SCRIPT)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(script), str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                                 "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""})
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_in_two_processes(RANK_WEIGHTS_SCRIPT, tmp_path)
     assert (tmp_path / "0.txt").read_text() == (tmp_path / "1.txt").read_text()
