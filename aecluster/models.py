@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from aecluster.errors import UserInputError
+from aecluster.patches import PatchDictionaryEncoder
 from aecluster.registry import get_spec
 
 
@@ -304,10 +305,17 @@ def build_resnet(widths: tuple[int, ...] | list[int] = (64, 128, 256, 512),
                        ConvDecoder((*decoder_widths, widths[-1])), projector)
 
 
+def build_patches(patch_size: int = 6, centres: int = 400, grid: int = 2, normalise: float = 10.0,
+                  flip_average: bool = False) -> Autoencoder:
+    """An encoder-only model around a `PatchDictionaryEncoder` (fitted, not trained by gradient)."""
+    return Autoencoder(PatchDictionaryEncoder(patch_size, centres, grid, normalise, flip_average))
+
+
 BUILDERS: dict[str, Callable[..., Autoencoder]] = {
     "baseline": build_baseline,
     "conv": build_conv,
     "resnet": build_resnet,
+    "patches": build_patches,
 }
 
 

@@ -65,6 +65,23 @@ class TrainSettings:
         return cls(**values)
 
 
+@dataclass
+class DictionarySettings:
+    """How a patch-dictionary stage is fitted (`aecluster.patches`): how many random patches,
+    the whitening's eps and K-means's rounds. A student dictionary merges its teacher's atoms
+    with the same rounds; the seed is the stage's training seed."""
+
+    patches: int = 200_000
+    whitening_eps: float = 0.1
+    iterations: int = 10
+
+    def __post_init__(self) -> None:
+        if not (self.patches >= 2 and self.whitening_eps > 0 and self.iterations >= 1):
+            raise UserInputError(f"dictionary settings patches {self.patches}, whitening_eps {self.whitening_eps}, "
+                                 f"iterations {self.iterations}: expected at least 2 patches, a positive eps and "
+                                 "at least 1 iteration")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One registered model: how to build it (`builder` + `config`), train it and cluster with it."""
@@ -77,11 +94,17 @@ class ModelConfig:
     recipe: dict[str, Any]
     teacher: str | None = None
     deploy_weights: str | None = None
+    dictionary: dict[str, Any] | None = None
 
     @property
     def settings(self) -> TrainSettings:
         """The config's training settings (validated; a fresh object each time)."""
         return TrainSettings(**self.training)
+
+    @property
+    def dictionary_settings(self) -> DictionarySettings | None:
+        """How a patch-dictionary stage is fitted (None for a model trained by gradient)."""
+        return DictionarySettings(**self.dictionary) if self.dictionary is not None else None
 
 
 _TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
@@ -116,7 +139,7 @@ def load_config(path: str | Path) -> ModelConfig:
         raise UserInputError(f"{path}: not a readable YAML config ({str(exc).splitlines()[0][:160]})") from None
     if not isinstance(raw, dict):
         raise UserInputError(f"{path}: expected a mapping of settings, found {type(raw).__name__}")
-    allowed = {"description", "architecture", "training", "recipe", "teacher", "deploy_weights"}
+    allowed = {"description", "architecture", "training", "recipe", "teacher", "deploy_weights", "dictionary"}
     unknown = sorted(set(raw) - allowed)
     if unknown or "architecture" not in raw:
         raise UserInputError(f"{path}: unknown section(s) {', '.join(unknown) or 'none'}; expected "
@@ -131,6 +154,16 @@ def load_config(path: str | Path) -> ModelConfig:
         TrainSettings(**training)
     except UserInputError as error:
         raise UserInputError(f"{path}: training: {error}") from None
+    dictionary = raw.get("dictionary")
+    if (dictionary is not None) != (builder == "patches"):
+        raise UserInputError(f"{path}: a 'dictionary' section goes with builder 'patches' (and only there)")
+    if dictionary is not None:
+        dictionary = dict(dictionary)
+        _check_types(dictionary, DictionarySettings, f"{path}: dictionary")
+        try:
+            DictionarySettings(**dictionary)
+        except UserInputError as error:
+            raise UserInputError(f"{path}: dictionary: {error}") from None
     recipe = dict(raw.get("recipe") or {})
     if not set(recipe) <= set(RECIPE_KEYS):
         raise UserInputError(f"{path}: recipe keys {sorted(recipe)}, expected some of {', '.join(RECIPE_KEYS)}")
@@ -139,7 +172,7 @@ def load_config(path: str | Path) -> ModelConfig:
         raise UserInputError(f"{path}: deploy_weights {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
     return ModelConfig(name=path.stem, description=str(raw.get("description", "")), builder=builder,
                        config=architecture, training=training, recipe=recipe, teacher=raw.get("teacher"),
-                       deploy_weights=weights)
+                       deploy_weights=weights, dictionary=dictionary)
 
 
 def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:
@@ -153,8 +186,8 @@ def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:
 
 REGISTRY: dict[str, ModelConfig] = load_registry()
 MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
-# The distillation defaults of `aecluster distill`: those of the shipped student (configs/best.yaml).
-DISTILL_DEFAULTS: TrainSettings = REGISTRY["best"].settings
+# The distillation defaults of `aecluster distill`: those of the CNN student (configs/best_cnn.yaml).
+DISTILL_DEFAULTS: TrainSettings = REGISTRY["best_cnn"].settings
 
 
 def get_spec(name: str) -> ModelConfig:

@@ -77,6 +77,29 @@ def subsample_agreement(fit: GroupFit, codes: np.ndarray, seed: int) -> float:
     return clustering_accuracy(labels[0], labels[1])
 
 
+def sample_agreement(fit: GroupFit, codes: np.ndarray, groups: np.ndarray, size: int,
+                     seeds: Sequence[int]) -> float:
+    """How often a clustering fitted on `size` random codes alone groups them as `groups` (the
+    fit on all codes) does, averaged over one draw per seed: whether a recipe holds on a few
+    thousand images clustered by themselves, as `hw9_best.sh` clusters its input."""
+    agreements = []
+    for seed in seeds:
+        part = np.sort(np.random.default_rng([seed, size]).choice(len(codes), min(size, len(codes)), replace=False))
+        agreements.append(clustering_accuracy(fit(codes[part], seed), groups[part]))
+    return float(np.mean(agreements))
+
+
+def most_stable(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    """The rule of docs/accuracy.md for patch-dictionary candidates; `rows[0]` is the default.
+
+    The default is kept while all its agreements (`keys`) are at least STABLE; otherwise the row
+    whose lowest agreement is highest (earlier rows win ties)."""
+    def least(row: dict[str, Any]) -> float:
+        return min(row[key] for key in keys)
+
+    return rows[0] if least(rows[0]) >= STABLE else max(rows, key=least)
+
+
 def recipe_fit(reduce: str, method: str) -> GroupFit:
     """A GroupFit fitting recipe (`reduce`, `method`) into two groups on unstandardised codes."""
     from aecluster.encoding import fit_groups

@@ -18,13 +18,21 @@ from typing import Any
 
 import numpy as np
 
-from aecluster.atomic import atomic_path
-from aecluster.checkpoint import model_from_payload, read_checkpoint
+from aecluster.atomic import atomic_path, check_writable
+from aecluster.checkpoint import (
+    deployable_payload,
+    make_payload,
+    model_from_payload,
+    read_checkpoint,
+    save_checkpoint,
+    weights_digest,
+)
 from aecluster.data import images_digest
 from aecluster.distributed import distributed_rank
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
-from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec
+from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_dictionary, fit_seconds, merge_atoms
+from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec, model_config
 from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folder, settings_of
 from aecluster.training import Trainer, epoch_batches
 
@@ -32,6 +40,54 @@ from aecluster.training import Trainer, epoch_batches
 def epochs_text(epochs: int) -> str:
     """ "1 epoch", "50 epochs"."""
     return f"{epochs} epoch{'' if epochs == 1 else 's'}"
+
+
+def stage_text(name: str, settings: TrainSettings, config: dict[str, Any] | None = None,
+               distilled: bool = False) -> str:
+    """What a stage does, for the plan: "50 epochs", or how its patch dictionary is fitted."""
+    fit = get_spec(name).dictionary_settings
+    if fit is None:
+        return epochs_text(settings.epochs)
+    atoms = {**model_config(name), **(config or {})}["centres"]
+    if distilled:
+        return f"{atoms} atoms merged from the teacher's"
+    return f"{atoms} atoms fitted on {fit.patches:,} patches"
+
+
+def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
+                    teacher: Autoencoder | None = None, recipe: dict[str, Any] | None = None,
+                    config: dict[str, Any] | None = None, progress: bool = True) -> Autoencoder:
+    """A patch-dictionary stage: fit the dictionary on `images` (a teacher stage), or merge the
+    atoms of a dictionary `teacher` into the config's fewer atoms (a student stage); with
+    `output`, write the checkpoint (encoder-only in the config's deploy format, if it sets one)."""
+    spec = get_spec(name)
+    fit = spec.dictionary_settings
+    config = {**model_config(name), **(config or {})}
+    model = build_model(name, config)
+    encoder = model.encoder
+    if output is not None:
+        check_writable(Path(output))
+    if teacher is not None:
+        source = teacher.encoder
+        if not isinstance(source, PatchDictionaryEncoder) or (source.patch_size, source.normalise) != (
+                encoder.patch_size, encoder.normalise) or source.centres.shape[0] < encoder.centres.shape[0]:
+            raise UserInputError(f"student {name!r} merges the atoms of a patch-dictionary teacher of "
+                                 f"{encoder.patch_size}x{encoder.patch_size} patches with at least "
+                                 f"{encoder.centres.shape[0]} atoms; this teacher is not one")
+        dictionary = merge_atoms(dictionary_of(source), encoder.centres.shape[0], fit.iterations, settings.seed)
+    else:
+        dictionary = fit_dictionary(images, patch_size=encoder.patch_size, centres=encoder.centres.shape[0],
+                                    patches=fit.patches, normalise=encoder.normalise,
+                                    whitening_eps=fit.whitening_eps, iterations=fit.iterations, seed=settings.seed,
+                                    progress=progress)
+    encoder.load_dictionary(dictionary)
+    model.eval()
+    if output is not None and distributed_rank()[0] == 0:
+        payload = make_payload(model, name, config, dict(recipe or spec.recipe), epoch=0, extra={
+            "settings": asdict(settings), "dictionary": asdict(fit), "images": images_digest(images),
+            "teacher": weights_digest(teacher) if teacher is not None else None})
+        save_checkpoint(output, deployable_payload(payload, spec.deploy_weights) if spec.deploy_weights else payload)
+    return model
 
 
 def teacher_path(output: str | Path) -> Path:
@@ -45,6 +101,11 @@ def train_stage(name: str, images: np.ndarray, output: str | Path | None, settin
                 device: str | None = None, progress: bool = True,
                 evaluate: Callable[[Autoencoder], float] | None = None) -> Autoencoder:
     """One stage: train config `name` on `images` (distilled from `teacher` when given)."""
+    if get_spec(name).dictionary_settings is not None:
+        if resume is not None:
+            raise UserInputError(f"model {name!r} is fitted in one go (no snapshots): there is nothing to resume")
+        return fit_patch_stage(name, images, output, settings, teacher=teacher, recipe=recipe, config=config,
+                               progress=progress)
     trainer = Trainer(name, settings, recipe=recipe, device=device, progress=progress, evaluate=evaluate,
                       teacher=teacher, config=config)
     return trainer.fit(images, output, resume=resume)
@@ -95,8 +156,10 @@ def _trained(name: str, path: Path, settings: TrainSettings, images: np.ndarray)
     if not path.is_file():
         return None
     payload = read_checkpoint(path)
+    fit = get_spec(name).dictionary_settings
     if (payload.get("model") == name and "settings" in payload and settings_of(payload, path) == settings
-            and payload.get("images") == images_digest(images)):
+            and payload.get("images") == images_digest(images)
+            and payload.get("dictionary") == (asdict(fit) if fit is not None else None)):
         return model_from_payload(payload, str(path))
     return None
 
@@ -128,7 +191,13 @@ def stage_steps(images: np.ndarray, settings: TrainSettings) -> int:
 def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
                      config: dict[str, Any] | None = None, device: str | None = None, from_step: int = 0) -> float:
     """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps
-    left after `from_step` (where a resumed stage starts)."""
+    left after `from_step` (where a resumed stage starts); for a patch dictionary, its fit's
+    time (`fit_seconds`)."""
+    fit = get_spec(name).dictionary_settings
+    if fit is not None:
+        merged = {**model_config(name), **(config or {})}
+        points = fit.patches if teacher is None else teacher.encoder.centres.shape[0]
+        return fit_seconds(points, merged["centres"], merged["patch_size"], fit.iterations)
     per_step = step_seconds(name, images, settings, teacher=teacher, config=config, device=device)
     return per_step * max(stage_steps(images, settings) - from_step, 0)
 
@@ -211,7 +280,7 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         step, resumes = _resumed(snapshot, images, settings)
         timing = (", " + about(estimate_seconds(name, images, settings, config=options.get("config"), device=device,
                                               from_step=step)) + " (measured here)") if estimate else ""
-        say(f"plan: {name!r}, {epochs_text(settings.epochs)}{resumes}{timing}")
+        say(f"plan: {name!r}, {stage_text(name, settings, options.get('config'))}{resumes}{timing}")
         return train_stage(name, images, output, settings, resume=snapshot, **options)
     teacher_resume = snapshot if snapshot is not None and snapshot.payload["model"] == spec.teacher else None
     teacher_settings = (settings_of(snapshot.payload, snapshot.source) if teacher_resume is not None
@@ -246,9 +315,10 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         times[1] = f", {about(seconds)} (times measured here)"
     kept = (" (the teacher this phase was distilled from: kept)" if student_resume is not None
             else " (already trained with these settings: reused)" if reused is not None else "")
-    say(f"stage 1/2: teacher {spec.teacher!r}, {epochs_text(teacher_settings.epochs)}{teacher_resumes}{times[0]} -> "
+    say(f"stage 1/2: teacher {spec.teacher!r}, {stage_text(spec.teacher, teacher_settings)}{teacher_resumes}{times[0]} -> "
         f"{path or 'memory'}{kept}")
-    say(f"stage 2/2: student {name!r} distilled from it, {epochs_text(settings.epochs)}{student_resumes}{times[1]} "
+    say(f"stage 2/2: student {name!r} distilled from it, "
+        f"{stage_text(name, settings, options.get('config'), distilled=True)}{student_resumes}{times[1]} "
         f"-> {output or 'memory'}")
     teacher = reused if reused is not None else train_stage(
         spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)

@@ -97,3 +97,39 @@ def tiny_gpu_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(REGISTRY, name, replace(spec, config={**spec.config, **architecture},
                                                     training={**spec.training, "epochs": 1, "batch_size": 32,
                                                               "distill_originals": 32}))
+
+
+def make_orientation_textures(count: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fine stripes, horizontal (label 1) or vertical (label 0), two pixels apart and faint, on a
+    strong smooth gradient of random direction, brightness and tint drawn alike for both labels.
+    Like photographs, the images' power is in the low frequencies; only the faint fine texture
+    tells the labels apart, which is what whitening the patches brings out."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    images = np.empty((count, 32, 32, 3), dtype=np.uint8)
+    rows, cols = np.mgrid[0:32, 0:32] / 31 - 0.5
+    for index, label in enumerate(labels):
+        angle, phase = rng.uniform(0, 2 * np.pi), rng.integers(2)
+        gradient = np.cos(angle) * rows + np.sin(angle) * cols
+        stripes = ((np.arange(32) + phase) % 2 - 0.5)
+        texture = stripes[:, None] * np.ones((1, 32)) if label else np.ones((32, 1)) * stripes[None, :]
+        colour = rng.uniform(0.35, 0.65) + rng.uniform(-0.05, 0.05, 3)
+        image = colour + rng.uniform(0.3, 0.6) * gradient[..., None] + 0.06 * texture[..., None]
+        images[index] = np.clip(image * 255, 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64)
+
+
+@pytest.fixture
+def small_dictionary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The patch-dictionary pair ('patches' teacher, 'best' student) with 32 atoms fitted on 10,000
+    patches and an 8-dimensional recipe, so that it fits in a second."""
+    from dataclasses import replace
+
+    from aecluster.registry import REGISTRY
+
+    for name in ("patches", "best"):
+        spec = REGISTRY[name]
+        monkeypatch.setitem(REGISTRY, name, replace(
+            spec, config={**spec.config, "centres": 32}, dictionary={"patches": 10_000, "whitening_eps": 0.1,
+                                                                     "iterations": 10},
+            recipe={**spec.recipe, "reduce": "wpca:8"}))

@@ -121,13 +121,13 @@ def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoi
         (["cluster", image_files[0], trained_checkpoint, tmp_path / "p.csv", "--reduce", "svd:2"],
          "bad reducer"),
         (["train", image_files[0], tmp_path / "m.pth", "--epochs", "0"], "expected a positive integer"),
-        (["distill", "--teacher", "t.pth", "--student", "best", image_files[0], tmp_path / "m.pth",
+        (["distill", "--teacher", "t.pth", "--student", "best_cnn", image_files[0], tmp_path / "m.pth",
           "--distill-originals", "-1"], "expected a non-negative integer"),
-        (["distill", "--teacher", trained_checkpoint, "--student", "best", image_files[0], tmp_path / "m.pth",
+        (["distill", "--teacher", trained_checkpoint, "--student", "best_cnn", image_files[0], tmp_path / "m.pth",
           "--distill-loss", "codes"], "the student's codes have 128 dimensions, the teacher's 64"),
-        (["distill", "--teacher", trained_checkpoint, "--student", "best", image_files[0], tmp_path / "m.pth",
+        (["distill", "--teacher", trained_checkpoint, "--student", "best_cnn", image_files[0], tmp_path / "m.pth",
           "--distill-maps", "10"], "the student's latent map is 128x4x4, the teacher's 64x4x4"),
-        (["distill", "--teacher", "t.pth", "--student", "best", image_files[0], tmp_path / "m.pth",
+        (["distill", "--teacher", "t.pth", "--student", "best_cnn", image_files[0], tmp_path / "m.pth",
           "--distill-maps", "-1"], "expected a non-negative number"),
         (["evaluate", tmp_path / "missing.csv", image_files[1]], "no such file"),
     ]
@@ -206,7 +206,7 @@ def test_distill_matches_maps_by_default_only_where_the_shapes_match(tmp_path, i
     from aecluster.checkpoint import read_checkpoint
 
     # The teacher's latent map is 64x4x4: an `improved` student's too, a `best` student's is 128x4x4.
-    for student, expected in (("improved", 300.0), ("best", 0.0)):
+    for student, expected in (("improved", 300.0), ("best_cnn", 0.0)):
         assert main(["distill", "--teacher", str(trained_checkpoint), "--student", student, "--epochs", "1",
                      "--batch-size", "32", "--quiet", str(image_files[0]), str(tmp_path / f"{student}.pth")]) == 0
         snapshot = sorted((tmp_path / f"{student}_run").glob("step_*.pth"))[-1]

@@ -97,7 +97,7 @@ def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_grou
     from aecluster.registry import REGISTRY, TrainSettings
     from aecluster.stages import run_stages, teacher_path
 
-    spec = REGISTRY["best"]
+    spec = REGISTRY["best_cnn"]
     assert spec.teacher == "teacher" and spec.deploy_weights == "float16"
     distilled = []
     monkeypatch.setitem(COMPARISONS, "similarity",
@@ -106,22 +106,22 @@ def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_grou
                                                            "batch_size": 32})
     monkeypatch.setitem(REGISTRY, "teacher", quick_teacher)
     output = tmp_path / "best.pth"
-    settings = TrainSettings.for_model("best", epochs=1, batch_size=32)
-    run_stages("best", two_groups[0], output, settings, progress=False)
+    settings = TrainSettings.for_model("best_cnn", epochs=1, batch_size=32)
+    run_stages("best_cnn", two_groups[0], output, settings, progress=False)
     path = teacher_path(output)
     assert read_checkpoint(path)["model"] == "teacher"
     # Two steps, each matching the two 32-image views and then the 32 originals as given.
     assert distilled == [(64, 128), (32, 128)] * 2
     info = describe_size(output)
-    assert info["model"] == "best" and info["weight_format"] == "float16" and not info["has_decoder"]
+    assert info["model"] == "best_cnn" and info["weight_format"] == "float16" and not info["has_decoder"]
     assert info["total"] < 100_000 and info["bytes"] < 225_000
     # A teacher saved before a newer setting existed (here: without distill_originals) is reused.
     payload = read_checkpoint(path)
     del payload["settings"]["distill_originals"]
     save_checkpoint(path, payload)
     teacher_mtime = path.stat().st_mtime_ns
-    run_stages("best", two_groups[0], output, settings, progress=False)
+    run_stages("best_cnn", two_groups[0], output, settings, progress=False)
     assert path.stat().st_mtime_ns == teacher_mtime
-    run_stages("best", two_groups[0], output, TrainSettings.for_model("best", epochs=1, batch_size=32, seed=1),
+    run_stages("best_cnn", two_groups[0], output, TrainSettings.for_model("best_cnn", epochs=1, batch_size=32, seed=1),
                progress=False)
     assert read_checkpoint(path)["settings"]["seed"] == 1

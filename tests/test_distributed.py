@@ -13,7 +13,7 @@ from aecluster.checkpoint import load_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("command_args", [["train", "--model", "improved"], ["distill", "--student", "best"],
+@pytest.mark.parametrize("command_args", [["train", "--model", "improved"], ["distill", "--student", "best_cnn"],
                                           ["student", "--config", "best_gpu"]],
                          ids=["train", "distill", "gpu-student"])
 def test_torchrun_two_cpu_processes(tmp_path, image_files, trained_checkpoint, command_args):

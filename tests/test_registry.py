@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_every_config_file_is_registered_and_students_name_registered_teachers():
     assert set(REGISTRY) == {path.stem for path in CONFIG_FOLDER.glob("*.yaml")}
-    assert {"baseline", "improved", "teacher", "best", "mobilenet", "plaincnn", "resnet18_teacher",
-            "best_gpu"} <= set(REGISTRY)
-    assert REGISTRY["best"].teacher == "teacher" and REGISTRY["best_gpu"].teacher == "resnet18_teacher"
-    assert REGISTRY["best_gpu"].config == REGISTRY["best"].config
+    assert {"baseline", "improved", "teacher", "best", "best_cnn", "patches", "mobilenet", "plaincnn",
+            "resnet18_teacher", "best_gpu"} <= set(REGISTRY)
+    assert REGISTRY["best"].teacher == "patches" and REGISTRY["best_cnn"].teacher == "teacher"
+    assert REGISTRY["best_gpu"].teacher == "resnet18_teacher" and REGISTRY["best_gpu"].config == REGISTRY["best_cnn"].config
     assert all(spec.settings.epochs >= 1 and spec.settings.batch_size >= 1 for spec in REGISTRY.values())
 
 

@@ -62,7 +62,7 @@ def resume_from_hint(stderr):
 @pytest.fixture
 def reference(tmp_path, image_files, quick_teacher):
     output = tmp_path / "ref.pth"
-    assert main(["train", "--model", "best", str(image_files[0]), str(output), *QUICK]) == 0
+    assert main(["train", "--model", "best_cnn", str(image_files[0]), str(output), *QUICK]) == 0
     return output
 
 
@@ -71,7 +71,7 @@ def test_interrupted_phase_resumes_that_phase_then_goes_on(tmp_path, image_files
                                                            stop_at, phase, steps_after):
     output = tmp_path / "out.pth"
     steps.count, steps.stop_at = 0, stop_at
-    assert main(["train", "--model", "best", str(image_files[0]), str(output), *QUICK]) == 130
+    assert main(["train", "--model", "best_cnn", str(image_files[0]), str(output), *QUICK]) == 130
     stderr = capsys.readouterr().err
     folder = run_folder(output) / "teacher_run" if phase == "teacher" else run_folder(output)
     snapshot = folder / f"step_{stop_at if phase == 'teacher' else 1:07d}.pth"
@@ -91,7 +91,7 @@ def test_interrupted_phase_resumes_that_phase_then_goes_on(tmp_path, image_files
 
 def test_a_final_checkpoint_is_not_a_snapshot_to_resume(tmp_path, image_files, capsys):
     output = tmp_path / "o.pth"
-    code = main(["train", "--model", "best", str(image_files[0]), str(output), "--resume",
+    code = main(["train", "--model", "best_cnn", str(image_files[0]), str(output), "--resume",
                  str(ROOT / "checkpoints" / "best.pth")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
@@ -101,49 +101,49 @@ def test_a_final_checkpoint_is_not_a_snapshot_to_resume(tmp_path, image_files, c
 
 def test_a_snapshot_of_another_model_is_refused(tmp_path, image_files, trained_checkpoint, capsys):
     snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[0]
-    code = main(["train", "--model", "best", str(image_files[0]), str(tmp_path / "o.pth"), "--resume", str(snapshot)])
-    assert code == 2 and "snapshot of model 'improved', but --model is 'best'" in capsys.readouterr().err
+    code = main(["train", "--model", "best_cnn", str(image_files[0]), str(tmp_path / "o.pth"), "--resume", str(snapshot)])
+    assert code == 2 and "snapshot of model 'improved', but --model is 'best_cnn'" in capsys.readouterr().err
 
 
 def test_stage_commands_train_a_teacher_then_distil_a_student(tmp_path, image_files, capsys):
     teacher, student = tmp_path / "teacher.pth", tmp_path / "student.pth"
     assert main(["teacher", "--config", "teacher", str(image_files[0]), str(teacher), *QUICK]) == 0
-    assert main(["student", "--config", "aecluster/configs/best.yaml", "--teacher", str(teacher),
+    assert main(["student", "--config", "aecluster/configs/best_cnn.yaml", "--teacher", str(teacher),
                  str(image_files[0]), str(student), *QUICK]) == 0
     payload = read_checkpoint(student)
-    assert payload["model"] == "best" and payload["weight_format"] == "float16"
+    assert payload["model"] == "best_cnn" and payload["weight_format"] == "float16"
     snapshot = read_checkpoint(sorted(run_folder(student).glob("step_*.pth"))[-1])
-    assert snapshot["settings"]["distill_weight"] == REGISTRY["best"].settings.distill_weight
+    assert snapshot["settings"]["distill_weight"] == REGISTRY["best_cnn"].settings.distill_weight
     assert not (run_folder(student) / "teacher.pth").exists()
     capsys.readouterr()
     assert exit_code(["student", "--config", "teacher", "--teacher", str(teacher), str(image_files[0]),
                       str(student)]) == 2
     assert "config 'teacher' names no teacher; use `aecluster teacher`" in capsys.readouterr().err
-    (tmp_path / "best.yaml").write_text((ROOT / "aecluster" / "configs" / "best.yaml").read_text())
-    assert exit_code(["student", "--config", str(tmp_path / "best.yaml"), "--teacher", str(teacher),
+    (tmp_path / "best_cnn.yaml").write_text((ROOT / "aecluster" / "configs" / "best_cnn.yaml").read_text())
+    assert exit_code(["student", "--config", str(tmp_path / "best_cnn.yaml"), "--teacher", str(teacher),
                       str(image_files[0]), str(student)]) == 2
-    assert "best.yaml: not a registered config" in capsys.readouterr().err
+    assert "best_cnn.yaml: not a registered config" in capsys.readouterr().err
 
 
 def test_plan_with_measured_times_changes_no_weight(tmp_path, two_groups, quick_teacher):
     from aecluster.registry import TrainSettings
     from aecluster.stages import run_stages
 
-    settings = TrainSettings.for_model("best", epochs=1, batch_size=32)
+    settings = TrainSettings.for_model("best_cnn", epochs=1, batch_size=32)
     messages = []
-    run_stages("best", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
+    run_stages("best_cnn", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
                progress=False)
     assert [m.split(":")[0] for m in messages] == ["stage 1/2", "stage 2/2"]
     assert all(re.search(r", about \d+ (s|min|h)\b", m) for m in messages) and "measured" in messages[1]
-    run_stages("best", two_groups[0], tmp_path / "b.pth", settings, progress=False)
+    run_stages("best_cnn", two_groups[0], tmp_path / "b.pth", settings, progress=False)
     assert same_weights(tmp_path / "a.pth", tmp_path / "b.pth")
     assert same_weights(run_folder(tmp_path / "a.pth") / "teacher.pth", run_folder(tmp_path / "b.pth") / "teacher.pth")
     messages.clear()
-    run_stages("best", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
+    run_stages("best_cnn", two_groups[0], tmp_path / "a.pth", settings, say=messages.append, estimate=True,
                progress=False)
     assert "reused" in messages[0]
     messages.clear()
-    run_stages("best", two_groups[0][::-1], tmp_path / "a.pth", settings, say=messages.append, progress=False)
+    run_stages("best_cnn", two_groups[0][::-1], tmp_path / "a.pth", settings, say=messages.append, progress=False)
     assert "reused" not in messages[0]  # other images: the teacher is trained again
 
 
@@ -153,18 +153,18 @@ def test_a_resumed_teacher_plan_says_its_step_and_times_only_the_steps_left(tmp_
     from aecluster.registry import TrainSettings
     from aecluster.snapshots import TrainingInterrupted
 
-    settings = TrainSettings.for_model("best", epochs=1, batch_size=32)
+    settings = TrainSettings.for_model("best_cnn", epochs=1, batch_size=32)
     steps.count, steps.stop_at = 0, 1  # the teacher stops after its first of 4 steps
     with pytest.raises(TrainingInterrupted) as stopped:
-        stages.run_stages("best", two_groups[0], tmp_path / "a.pth", settings, progress=False)
+        stages.run_stages("best_cnn", two_groups[0], tmp_path / "a.pth", settings, progress=False)
     steps.stop_at = None
     monkeypatch.setattr(stages, "step_seconds", lambda *args, **kwargs: 10.0)
     messages = []
-    stages.run_stages("best", two_groups[0], tmp_path / "a.pth", settings, resume=stopped.value.snapshot,
+    stages.run_stages("best_cnn", two_groups[0], tmp_path / "a.pth", settings, resume=stopped.value.snapshot,
                       say=messages.append, estimate=True, progress=False)
     # 3 teacher steps left of 4, then the student's 2 steps, 10 s each.
     assert messages[0].startswith("stage 1/2: teacher 'teacher', 2 epochs, resumes at step 1 of 4, about 30 s -> ")
-    assert messages[1].startswith("stage 2/2: student 'best' distilled from it, 1 epoch, about 20 s (times")
+    assert messages[1].startswith("stage 2/2: student 'best_cnn' distilled from it, 1 epoch, about 20 s (times")
 
 
 @pytest.mark.parametrize(("model", "recipe", "cuda", "chosen"), [
@@ -195,18 +195,18 @@ def test_train_best_runs_the_gpu_recipe_where_cuda_is(monkeypatch, tmp_path, ima
     assert "aecluster: error: --recipe gpu: model 'improved' has no GPU recipe" in capsys.readouterr().err
 
 
-def test_train_best_on_a_cpu_says_what_the_gpu_recipe_would_take_then_trains_best(
-        monkeypatch, tmp_path, image_files, quick_teacher, tiny_gpu_recipe, capsys):
+def test_train_best_on_a_cpu_says_it_trains_the_cpu_recipe_then_fits_the_dictionary_pair(
+        monkeypatch, tmp_path, image_files, small_dictionary, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     output = tmp_path / "best.pth"
-    assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(output),
-                 "--epochs", "1", "--batch-size", "32"]) == 0
-    lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("no CUDA device: the GPU recipe 'best_gpu' would take about ")
-    assert "training the CPU recipe 'best' instead" in lines[0]
-    assert [line.split(":")[0] for line in lines[1:3]] == ["stage 1/2", "stage 2/2"] and "'teacher'" in lines[1]
-    assert read_checkpoint(output)["model"] == "best"
-    assert read_checkpoint(run_folder(output) / "teacher.pth")["model"] == "teacher"
+    assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(output)]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("fit ")]
+    assert lines[0] == ("no CUDA device: training the CPU recipe 'best'; the GPU recipe 'best_gpu' "
+                        "needs one (docs/gpu.md)")
+    assert lines[1].startswith("stage 1/2: teacher 'patches', 32 atoms fitted on 10,000 patches, about ")
+    assert lines[2].startswith("stage 2/2: student 'best' distilled from it, 32 atoms merged from")
+    assert read_checkpoint(output)["model"] == "best" and read_checkpoint(output)["weight_format"] == "float16"
+    assert read_checkpoint(run_folder(output) / "teacher.pth")["model"] == "patches"
 
 
 def test_teacher_epochs_shorten_the_teacher_stage_and_resume_keeps_them(tmp_path, image_files, tiny_gpu_recipe,

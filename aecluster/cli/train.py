@@ -188,22 +188,15 @@ def _resume_command(args: argparse.Namespace, snapshot: Path) -> str:
 
 def _chosen_recipe(args: argparse.Namespace) -> str:
     """The config `--recipe` picks. When 'auto' falls back to the CPU recipe although a GPU one
-    exists, first say how long the GPU recipe would take on this machine (each stage timed on a
-    few steps of 16 images, scaled to the data), so that the choice is visible."""
-    from aecluster.data import load_images
+    exists, say so first (nothing is timed: measuring a GPU recipe on a CPU costs a silent minute
+    and says little), so that the choice is visible."""
     from aecluster.devices import resolve_device
     from aecluster.registry import gpu_counterpart, resolve_recipe
-    from aecluster.stages import about, recipe_seconds
 
     device = resolve_device(args.device)
     chosen = resolve_recipe(args.model, args.recipe, device.startswith("cuda"))
     gpu = gpu_counterpart(args.model)
     if chosen == args.model and gpu not in (None, args.model) and not args.quiet:
-        seconds = recipe_seconds(gpu, load_images(args.images, min_images=2), seed=args.seed or 0, batch=16,
-                                 device=device)
-        stages = " + ".join(about(part).removeprefix("about ") for part in seconds)
-        say(args, f"no CUDA device: the GPU recipe {gpu!r} would take {about(sum(seconds))} here ({stages}, "
-                  f"timed on a few steps of 16 images); training the CPU recipe {args.model!r} instead "
+        say(args, f"no CUDA device: training the CPU recipe {args.model!r}; the GPU recipe {gpu!r} needs one "
                   "(docs/gpu.md)")
     return chosen
-

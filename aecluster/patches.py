@@ -1,0 +1,218 @@
+"""A whitened patch dictionary: the single-layer features of Coates, Lee & Ng (AISTATS 2011).
+
+Fitting needs no gradient and takes minutes on two CPU cores: random patches of the training
+images are each normalised (mean removed, divided by sqrt(var + `normalise`)), ZCA-whitened
+(eigenvalues plus `whitening_eps`), and K-means finds `centres` dictionary atoms among them.
+An image is encoded at stride 1 with the "triangle" code f_k = max(0, mean_j(d_j) - d_k), where
+d is the distance of the whitened patch to each atom, and mean-pooled over a `grid` x `grid` grid
+of regions. Encoding is a convolution in matrix form: every patch is whitened and compared with the atoms
+by two matrix products; the layer's numbers are the whitening matrix, its mean and the
+atoms. The whitening is what makes it work: without it K-means atoms are blurry averages, and
+the codes follow colour and brightness rather than texture (docs/accuracy.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PIXEL_SCALE = 127.5  # [-1, 1] inputs are mapped back to the [0, 255] range the constants are set in
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    """The fitted numbers of a patch dictionary (float32 tensors)."""
+
+    mean: torch.Tensor  # (D,) mean of the normalised patches
+    whitening: torch.Tensor  # (D, D) ZCA matrix
+    centres: torch.Tensor  # (K, D) atoms, in whitened space
+
+
+def sample_patches(images: np.ndarray, count: int, patch_size: int, rng: np.random.Generator,
+                   chunk: int = 20_000) -> np.ndarray:
+    """`count` random `patch_size` squares of uint8 (N,H,W,3) images as float32 rows of
+    3 * patch_size**2 values in [0, 255], channel-major (the layout of a conv weight)."""
+    n, height, width, _ = images.shape
+    which = np.sort(rng.integers(0, n, count))
+    rows = rng.integers(0, height - patch_size + 1, count)
+    cols = rng.integers(0, width - patch_size + 1, count)
+    offsets = np.arange(patch_size)
+    out = np.empty((count, 3 * patch_size * patch_size), dtype=np.float32)
+    for start in range(0, count, chunk):
+        part = slice(start, start + chunk)
+        picked = np.asarray(images[which[part]])
+        r = rows[part, None, None] + offsets[None, :, None]
+        c = cols[part, None, None] + offsets[None, None, :]
+        squares = picked[np.arange(len(picked))[:, None, None], r, c]  # (n, p, p, 3)
+        out[part] = squares.transpose(0, 3, 1, 2).reshape(len(picked), -1)
+    return out
+
+
+def normalise_patches(patches: torch.Tensor, normalise: float, dim: int = 1) -> torch.Tensor:
+    """Each patch (values along `dim`) minus its mean, divided by sqrt(its variance +
+    `normalise`): contrast normalisation that does not blow up the noise of flat patches."""
+    mean = patches.mean(dim=dim, keepdim=True)
+    var = patches.var(dim=dim, keepdim=True)
+    return (patches - mean) / torch.sqrt(var + normalise)
+
+
+def zca(patches: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, matrix) of ZCA whitening: V diag(1 / sqrt(lambda + eps)) V^T of the covariance."""
+    mean = patches.mean(dim=0)
+    centred = (patches - mean).double()
+    covariance = centred.T @ centred / (len(patches) - 1)
+    values, vectors = torch.linalg.eigh(covariance)
+    matrix = vectors @ torch.diag(1.0 / torch.sqrt(values.clamp(min=0) + eps)) @ vectors.T
+    return mean, matrix.float()
+
+
+def kmeans_atoms(points: torch.Tensor, k: int, iterations: int, generator: torch.Generator,
+                 chunk: int = 65_536, progress: bool = False) -> torch.Tensor:
+    """Lloyd's K-means, `iterations` rounds from `k` distinct random points; an atom left empty
+    restarts at a random point. Sums are accumulated in float64 chunk by chunk, in a fixed order."""
+    from tqdm.auto import tqdm
+
+    n = len(points)
+    centres = points[torch.randperm(n, generator=generator)[:k]].clone()
+    for _ in tqdm(range(iterations), disable=not progress, desc=f"fit {k} atoms", unit="round"):
+        sums = torch.zeros(k, points.shape[1], dtype=torch.float64)
+        counts = torch.zeros(k, dtype=torch.float64)
+        half_norms = 0.5 * (centres * centres).sum(dim=1)
+        for start in range(0, n, chunk):
+            block = points[start : start + chunk]
+            nearest = (block @ centres.T - half_norms).argmax(dim=1)
+            sums.index_add_(0, nearest, block.double())
+            counts += torch.bincount(nearest, minlength=k).double()
+        empty = counts == 0
+        centres = (sums / counts.clamp(min=1)[:, None]).float()
+        if empty.any():
+            centres[empty] = points[torch.randint(n, (int(empty.sum()),), generator=generator)]
+    return centres
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch, BLAS and OpenMP on one thread: sums then come out in one order whatever the
+    caller's thread count, so a fit is bit-identical at any thread count."""
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def fit_dictionary(images: np.ndarray, *, patch_size: int, centres: int, patches: int, normalise: float,
+                   whitening_eps: float, iterations: int, seed: int, progress: bool = False) -> Dictionary:
+    """Fit the dictionary on uint8 (N,32,32,3) images; the same images and seed give the same
+    numbers whatever the thread count."""
+    with one_thread():
+        rng = np.random.default_rng(seed)
+        rows = normalise_patches(torch.from_numpy(sample_patches(images, patches, patch_size, rng)), normalise)
+        mean, matrix = zca(rows, whitening_eps)
+        whitened = (rows - mean) @ matrix.T
+        atoms = kmeans_atoms(whitened, centres, iterations, torch.Generator().manual_seed(seed), progress=progress)
+    return Dictionary(mean=mean.float(), whitening=matrix, centres=atoms)
+
+
+def merge_atoms(dictionary: Dictionary, centres: int, iterations: int, seed: int) -> Dictionary:
+    """A smaller dictionary distilled from `dictionary`: the same normalisation and whitening,
+    and `centres` atoms found by K-means among its atoms (a copy when the counts are equal)."""
+    if centres == len(dictionary.centres):
+        return dictionary
+    with one_thread():
+        atoms = kmeans_atoms(dictionary.centres, centres, iterations, torch.Generator().manual_seed(seed))
+    return Dictionary(mean=dictionary.mean, whitening=dictionary.whitening, centres=atoms)
+
+
+def fit_seconds(points: int, centres: int, patch_size: int, iterations: int, probe: int = 20_000) -> float:
+    """Roughly how long K-means of `centres` atoms on `points` whitened patches takes here: one
+    round on `probe` random points, timed, scaled to the points and rounds (the fit's bulk)."""
+    sample = torch.randn(min(points, probe), 3 * patch_size * patch_size, generator=torch.Generator().manual_seed(0))
+    with one_thread():
+        start = time.perf_counter()
+        kmeans_atoms(sample, min(centres, len(sample)), 1, torch.Generator().manual_seed(0))
+        seconds = time.perf_counter() - start
+    return seconds * iterations * points / len(sample)
+
+
+def dictionary_of(encoder: PatchDictionaryEncoder) -> Dictionary:
+    """The fitted numbers an encoder holds (detached copies)."""
+    return Dictionary(mean=encoder.mean.detach().clone(), whitening=encoder.whitening.detach().clone(),
+                      centres=encoder.centres.detach().clone())
+
+
+class PatchDictionaryEncoder(nn.Module):
+    """Encodes [-1, 1] images with a fitted patch dictionary: triangle codes of every
+    `patch_size` patch (stride 1), mean-pooled over a `grid` x `grid` grid; the code is the
+    flattened (K, grid, grid) map. Built empty (zeros); `load_dictionary` or a checkpoint
+    gives it its numbers. With `flip_average`, inference averages the codes of the image and its
+    mirror image."""
+
+    def __init__(self, patch_size: int = 6, centres: int = 400, grid: int = 2, normalise: float = 10.0,
+                 flip_average: bool = False) -> None:
+        super().__init__()
+        if not (1 <= patch_size <= 32 and 1 <= grid <= 33 - patch_size and centres >= 2):
+            raise ValueError(f"patch_size {patch_size}, grid {grid} and centres {centres} do not fit 32x32 "
+                             "images (1 <= patch_size <= 32, 1 <= grid <= 33 - patch_size, centres >= 2)")
+        if not normalise > 0:
+            raise ValueError(f"normalise must be positive, got {normalise}")
+        dim = 3 * patch_size * patch_size
+        self.patch_size, self.grid, self.normalise, self.flip_average = patch_size, grid, normalise, flip_average
+        self.mean = nn.Parameter(torch.zeros(dim), requires_grad=False)
+        self.whitening = nn.Parameter(torch.zeros(dim, dim), requires_grad=False)
+        self.centres = nn.Parameter(torch.zeros(centres, dim), requires_grad=False)
+        self.code_dim = centres * grid * grid
+
+    def load_dictionary(self, dictionary: Dictionary) -> PatchDictionaryEncoder:
+        """Take the fitted numbers (shapes must match the settings the encoder was built with)."""
+        with torch.no_grad():
+            for name in ("mean", "whitening", "centres"):
+                getattr(self, name).copy_(getattr(dictionary, name))
+        return self
+
+    def triangle_codes(self, x: torch.Tensor) -> torch.Tensor:
+        """Triangle codes (B, L, K) of the L patches (row by row) of [-1, 1] images."""
+        patches = F.unfold((x.float() + 1) * PIXEL_SCALE, self.patch_size).transpose(1, 2)  # (B, L, D)
+        whitened = (normalise_patches(patches, self.normalise, dim=2) - self.mean) @ self.whitening.T
+        # squared distances |z|^2 - 2 z.c + |c|^2, then the triangle code, in place: the (B, L, K)
+        # tensor is the layer's largest, so each pass over it counts
+        distances = torch.baddbmm((whitened * whitened).sum(dim=2, keepdim=True)
+                                  + (self.centres * self.centres).sum(dim=1), whitened,
+                                  self.centres.T.expand(len(x), -1, -1), alpha=-2)
+        distances.clamp_(min=0).sqrt_()
+        mean = distances.mean(dim=2, keepdim=True)
+        return distances.neg_().add_(mean).relu_()
+
+    def pooling(self, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+        """(grid*grid, L): each row averages the patch positions of one grid cell (the cells of
+        `adaptive_avg_pool2d`, row by row)."""
+        rows, cols = height - self.patch_size + 1, width - self.patch_size + 1
+        eye = torch.eye(rows * cols, dtype=like.dtype, device=like.device).reshape(rows * cols, 1, rows, cols)
+        return F.adaptive_avg_pool2d(eye, self.grid).reshape(rows * cols, -1).T.contiguous()
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled map (B, K, grid, grid)."""
+        codes = self.triangle_codes(x)
+        pooled = self.pooling(x.shape[2], x.shape[3], codes) @ codes  # (B, grid*grid, K)
+        return pooled.transpose(1, 2).reshape(len(x), -1, self.grid, self.grid)
+
+    def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """The code of a pooled map: all of it, flattened."""
+        return feature_map.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        codes = self.pool(self.feature_map(x))
+        if self.flip_average and not self.training:
+            codes = (codes + self.pool(self.feature_map(torch.flip(x, dims=[3])))) / 2
+        return codes
