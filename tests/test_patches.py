@@ -143,3 +143,14 @@ def test_shipped_dictionary_config_fits_the_size_budget():
     assert REGISTRY["best"].deploy_weights == "float16"
     assert sum(p.numel() for p in model.parameters()) <= 100_000
     assert 2 * sum(p.numel() for p in model.parameters()) <= 225_000
+
+
+def test_the_estimator_fits_a_dictionary_and_places_new_images(small_dictionary):
+    from aecluster import AEClusterer
+
+    images, labels = make_orientation_textures(200)
+    clusterer = AEClusterer(model="patches", reduce="wpca:8", standardize=False, random_state=0).fit(images)
+    assert clustering_accuracy(clusterer.labels_, labels) >= 0.95
+    new_images, new_labels = make_orientation_textures(60, seed=1)
+    assert clustering_accuracy(clusterer.predict(new_images), new_labels) >= 0.95
+    assert clusterer.transform(images[:3]).shape == (3, 8)
