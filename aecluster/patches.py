@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 PIXEL_SCALE = 127.5  # [-1, 1] inputs are mapped back to the [0, 255] range the constants are set in
+CHUNK = 64  # images encoded at once inside a batch
 
 
 @dataclass(frozen=True)
@@ -202,9 +203,10 @@ class PatchDictionaryEncoder(nn.Module):
         return F.adaptive_avg_pool2d(eye, self.grid).reshape(rows * cols, -1).T.contiguous()
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The pooled map (B, K, grid, grid)."""
-        codes = self.triangle_codes(x)
-        pooled = self.pooling(x.shape[2], x.shape[3], codes) @ codes  # (B, grid*grid, K)
+        """The pooled map (B, K, grid, grid), computed `CHUNK` images at a time: the per-patch
+        distances (CHUNK x 729 x K floats, 47 MB at 400 atoms) bound the memory, whatever B."""
+        pooling = self.pooling(x.shape[2], x.shape[3], x.float())
+        pooled = torch.cat([pooling @ self.triangle_codes(part) for part in x.split(CHUNK)])  # (B, grid*grid, K)
         return pooled.transpose(1, 2).reshape(len(x), -1, self.grid, self.grid)
 
     def pool(self, feature_map: torch.Tensor) -> torch.Tensor:

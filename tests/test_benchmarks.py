@@ -260,3 +260,27 @@ def test_benchmark_help_gives_a_whole_description_and_the_defaults(script, capsy
     root = str(Path(__file__).resolve().parents[1])
     if script in ("few_labels", "scale", "speed"):
         assert f"(default: {root}/checkpoints/" in text
+
+
+def test_dictionary_candidates_prints_one_row_per_encoder_and_recipe_and_the_rules_choice(tmp_path, bench_dir):
+    result = run_benchmark("dictionary_candidates", bench_dir, "--encoders", "8:2,8:1:flip",
+                           "--recipes", "wpca:4+kmeans;l2,pca:2+kmeans", "--sample", "32", "--draws", "2",
+                           "--json", tmp_path / "rows.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = [line for line in result.stdout.splitlines() if line.startswith("| 8 atoms")]
+    assert [line.split(" | ")[:2] for line in table] == [
+        ["| 8 atoms, 2x2", "wpca:4 + kmeans" + (" (chosen)" if "(chosen)" in table[0] else "")],
+        ["| 8 atoms, 2x2", "l2,pca:2 + kmeans" + (" (chosen)" if "(chosen)" in table[1] else "")],
+        ["| 8 atoms, 1x1, flip", "wpca:4 + kmeans" + (" (chosen)" if "(chosen)" in table[2] else "")],
+        ["| 8 atoms, 1x1, flip", "l2,pca:2 + kmeans" + (" (chosen)" if "(chosen)" in table[3] else "")]]
+    assert sum("(chosen)" in line for line in table) == 1
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    least = [min(row[key] for key in ("seed_agreement", "subsample_agreement", "sample_agreement")) for row in rows]
+    chosen = 0 if least[0] >= 0.95 else int(np.argmax(least))
+    assert "(chosen)" in table[chosen]
+    assert all(0.0 <= row["sample_agreement"] <= 1.0 and 0.5 <= row["train_acc"] <= 1.0 for row in rows)
+
+
+def test_dictionary_candidates_refuses_a_bad_encoder_in_one_line(tmp_path, bench_dir):
+    result = run_benchmark("dictionary_candidates", bench_dir, "--encoders", "400x2", cwd=tmp_path)
+    assert result.returncode == 2 and "bad encoder '400x2'" in result.stderr and "Traceback" not in result.stderr

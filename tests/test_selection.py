@@ -9,9 +9,11 @@ from aecluster.selection import (
     MARGIN,
     choose_recipe,
     modularity,
+    most_stable,
     neighbour_graph,
     recipe_criteria,
     recipe_fit,
+    sample_agreement,
     subsample_agreement,
 )
 
@@ -167,3 +169,27 @@ def test_seed_agreement_needs_two_seeds():
     codes, _ = two_bars(50)
     with pytest.raises(UserInputError, match="at least two seeds"):
         recipe_criteria(codes, "none", "kmeans", neighbour_graph(codes), seeds=(0,))
+
+
+def test_sample_agreement_compares_small_fits_with_the_fit_on_all_codes():
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.eye(3)[:2] * 5, 200, axis=0) + rng.normal(0, 0.2, (400, 3))  # two clear groups
+    fit = recipe_fit("none", "kmeans")
+    assert sample_agreement(fit, codes, fit(codes, 0), 100, range(3)) == 1.0
+    # against an unrelated reference the samples' fits agree about as often as chance allows
+    unrelated = rng.integers(0, 2, 400)
+    assert 0.5 <= sample_agreement(fit, codes, unrelated, 100, range(3)) < 0.65
+    # fits that label at random on each sample agree with the full fit no better
+    assert sample_agreement(lambda part, seed: rng.integers(0, 2, len(part)), codes, fit(codes, 0), 100,
+                            range(3)) < 0.65
+
+
+def test_most_stable_keeps_a_stable_default_else_takes_the_highest_least_agreement():
+    keys = ("seed_agreement", "subsample_agreement", "sample_agreement")
+
+    def stability(name, seeds, samples):
+        return {"recipe": name, "seed_agreement": seeds, "subsample_agreement": 1.0, "sample_agreement": samples}
+
+    assert most_stable([stability("default", 0.96, 0.95), stability("b", 1.0, 1.0)], keys)["recipe"] == "default"
+    assert most_stable([stability("default", 1.0, 0.90), stability("b", 0.94, 0.93),
+                        stability("c", 0.99, 0.92)], keys)["recipe"] == "b"
