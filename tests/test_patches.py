@@ -154,3 +154,28 @@ def test_the_estimator_fits_a_dictionary_and_places_new_images(small_dictionary)
     new_images, new_labels = make_orientation_textures(60, seed=1)
     assert clustering_accuracy(clusterer.predict(new_images), new_labels) >= 0.95
     assert clusterer.transform(images[:3]).shape == (3, 8)
+
+
+def test_stage_commands_fit_the_teacher_then_the_student_and_a_saved_model_predicts(tmp_path, small_dictionary,
+                                                                                    capsys):
+    images, labels = make_orientation_textures(200)
+    np.save(tmp_path / "x.npy", images)
+    new_images, new_labels = make_orientation_textures(60, seed=1)
+    np.save(tmp_path / "new.npy", new_images)
+    assert main(["teacher", "--config", "patches", str(tmp_path / "x.npy"), str(tmp_path / "t.pth"), "--quiet"]) == 0
+    assert main(["student", "--config", "best", "--teacher", str(tmp_path / "t.pth"), str(tmp_path / "x.npy"),
+                 str(tmp_path / "s.pth"), "--quiet"]) == 0
+    student, teacher = read_checkpoint(tmp_path / "s.pth"), read_checkpoint(tmp_path / "t.pth")
+    assert (student["model"], teacher["model"], student["weight_format"]) == ("best", "patches", "float16")
+    assert torch.equal(student["state_dict"]["encoder.centres"], teacher["state_dict"]["encoder.centres"].half())
+    assert main(["cluster", str(tmp_path / "x.npy"), str(tmp_path / "s.pth"), str(tmp_path / "p.csv"),
+                 "--save-model", str(tmp_path / "fitted.pth"), "--quiet"]) == 0
+    assert main(["predict", str(tmp_path / "fitted.pth"), str(tmp_path / "new.npy"), str(tmp_path / "new.csv"),
+                 "--quiet"]) == 0
+    predicted = np.loadtxt(tmp_path / "new.csv", delimiter=",", skiprows=1, dtype=int)[:, 1]
+    assert clustering_accuracy(predicted, new_labels) >= 0.95
+    capsys.readouterr()
+    assert main(["student", "--config", "best", "--teacher", str(tmp_path / "t.pth"), str(tmp_path / "x.npy"),
+                 str(tmp_path / "s2.pth"), "--resume", str(tmp_path / "t.pth")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "t.pth" in error and not (tmp_path / "s2.pth").exists()
