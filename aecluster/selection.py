@@ -77,16 +77,21 @@ def subsample_agreement(fit: GroupFit, codes: np.ndarray, seed: int) -> float:
     return clustering_accuracy(labels[0], labels[1])
 
 
-def sample_agreement(fit: GroupFit, codes: np.ndarray, groups: np.ndarray, size: int,
-                     seeds: Sequence[int]) -> float:
-    """How often a clustering fitted on `size` random codes alone groups them as `groups` (the
-    fit on all codes) does, averaged over one draw per seed: whether a recipe holds on a few
-    thousand images clustered by themselves, as `hw9_best.sh` clusters its input."""
-    agreements = []
+def sample_fits(fit: GroupFit, codes: np.ndarray, size: int,
+                seeds: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(indices, groups) of `size` random codes clustered by themselves, one draw per seed: a
+    recipe as `hw9_best.sh` runs it on a few thousand images."""
+    fits = []
     for seed in seeds:
         part = np.sort(np.random.default_rng([seed, size]).choice(len(codes), min(size, len(codes)), replace=False))
-        agreements.append(clustering_accuracy(fit(codes[part], seed), groups[part]))
-    return float(np.mean(agreements))
+        fits.append((part, fit(codes[part], seed)))
+    return fits
+
+
+def sample_agreement(fits: Sequence[tuple[np.ndarray, np.ndarray]], groups: np.ndarray) -> float:
+    """How often the `sample_fits` group their codes as `groups` (the fit on all codes) does,
+    averaged over the draws: whether a recipe holds on a few thousand images alone."""
+    return float(np.mean([clustering_accuracy(labels, groups[part]) for part, labels in fits]))
 
 
 def most_stable(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:

@@ -33,7 +33,14 @@ from aecluster.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from aecluster.patches import PatchDictionaryEncoder, fit_dictionary
 from aecluster.registry import get_spec
-from aecluster.selection import most_stable, recipe_fit, sample_agreement, seed_agreement, subsample_agreement
+from aecluster.selection import (
+    most_stable,
+    recipe_fit,
+    sample_agreement,
+    sample_fits,
+    seed_agreement,
+    subsample_agreement,
+)
 from benchmarks.arguments import benchmark_parser, number_list
 from benchmarks.common import load_bench
 
@@ -85,13 +92,11 @@ def recipe_row(codes: dict[str, np.ndarray], reduce: str, method: str, data: dic
     fit = recipe_fit(reduce, method)
     seeds_agree, groups = seed_agreement(fit, codes["train"], seeds)
     reducer, clusterer = fit_groups(codes["train"], reduce, method, random_state=seeds[0], standardize=False)
-    parts = [np.sort(np.random.default_rng([draw, sample]).choice(len(codes["train"]), min(sample, len(codes["train"])),
-                                                                 replace=False)) for draw in range(draws)]
-    sample_accs = [clustering_accuracy(fit(codes["train"][part], draw), data["trainY"][part])
-                   for draw, part in enumerate(parts)]
+    samples = sample_fits(fit, codes["train"], sample, range(draws))
+    sample_accs = [clustering_accuracy(labels, data["trainY"][part]) for part, labels in samples]
     return {"recipe": f"{reduce} + {method}", "seed_agreement": seeds_agree,
             "subsample_agreement": float(np.mean([subsample_agreement(fit, codes["train"], s) for s in seeds[:2]])),
-            "sample_agreement": sample_agreement(fit, codes["train"], groups[0], sample, range(draws)),
+            "sample_agreement": sample_agreement(samples, groups[0]),
             "train_acc": clustering_accuracy(groups[0], data["trainY"]),
             "val_acc": clustering_accuracy(fit(codes["val"], seeds[0]), data["valY"]),
             "placed_acc": clustering_accuracy(clusterer.predict(reducer.transform(codes["val"])), data["valY"]),

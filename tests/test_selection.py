@@ -14,6 +14,7 @@ from aecluster.selection import (
     recipe_criteria,
     recipe_fit,
     sample_agreement,
+    sample_fits,
     subsample_agreement,
 )
 
@@ -175,13 +176,15 @@ def test_sample_agreement_compares_small_fits_with_the_fit_on_all_codes():
     rng = np.random.default_rng(0)
     codes = np.repeat(np.eye(3)[:2] * 5, 200, axis=0) + rng.normal(0, 0.2, (400, 3))  # two clear groups
     fit = recipe_fit("none", "kmeans")
-    assert sample_agreement(fit, codes, fit(codes, 0), 100, range(3)) == 1.0
+    fits = sample_fits(fit, codes, 100, range(3))
+    assert [len(part) for part, _ in fits] == [100] * 3 and all(len(set(part)) == 100 for part, _ in fits)
+    assert not np.array_equal(fits[0][0], fits[1][0])
+    assert sample_agreement(fits, fit(codes, 0)) == 1.0
     # against an unrelated reference the samples' fits agree about as often as chance allows
-    unrelated = rng.integers(0, 2, 400)
-    assert 0.5 <= sample_agreement(fit, codes, unrelated, 100, range(3)) < 0.65
+    assert 0.5 <= sample_agreement(fits, rng.integers(0, 2, 400)) < 0.65
     # fits that label at random on each sample agree with the full fit no better
-    assert sample_agreement(lambda part, seed: rng.integers(0, 2, len(part)), codes, fit(codes, 0), 100,
-                            range(3)) < 0.65
+    random_fits = sample_fits(lambda part, seed: rng.integers(0, 2, len(part)), codes, 100, range(3))
+    assert sample_agreement(random_fits, fit(codes, 0)) < 0.65
 
 
 def test_most_stable_keeps_a_stable_default_else_takes_the_highest_least_agreement():
