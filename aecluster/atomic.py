@@ -26,6 +26,7 @@ OUTPUT_SUFFIXES = {
     "csv": (".csv", ".txt", ""),
     "checkpoint": (".pth", ".pt", ".ckpt", ""),
     "onnx": (".onnx", ""),
+    "png": (".png",),
 }
 
 

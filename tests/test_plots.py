@@ -334,7 +334,7 @@ def test_bad_output_path(tmp_path, output, message, capsys):
 
 @pytest.mark.parametrize("figure, words", [
     ("reconstructions", "top row"), ("embedding", "coloured by true label"), ("checkpoints", "two y axes"),
-    ("confusion", "best one-to-one matching"), ("size-accuracy", "log scale"),
+    ("confusion", "best one-to-one matching"), ("size-accuracy", "log scale"), ("gallery", "most borderline"),
 ])
 def test_help_says_what_each_figure_draws(capsys, figure, words):
     assert plots_cli.main([figure, "--help"]) == 0

@@ -11,13 +11,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aecluster.cli.args import add_grouping_options, recipe_overrides, show_stages
+from aecluster.cli.args import add_grouping_options, integer_at_least, recipe_overrides, show_stages
 from aecluster.errors import UserInputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DEFAULT_INDICES = (1, 2, 3, 6, 7, 9)
+GALLERY_HELP = "each group's most typical and most borderline images"
+GALLERY_DESCRIPTION = (
+    "One row per group of a prediction CSV (any number of groups): the group's size, its N most "
+    "typical images (nearest the group's centre) and its N most borderline ones (smallest margin "
+    "between the distance to the nearest other group's centre and to its own), each captioned with "
+    "its image index, enlarged without smoothing. Distances are between codes: raw pixels scaled to "
+    "[0, 1], or the encoder's codes with --checkpoint.")
 
 
 def register(commands: Any) -> None:
@@ -87,6 +94,27 @@ def register(commands: Any) -> None:
     command.add_argument("results", help="RESULTS.json of a size sweep")
     command.add_argument("output", help="PNG file to write")
     command.set_defaults(handler=_write, figure_of=_size_accuracy)
+
+    add_gallery_arguments(figures.add_parser("gallery", parents=[common], help=GALLERY_HELP,
+                                             description=GALLERY_DESCRIPTION))
+    add_gallery_arguments(commands.add_parser(
+        "gallery", parents=[common], help=f"{GALLERY_HELP} (= plots gallery)",
+        description=f"{GALLERY_DESCRIPTION} The same as `aecluster plots gallery`."))
+
+
+MAX_PER_GROUP = 20  # images of each kind per group in a gallery
+
+
+def add_gallery_arguments(command: argparse.ArgumentParser) -> None:
+    """The inputs and options of `gallery` (both `aecluster gallery` and `aecluster plots gallery`)."""
+    command.add_argument("images", help="the clustered images (.npy or folder)")
+    command.add_argument("predictions", help="id,label CSV with one row per image (e.g. from `aecluster cluster`)")
+    command.add_argument("output", help="PNG file to write")
+    command.add_argument("--checkpoint", metavar="CKPT",
+                         help="measure distances between this checkpoint's encoder codes (default: raw pixels)")
+    command.add_argument("--per-group", type=integer_at_least(1, MAX_PER_GROUP), default=8, metavar="N",
+                         help="typical and borderline images shown per group (default 8)")
+    command.set_defaults(handler=_write, figure_of=_gallery)
 
 
 MAX_RECONSTRUCTIONS = 60  # images in one reconstructions figure (six rows of ten)
@@ -171,6 +199,34 @@ def _size_accuracy(args: argparse.Namespace) -> Figure:
             warnings.warn(f"{args.results}: family {family!r} has {count} point(s); a size comparison "
                           "wants at least 3 per family", stacklevel=2)
     return size_accuracy_figure(results)
+
+
+def _gallery(args: argparse.Namespace) -> Figure:
+    from aecluster.atomic import guard_outputs
+    from aecluster.csvio import read_predictions
+    from aecluster.data import list_image_files, load_images
+    from aecluster.plots.compute import gallery_groups, pixel_codes
+    from aecluster.plots.draw import gallery_figure
+
+    image_files = list_image_files(args.images)[0] if Path(args.images).is_dir() else [args.images]
+    guard_outputs([(args.output, "png")], [*image_files, args.predictions, args.checkpoint])
+    images = load_images(args.images)
+    labels = read_predictions(args.predictions)
+    if len(labels) != len(images):
+        raise UserInputError(f"{args.predictions}: has {len(labels)} rows, but {args.images} has {len(images)} "
+                             "images; expected one row per image")
+    if args.checkpoint is None:
+        codes, source = pixel_codes(images), "raw pixels"
+    else:
+        from aecluster.checkpoint import load_model
+        from aecluster.encoding import encode_images
+
+        model, payload = load_model(args.checkpoint)
+        codes, source = encode_images(model, images), f"{payload['model']} codes ({Path(args.checkpoint).name})"
+    groups = gallery_groups(codes, labels, args.per_group)
+    return gallery_figure(images, groups, args.per_group,
+                          f"Groups of {Path(args.predictions).name} on {Path(args.images).name}: {len(groups)} "
+                          f"groups, {len(images)} images; distances between {source}")
 
 
 def _draw_parsed(args: argparse.Namespace) -> Figure:

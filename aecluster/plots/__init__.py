@@ -8,6 +8,7 @@ Figures (each writes one PNG; `aecluster plots FIGURE --help` says what it draws
   checkpoints      RUN_DIR trainX.npy valX.npy valY.npy out.png
   confusion        pred.csv labels.npy out.png
   size-accuracy    RESULTS.json out.png
+  gallery          images.npy pred.csv out.png [--checkpoint CKPT] [--per-group 8]   (also `aecluster gallery`)
 
 Reconstruction errors are mean squared errors per pixel and channel of the whole, unaugmented
 images, with pixels scaled to [-1, 1] exactly as the models see them (`data.to_tensor`): the units

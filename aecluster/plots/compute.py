@@ -1,5 +1,6 @@
 """The numbers behind the report figures: reconstructions and their errors, 2-D embeddings,
-per-snapshot scores, confusion counts and size-sweep results (no drawing here)."""
+per-snapshot scores, confusion counts, size-sweep results and each group's typical and
+borderline images (no drawing here)."""
 
 from __future__ import annotations
 
@@ -260,3 +261,58 @@ def load_size_results(path: str | Path) -> dict[str, Any]:
             raise UserInputError(f"{path}: \"{key}\" is {results[key]!r}, expected a string")
     return {"benchmark": results.get("benchmark"), "metric": results.get("metric") or "clustering accuracy",
             "points": points}
+
+
+@dataclass
+class GalleryGroup:
+    """One group of a gallery: its label and size, the indices of its `typical` images (nearest
+    its centre first) and of its `borderline` ones (nearest another group first), with the label
+    of the other group each borderline image lies nearest (`neighbours`; empty when K == 1)."""
+
+    label: int
+    size: int
+    typical: np.ndarray
+    borderline: np.ndarray
+    neighbours: np.ndarray
+
+
+def pixel_codes(images: np.ndarray) -> np.ndarray:
+    """Raw pixels scaled to [0, 1], one flattened row per image: the codes of a gallery drawn
+    without a checkpoint."""
+    return np.asarray(images, dtype=np.float64).reshape(len(images), -1) / 255.0
+
+
+def centre_distances(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct labels and the (N, K) Euclidean distances of each code to each
+    label's centre (the mean code of its images), one centre at a time to bound memory."""
+    codes = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
+    groups = np.unique(labels)
+    distances = np.empty((len(codes), len(groups)))
+    for column, group in enumerate(groups):
+        distances[:, column] = np.linalg.norm(codes - codes[labels == group].mean(axis=0), axis=1)
+    return groups, distances
+
+
+def gallery_groups(codes: np.ndarray, labels: np.ndarray, per_group: int) -> list[GalleryGroup]:
+    """Per label in ascending order: its `per_group` most typical images (smallest distance to
+    its own centre) and most borderline ones (smallest margin: distance to the nearest other
+    centre minus distance to its own), ties broken by image index."""
+    labels = np.asarray(labels)
+    if len(codes) != len(labels):
+        raise ValueError(f"{len(codes)} codes but {len(labels)} labels")
+    groups, distances = centre_distances(codes, labels)
+    own_column = np.searchsorted(groups, labels)
+    own = distances[np.arange(len(labels)), own_column]
+    others = distances.copy()
+    others[np.arange(len(labels)), own_column] = np.inf
+    nearest_other = others.argmin(axis=1)
+    margin = others.min(axis=1) - own
+    result = []
+    for column, group in enumerate(groups):
+        members = np.flatnonzero(own_column == column)
+        typical = members[np.argsort(own[members], kind="stable")[:per_group]]
+        borderline = members[np.argsort(margin[members], kind="stable")[:per_group]] if len(groups) > 1 \
+            else members[:0]
+        result.append(GalleryGroup(int(group), len(members), typical, borderline,
+                                   groups[nearest_other[borderline]].astype(np.int64)))
+    return result

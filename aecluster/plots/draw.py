@@ -16,7 +16,7 @@ from aecluster.plots.compute import confusion_counts, mse_accuracy_correlation
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from aecluster.plots.compute import EmbeddingPanel, SnapshotScore
+    from aecluster.plots.compute import EmbeddingPanel, GalleryGroup, SnapshotScore
 
 DPI = 100
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
@@ -30,6 +30,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LABEL_NAMES = {0: "not landscape (0)", 1: "landscape (1)"}
 MSE_UNITS = "pixels scaled to [-1, 1]"
 RECONSTRUCTION_COLUMNS = 10
+GALLERY_GAP = 2  # white pixels between the images of a gallery strip
 
 
 def label_names(labels: Sequence[int]) -> list[str]:
@@ -206,4 +207,42 @@ def size_accuracy_figure(results: dict[str, Any]) -> Figure:
     axis.legend(title="encoder family", loc="best")
     benchmark = f" on {results['benchmark']}" if results.get("benchmark") else ""
     axis.set_title(fitted_title(f"Model size vs {results['metric']}{benchmark}", figure))
+    return figure
+
+
+def image_strip(images: np.ndarray, indices: np.ndarray, slots: int) -> np.ndarray:
+    """The images at `indices` side by side, `GALLERY_GAP` white pixels apart, on a white strip
+    `slots` images wide (so strips of small groups keep the others' scale)."""
+    height, width = images.shape[1:3]
+    strip = np.full((height, slots * (width + GALLERY_GAP) - GALLERY_GAP, 3), 255, dtype=np.uint8)
+    for slot, index in enumerate(indices):
+        start = slot * (width + GALLERY_GAP)
+        strip[:, start:start + width] = images[index]
+    return strip
+
+
+def gallery_figure(images: np.ndarray, groups: Sequence[GalleryGroup], per_group: int,
+                   title: str = "Gallery of the groups") -> Figure:
+    """One row per group: its most typical images (left) and its most borderline ones (right),
+    each captioned with its image index (and the group it borders), upscaled without blur."""
+    width = images.shape[2]
+    figure = new_figure(max(7.0, 1.5 * per_group + 1.2), 1.35 * len(groups) + 0.9)
+    axes = figure.subplots(len(groups), 2, squeeze=False)
+    ticks = [slot * (width + GALLERY_GAP) + (width - 1) / 2 for slot in range(per_group)]
+    for (left, right), group in zip(axes, groups, strict=True):
+        panels = ((left, group.typical, [f"#{i}" for i in group.typical],
+                   f"group {group.label}: {group.size} images; most typical (nearest its centre)"),
+                  (right, group.borderline, [f"#{i} → {n}" for i, n in zip(group.borderline, group.neighbours,
+                                                                            strict=True)],
+                   "most borderline (nearest another group's centre → that group)" if len(groups) > 1
+                   else "no borderline images: the only group"))
+        for axis, chosen, captions, heading in panels:
+            axis.imshow(image_strip(images, chosen, per_group), interpolation="nearest")
+            axis.set_xticks(ticks[:len(chosen)], captions, fontsize=8)
+            axis.set_yticks([])
+            axis.tick_params(length=0)
+            axis.set_title(heading, fontsize=9, loc="left")
+    figure.suptitle(fitted_title(title, figure))
+    figure.supxlabel("each image 32×32 px, enlarged without smoothing; #: image index (its id in the CSV)",
+                     fontsize=9)
     return figure
