@@ -28,7 +28,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "two_source"
 MODELS = ("baseline", "improved", "best")
 FIGURES = {"embedding": "embedding_baseline_vs_improved.png", "reconstructions": "reconstructions.png",
            "checkpoints": "checkpoints_improved.png", "confusion": "confusion_best_val.png",
-           "size": "size_accuracy.png"}
+           "size": "size_accuracy.png", "gallery": "gallery_best_val.png"}
 
 
 def shown(path: Path) -> str:
@@ -100,11 +100,13 @@ def build_report(args: argparse.Namespace) -> None:
     loaded = {model: load_model(paths[model]) for model in MODELS}
     recipes = {model: payload.get("recipe", {}) for model, (_, payload) in loaded.items()}
 
-    say(args, "[2/4] best.pth on valX: aecluster cluster, then the confusion matrix")
+    say(args, "[2/4] best.pth on valX: aecluster cluster, then the confusion matrix and the gallery")
     predictions = out / "best_val_predictions.csv"
     if cli_main(["cluster", str(data / "valX.npy"), str(paths["best"]), str(predictions), "--quiet"]) != 0:
         raise SystemExit(2)
     draw(["confusion", str(predictions), str(data / "valY.npy"), str(out / FIGURES["confusion"]), "--quiet"])
+    draw(["gallery", str(data / "valX.npy"), str(predictions), str(out / FIGURES["gallery"]),
+          "--checkpoint", str(paths["best"]), "--quiet"])
     table = confusion_counts(read_predictions(predictions), val_y)
     accuracy = {"baseline": panels[0].accuracy, "improved": panels[1].accuracy, "best": table.accuracy}
 
@@ -220,6 +222,16 @@ def render_readme(args: argparse.Namespace, data: Path, checkpoints: Path, out: 
         f"({matching}).",
         "",
         f"![confusion matrix]({FIGURES['confusion']})",
+        "",
+        "Each predicted group's most typical valX images (nearest its centre in best.pth's codes) and "
+        "its most borderline ones (nearest another group's centre):",
+        "",
+        "```bash",
+        f"aecluster gallery {shown(data / 'valX.npy')} {shown(out / 'best_val_predictions.csv')} "
+        f"{shown(out / FIGURES['gallery'])} --checkpoint {ckpt['best']}",
+        "```",
+        "",
+        f"![gallery of the groups]({FIGURES['gallery']})",
         "",
     ]
     if args.size_accuracy is not None:

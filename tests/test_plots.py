@@ -390,7 +390,7 @@ def test_make_report_end_to_end(tmp_path, report_inputs, trained_checkpoint):
     readme = (report / "README.md").read_text()
     metrics = json.loads((report / "metrics.json").read_text())
     for figure in ("embedding_baseline_vs_improved", "reconstructions", "checkpoints_improved",
-                   "confusion_best_val"):
+                   "confusion_best_val", "gallery_best_val"):
         assert f"]({figure}.png)" in readme
         assert_png(report / f"{figure}.png")
         assert (report / f"{figure}.png").stat().st_size <= 300_000

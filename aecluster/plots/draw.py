@@ -231,11 +231,10 @@ def gallery_figure(images: np.ndarray, groups: Sequence[GalleryGroup], per_group
     ticks = [slot * (width + GALLERY_GAP) + (width - 1) / 2 for slot in range(per_group)]
     for (left, right), group in zip(axes, groups, strict=True):
         panels = ((left, group.typical, [f"#{i}" for i in group.typical],
-                   f"group {group.label}: {group.size} images; most typical (nearest its centre)"),
+                   f"group {group.label}: {group.size} image{'s' if group.size != 1 else ''}; most typical"),
                   (right, group.borderline, [f"#{i} → {n}" for i, n in zip(group.borderline, group.neighbours,
                                                                             strict=True)],
-                   "most borderline (nearest another group's centre → that group)" if len(groups) > 1
-                   else "no borderline images: the only group"))
+                   "most borderline (→ nearest other group)" if len(groups) > 1 else "none borderline: one group"))
         for axis, chosen, captions, heading in panels:
             axis.imshow(image_strip(images, chosen, per_group), interpolation="nearest")
             axis.set_xticks(ticks[:len(chosen)], captions, fontsize=8)
@@ -243,6 +242,7 @@ def gallery_figure(images: np.ndarray, groups: Sequence[GalleryGroup], per_group
             axis.tick_params(length=0)
             axis.set_title(heading, fontsize=9, loc="left")
     figure.suptitle(fitted_title(title, figure))
-    figure.supxlabel("each image 32×32 px, enlarged without smoothing; #: image index (its id in the CSV)",
-                     fontsize=9)
+    figure.supxlabel(fitted_title("typical: nearest the group's centre; borderline: least farther from another "
+                                  "group's centre than from its own; #: image index (its id in the CSV); "
+                                  "32×32 px enlarged without smoothing", figure), fontsize=9)
     return figure
