@@ -50,8 +50,10 @@ def _as_arrays(value: Any) -> Any:
 
 
 def _encoder_config(payload: dict[str, Any]) -> dict[str, Any]:
-    """Model name, settings and epoch of a checkpoint's encoder: what `save` writes with it."""
-    return {key: payload.get(key) for key in ("model", "config", "epoch")}
+    """Model name, settings, epoch and weight format of a checkpoint's encoder: what `save` writes
+    with it (a float16 or int8 encoder is saved in its own format, not widened to float32)."""
+    return {**{key: payload.get(key) for key in ("model", "config", "epoch")},
+            "weight_format": payload.get("weight_format", "float32")}
 
 
 def _checkpoint_info(payload: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +134,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     checkpoint_info_ : dict
         Model name, epoch and version of the loaded checkpoint (when `checkpoint` is set).
     encoder_config_ : dict
-        Model name, settings and epoch of the encoder (what `save` writes with it).
+        Model name, settings, epoch and weight format of the encoder (what `save` writes with it).
     """
 
     _parameter_constraints: dict = {
@@ -396,13 +398,13 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     def save(self, path: str | os.PathLike, force: bool = False) -> None:
-        """Write the encoder and the fitted reduction and groups as one file of tensors and plain
-        values (loadable with `torch.load(weights_only=True)`; nothing pickled). Reload it with
-        `AEClusterer.from_checkpoint(path)`, whose `predict` then needs no fit. The checkpoint the
-        estimator was loaded from is never overwritten; a name not ending in .pth, .pt, .ckpt (or
-        without extension) needs `force`."""
+        """Write the encoder (in the weight format it was loaded in) and the fitted reduction and
+        groups as one file of tensors and plain values (loadable with `torch.load(weights_only=True)`;
+        nothing pickled). Reload it with `AEClusterer.from_checkpoint(path)`, whose `predict` then
+        needs no fit. The checkpoint the estimator was loaded from is never overwritten; a name not
+        ending in .pth, .pt, .ckpt (or without extension) needs `force`."""
         from aecluster.atomic import guard_outputs
-        from aecluster.checkpoint import encoder_state, make_payload, save_checkpoint
+        from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoint
 
         self._check_fitted("clusterer_")
         self.check_savable()
@@ -413,5 +415,4 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         source = self.encoder_config_
         payload = make_payload(self.encoder_, source["model"], source["config"], recipe, source["epoch"] or 0.0,
                                {"fitted": _as_tensors(fitted)})
-        payload["state_dict"] = encoder_state(payload["state_dict"])
-        save_checkpoint(path, payload)
+        save_checkpoint(path, deployable_payload(payload, source.get("weight_format", "float32")))

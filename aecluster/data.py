@@ -38,8 +38,11 @@ def validate_images(images: np.ndarray, source: str = "array", min_images: int =
     if images.ndim == 2 and images.shape[1:] == (int(np.prod(IMAGE_SHAPE)),):
         images = images.reshape((images.shape[0],) + IMAGE_SHAPE)
     if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE or images.dtype != np.uint8:
+        # Float images are usually pixels scaled to [0, 1] (or 0..255 kept as floats): say how to convert.
+        convert = ("; convert floats in [0, 1] with (x * 255).round().astype(np.uint8), floats in [0, 255] "
+                   "with x.round().astype(np.uint8)" if images.dtype.kind == "f" else "")
         raise UserInputError(
-            f"{source}: found {_describe(images)}, expected shape (N, 32, 32, 3) dtype uint8"
+            f"{source}: found {_describe(images)}, expected shape (N, 32, 32, 3) dtype uint8{convert}"
         )
     if images.shape[0] < min_images:
         raise UserInputError(

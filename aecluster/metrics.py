@@ -1,4 +1,4 @@
-"""Clustering scores: accuracy under the best cluster-to-label matching, NMI and ARI."""
+"""Clustering scores: accuracy under the best cluster-to-label matching, purity, NMI and ARI."""
 
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ def clustering_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
     clusters to labels, for any number of either (items of an unmatched cluster count as wrong)."""
     _, _, counts, rows, cols = matched_pairs(predicted, truth)
     return float(counts[rows, cols].sum() / counts.sum())
+
+
+def purity(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Fraction of items whose label is their cluster's majority label. Unlike ACC it lets several
+    clusters share a label, so it does not count the items of surplus clusters as wrong when there
+    are more clusters than labels (it rises towards 1 as clusters get smaller)."""
+    from sklearn.metrics.cluster import contingency_matrix
+
+    counts = contingency_matrix(np.asarray(truth).ravel(), np.asarray(predicted).ravel())
+    return float(counts.max(axis=0).sum() / counts.sum())
 
 
 def score_all(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:

@@ -57,6 +57,9 @@ class TrainSettings:
             if getattr(self, name) not in allowed:
                 kind = "distillation loss" if name == "distill_loss" else name
                 raise UserInputError(f"unknown {kind} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
+        if self.snapshots < 1:
+            raise UserInputError(f"snapshots {self.snapshots}: a run keeps at least 1 snapshot (its newest, "
+                                 "to resume from)")
 
     @classmethod
     def for_model(cls, name: str, **overrides: Any) -> TrainSettings:

@@ -1,9 +1,10 @@
 """Snapshots of a training run and resuming from them.
 
 A run that writes OUT keeps OUT_run/ beside it: evenly spaced `step_N.pth` snapshots (model,
-optimizer, schedule, objective heads, settings, history) and history.json. Every random draw of
-a step derives from (seed, step), so resuming from a snapshot reaches exactly the weights of an
-uninterrupted run.
+settings, history) and history.json. Only the newest snapshot also holds the optimizer, schedule
+and objective heads that resuming needs; the older ones are weights only, so that a run's folder
+stays a few times the model's size. Every random draw of a step derives from (seed, step), so
+resuming from the newest snapshot reaches exactly the weights of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from aecluster.atomic import atomic_path
@@ -21,6 +23,7 @@ from aecluster.errors import UserInputError
 from aecluster.registry import TrainSettings
 
 SNAPSHOT_KEYS = ("model", "step", "optimizer", "scheduler", "settings", "history")
+RESUME_KEYS = ("optimizer", "scheduler", "heads")  # only the newest snapshot keeps them
 
 
 class TrainingInterrupted(Exception):
@@ -46,7 +49,8 @@ def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dic
                   replace_earlier_run: bool = False) -> Path:
     """Write one snapshot and the run's history.json (each atomically), creating the folder with
     the first one (a run refused earlier leaves no folder; one whose first write fails leaves none
-    it made). `replace_earlier_run` then deletes the other step_N.pth files, an earlier run's."""
+    it made). `replace_earlier_run` then deletes the other step_N.pth files, an earlier run's;
+    otherwise the earlier snapshots are kept weights only (`keep_weights_only`)."""
     made = not folder.is_dir()
     folder.mkdir(exist_ok=True)
     path = snapshot_path(folder, step)
@@ -62,12 +66,37 @@ def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dic
         for stale in folder.glob("step_*.pth"):
             if stale != path:
                 stale.unlink()
+    else:
+        keep_weights_only(folder, path)
     return path
+
+
+def keep_weights_only(folder: Path, newest: Path) -> None:
+    """Rewrite (atomically) each snapshot of `folder` before `newest` that still holds resume
+    state without it: the optimizer's moments alone are twice the model, and only the newest
+    snapshot is resumed from. Runs after `newest` is written, so a resumable snapshot always exists."""
+    for older in sorted(folder.glob("step_*.pth")):
+        if older.name >= newest.name:
+            continue
+        payload = torch.load(older, map_location="cpu", weights_only=True, mmap=True)
+        if any(key in payload for key in RESUME_KEYS):
+            save_checkpoint(older, {key: value for key, value in payload.items() if key not in RESUME_KEYS})
+
+
+def newest_snapshot(folder: Path) -> Path | None:
+    """The snapshot of the highest step in run folder `folder` (None without one)."""
+    return max(folder.glob("step_*.pth"), default=None)
 
 
 def read_snapshot(path: str | Path) -> dict[str, Any]:
     """A training snapshot's payload, or a one-line error for any other checkpoint."""
     payload = read_checkpoint(path)
+    if "step" in payload and "history" in payload and "optimizer" not in payload:
+        newest = newest_snapshot(Path(path).parent)
+        where = (f"the newest one, {newest}" if newest is not None and newest.name > Path(path).name
+                 else "the newest step_N.pth of its run folder")
+        raise UserInputError(f"{path}: a weights-only snapshot (step {payload['step']}): only a run's newest "
+                             f"snapshot keeps the optimizer state that resuming needs; resume from {where}")
     missing = [key for key in SNAPSHOT_KEYS if key not in payload]
     if missing:
         raise UserInputError(f"{path}: not a training snapshot (no {', '.join(missing)}); resume from a "

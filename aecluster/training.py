@@ -139,7 +139,8 @@ class Trainer:
     snapshot. It is recorded only: nothing in training reads it. With a `teacher` (a trained
     model), the settings' distillation objectives apply; without one they are off. A model whose
     config sets `deploy_weights` has OUT written encoder-only in that weight format; snapshots
-    stay complete. On CUDA the forward pass runs under bf16 autocast in channels-last layout.
+    keep the full model (the newest also what resuming needs). On CUDA the forward pass runs
+    under bf16 autocast in channels-last layout.
     """
 
     def __init__(

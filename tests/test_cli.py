@@ -94,13 +94,29 @@ def test_pairs_bad_csv(tmp_path, image_files, trained_checkpoint, capsys, case, 
 
 
 def test_resume_refuses_settings_it_would_ignore(tmp_path, image_files, trained_checkpoint, capsys):
-    snapshot = sorted((trained_checkpoint.parent / "model_run").glob("step_*.pth"))[0]
+    snapshot = sorted((trained_checkpoint.parent / "model_run").glob("step_*.pth"))[-1]
     code = main(["train", "--model", "improved", str(image_files[0]), str(tmp_path / "o.pth"), "--resume",
-                 str(snapshot), "--epochs", "5", "--lr", "0.1"])
+                 str(snapshot), "--epochs", "5", "--lr", "0.1", "--snapshots", "3"])
     error = capsys.readouterr().err
     assert code == 2
-    assert "--resume continues the run with the settings it started with; leave out --epochs, --lr" in error
+    assert "--resume continues the run with the settings it started with; leave out --epochs, --lr, --snapshots" \
+        in error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_snapshots_sets_how_many_a_run_keeps(tmp_path, image_files, capsys):
+    from aecluster.checkpoint import read_checkpoint
+
+    output = tmp_path / "m.pth"
+    assert main(["train", "--model", "baseline", "--epochs", "1", "--batch-size", "16", "--snapshots", "3",
+                 "--quiet", str(image_files[0]), str(output)]) == 0
+    snapshots = sorted((tmp_path / "m_run").glob("step_*.pth"))
+    assert len(snapshots) == 3
+    assert [("optimizer" in read_checkpoint(path)) for path in snapshots] == [False, False, True]
+    assert read_checkpoint(snapshots[-1])["settings"]["snapshots"] == 3
+    assert main(["train", str(image_files[0]), str(tmp_path / "n.pth"), "--snapshots", "0"]) == 2
+    assert "--snapshots: expected a positive integer, found '0'" in capsys.readouterr().err
+    assert not (tmp_path / "n_run").exists()
 
 
 def test_evaluate_reads_a_csv_saved_with_a_byte_order_mark(tmp_path, image_files, capsys):

@@ -39,6 +39,20 @@ def test_bad_arrays_name_file_and_shape(tmp_path, array, found):
     assert "expected shape (N, 32, 32, 3) dtype uint8" in str(error.value)
 
 
+def test_float_images_are_told_how_to_convert(two_groups):
+    floats = two_groups[0] / 255.0
+    with pytest.raises(UserInputError) as error:
+        validate_images(floats, "X.npy")
+    message = str(error.value)
+    assert message.startswith("X.npy: found shape (64, 32, 32, 3) dtype float64, expected shape (N, 32, 32, 3) "
+                              "dtype uint8; convert floats in [0, 1] with (x * 255).round().astype(np.uint8)")
+    assert len(message.splitlines()) == 1
+    assert np.array_equal(validate_images((floats * 255).round().astype(np.uint8)), two_groups[0])
+    with pytest.raises(UserInputError) as error:
+        validate_images(two_groups[0].astype(np.int64))
+    assert "convert" not in str(error.value)
+
+
 def test_empty_and_missing(tmp_path):
     np.save(tmp_path / "empty.npy", np.zeros((0, 32, 32, 3), np.uint8))
     with pytest.raises(UserInputError, match="found 0 images, expected at least 1"):

@@ -147,6 +147,24 @@ def test_cli_save_model_then_predict(tmp_path, image_files, trained_checkpoint, 
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "t.pth").exists()
 
 
+def test_save_model_keeps_a_float16_encoder_in_float16(tmp_path, image_files, trained_checkpoint):
+    from aecluster.deploy import make_deployable
+
+    images_path, _ = image_files
+    half = tmp_path / "half.pth"
+    make_deployable(trained_checkpoint, half, "float16")
+    assert main(["cluster", str(images_path), str(half), str(tmp_path / "fit.csv"),
+                 "--save-model", str(tmp_path / "model.pth"), "--quiet"]) == 0
+    saved = torch.load(tmp_path / "model.pth", weights_only=True)
+    source = torch.load(half, weights_only=True)
+    assert saved["weight_format"] == "float16" and saved["state_dict"].keys() == source["state_dict"].keys()
+    assert {t.dtype for t in saved["state_dict"].values() if t.is_floating_point()} == {torch.float16}
+    assert (tmp_path / "model.pth").stat().st_size < half.stat().st_size * 1.5
+    assert main(["predict", str(tmp_path / "model.pth"), str(images_path), str(tmp_path / "new.csv"),
+                 "--quiet"]) == 0
+    assert (tmp_path / "new.csv").read_text() == (tmp_path / "fit.csv").read_text()
+
+
 def test_save_model_and_csv_are_written_together_or_not_at_all(tmp_path, image_files, trained_checkpoint,
                                                                 monkeypatch, capsys):
     import aecluster.csvio

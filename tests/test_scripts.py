@@ -53,3 +53,15 @@ def test_hw9_best_bad_input(tmp_path, trained_checkpoint):
 def test_train_script_bad_input(tmp_path):
     result = run_script("train_improved.sh", tmp_path / "missing.npy", "out.pth", cwd=tmp_path)
     assert result.returncode == 2 and "no such file or folder" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["pred.csv", "model.pth", "new.csv"])
+def test_the_readmes_outputs_stay_out_of_git_status(name):
+    """A clone that ran the README's commands at its root sees no untracked outputs."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    assert f" {name}" in (ROOT / "README.md").read_text()
+    ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT)
+    assert ignored.returncode == 0, f"{name} is not in .gitignore"
+    kept = subprocess.run(["git", "check-ignore", "-q", f"checkpoints/{name}"], cwd=ROOT)
+    assert kept.returncode == 1, f"checkpoints/{name} must not be ignored"

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import threading
 
@@ -11,7 +12,7 @@ from aecluster.checkpoint import read_checkpoint
 from aecluster.errors import UserInputError
 from aecluster.objectives import nt_xent
 from aecluster.registry import TrainSettings
-from aecluster.snapshots import TrainingInterrupted, run_folder
+from aecluster.snapshots import RESUME_KEYS, TrainingInterrupted, run_folder
 from aecluster.training import Trainer
 
 RECIPE = {"reduce": "pca:2", "method": "kmeans"}
@@ -31,6 +32,20 @@ def assert_same_weights(first, second):
         assert torch.equal(first[key], second[key]), key
 
 
+def stop_at_snapshot(count):
+    """An `evaluate` callback that sends SIGTERM at the `count`-th snapshot, so that the run stops
+    with that snapshot as its newest, the one a resume continues from."""
+    calls = []
+
+    def evaluate(model):
+        calls.append(model)
+        if len(calls) == count:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return 0.0
+
+    return evaluate
+
+
 def test_run_writes_snapshots_history_and_output(tmp_path, two_groups):
     scores = []
     trainer = Trainer("improved", settings(epochs=3), recipe=RECIPE, progress=False,
@@ -46,6 +61,16 @@ def test_run_writes_snapshots_history_and_output(tmp_path, two_groups):
     assert len(scores) == 10
     final = read_checkpoint(tmp_path / "out.pth")
     assert final["epoch"] == 3 and final["recipe"] == RECIPE and "optimizer" not in final
+    # Only the newest snapshot keeps what resuming needs; the others are weights plus metadata.
+    newest = torch.load(snapshots[-1], weights_only=True)
+    assert set(RESUME_KEYS) <= newest.keys()
+    for path in snapshots[:-1]:
+        older = torch.load(path, weights_only=True)
+        assert not set(RESUME_KEYS) & older.keys(), path.name
+        assert older.keys() == newest.keys() - set(RESUME_KEYS)
+        assert older["images"] == newest["images"] and older["recipe"] == RECIPE and older["step"] < newest["step"]
+        assert older["state_dict"].keys() == newest["state_dict"].keys()
+    assert snapshots[-2].stat().st_size * 2 < snapshots[-1].stat().st_size
 
 
 def test_training_reduces_reconstruction_error(tmp_path, two_groups):
@@ -60,10 +85,23 @@ def test_same_seed_same_weights_and_resume_matches(tmp_path, two_groups):
     Trainer("improved", settings(), recipe=RECIPE, progress=False).fit(images, tmp_path / "a.pth")
     Trainer("improved", settings(), recipe=RECIPE, progress=False).fit(images, tmp_path / "b.pth")
     assert_same_weights(weights(tmp_path / "a.pth"), weights(tmp_path / "b.pth"))
-    middle = sorted(run_folder(tmp_path / "a.pth").glob("step_*.pth"))[3]
+    with pytest.raises(TrainingInterrupted) as stopped:
+        Trainer("improved", settings(), recipe=RECIPE, progress=False, evaluate=stop_at_snapshot(4)).fit(
+            images, tmp_path / "c.pth")
     Trainer("improved", settings(), recipe=RECIPE, progress=False).fit(
-        images, tmp_path / "c.pth", resume=middle)
+        images, tmp_path / "c.pth", resume=stopped.value.snapshot)
     assert_same_weights(weights(tmp_path / "a.pth"), weights(tmp_path / "c.pth"))
+
+
+def test_resuming_from_an_older_weights_only_snapshot_names_the_newest(tmp_path, two_groups, trained_checkpoint):
+    snapshots = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))
+    message = (rf"^{re.escape(str(snapshots[3]))}: a weights-only snapshot \(step \d+\): only a run's newest snapshot "
+               rf"keeps the optimizer state that resuming needs; resume from the newest one, "
+               rf"{re.escape(str(snapshots[-1]))}$")
+    with pytest.raises(UserInputError, match=message):
+        Trainer("improved", settings(), recipe=RECIPE, progress=False).fit(
+            two_groups[0], tmp_path / "x.pth", resume=snapshots[3])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_different_seed_different_weights(tmp_path, two_groups):
@@ -94,7 +132,7 @@ def test_resume_rejects_final_checkpoint_and_other_model(tmp_path, two_groups, t
     trainer = Trainer("improved", settings(), recipe=RECIPE, progress=False)
     with pytest.raises(UserInputError, match="not a training snapshot"):
         trainer.fit(two_groups[0], tmp_path / "x.pth", resume=trained_checkpoint)
-    snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[0]
+    snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[-1]
     with pytest.raises(UserInputError, match="snapshot of model 'improved'"):
         Trainer("baseline", TrainSettings.for_model("baseline", epochs=1), progress=False).fit(
             two_groups[0], tmp_path / "y.pth", resume=snapshot)
@@ -102,7 +140,7 @@ def test_resume_rejects_final_checkpoint_and_other_model(tmp_path, two_groups, t
 
 
 def test_resume_refuses_other_training_images_even_of_the_same_count(tmp_path, two_groups, trained_checkpoint):
-    snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[2]
+    snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[-1]
     trainer = Trainer("improved", settings(), recipe=RECIPE, progress=False)
     with pytest.raises(UserInputError, match="a different set of training images from the run's .*resume with"):
         trainer.fit(two_groups[0][::-1], tmp_path / "x.pth", resume=snapshot)
@@ -118,7 +156,10 @@ def test_resume_refuses_another_teacher(tmp_path, two_groups, trained_checkpoint
     distilled = settings(distill_weight=1.0, distill_originals=8)
     Trainer("improved", distilled, recipe=RECIPE, progress=False, teacher=teacher).fit(
         two_groups[0], tmp_path / "s.pth")
-    snapshot = sorted(run_folder(tmp_path / "s.pth").glob("step_*.pth"))[3]
+    with pytest.raises(TrainingInterrupted) as stopped:
+        Trainer("improved", distilled, recipe=RECIPE, progress=False, teacher=teacher,
+                evaluate=stop_at_snapshot(4)).fit(two_groups[0], tmp_path / "t.pth")
+    snapshot = stopped.value.snapshot
     torch.manual_seed(1)
     other = build_model("improved").eval()
     with pytest.raises(UserInputError, match="a different teacher from the run's .*distilled from"):
@@ -338,16 +379,19 @@ def test_gpu_teacher_and_student_configs_train_and_resume_exactly_on_cpu(tmp_pat
     teacher = Trainer("resnet18_teacher", teacher_settings, config=TINY_RESNET, progress=False).fit(
         images, tmp_path / "teacher.pth")
     assert teacher.code_dim == 16 and all(torch.isfinite(p).all() for p in teacher.parameters())
-    snapshot = read_checkpoint(run_folder(tmp_path / "teacher.pth") / "step_0000001.pth")
+    snapshot = read_checkpoint(run_folder(tmp_path / "teacher.pth") / "step_0000004.pth")
     assert "momentum_buffer" in str(snapshot["optimizer"]["state"][0].keys())
     student_settings = TrainSettings.for_model("best_gpu", epochs=2, batch_size=8, distill_originals=8)
     config = {"width_multiplier": 0.25}
     for name in "ab":
         Trainer("best_gpu", student_settings, config=config, teacher=teacher, progress=False).fit(
             images, tmp_path / f"{name}.pth")
-    middle = run_folder(tmp_path / "a.pth") / "step_0000002.pth"
+    with pytest.raises(TrainingInterrupted) as stopped:
+        Trainer("best_gpu", student_settings, config=config, teacher=teacher, progress=False,
+                evaluate=stop_at_snapshot(2)).fit(images, tmp_path / "c.pth")
+    middle = stopped.value.snapshot
     heads = read_checkpoint(middle)["heads"]
-    assert heads["feature_regression.weight"].shape == (16, 32)
+    assert middle.name == "step_0000002.pth" and heads["feature_regression.weight"].shape == (16, 32)
     Trainer("best_gpu", student_settings, config=config, teacher=teacher, progress=False).fit(
         images, tmp_path / "c.pth", resume=middle)
     for name in "ab", "ac":

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aecluster.errors import UserInputError
-from aecluster.registry import AUGMENTATIONS
+from aecluster.registry import AUGMENTATIONS, TrainSettings
 
 
 def integer_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
@@ -214,8 +214,12 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled set whose clustering accuracy is recorded per snapshot "
                              "(recorded only; never used to choose anything)")
+    parser.add_argument("--snapshots", type=positive_int, metavar="N",
+                        help=f"evenly spaced snapshots kept in OUT_run/ (default {TrainSettings.snapshots}, the "
+                             "course's minimum for the checkpoint curve; fewer for runs of fewer steps); only "
+                             "the newest keeps the optimizer state, the others are weights only")
     parser.add_argument("--resume", metavar="SNAPSHOT",
-                        help="continue from a snapshot in OUT_run/ (or OUT_run/teacher_run/ for a "
+                        help="continue from the newest snapshot in OUT_run/ (or OUT_run/teacher_run/ for a "
                              "student's teacher phase) with that run's settings")
     add_device_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

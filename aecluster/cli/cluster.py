@@ -50,7 +50,9 @@ def register(commands: Any) -> None:
 
     evaluate = commands.add_parser(
         "evaluate", help="score a prediction CSV against labels",
-        description="Print ACC (under the best matching of groups to labels), NMI and ARI.")
+        description="Print ACC (under the best one-to-one matching of groups to labels), NMI and ARI; "
+                    "when the number of groups differs from the number of label values, also purity "
+                    "(each group takes its majority label).")
     evaluate.add_argument("predictions", help="id,label CSV")
     evaluate.add_argument("labels", help="(N,) integer .npy of true labels")
     evaluate.set_defaults(handler=_evaluate)
@@ -161,13 +163,25 @@ def _pairs(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from aecluster.csvio import read_predictions
     from aecluster.data import load_labels
-    from aecluster.metrics import score_all
+    from aecluster.metrics import purity, score_all
 
     predicted = read_predictions(args.predictions)
     truth = load_labels(args.labels, len(predicted))
     scores = score_all(predicted, truth)
     print(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f}  (N={len(truth)})")
+    groups, values = len(np.unique(predicted)), len(np.unique(truth))
+    if groups != values:
+        # With K groups and K' labels, ACC leaves |K - K'| of them unmatched and counts their
+        # images as wrong; purity shows how well the groups separate the labels nonetheless.
+        unmatched = abs(groups - values)
+        noun = "group" if groups > values else "label"
+        left = f"1 {noun} stays" if unmatched == 1 else f"{unmatched} {noun}s stay"
+        each = "the one group takes" if groups == 1 else f"each of the {groups} groups takes"
+        print(f"purity {purity(predicted, truth):.4f} ({each} its majority label; "
+              f"ACC matches groups to labels one to one, so {left} unmatched)")
     return 0
 

@@ -27,8 +27,8 @@ def register(commands: Any) -> None:
         "train", help="train an autoencoder on unlabeled images",
         formatter_class=DefaultsHelpFormatter,
         description="Train a registered autoencoder (MSE reconstruction loss, plus the model's "
-                    "own extra objectives). Writes OUT, and OUT_run/ beside it with 10 evenly "
-                    "spaced snapshots (fewer for runs under 10 steps) and history.json. Defaults "
+                    "own extra objectives). Writes OUT, and OUT_run/ beside it with --snapshots evenly "
+                    "spaced snapshots and history.json. Defaults "
                     "come from the model's config (aecluster/configs/MODEL.yaml). A student model "
                     "(one whose config names a teacher, e.g. best) runs its stages in order: the teacher into "
                     "OUT_run/teacher.pth (reused when trained with the same settings and images), then the "
@@ -125,7 +125,8 @@ def _train(args: argparse.Namespace) -> int:
         raise UserInputError(f"--teacher-epochs: model {args.model!r} has no teacher stage")
     snapshot = open_snapshot(args.resume)
     given = [f"--{name.replace('_', '-')}" for name in ("epochs", "lr", "batch_size", "augment", "noise", "seed",
-                                                        "width_multiplier") if getattr(args, name) is not None]
+                                                        "snapshots", "width_multiplier")
+             if getattr(args, name) is not None]
     if snapshot is not None and given:
         raise UserInputError(f"{args.resume}: --resume continues the run with the settings it started with; "
                              f"leave out {', '.join(given)}")
@@ -136,7 +137,8 @@ def _train(args: argparse.Namespace) -> int:
         teacher, teacher_payload = load_model(args.teacher)
         recipe = teacher_payload["recipe"]
     overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.augment,
-                 "noise": args.noise, "seed": args.seed, "distill_weight": getattr(args, "distill_weight", None),
+                 "noise": args.noise, "seed": args.seed, "snapshots": args.snapshots,
+                 "distill_weight": getattr(args, "distill_weight", None),
                  "distill_originals": getattr(args, "distill_originals", None),
                  "distill_loss": getattr(args, "distill_loss", None),
                  "distill_maps": getattr(args, "distill_maps", None)}
