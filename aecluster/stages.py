@@ -315,8 +315,8 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         times[1] = f", {about(seconds)} (times measured here)"
     kept = (" (the teacher this phase was distilled from: kept)" if student_resume is not None
             else " (already trained with these settings: reused)" if reused is not None else "")
-    say(f"stage 1/2: teacher {spec.teacher!r}, {stage_text(spec.teacher, teacher_settings)}{teacher_resumes}{times[0]} -> "
-        f"{path or 'memory'}{kept}")
+    say(f"stage 1/2: teacher {spec.teacher!r}, {stage_text(spec.teacher, teacher_settings)}{teacher_resumes}"
+        f"{times[0]} -> {path or 'memory'}{kept}")
     say(f"stage 2/2: student {name!r} distilled from it, "
         f"{stage_text(name, settings, options.get('config'), distilled=True)}{student_resumes}{times[1]} "
         f"-> {output or 'memory'}")

@@ -3,15 +3,15 @@ recipes, judged without labels, in one table.
 
 usage: python -m benchmarks.dictionary_candidates BENCH_DIR [--encoders K:GRID[:flip],...]
                                                   [--recipes REDUCE+METHOD;...] [--seeds 0,1,2]
-                                                  [--sample 2000] [--json OUT]
+                                                  [--sample 2000] [--draws 5] [--json OUT]
 
 For each encoder: fit a dictionary on BENCH_DIR/trainX.npy (the `patches` config's other
 settings, fit seed 0), encode trainX and valX, and for each recipe measure on the training codes
 its agreement across clustering seeds, across two 80% subsamples, and between `--sample` images
 clustered alone and the same images in the fit on all codes (the 2,000 images `hw9_best.sh`
-may be given; mean over `--draws` random samples). The rule (`aecluster.selection.most_stable`) keeps the first row, the `patches`
-config's own encoder and recipe, while every agreement is at least 0.95; else the row whose
-lowest agreement is highest. Labels (trainY, valY) only score: train ACC, valX alone, valX
+may be given; mean over `--draws` random samples). The rule (`aecluster.selection.most_stable`)
+keeps the first row, the issue's default encoder and recipe, while every agreement is at least
+0.95; else the row whose lowest agreement is highest. Labels (trainY, valY) only score: train ACC, valX alone, valX
 placed into trainX's groups (first seed), and `--sample` images alone (mean and lowest of the
 `--draws` samples).
 """

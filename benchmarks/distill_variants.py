@@ -3,7 +3,7 @@
 usage: python -m benchmarks.distill_variants BENCH_DIR [--variants "distill_maps=0;distill_maps=300,epochs=60"]
                                              [--seeds 0,1,2] [--work DIR]
 
-For every variant and seed, trains a `best` student with the registered defaults changed by the
+For every variant and seed, trains a `best_cnn` student with the registered defaults changed by the
 variant's settings (any TrainSettings field, e.g. distill_maps, epochs, distill_weight), from the
 seed's `teacher` (reused from --work as benchmarks.accuracy leaves it, else trained first).
 Prints how often the student's groups agree with its teacher's on valX and on trainX, each
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(__doc__)
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, trainY.npy, valX.npy, valY.npy")
     parser.add_argument("--variants", type=parse_variants, default=parse_variants("distill_maps=0;"),
-                        help="';'-separated variants, each ','-separated SETTING=VALUE changes of best's "
+                        help="';'-separated variants, each ','-separated SETTING=VALUE changes of best_cnn's "
                              "defaults; an empty variant is the defaults (default 'distill_maps=0;')")
     parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="seeds (default 0,1,2)")
     parser.add_argument("--work", type=Path, help="where checkpoints go (default: bench-runs/NAME)")
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (work / f"teacher_seed{seed}.pth").is_file():
             run_one("teacher", seed, data, work, {})  # trained once, for every variant
     for variant in args.variants:
-        runs = [run_one("best", seed, data, work, {}, variant) for seed in args.seeds]
+        runs = [run_one("best_cnn", seed, data, work, {}, variant) for seed in args.seeds]
         name = ", ".join(f"{key}={setting_text(value)}" for key, value in variant.items()) or "defaults"
         print(summarise(name, runs), flush=True)
         print(summarise("  its teacher", [{**run["teacher"], "train_seconds": float("nan")} for run in runs]),

@@ -171,7 +171,7 @@ def test_distill_variants_compare_students_of_one_teacher(tmp_path, bench_dir):
         assert len(agreements) == 3 and min(agreements) >= 0.95
     assert rows[2].split("|")[2] == rows[4].split("|")[2]  # the same teacher for both variants
     assert sorted(path.name for path in work.glob("*.pth")) == [
-        "best_distill_maps0_epochs1_seed0.pth", "best_epochs1_seed0.pth", "teacher_seed0.pth"]
+        "best_cnn_distill_maps0_epochs1_seed0.pth", "best_cnn_epochs1_seed0.pth", "teacher_seed0.pth"]
 
 
 def test_clustering_stage_judges_candidates_label_free_and_names_the_choice(tmp_path, bench_dir, trained_checkpoint):

@@ -17,7 +17,8 @@ def test_every_config_file_is_registered_and_students_name_registered_teachers()
     assert {"baseline", "improved", "teacher", "best", "best_cnn", "patches", "mobilenet", "plaincnn",
             "resnet18_teacher", "best_gpu"} <= set(REGISTRY)
     assert REGISTRY["best"].teacher == "patches" and REGISTRY["best_cnn"].teacher == "teacher"
-    assert REGISTRY["best_gpu"].teacher == "resnet18_teacher" and REGISTRY["best_gpu"].config == REGISTRY["best_cnn"].config
+    assert REGISTRY["best_gpu"].teacher == "resnet18_teacher"
+    assert REGISTRY["best_gpu"].config == REGISTRY["best_cnn"].config
     assert all(spec.settings.epochs >= 1 and spec.settings.batch_size >= 1 for spec in REGISTRY.values())
 
 

@@ -101,7 +101,8 @@ def test_a_final_checkpoint_is_not_a_snapshot_to_resume(tmp_path, image_files, c
 
 def test_a_snapshot_of_another_model_is_refused(tmp_path, image_files, trained_checkpoint, capsys):
     snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[-1]
-    code = main(["train", "--model", "best_cnn", str(image_files[0]), str(tmp_path / "o.pth"), "--resume", str(snapshot)])
+    code = main(["train", "--model", "best_cnn", str(image_files[0]), str(tmp_path / "o.pth"), "--resume",
+                 str(snapshot)])
     assert code == 2 and "snapshot of model 'improved', but --model is 'best_cnn'" in capsys.readouterr().err
 
 
