@@ -3,7 +3,8 @@ recipes, judged without labels, in one table.
 
 usage: python -m benchmarks.dictionary_candidates BENCH_DIR [--encoders K:GRID[:flip],...]
                                                   [--recipes REDUCE+METHOD;...] [--seeds 0,1,2]
-                                                  [--sample 2000] [--draws 5] [--json OUT]
+                                                  [--sample 2000] [--draws 5] [--patches N]
+                                                  [--json OUT]
 
 For each encoder: fit a dictionary on BENCH_DIR/trainX.npy (the `patches` config's other
 settings, fit seed 0), encode trainX and valX, and for each recipe measure on the training codes
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from aecluster.cli.args import integer_at_least
 from aecluster.data import compute_in_batches
 from aecluster.encoding import fit_groups
 from aecluster.errors import run_reporting_errors
@@ -70,13 +72,15 @@ def recipe_list(text: str) -> list[tuple[str, str]]:
     return recipes
 
 
-def encode(data: dict[str, np.ndarray], atoms: int, grid: int, flip: bool) -> tuple[dict[str, np.ndarray], float]:
-    """Codes of trainX and valX by a dictionary of `atoms` fitted on trainX, and the seconds taken."""
+def encode(data: dict[str, np.ndarray], atoms: int, grid: int, flip: bool,
+           patches: int) -> tuple[dict[str, np.ndarray], float]:
+    """Codes of trainX and valX by a dictionary of `atoms` fitted on `patches` random patches of
+    trainX, and the seconds taken."""
     spec = get_spec("patches")
     architecture, fit = spec.config, spec.dictionary_settings
     start = time.perf_counter()
     dictionary = fit_dictionary(data["trainX"], patch_size=architecture["patch_size"], centres=atoms,
-                                patches=fit.patches, normalise=architecture["normalise"],
+                                patches=patches, normalise=architecture["normalise"],
                                 whitening_eps=fit.whitening_eps, iterations=fit.iterations, seed=0)
     encoder = PatchDictionaryEncoder(architecture["patch_size"], atoms, grid, architecture["normalise"], flip)
     encoder.load_dictionary(dictionary).eval()
@@ -112,14 +116,18 @@ def main(argv: list[str] | None = None) -> int:
                         default=recipe_list("wpca:32+kmeans;l2,wpca:32+kmeans;wpca:16+kmeans;wpca:32+scan"),
                         help="whitened recipes as REDUCE+METHOD separated by ';', the first the default")
     parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="clustering seeds")
-    parser.add_argument("--sample", type=int, default=2000, help="images clustered alone for sample agreement")
-    parser.add_argument("--draws", type=int, default=5, help="random samples of --sample images, one per draw")
+    parser.add_argument("--sample", type=integer_at_least(2), default=2000,
+                        help="images clustered alone for sample agreement")
+    parser.add_argument("--draws", type=integer_at_least(1), default=5,
+                        help="random samples of --sample images, one per draw")
+    parser.add_argument("--patches", type=integer_at_least(2), default=get_spec("patches").dictionary_settings.patches,
+                        help="random patches each dictionary is fitted on (the patches config's)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args(argv)
     data = load_bench(args.bench)
     rows = []
     for atoms, grid, flip in args.encoders:
-        codes, seconds = encode(data, atoms, grid, flip)
+        codes, seconds = encode(data, atoms, grid, flip, args.patches)
         name = f"{atoms} atoms, {grid}x{grid}{', flip' if flip else ''}"
         print(f"{name}: fitted and encoded in {seconds:.0f} s", file=sys.stderr)
         for reduce, method in args.recipes:

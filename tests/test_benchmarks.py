@@ -265,6 +265,7 @@ def test_benchmark_help_gives_a_whole_description_and_the_defaults(script, capsy
 def test_dictionary_candidates_prints_one_row_per_encoder_and_recipe_and_the_rules_choice(tmp_path, bench_dir):
     result = run_benchmark("dictionary_candidates", bench_dir, "--encoders", "8:2,8:1:flip",
                            "--recipes", "wpca:4+kmeans;l2,pca:2+kmeans", "--sample", "32", "--draws", "2",
+                           "--patches", "2000",
                            "--json", tmp_path / "rows.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     table = [line for line in result.stdout.splitlines() if line.startswith("| 8 atoms")]
