@@ -174,6 +174,7 @@ def test_distill_variants_compare_students_of_one_teacher(tmp_path, bench_dir):
         "best_cnn_distill_maps0_epochs1_seed0.pth", "best_cnn_epochs1_seed0.pth", "teacher_seed0.pth"]
 
 
+@pytest.mark.slow
 def test_clustering_stage_judges_candidates_label_free_and_names_the_choice(tmp_path, bench_dir, trained_checkpoint):
     from aecluster.checkpoint import read_checkpoint
     from benchmarks.clustering_stage import CANDIDATES
