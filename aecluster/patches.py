@@ -5,10 +5,11 @@ images are each normalised (mean removed, divided by sqrt(var + `normalise`)), Z
 (eigenvalues plus `whitening_eps`), and K-means finds `centres` dictionary atoms among them.
 An image is encoded at stride 1 with the "triangle" code f_k = max(0, mean_j(d_j) - d_k), where
 d is the distance of the whitened patch to each atom, and mean-pooled over a `grid` x `grid` grid
-of regions. Encoding is a convolution in matrix form: every patch is whitened and compared with the atoms
-by two matrix products; the layer's numbers are the whitening matrix, its mean and the
-atoms. The whitening is what makes it work: without it K-means atoms are blurry averages, and
-the codes follow colour and brightness rather than texture (docs/accuracy.md).
+of regions. Encoding is a convolution in matrix form: every patch is whitened and compared with
+the atoms by two matrix products; the layer's numbers are the whitening matrix, its mean and the
+atoms. Whitening flattens the patches' spectrum, where the low frequencies of photographs
+dominate, so that the atoms become edges and textures rather than smooth averages; the paper
+found it the step that matters most for K-means dictionaries.
 """
 
 from __future__ import annotations
