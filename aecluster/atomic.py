@@ -30,9 +30,53 @@ OUTPUT_SUFFIXES = {
 }
 
 
+# Bytes in one file name on Linux file systems (ext4, XFS, Btrfs, tmpfs).
+NAME_MAX = 255
+# What a temporary adds to its output's name: ".NAME.PID-XXXXXXXX.tmp", a PID of at most 10 digits.
+TEMPORARY_EXTRA = len("..") + 10 + len("-") + 8 + len(".tmp")
+
+
+def _check_names(path: Path) -> None:
+    """Refuse, in one line, a path with a part longer than a file name may be (the system's
+    ENAMETOOLONG would otherwise surface as a traceback from the first look at the path)."""
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > NAME_MAX:
+            raise UserInputError(f"{path}: name too long for the file system ({size} bytes in "
+                                 f"{part[:24]}..., at most {NAME_MAX}); choose a shorter name")
+
+
 def _target(path: Path) -> Path:
-    """The file a write to `path` must change: a symlink's target (written through, the link kept)."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    """The file a write to `path` must change: a symlink's target (written through, the link kept).
+
+    A symlink loop (`ln -s loop loop`) leads to no file: it is refused, not replaced by one.
+    """
+    _check_names(path)
+    if not path.is_symlink():
+        return path
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UserInputError(f"{path}: is a symlink loop (it leads back to itself, to no file); "
+                                 "refusing to replace it, choose a file path") from None
+    target = Path(os.path.realpath(path))
+    _check_names(target)
+    return target
+
+
+def _temporary_stem(target: Path) -> str:
+    """The output's name as its temporaries carry it: whole, or cut to the characters that let
+    the temporary's name fit NAME_MAX (a 250-byte output name is allowed, so its temporary must be)."""
+    stem = target.name
+    while len(os.fsencode(stem)) > NAME_MAX - TEMPORARY_EXTRA:
+        stem = stem[:-1]
+    return stem
+
+
+def _temporary_prefix(target: Path) -> str:
+    """`.STEM.PID-`: the start of the names of this process's temporaries for `target`."""
+    return f".{_temporary_stem(target)}.{os.getpid()}-"
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -57,7 +101,7 @@ def check_writable(path: str | os.PathLike) -> Path:
     if target.exists() and not os.access(target, os.W_OK):
         raise UserInputError(f"{path}: existing file is not writable (read-only or immutable)")
     try:
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(target), suffix=".tmp")
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
@@ -73,12 +117,15 @@ def remove_stale_temporaries(path: str | os.PathLike) -> int:
     """Remove `.NAME.PID-XXXX.tmp` files left beside `path` by a killed earlier run; return how many.
 
     A temporary names the process writing it; one whose process still runs is left alone, and
-    so is any name of another shape (the temporary of `NAME.pth` when NAME is `out`, say).
+    so is any name of another shape (the temporary of `NAME.pth` when NAME is `out`, say). NAME
+    is `_temporary_stem`'s, so a name cut to fit may also match a dead run's temporary of
+    another output of the same long start: garbage either way.
     """
     target = _target(Path(path))
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)-[^.]+\.tmp")
+    stem = _temporary_stem(target)
+    pattern = re.compile(rf"\.{re.escape(stem)}\.(\d+)-[^.]+\.tmp")
     removed = 0
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+    for stale in target.parent.glob(f".{glob.escape(stem)}.*.tmp"):
         owner = pattern.fullmatch(stale.name)
         if owner is None or (int(owner[1]) != os.getpid() and _running(int(owner[1]))):
             continue
@@ -109,7 +156,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = _target(path)
     folder = check_writable(path)
     remove_stale_temporaries(target)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(target), suffix=".tmp")
     os.close(handle)
     try:
         yield Path(temporary)

@@ -38,7 +38,8 @@ INTEGER = re.compile(r"-?[0-9]{1,18}")
 def _read_rows(path: str | os.PathLike, header: tuple[str, ...],
                extra: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Integer rows under `header` (optionally followed by the text columns `extra`, not returned)
-    and the file line of each (blank lines are skipped, so messages can name the right line)."""
+    and the file line of each (blank lines are skipped, so messages can name the right line).
+    Every row has exactly the header's cells: a shorter or longer one is refused with its line."""
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path}: no such file")
@@ -56,14 +57,21 @@ def _read_rows(path: str | os.PathLike, header: tuple[str, ...],
     if names not in (header, header + extra):
         found = ",".join(rows[0][1]) if rows else "an empty file"
         raise UserInputError(f"{path}: header is {found[:80]!r}, expected {','.join(header)!r}")
-    body = [(line, row[: len(header)]) for line, row in rows[1:] if row]
+    body = [(line, row) for line, row in rows[1:] if row]
     values = np.empty((len(body), len(header)), dtype=np.int64)
     for index, (line, row) in enumerate(body):
-        if len(row) != len(header) or not all(INTEGER.fullmatch(cell.strip()) for cell in row):
+        numbers = row[: len(header)]
+        if len(numbers) != len(header) or not all(INTEGER.fullmatch(cell.strip()) for cell in numbers):
             raise UserInputError(
                 f"{path}: line {line} is {','.join(row)[:80]!r}, expected {len(header)} integers "
                 "(ASCII digits, at most 18 of them)")
-        values[index] = [int(cell) for cell in row]
+        if len(row) != len(names):
+            # A longer row is refused, not cut: its extra cells would be lost without a word.
+            hint = " (a trailing comma?)" if len(row) == len(names) + 1 and not row[-1].strip() else ""
+            raise UserInputError(
+                f"{path}: line {line} has {len(row)} cells {','.join(row)[:40]!r}, but the header "
+                f"{','.join(names)!r} has {len(names)} columns; expected one cell per column{hint}")
+        values[index] = [int(cell) for cell in numbers]
     if not len(values):
         raise UserInputError(f"{path}: no rows after the header")
     return values, np.array([line for line, _ in body])

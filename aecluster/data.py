@@ -6,6 +6,7 @@ time (`to_tensor`), so a million-image array never lives in memory as float.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 IMAGE_SHAPE = (32, 32, 3)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SNIFF_BYTES = 512  # how much of a file `describe_file` reads to tell its kind
 logger = logging.getLogger("aecluster")
 
 
@@ -75,7 +77,7 @@ def describe_file(path: str | os.PathLike) -> str:
     if path.suffix.lower() == ".onnx":
         return "an ONNX export"
     with open(path, "rb") as handle:
-        head = handle.read(512)
+        head = handle.read(SNIFF_BYTES)
     if head.startswith(b"\x93NUMPY"):
         return "a .npy array"
     if head.startswith(b"PK\x03\x04"):
@@ -94,7 +96,8 @@ def describe_file(path: str | os.PathLike) -> str:
     if not head:
         return "an empty file"
     try:
-        text = head.decode("utf-8")
+        # A character cut by the window's end is not an error unless the file ends there too.
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
     except UnicodeDecodeError:
         return "binary data"
     first = text.splitlines()[0] if text.splitlines() else ""

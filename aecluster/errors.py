@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import sys
 import warnings
@@ -38,7 +39,8 @@ def missing_module_message(error: ModuleNotFoundError) -> str:
 def run_reporting_errors(program: str, entry: Callable[[], int],
                          interrupted: str = "interrupted; no output was written") -> int:
     """Run `entry` and return its exit code; a `UserInputError` prints `PROGRAM: error: ...` and
-    returns 2, Ctrl-C or SIGTERM prints `PROGRAM: <interrupted>` and returns 130 (no traceback).
+    returns 2 (so does a path too long for the file system), Ctrl-C or SIGTERM prints
+    `PROGRAM: <interrupted>` and returns 130 (no traceback).
 
     Warnings raised on the way are held back and shown, one `PROGRAM: warning: ...` line each,
     only when the command succeeds, so an error stays one line; a missing dependency is a
@@ -59,6 +61,13 @@ def run_reporting_errors(program: str, entry: Callable[[], int],
         except KeyboardInterrupt:
             print(f"{program}: {interrupted}", file=sys.stderr)
             return 130
+        except OSError as error:
+            # An input path the system refuses at its first look (outputs are checked by name earlier).
+            if error.errno != errno.ENAMETOOLONG:
+                raise
+            print(f"{program}: error: {one_line(str(error.filename))}: name too long for the file system",
+                  file=sys.stderr)
+            return 2
     for warning in caught:
         print(f"{program}: warning: {one_line(str(warning.message)) or warning.category.__name__}", file=sys.stderr)
     return code

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 import torch
 
+from aecluster import atomic
 from aecluster.cli import main
 from aecluster.csvio import read_predictions
+from aecluster.data import SNIFF_BYTES, describe_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = sorted((ROOT / "checkpoints").glob("*.pth"))
@@ -241,6 +243,31 @@ CASES = [
      "id 0 appears on lines 2 and 4; expected each id once"),
     ("checkpoint of an unknown model: deploy", ["deploy", "{bad.pth}", "{d.pth}"],
      edit_checkpoint(set_key("model", "nosuch")), 2, "a checkpoint of unknown model 'nosuch'"),
+    # 15. CSV rows longer than the header are refused, not cut
+    ("evaluate: a trailing comma", ["evaluate", "{p.csv}", "{y.npy}"], write("p.csv", "id,label\n0,1\n1,0,\n"), 2,
+     "p.csv: line 3 has 3 cells '1,0,', but the header 'id,label' has 2 columns; expected one cell per column "
+     "(a trailing comma?)"),
+    ("evaluate: 1,000 extra cells", ["evaluate", "{p.csv}", "{y.npy}"],
+     write("p.csv", "id,label\n0,1\n1,0" + ",7" * 1000 + "\n"), 2, "p.csv: line 3 has 1002 cells"),
+    ("evaluate: a third number", ["evaluate", "{p.csv}", "{y.npy}"], write("p.csv", "id,label\n0,1\n1,0,1\n"), 2,
+     "p.csv: line 3 has 3 cells '1,0,1', but the header 'id,label' has 2 columns"),
+    ("evaluate: a name missing under id,label,file", ["evaluate", "{p.csv}", "{y.npy}"],
+     write("p.csv", "id,label,file\n0,1,a.png\n1,0\n"), 2, "p.csv: line 3 has 2 cells '1,0', but the header"),
+    ("plots confusion: a trailing comma", ["plots", "confusion", "{p.csv}", "{y.npy}", "{c.png}"],
+     write("p.csv", "id,label\n0,1\n1,0,\n"), 2, "p.csv: line 3 has 3 cells"),
+    ("pairs: a fourth cell", ["pairs", "{x}", "{m}", "{q.csv}", "{o.csv}"],
+     write("q.csv", "id,image1_index,image2_index\n0,0,1\n1,2,3,4\n"), 2,
+     "q.csv: line 3 has 4 cells '1,2,3,4', but the header 'id,image1_index,image2_index' has 3 columns"),
+    # 16. output paths the file system cannot take as they are
+    ("cluster output is a symlink loop", CLUSTER + ["{loop.csv}"], lambda w: (w / "loop.csv").symlink_to("loop.csv"),
+     2, "loop.csv: is a symlink loop"),
+    ("cluster output name of 256 bytes", CLUSTER + ["{" + "n" * 252 + ".csv}"], None, 2,
+     "name too long for the file system (256 bytes in nnnn"),
+    ("evaluate predictions name of 300 bytes", ["evaluate", "{" + "n" * 296 + ".csv}", "{y.npy}"], None, 2,
+     "nnn.csv: name too long for the file system"),
+    ("plots confusion output name of 256 bytes", ["plots", "confusion", "{pred.csv}", "{y.npy}",
+                                                  "{" + "n" * 252 + ".png}"], None, 2,
+     "name too long for the file system (256 bytes in nnnn"),
 ]
 
 
@@ -349,6 +376,61 @@ def test_stale_temporaries_of_the_output_are_removed(ws):
     longer.write_text("not ours either")
     assert main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "o.csv"), "--quiet"]) == 0
     assert not stale.exists() and other.exists() and longer.exists()
+
+
+def test_an_output_name_of_250_bytes_is_written_as_named(ws):
+    """The file system takes 250 bytes; the temporary beside it, named after it, must fit too."""
+    before = set(os.listdir(ws))
+    name = "n" * 246 + ".csv"
+    assert main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / name), "--quiet"]) == 0
+    assert set(os.listdir(ws)) - before == {name}
+    assert (ws / name).read_text().startswith("id,label\n")
+
+
+def test_stale_temporaries_of_a_long_output_name_are_removed(ws):
+    name = "\u0436" * 120 + ".csv"  # 244 bytes in UTF-8: the temporaries carry a cut name
+    stem = atomic._temporary_stem(ws / name)
+    assert len(os.fsencode(stem)) <= atomic.NAME_MAX - atomic.TEMPORARY_EXTRA and name.startswith(stem)
+    stale = ws / f".{stem}.999999999-abcd.tmp"
+    stale.write_text("id,label\n0,")
+    assert main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / name), "--quiet"]) == 0
+    assert not stale.exists() and not [f for f in os.listdir(ws) if f.endswith(".tmp")]
+
+
+def test_text_cut_mid_character_by_the_sniffing_window_is_text(tmp_path):
+    """A two-byte character straddling `describe_file`'s window does not make a CSV binary."""
+    head = "id,label,file\n0,0,"
+    # Row 0's name puts a Cyrillic character (two bytes) at bytes SNIFF_BYTES-1 and SNIFF_BYTES.
+    name = "a" * (SNIFF_BYTES - 1 - len(head)) + "я.png"
+    text = head + name + "\n" + "".join(f"{i},{i % 2},{'я' * 9}.png\n" for i in range(1, 40))
+    path = tmp_path / "p.csv"
+    path.write_text(text, encoding="utf-8")
+    head = path.read_bytes()[:SNIFF_BYTES]
+    with pytest.raises(UnicodeDecodeError):
+        head.decode("utf-8")
+    assert describe_file(path).startswith("a text file")
+    assert read_predictions(path).tolist() == [i % 2 for i in range(40)]
+
+
+def test_cyrillic_file_names_written_by_names_are_read_back(tmp_path, ws, two_groups, capsys):
+    """`cluster --names` on PNG files named in Cyrillic, then `evaluate` and `plots confusion` on its CSV."""
+    from PIL import Image
+
+    images, labels = two_groups
+    folder = tmp_path / "снимки"
+    folder.mkdir()
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"снимок_{index:02d}.png")
+    output = tmp_path / "o.csv"
+    assert main(["cluster", str(folder), str(ws / "m.pth"), str(output), "--names", "--quiet"]) == 0
+    data = output.read_bytes()
+    assert data.startswith(b"id,label,file\n0,") and "снимок_00.png".encode() in data
+    with pytest.raises(UnicodeDecodeError):  # the case of the issue: the window cuts a character
+        data[:SNIFF_BYTES].decode("utf-8")
+    assert main(["evaluate", str(output), str(ws / "y.npy")]) == 0
+    assert "ACC " in capsys.readouterr().out
+    assert main(["plots", "confusion", str(output), str(ws / "y.npy"), str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_csv_named_like_the_model_without_its_extension_is_written_with_it(ws):
