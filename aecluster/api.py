@@ -16,10 +16,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from aecluster.augment import AUGMENTATIONS
 from aecluster.clustering import METHODS
 from aecluster.data import IMAGE_SHAPE, validate_images
-from aecluster.encoding import RECIPE_DEFAULTS, encode_images, fit_groups
+from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, encode_images, fit_groups
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder
-from aecluster.reduction import check_chain
 from aecluster.registry import REGISTRY
 
 RECIPE_PARAMS = tuple(RECIPE_DEFAULTS)  # the estimator parameters that make up its clustering recipe
@@ -243,18 +242,27 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                    for key, value in chosen.items()},
                 "threshold": self.threshold, "n_clusters": self.n_clusters, "fine_clusters": self.fine_clusters}
 
-    def _check_params(self) -> dict[str, Any]:
-        """Validate every parameter and the recipe before any work; returns the recipe."""
-        from aecluster.clustering import check_group_counts
+    def _check_params(self) -> None:
+        """Validate every parameter before any work: the recipe's values first (one
+        `UserInputError` naming the key), then the others and the device."""
         from aecluster.devices import resolve_device
-        from aecluster.reduction import parse_chain
 
+        check_recipe(self.resolved_recipe(), "AEClusterer")
         self._validate_params()
         resolve_device(self.device)
-        recipe = self.resolved_recipe()
-        parse_chain(recipe["reduce"])
-        check_group_counts(recipe["method"], self.n_clusters, self.fine_clusters)
-        return recipe
+
+    def check_recipe(self, n_images: int | None = None, source: str = "AEClusterer",
+                     names: dict[str, str] | None = None, code_dim: int | None = None) -> dict[str, Any]:
+        """The recipe `fit` would use, checked (`encoding.check_recipe`) against `code_dim` (by
+        default the code width of the checkpoint's or the model's encoder, read from a skeleton
+        without memory) and `n_images`; errors name `source` and the key (or `names[key]`)."""
+        if code_dim is None and self.checkpoint is None:
+            code_dim = self._untrained_code_dim()
+        elif code_dim is None:
+            from aecluster.checkpoint import code_dim_of, read_checkpoint
+
+            code_dim = code_dim_of(read_checkpoint(self.checkpoint), str(self.checkpoint))
+        return check_recipe(self.resolved_recipe(), source, code_dim, n_images, names)
 
     def check_savable(self) -> None:
         """Raise a one-line error when this recipe's fitted groups could not be saved."""
@@ -300,17 +308,16 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: Any = None) -> AEClusterer:
         """Train (or load) the encoder, fit the reducer chain and the clustering into groups."""
-        from aecluster.clustering import check_group_counts, degenerate_warning, order_by_colour
+        from aecluster.clustering import degenerate_warning, order_by_colour
 
-        recipe = self._check_params()
-        if self.threshold != 0 and recipe["method"] != "threshold":
-            warnings.warn(f"threshold={self.threshold:g} has no effect with method {recipe['method']!r}", stacklevel=2)
+        self._check_params()
         images = validate_images(X if isinstance(X, np.ndarray) else np.asarray(X), "X", min_images=2)
-        check_group_counts(recipe["method"], self.n_clusters, self.fine_clusters, len(images))
         clock = time.perf_counter()
         self.timings_: dict[str, float] = {}
         encoder = self._load_encoder() if self.checkpoint is not None else None
-        check_chain(recipe["reduce"], encoder.code_dim if encoder else self._untrained_code_dim(), len(images))
+        recipe = self.check_recipe(len(images), code_dim=encoder.code_dim if encoder else None)
+        if self.threshold != 0 and recipe["method"] != "threshold":
+            warnings.warn(f"threshold={self.threshold:g} has no effect with method {recipe['method']!r}", stacklevel=2)
         encoder = encoder if encoder is not None else self._train_encoder(images)
         self.timings_["load or train encoder"] = time.perf_counter() - clock
         clock = time.perf_counter()

@@ -20,6 +20,7 @@ import torch
 
 from aecluster import __version__
 from aecluster.atomic import atomic_path
+from aecluster.encoding import check_recipe
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model
 from aecluster.registry import REGISTRY, WEIGHT_FORMATS
@@ -109,10 +110,6 @@ def _check_fields(payload: dict[str, Any], source: str) -> None:
     for key in ("config", "recipe", "weight_scales"):
         if payload.get(key) is not None and not isinstance(payload[key], dict):
             raise malformed(f"{key!r} is of type {type(payload[key]).__name__}, expected a dictionary")
-    recipe = payload.get("recipe") or {}
-    for key in ("reduce", "method"):
-        if key in recipe and not isinstance(recipe[key], str):
-            raise malformed(f"recipe {key!r} is {recipe[key]!r}, expected text")
     scales = payload.get("weight_scales") or {}
     if not all(isinstance(v, float | int) and not isinstance(v, bool) and math.isfinite(v) for v in scales.values()):
         raise malformed("'weight_scales' holds values other than finite numbers")
@@ -127,6 +124,8 @@ def _check_fields(payload: dict[str, Any], source: str) -> None:
             raise malformed(f"state_dict entry {key!r} is of type {type(tensor).__name__}, expected a tensor")
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise malformed(f"weights {key!r} hold NaN or infinite values")
+    recipe = payload.get("recipe") or {}
+    check_recipe(recipe, source, code_dim_of(payload, source) if recipe.get("reduce") is not None else None)
 
 
 def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
@@ -186,26 +185,35 @@ def expand_state(state: dict[str, torch.Tensor], scales: dict[str, float]) -> di
     return expanded
 
 
+def _build(payload: dict[str, Any], source: str) -> Autoencoder:
+    """The model a checkpoint's name and settings describe, or a one-line error naming `source`."""
+    try:
+        return build_model(payload["model"], payload.get("config"))
+    except UserInputError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"{source}: its settings do not build model {payload['model']!r} "
+                             f"({str(exc).splitlines()[0][:160]})") from None
+
+
+def code_dim_of(payload: dict[str, Any], source: str = "checkpoint") -> int:
+    """The code width of a checkpoint's encoder, from a skeleton built without memory (on torch's
+    meta device), so a recipe can be checked against it before any weights are loaded."""
+    with torch.device("meta"):
+        return int(_build(payload, source).code_dim)
+
+
 def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
     """Rebuild the model described by a checkpoint and load its weights (strictly).
 
     The model is first built without memory (on torch's meta device) and its tensor shapes are
     compared with the stored ones, so settings that declare a huge model cost nothing to refuse.
     """
-    def build() -> Autoencoder:
-        try:
-            return build_model(payload["model"], payload.get("config"))
-        except UserInputError:
-            raise
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserInputError(f"{source}: its settings do not build model {payload['model']!r} "
-                                 f"({str(exc).splitlines()[0][:160]})") from None
-
     state = expand_state(payload["state_dict"], payload.get("weight_scales") or {})
     with torch.device("meta"):
-        skeleton = build()
+        skeleton = _build(payload, source)
     _check_shapes(skeleton, state, payload["model"], source)
-    model = build()
+    model = _build(payload, source)
     if not any(key.startswith("decoder.") for key in state):
         model.decoder = None
     if not any(key.startswith("projector.") for key in state):

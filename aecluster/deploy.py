@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from aecluster.atomic import atomic_path, check_writable
-from aecluster.checkpoint import deployable_payload, load_model, read_checkpoint, save_checkpoint
+from aecluster.checkpoint import code_dim_of, deployable_payload, load_model, read_checkpoint, save_checkpoint
 from aecluster.data import scale_pixels
+from aecluster.encoding import check_recipe
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder
 
@@ -36,14 +37,8 @@ def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weight
                              f"{change} would not match them (deploy the encoder checkpoint instead and "
                              f"refit with `aecluster cluster ... --save-model`)")
     if recipe:
-        from aecluster.clustering import check_group_counts
-        from aecluster.encoding import RECIPE_DEFAULTS
-        from aecluster.reduction import parse_chain
-
         payload["recipe"] = {**payload.get("recipe", {}), **recipe}
-        merged = {**RECIPE_DEFAULTS, **payload["recipe"]}
-        parse_chain(merged["reduce"])
-        check_group_counts(merged["method"], merged["n_clusters"], merged["fine_clusters"])
+        check_recipe(payload["recipe"], "deploy", code_dim_of(payload, str(source)))
     save_checkpoint(output, payload)
 
 

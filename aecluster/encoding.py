@@ -2,22 +2,72 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
+from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aecluster.clustering import METHODS, GroupClusterer, check_group_counts
 from aecluster.data import compute_in_batches
+from aecluster.errors import UserInputError
+from aecluster.reduction import ReducerChain, check_chain, parse_chain
 
 if TYPE_CHECKING:
-    from aecluster.clustering import GroupClusterer
     from aecluster.models import Autoencoder
-    from aecluster.reduction import ReducerChain
 
 # What a clustering recipe falls back to for each key it leaves out (a model's config may name
 # only some; `AEClusterer` and the training history's validation score read these).
 RECIPE_DEFAULTS: dict[str, Any] = {"reduce": "pca:50", "method": "kmeans", "threshold": 0.0, "standardize": True,
                                    "n_clusters": 2, "fine_clusters": 20}
+
+
+def _recipe_value_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one recipe value on its own (None when nothing): the types and ranges
+    that scikit-learn, openTSNE and umap-learn would otherwise refuse with a traceback mid-run."""
+    if key == "reduce":
+        if not isinstance(value, str):
+            return f"{value!r} is not a reducer chain (text such as 'l2,pca:32')"
+        parse_chain(value)
+    elif key == "method" and (not isinstance(value, str) or value not in METHODS):
+        return f"unknown method {value!r}; choose one of {', '.join(METHODS)}"
+    elif key == "threshold" and (not isinstance(value, Real) or isinstance(value, bool | np.bool_)
+                                 or not math.isfinite(value) or not -1 <= value <= 1):
+        return f"{value!r} is not a cosine-similarity threshold (a number in [-1, 1])"
+    elif key == "standardize" and not isinstance(value, bool | np.bool_):
+        return f"{value!r} is not true or false"
+    elif key in ("n_clusters", "fine_clusters") and (not isinstance(value, Integral)
+                                                     or isinstance(value, bool | np.bool_) or value < 2):
+        return f"{value!r} is not a whole number of at least 2"
+    return None
+
+
+def check_recipe(recipe: Mapping[str, Any], source: str, code_dim: int | None = None, n_images: int | None = None,
+                 names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The clustering recipe completed from `RECIPE_DEFAULTS` (None values too), once every value
+    is checked: its type and range, the reducer chain against `code_dim` and `n_images` (when
+    known) and the group counts against the method. Wherever a recipe comes from (a checkpoint, a
+    saved model, options, `AEClusterer`), it is checked here before any work, so a bad value is one
+    `UserInputError` naming `source` and the key (or `names[key]`, e.g. an option), not a
+    traceback from the library that would use it after encoding."""
+    given = {key: value for key, value in recipe.items() if key in RECIPE_DEFAULTS and value is not None}
+    for key, value in given.items():
+        label = (names or {}).get(key, f"recipe {key!r}")
+        try:
+            problem = _recipe_value_problem(key, value)
+            if key == "reduce" and code_dim is not None:
+                check_chain(value, code_dim, n_images)
+        except UserInputError as error:
+            problem = str(error)
+        if problem:
+            raise UserInputError(f"{source}: {label}: {problem}")
+    full = {**RECIPE_DEFAULTS, **given}
+    try:
+        check_group_counts(full["method"], full["n_clusters"], full["fine_clusters"], n_images)
+    except UserInputError as error:
+        raise UserInputError(f"{source}: recipe: {error}") from None
+    return full
 
 
 def encode_images(
@@ -37,9 +87,6 @@ def fit_groups(
     standardize: bool = True, n_clusters: int = 2, fine_clusters: int = 20,
 ) -> tuple[ReducerChain, GroupClusterer]:
     """Fit the reducer chain and the clustering into `n_clusters` groups on codes; returns both."""
-    from aecluster.clustering import GroupClusterer
-    from aecluster.reduction import ReducerChain
-
     reducer = ReducerChain(reduce, random_state=random_state, standardize=standardize)
     reduced = reducer.fit_transform(codes)
     clusterer = GroupClusterer(method, threshold, random_state, n_clusters, fine_clusters)

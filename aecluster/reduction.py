@@ -29,6 +29,7 @@ UNSAVABLE = {
     "tsne": "t-SNE places new images only through its whole fitted embedding and its search index",
     "umap": "UMAP's fitted state is Python objects that would have to be pickled",
 }
+TSNE_MAX_DIM = 2  # openTSNE's FFT gradient (used from 10,000 codes on) embeds in one or two dimensions
 
 
 logger = logging.getLogger("aecluster")
@@ -43,17 +44,23 @@ def single_threaded() -> Any:
     return threadpool_limits(limits=1)
 
 
-def check_chain(spec: str, code_dim: int, n_images: int) -> None:
-    """Refuse, before any encoding, a chain whose PCA asks for more dimensions than its input
-    has (the codes' width, or the previous link's output), naming the largest value allowed.
-    PCA and KernelPCA give at most one dimension per image; that bound is applied silently."""
+def check_chain(spec: str, code_dim: int, n_images: int | None = None) -> None:
+    """Refuse, before any encoding, a chain that asks a link for more dimensions than its input
+    has (the codes' width, or the previous link's output) where that link cannot make them (PCA,
+    t-SNE, UMAP), naming the largest value allowed, and a t-SNE of more than `TSNE_MAX_DIM`
+    dimensions (openTSNE's FFT gradient, used from 10,000 codes on, makes no more). PCA and
+    KernelPCA give at most one dimension per image (of `n_images`, when known); that bound is
+    applied silently."""
     width = code_dim
     for name, dim in parse_chain(spec):
-        if name in ("pca", "wpca") and dim > width:
+        if name == "tsne" and dim > TSNE_MAX_DIM:
+            raise UserInputError(f"reduce {spec!r}: t-SNE embeds in at most {TSNE_MAX_DIM} "
+                                 f"dimensions; the largest allowed is tsne:{TSNE_MAX_DIM}")
+        if name in ("pca", "wpca", "umap", "tsne") and dim > width:
             raise UserInputError(f"reduce {spec!r}: {name}:{dim} asks for more dimensions than its "
                                  f"{width}-dimensional input has; the largest allowed is {name}:{width}")
         if name != "l2":
-            width = min(dim, n_images) if name in ("pca", "wpca", "kpca") else dim
+            width = min(dim, n_images or dim) if name in ("pca", "wpca", "kpca") else dim
 
 
 def parse_chain(spec: str) -> list[tuple[str, int]]:
@@ -70,7 +77,8 @@ def parse_chain(spec: str) -> list[tuple[str, int]]:
         if name == "l2" and not dim:
             links.append(("l2", 0))
             continue
-        if name not in REDUCER_NAMES[:-1] or not dim.strip().isdigit() or int(dim) < 1:
+        dim = dim.strip()
+        if name not in REDUCER_NAMES[:-1] or not (dim.isascii() and dim.isdigit()) or int(dim) < 1:
             raise UserInputError(
                 f"bad reducer {part.strip()!r} in {spec!r}: expected NAME:DIM with NAME one of "
                 f"{', '.join(REDUCER_NAMES[:-1])} and DIM a positive integer, or 'l2', e.g. 'kpca:200,tsne:2'"

@@ -488,7 +488,7 @@ def test_huge_settings_are_refused_before_allocating(ws, monkeypatch):
     edit_checkpoint(huge_settings)(ws)
     with pytest.raises(checkpoint.UserInputError, match="do not fit"):
         checkpoint.load_model(ws / "bad.pth")
-    assert devices == ["meta"]
+    assert devices and set(devices) == {"meta"}
 
 
 def test_huge_image_in_a_folder_is_named(tmp_path, ws, capsys, monkeypatch):
@@ -657,3 +657,117 @@ def test_every_shipped_checkpoint_labels_the_same_at_one_and_two_threads(tmp_pat
         outputs[threads] = {path.name: path.read_bytes() for path in folder.glob("*.csv")}
     assert len(outputs["1"]) == len(CHECKPOINTS) >= 1
     assert outputs["1"] == outputs["2"]
+
+
+# Recipe values that scikit-learn, openTSNE or umap-learn would refuse only mid-run, after
+# encoding: (key, value, fragment of the one-line error). The test codes are 64-dimensional.
+BAD_RECIPES = [
+    ("method", "spectral", "unknown method 'spectral'"),
+    ("n_clusters", 0, "0 is not a whole number of at least 2"),
+    ("n_clusters", "2", "'2' is not a whole number of at least 2"),
+    ("threshold", float("nan"), "nan is not a cosine-similarity threshold (a number in [-1, 1])"),
+    ("threshold", 5.0, "5.0 is not a cosine-similarity threshold"),
+    ("standardize", "yes", "'yes' is not true or false"),
+    ("fine_clusters", 1, "1 is not a whole number of at least 2"),
+    ("reduce", "tsne:100000", "reduce 'tsne:100000': t-SNE embeds in at most 2 dimensions"),
+    ("reduce", "umap:500", "reduce 'umap:500': umap:500 asks for more dimensions than its 64-dimensional "
+                           "input has; the largest allowed is umap:64"),
+    ("reduce", "pca:\u00b2", "bad reducer 'pca:\u00b2'"),
+]
+RECIPE_IDS = [f"{key}={value!r}" for key, value, _ in BAD_RECIPES]
+
+
+@pytest.fixture
+def no_encoding(monkeypatch):
+    """Encoding images (the first slow step after loading) fails the test if it starts."""
+    import aecluster.api
+    import aecluster.encoding
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("encoding started before the recipe was checked")
+
+    monkeypatch.setattr(aecluster.encoding, "encode_images", refuse)
+    monkeypatch.setattr(aecluster.api, "encode_images", refuse)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory, image_files, trained_checkpoint) -> Path:
+    """A model saved by `cluster --save-model` (encoder, recipe pca:2 + kmeans, fitted groups)."""
+    folder = tmp_path_factory.mktemp("saved")
+    assert main(["cluster", str(image_files[0]), str(trained_checkpoint), str(folder / "o.csv"), "--quiet",
+                 "--save-model", str(folder / "s.pth")]) == 0
+    return folder / "s.pth"
+
+
+def with_recipe(key, value):
+    """A change of a checkpoint dictionary setting one key of its recipe."""
+    return lambda payload: payload["recipe"].update({key: value})
+
+
+def assert_refused(code: int, err: str, fragment: str, folder: Path, before: dict) -> None:
+    """Exit 2, one line holding `fragment`, and the folder as it was (no output)."""
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("aecluster: error:"), err
+    assert fragment in lines[0], err
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("key, value, fragment", BAD_RECIPES, ids=RECIPE_IDS)
+def test_recipe_of_a_checkpoint_is_refused_before_encoding(ws, capsys, no_encoding, key, value, fragment):
+    edit_checkpoint(with_recipe(key, value))(ws)
+    before = snapshot(ws)
+    code, err = run_main(["cluster", str(ws / "x.npy"), str(ws / "bad.pth"), str(ws / "o.csv")], capsys)
+    assert_refused(code, err, f"bad.pth: recipe {key!r}: {fragment}", ws, before)
+
+
+@pytest.mark.parametrize("key, value, fragment", BAD_RECIPES, ids=RECIPE_IDS)
+def test_recipe_of_a_saved_model_is_refused_by_predict(ws, capsys, no_encoding, saved_model, key, value, fragment):
+    shutil.copy(saved_model, ws / "m.pth")
+    edit_checkpoint(with_recipe(key, value))(ws)
+    before = snapshot(ws)
+    code, err = run_main(["predict", str(ws / "bad.pth"), str(ws / "x.npy"), str(ws / "o.csv")], capsys)
+    assert_refused(code, err, f"bad.pth: recipe {key!r}: {fragment}", ws, before)
+
+
+@pytest.mark.parametrize("key, value, fragment", BAD_RECIPES, ids=RECIPE_IDS)
+def test_recipe_parameters_of_the_api_are_refused_before_encoding(two_groups, trained_checkpoint, no_encoding,
+                                                                  key, value, fragment):
+    from aecluster.api import AEClusterer
+    from aecluster.errors import UserInputError
+
+    estimator = AEClusterer(checkpoint=trained_checkpoint, reduce="pca:2", method="kmeans", standardize=True)
+    estimator.set_params(**{key: value})
+    with pytest.raises(UserInputError) as caught:
+        estimator.fit(two_groups[0])
+    assert f"AEClusterer: recipe {key!r}: {fragment}" in str(caught.value)
+
+
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--reduce", "tsne:100000", "command line: --reduce: reduce 'tsne:100000': t-SNE embeds in at most 2"),
+    ("--reduce", "umap:500", "command line: --reduce: reduce 'umap:500': umap:500 asks for more dimensions"),
+    ("--reduce", "pca:\u00b2", "bad reducer 'pca:\u00b2'"),
+    ("--method", "spectral", "argument --method: expected one of kmeans"),
+    ("--clusters", "0", "--clusters"),
+    ("--fine-clusters", "1", "--fine-clusters"),
+    ("--threshold", "5", "--threshold"),
+], ids=lambda value: str(value))
+def test_recipe_options_are_refused_before_encoding(ws, capsys, no_encoding, option, value, fragment):
+    before = snapshot(ws)
+    code, err = run_main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "o.csv"), option, value], capsys)
+    assert_refused(code, err, fragment, ws, before)
+
+
+def test_recipe_method_spectral_in_hw9_best_is_one_line(ws):
+    edit_checkpoint(with_recipe("method", "spectral"))(ws)
+    before = snapshot(ws)
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(["bash", str(ROOT / "hw9_best.sh"), str(ws / "x.npy"), str(ws / "bad.pth"),
+                           str(ws / "o.csv")], capture_output=True, text=True, env=env, timeout=120)
+    assert_refused(done.returncode, done.stderr, "bad.pth: recipe 'method': unknown method 'spectral'", ws, before)
+
+
+def test_recipe_deploy_refuses_a_reduction_wider_than_the_codes(ws, capsys):
+    before = snapshot(ws)
+    code, err = run_main(["deploy", str(ws / "m.pth"), str(ws / "d.pth"), "--reduce", "pca:500"], capsys)
+    assert_refused(code, err, "deploy: recipe 'reduce': reduce 'pca:500': pca:500 asks for more dimensions than "
+                              "its 64-dimensional input has; the largest allowed is pca:64", ws, before)

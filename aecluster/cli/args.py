@@ -172,10 +172,14 @@ def add_grouping_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed_value, default=0, help="seed of reduction and clustering (default 0)")
 
 
+# The recipe keys that `add_grouping_options` (and deploy) set, and the option setting each.
+RECIPE_OPTIONS = {"reduce": "--reduce", "method": "--method", "threshold": "--threshold",
+                  "n_clusters": "--clusters", "fine_clusters": "--fine-clusters"}
+
+
 def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The `AEClusterer` parameters given by `add_grouping_options`' options (those set)."""
-    given = {"reduce": args.reduce, "method": args.method, "threshold": args.threshold,
-             "n_clusters": args.clusters, "fine_clusters": args.fine_clusters}
+    given = {key: getattr(args, option[2:].replace("-", "_")) for key, option in RECIPE_OPTIONS.items()}
     return {key: value for key, value in given.items() if value is not None}
 
 

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from aecluster.cli.args import (
+    RECIPE_OPTIONS,
     add_names_option,
     add_recipe_options,
     file_names,
@@ -96,6 +97,7 @@ def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
         estimator.check_savable()
     if images is None:
         images = load_images(args.images, min_images=2)
+    estimator.check_recipe(len(images), "command line", RECIPE_OPTIONS)
     if args.reference:
         reference = load_images(args.reference[0])
         reference_labels = load_labels(args.reference[1], len(reference))
