@@ -376,7 +376,8 @@ def test_gpu_teacher_and_student_configs_train_and_resume_exactly_on_cpu(tmp_pat
     student with feature regression through a projector that is snapshotted with the model."""
     images = two_groups[0][:16]
     teacher_settings = TrainSettings.for_model("resnet18_teacher", epochs=2, batch_size=8, warmup_epochs=1)
-    teacher = Trainer("resnet18_teacher", teacher_settings, config=TINY_RESNET, progress=False).fit(
+    narrow = {"reduce": "l2,pca:8", "method": "kmeans"}  # a recipe the shrunk codes can hold
+    teacher = Trainer("resnet18_teacher", teacher_settings, config=TINY_RESNET, recipe=narrow, progress=False).fit(
         images, tmp_path / "teacher.pth")
     assert teacher.code_dim == 16 and all(torch.isfinite(p).all() for p in teacher.parameters())
     snapshot = read_checkpoint(run_folder(tmp_path / "teacher.pth") / "step_0000004.pth")
@@ -384,15 +385,15 @@ def test_gpu_teacher_and_student_configs_train_and_resume_exactly_on_cpu(tmp_pat
     student_settings = TrainSettings.for_model("best_gpu", epochs=2, batch_size=8, distill_originals=8)
     config = {"width_multiplier": 0.25}
     for name in "ab":
-        Trainer("best_gpu", student_settings, config=config, teacher=teacher, progress=False).fit(
+        Trainer("best_gpu", student_settings, config=config, teacher=teacher, recipe=narrow, progress=False).fit(
             images, tmp_path / f"{name}.pth")
     with pytest.raises(TrainingInterrupted) as stopped:
-        Trainer("best_gpu", student_settings, config=config, teacher=teacher, progress=False,
+        Trainer("best_gpu", student_settings, config=config, teacher=teacher, recipe=narrow, progress=False,
                 evaluate=stop_at_snapshot(2)).fit(images, tmp_path / "c.pth")
     middle = stopped.value.snapshot
     heads = read_checkpoint(middle)["heads"]
     assert middle.name == "step_0000002.pth" and heads["feature_regression.weight"].shape == (16, 32)
-    Trainer("best_gpu", student_settings, config=config, teacher=teacher, progress=False).fit(
+    Trainer("best_gpu", student_settings, config=config, teacher=teacher, recipe=narrow, progress=False).fit(
         images, tmp_path / "c.pth", resume=middle)
     for name in "ab", "ac":
         assert_same_weights(weights(tmp_path / f"{name[0]}.pth"), weights(tmp_path / f"{name[1]}.pth"))
