@@ -280,7 +280,11 @@ def test_dictionary_candidates_prints_one_row_per_encoder_and_recipe_and_the_rul
     least = [min(row[key] for key in ("seed_agreement", "subsample_agreement", "sample_agreement")) for row in rows]
     chosen = 0 if least[0] >= 0.95 else int(np.argmax(least))
     assert "(chosen)" in table[chosen]
-    assert all(0.0 <= row["sample_agreement"] <= 1.0 and 0.5 <= row["train_acc"] <= 1.0 for row in rows)
+    # each printed row carries the JSON row's agreements and their lowest, in the table's columns
+    for line, row, lowest in zip(table, rows, least, strict=True):
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[2:6] == [f"{row['seed_agreement']:.3f}", f"{row['subsample_agreement']:.3f}",
+                              f"{row['sample_agreement']:.3f}", f"{lowest:.3f}"]
 
 
 def test_dictionary_candidates_refuses_a_bad_encoder_in_one_line(tmp_path, bench_dir):
