@@ -15,6 +15,7 @@ from aecluster.selection import (
     recipe_fit,
     sample_agreement,
     sample_fits,
+    stable_recipe,
     subsample_agreement,
 )
 
@@ -196,3 +197,37 @@ def test_most_stable_keeps_a_stable_default_else_takes_the_highest_least_agreeme
     assert most_stable([stability("default", 0.96, 0.95), stability("b", 1.0, 1.0)], keys)["recipe"] == "default"
     assert most_stable([stability("default", 1.0, 0.90), stability("b", 0.94, 0.93),
                         stability("c", 0.99, 0.92)], keys)["recipe"] == "b"
+
+
+def ball_and_blobs(count=400, seed=0):
+    """A wide round ball in two dimensions (any cut through it is as good as another) and, in a
+    third, two tight blobs 4 apart: the split that holds is blob against blob."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    codes = np.column_stack([rng.normal(0, 3, (count, 2)), 4.0 * labels - 2 + rng.normal(0, 0.1, count)])
+    return codes, labels
+
+
+# PCA(2) without scaling keeps the ball's two widest directions; scaled, every axis has unit
+# variance and the blobs' axis is the best cut.
+BALL_ONLY = {"reduce": "pca:2", "method": "kmeans", "standardize": False}
+ALL_SCALED = {"reduce": "none", "method": "kmeans", "standardize": True}
+
+
+def test_stable_recipe_falls_back_to_the_split_that_holds():
+    codes, labels = ball_and_blobs()
+    lines = []
+    chosen, rows = stable_recipe(codes, [BALL_ONLY, ALL_SCALED], report=lines.append)
+    assert chosen is ALL_SCALED and [row["recipe"] for row in rows] == [BALL_ONLY, ALL_SCALED]
+    assert min(rows[0][key] for key in ("seed_agreement", "subsample_agreement", "sample_agreement")) < 0.95
+    assert min(rows[1][key] for key in ("seed_agreement", "subsample_agreement", "sample_agreement")) >= 0.95
+    assert len(lines) == 2 and lines[1].startswith("none + kmeans: agreement across seeds 1.000")
+    assert "200 images alone" in lines[1]
+    groups = recipe_fit("none", "kmeans", standardize=True)(codes, 0)
+    assert clustering_accuracy(groups, labels) == 1.0
+
+
+def test_stable_recipe_keeps_a_stable_first_recipe_without_judging_the_others():
+    codes, _ = ball_and_blobs()
+    chosen, rows = stable_recipe(codes, [ALL_SCALED, BALL_ONLY])
+    assert chosen is ALL_SCALED and len(rows) == 1
