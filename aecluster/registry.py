@@ -183,7 +183,8 @@ def load_config(path: str | Path) -> ModelConfig:
         raise UserInputError(f"{path}: fallback_recipes must be a list of recipes, found {type(fallbacks).__name__}")
     fallbacks = tuple(_recipe_keys(item, f"{path}: fallback_recipes[{index}]") for index, item in enumerate(fallbacks))
     if fallbacks and builder != "patches":
-        raise UserInputError(f"{path}: fallback_recipes go with builder 'patches' (chosen from when it is fitted)")
+        raise UserInputError(f"{path}: fallback_recipes go with builder 'patches' "
+                             "(the recipe is chosen when its dictionary is fitted)")
     weights = raw.get("deploy_weights")
     if weights is not None and weights not in WEIGHT_FORMATS:
         raise UserInputError(f"{path}: deploy_weights {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
