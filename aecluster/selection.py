@@ -191,25 +191,25 @@ def stable_recipe(codes: np.ndarray, recipes: Sequence[dict[str, Any]], seed: in
     (`most_stable`). The others are only judged when needed. Returns the chosen recipe and the
     judged rows (the recipe and its agreements); `report` gets one line per row."""
     rows = []
-    level = logger.level
-    logger.setLevel(max(level, logging.WARNING))  # not a line for each of the many fits
-    try:
-        for recipe in recipes:
-            rows.append({"recipe": recipe, **_judged(codes, recipe, seed)})
-            if report is not None:
-                report(f"{recipe['reduce']} + {recipe['method']}: agreement across seeds "
-                       f"{rows[-1]['seed_agreement']:.3f}, subsamples {rows[-1]['subsample_agreement']:.3f}, "
-                       f"{min(SAMPLE_SIZE, len(codes) // 2):,} images alone {rows[-1]['sample_agreement']:.3f}")
-            if len(rows) == 1 and min(rows[0][key] for key in AGREEMENTS) >= STABLE:
-                break
-    finally:
-        logger.setLevel(level)
+    for recipe in recipes:
+        rows.append({"recipe": recipe, **_judged(codes, recipe, seed)})
+        if report is not None:
+            report(f"{recipe['reduce']} + {recipe['method']}: agreement across seeds "
+                   f"{rows[-1]['seed_agreement']:.3f}, subsamples {rows[-1]['subsample_agreement']:.3f}, "
+                   f"{min(SAMPLE_SIZE, len(codes) // 2):,} images alone {rows[-1]['sample_agreement']:.3f}")
+        if len(rows) == 1 and min(rows[0][key] for key in AGREEMENTS) >= STABLE:
+            break
     return most_stable(rows, AGREEMENTS)["recipe"], rows
 
 
 def _judged(codes: np.ndarray, recipe: dict[str, Any], seed: int) -> dict[str, float]:
     """`recipe_agreements` of a complete recipe with seeds `seed`..`seed`+2, the agreements only."""
     options = {key: value for key, value in recipe.items() if key not in ("reduce", "method")}
-    agreements = recipe_agreements(recipe_fit(recipe["reduce"], recipe["method"], **options), codes,
-                                   (seed, seed + 1, seed + 2))
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))  # not a line for each of the many fits
+    try:
+        agreements = recipe_agreements(recipe_fit(recipe["reduce"], recipe["method"], **options), codes,
+                                       (seed, seed + 1, seed + 2))
+    finally:
+        logger.setLevel(level)
     return {key: agreements[key] for key in AGREEMENTS}

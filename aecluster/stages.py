@@ -106,7 +106,7 @@ def chosen_recipe(name: str, model: Autoencoder, images: np.ndarray, seed: int =
     if len(recipes) == 1:
         return spec.recipe
     codes = encode_images(model, images, progress=progress)
-    logger.info("recipe: judging %s's recipe by how stable its groups are", name)
+    logger.info("recipe: judging the recipes of %r by how stable their groups are", name)
     chosen, _ = stable_recipe(codes, recipes, seed, report=lambda line: logger.info("recipe: %s", line))
     logger.info("recipe: %s + %s chosen", chosen["reduce"], chosen["method"])
     return chosen
