@@ -120,7 +120,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         The trained or loaded model, in eval mode.
     reducer_ : ReducerChain
         The fitted reduction.
-    clusterer_ : GroupClusterer
+    clusterer_ : GroupsEstimator
         The fitted clustering of the reduced codes.
     label_map_ : ndarray of int
         Label of each group of `clusterer_`.
@@ -186,7 +186,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         parameter is overridden, the estimator comes back fitted: `predict` works without `fit`.
         """
         from aecluster.checkpoint import model_from_payload, read_checkpoint
-        from aecluster.clustering import GroupClusterer
+        from aecluster.clustering import clusterer_from_state
         from aecluster.reduction import ReducerChain
 
         if {"model", "checkpoint"} & set(params):
@@ -205,7 +205,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         try:
             fitted = _as_arrays(fitted)
             reducer = ReducerChain.from_state(fitted["reduction"])
-            clusterer = GroupClusterer.from_state(fitted["groups"])
+            clusterer = clusterer_from_state(fitted["groups"])
             label_map = np.asarray(fitted["label_map"], dtype=np.int64)
         except (KeyError, TypeError, ValueError) as exc:
             raise UserInputError(f"{path}: its fitted groups are unreadable ({str(exc)[:160]})") from None
@@ -214,9 +214,9 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             probe = clusterer.predict(reducer.transform(np.zeros((1, estimator.encoder_.code_dim))))
             # Fine groups merge into n_clusters groups, or (named from reference labels) one per label value.
             fits = (len(label_map) > int(clusterer.merge_.max()) if clusterer.method == "overcluster"
-                    else len(label_map) == clusterer.n_clusters)
+                    else len(label_map) == clusterer.groups)
             if not fits or not 0 <= probe[0] < len(label_map):
-                raise ValueError(f"{len(label_map)} group labels for {clusterer.n_clusters} groups")
+                raise ValueError(f"{len(label_map)} group labels for {clusterer.groups} groups")
         except ValueError as exc:
             raise UserInputError(f"{path}: its fitted groups do not fit its encoder or each other "
                                  f"({str(exc)[:160]})") from None
@@ -399,6 +399,9 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self._check_fitted("clusterer_")
         images = validate_images(np.asarray(X_reference), "X_reference")
         truth = validate_labels(y_reference, "y_reference", len(images))
+        if self.clusterer_.method != "overcluster":
+            raise UserInputError(f"naming groups from labelled images needs method 'overcluster' "
+                                 f"(its fine groups get the labels), not {self.clusterer_.method!r}")
         reduced = self.transform(images)
         self.label_map_ = self.clusterer_.name_fine_groups(reduced, truth).astype(np.int64)
         self._relabel()
