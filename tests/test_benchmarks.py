@@ -126,9 +126,9 @@ def test_size_sweep_writes_the_plot_input(tmp_path, bench_dir):
         assert point["acc_std"] == pytest.approx(np.std(point["val_accs"]))
     separable, plain = points[0]["params"], points[2]["params"]
     assert separable < plain and points[1]["params"] > separable
-    from aecluster.cli.plots import main as plots_main
+    from aecluster.cli import main
 
-    assert plots_main(["size-accuracy", str(output), str(tmp_path / "sweep.png")]) == 0
+    assert main(["plots", "size-accuracy", str(output), str(tmp_path / "sweep.png")]) == 0
     assert (tmp_path / "sweep.png").stat().st_size > 0
 
 
