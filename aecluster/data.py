@@ -10,6 +10,7 @@ import codecs
 import logging
 import os
 import re
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -271,15 +272,18 @@ def compute_in_batches(
 
     The output is allocated once the first batch shows its shape, and filled in place, so the
     results never exist twice (a list of parts plus their concatenation would double the peak).
+    A bar that does not stay (`leave=False`, one nested under an outer bar) is drawn only when
+    stderr is a terminal: in a log, its cursor movements would be left as `[A` escape codes.
     """
     import torch
     from tqdm.auto import tqdm
 
     output = None
+    drawn = progress and (leave or sys.stderr.isatty())
     with torch.inference_mode():
         for start, batch in zip(range(0, len(images), batch_size),
                                 tqdm(iter_batches(images, batch_size), total=-(-len(images) // batch_size),
-                                     disable=not progress, desc=desc, unit="batch", leave=leave), strict=True):
+                                     disable=not drawn, desc=desc, unit="batch", leave=leave), strict=True):
             result = compute(to_tensor(batch).to(device))
             if output is None:
                 output = torch.empty((len(images), *result.shape[1:]), dtype=result.dtype, device=result.device)

@@ -37,7 +37,7 @@ from aecluster.reduction import logger
 from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec, model_config
 from aecluster.selection import stable_recipe
 from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folder, settings_of
-from aecluster.training import Trainer, epoch_batches
+from aecluster.training import Trainer, about, epoch_batches
 
 
 def epochs_text(epochs: int) -> str:
@@ -240,13 +240,6 @@ def _resumed(snapshot: Snapshot | None, images: np.ndarray, settings: TrainSetti
         return 0, ""
     step = int(snapshot.payload["step"])
     return step, f", resumes at step {step} of {stage_steps(images, settings)}"
-
-
-def about(seconds: float) -> str:
-    """A duration as the plan prints it: "about 40 s", "about 12 min", "about 31 h"."""
-    if seconds >= 2 * 3600:
-        return f"about {seconds / 3600:.0f} h"
-    return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
 
 
 def recipe_seconds(name: str, images: np.ndarray, *, seed: int = 0, batch: int | None = None,

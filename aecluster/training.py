@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -64,6 +65,22 @@ def epoch_batches(n_images: int, settings: TrainSettings) -> tuple[int, int]:
     than the data shrinks to it, and the last, partial batch is dropped."""
     batch_size = min(settings.batch_size, n_images)
     return batch_size, n_images // batch_size
+
+
+def about(seconds: float) -> str:
+    """A duration as the plan prints it: "about 40 s", "about 12 min", "about 31 h"."""
+    if seconds >= 2 * 3600:
+        return f"about {seconds / 3600:.0f} h"
+    return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
+
+
+def pace_line(name: str, epoch: int, epochs: int, steps_run: int, seconds: float, steps_left: int,
+              full_epoch: bool = True) -> str:
+    """The line a run prints at its first epoch's end: what that epoch took and, at its pace, how
+    long the `steps_left` will take (the plan's estimate, refreshed from measured time).
+    `full_epoch` is False when a resumed run ran only the epoch's last `steps_run` steps."""
+    done = f"epoch {epoch} of {epochs}" if full_epoch else f"the last {steps_run} steps of epoch {epoch} of {epochs}"
+    return f"train {name!r}: {done} took {seconds:.0f} s: {about(seconds / steps_run * steps_left)} left"
 
 
 def view_count(settings: TrainSettings) -> int:
@@ -241,6 +258,8 @@ class Trainer:
                    desc=f"train {self.model_name}", dynamic_ncols=True)
         learner.train()
         epoch_mse, epoch_start, seen, tick = [], time.perf_counter(), 0, time.perf_counter()
+        # The first epoch's end refreshes the plan's estimate with measured time (snapshots included).
+        run_start, paced = tick, self.progress and rank == 0
         order = None
 
         fresh = start == 0  # the first snapshot of a fresh run replaces an earlier run's
@@ -284,6 +303,11 @@ class Trainer:
                                               "seconds": time.perf_counter() - epoch_start,
                                               "images_per_second": rate})
                     epoch_mse, epoch_start = [], time.perf_counter()
+                    if paced and step + 1 < total_steps:
+                        paced = False
+                        bar.write(pace_line(self.model_name, epoch + 1, settings.epochs, step + 1 - start,
+                                            time.perf_counter() - run_start, total_steps - step - 1,
+                                            full_epoch=step + 1 - start == steps_per_epoch), file=sys.stderr)
                 if writes and step + 1 in snapshot_steps:
                     paused = time.perf_counter()
                     save(step + 1)

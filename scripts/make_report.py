@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "two_source"
 MODELS = ("baseline", "improved", "best")
+LABEL_NAMES = ("not landscape", "landscape")  # the benchmarks' labels 0 and 1
 FIGURES = {"embedding": "embedding_baseline_vs_improved.png", "reconstructions": "reconstructions.png",
            "checkpoints": "checkpoints_improved.png", "confusion": "confusion_best_val.png",
            "size": "size_accuracy.png", "gallery": "gallery_best_val.png"}
@@ -95,7 +96,7 @@ def build_report(args: argparse.Namespace) -> None:
     say(args, "[1/4] baseline vs improved: clustering valX with each checkpoint's recipe")
     panels = embed_checkpoints(val_x, val_y, [paths["baseline"], paths["improved"]], progress=progress)
     save_figure(embedding_figure(panels, val_y, f"valX ({len(val_x)} images) in the 2-D space each "
-                                                "model clusters in, coloured by true label"),
+                                                "model clusters in, coloured by true label", LABEL_NAMES),
                 out / FIGURES["embedding"])
     loaded = {model: load_model(paths[model]) for model in MODELS}
     recipes = {model: payload.get("recipe", {}) for model, (_, payload) in loaded.items()}
@@ -104,7 +105,8 @@ def build_report(args: argparse.Namespace) -> None:
     predictions = out / "best_val_predictions.csv"
     if cli_main(["cluster", str(data / "valX.npy"), str(paths["best"]), str(predictions), "--quiet"]) != 0:
         raise SystemExit(2)
-    draw(["confusion", str(predictions), str(data / "valY.npy"), str(out / FIGURES["confusion"]), "--quiet"])
+    draw(["confusion", str(predictions), str(data / "valY.npy"), str(out / FIGURES["confusion"]), "--quiet",
+          "--label-names", ",".join(LABEL_NAMES)])
     draw(["gallery", str(data / "valX.npy"), str(predictions), str(out / FIGURES["gallery"]),
           "--checkpoint", str(paths["best"]), "--quiet"])
     table = confusion_counts(read_predictions(predictions), val_y)
@@ -138,7 +140,7 @@ def build_report(args: argparse.Namespace) -> None:
     with atomic_path(out / "metrics.json") as temporary:
         temporary.write_text(json.dumps(metrics, indent=2) + "\n")
     readme = render_readme(args, data, checkpoints, out, metrics, scores, correlation, table,
-                           label_names(table.labels))
+                           label_names(table.labels, LABEL_NAMES))
     with atomic_path(out / "README.md") as temporary:
         temporary.write_text(readme, encoding="utf-8")
     say(args, f"wrote {shown(out / 'README.md')}, metrics.json and {len(FIGURES) - (args.size_accuracy is None)} "

@@ -1,7 +1,9 @@
 """The benchmark scripts run end to end on a tiny benchmark folder and print their tables."""
 
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -213,7 +215,31 @@ def test_clustering_stage_judges_candidates_label_free_and_names_the_choice(tmp_
     assert "student: the label-free rule chooses " in again.stdout
 
 
+def test_training_time_prints_plan_refreshed_and_measured_times(tmp_path, bench_dir):
+    result = run_benchmark("training_time.py", bench_dir / "trainX.npy", "--models", "improved", "--epochs", "2",
+                           "--limit", "48", "--work", tmp_path / "work", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"48 images of {bench_dir / 'trainX.npy'}; epochs: 2"
+    assert re.fullmatch(r"\| `improved` \| \d+ s \| \d+ s \| \d+ s \| \d+ s \|", lines[3]), lines
+    work = tmp_path / "work"
+    assert len(np.load(work / "trainX_first48.npy")) == 48 and (work / "improved.pth").is_file()
+
+
+def test_training_time_reads_the_estimates_and_the_measured_time_from_the_lines():
+    from benchmarks.training_time import read_times
+
+    lines = [(2.0, "train 'improved': 8,500 images ..."),
+             (9.0, "plan: 'improved', 30 epochs, about 7 min (measured here)"),
+             (19.0, "train 'improved': epoch 1 of 30 took 10 s: about 5 min left"), (270.0, "wrote o.pth in 268 s"),
+             (271.0, "")]
+    assert read_times(lines) == {"plan": 420, "refreshed": 10 + 300, "training": 261.0, "command": 271.0}
+    assert math.isnan(read_times(lines[:2] + lines[3:])["refreshed"])  # one epoch: nothing refreshed
+
+
 @pytest.mark.parametrize(("script", "args", "message"), [
+    ("training_time.py", ["missing.npy"], "missing.npy: no such file"),
+    ("training_time.py", ["BENCH/trainX.npy", "--models", "improved,huge"], "unknown model 'huge'"),
     ("distill_variants.py", ["missing", "--variants", "maps=1"], "unknown setting 'maps'"),
     ("accuracy.py", ["missing"], "missing/trainX.npy: no such file"),
     ("accuracy.py", ["missing", "--seeds", "0,x"], "argument --seeds: expected comma-separated int"),
@@ -246,7 +272,8 @@ def test_paired_gaps_are_points_behind_each_seeds_own_teacher():
 
 
 @pytest.mark.parametrize("script", ["accuracy", "clustering_stage", "distill_variants", "few_labels", "gpu_data",
-                                    "samples_alone", "gpu_issue20", "scale", "size_sweep", "speed"])
+                                    "samples_alone", "gpu_issue20", "scale", "size_sweep", "speed",
+                                    "training_time"])
 def test_benchmark_help_gives_a_whole_description_and_the_defaults(script, capsys, monkeypatch):
     import importlib
 

@@ -154,6 +154,28 @@ def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoi
         assert not (tmp_path / "p.csv").exists()
 
 
+FIRST_LINE = """
+import os, sys
+from aecluster.cli import main
+
+class FirstLine:
+    def write(self, text):
+        print(repr(text), "torch" in sys.modules, flush=True)
+        os._exit(0)
+
+sys.stderr = FirstLine()
+main(sys.argv[1:])
+"""
+
+
+def test_train_says_what_it_trains_before_importing_torch(tmp_path, image_files):
+    output = tmp_path / "best.pth"
+    result = subprocess.run([sys.executable, "-c", FIRST_LINE, "train", "--model", "best", "--recipe", "auto",
+                             str(image_files[0]), str(output)], capture_output=True, text=True, cwd=ROOT)
+    line = f"train 'best' (recipe auto): 64 images from {image_files[0]} -> {output}; loading torch"
+    assert result.stdout == f"{line!r} False\n", result.stderr
+
+
 def test_help_and_version():
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("aecluster ")

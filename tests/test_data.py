@@ -152,3 +152,15 @@ def test_compute_in_batches_matches_one_pass_and_keeps_no_graph():
         expected = layer(to_tensor(images))
     assert out.shape == (7, 2, 30, 30) and not out.requires_grad
     assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_a_nested_bar_is_drawn_on_a_terminal_only(capsys, monkeypatch):
+    import sys
+
+    import torch
+
+    images = np.zeros((4, 32, 32, 3), np.uint8)
+    for leave, terminal, drawn in ((True, False, True), (False, False, False), (False, True, True)):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda terminal=terminal: terminal)
+        compute_in_batches(torch.nn.Identity(), images, "cpu", batch_size=2, progress=True, desc="inner", leave=leave)
+        assert ("inner" in capsys.readouterr().err) == drawn, (leave, terminal)

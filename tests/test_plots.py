@@ -89,10 +89,10 @@ def test_reconstruction_mse_is_batch_size_independent(image_files, trained_check
 
 
 @pytest.mark.parametrize("reduce, xlabel", [
-    (None, "PCA 1 (arbitrary units)"),
-    ("pca:3", "PCA 1 of pca:3 output (arbitrary units)"),
-    ("pca:1", "pca:1, dimension 1 (arbitrary units)"),
-    ("wpca:2", "whitened PCA 1 (arbitrary units)"),
+    (None, "component 1: PCA (arbitrary units)"),
+    ("pca:3", "component 1: PCA of the 3-D pca:3 codes (arbitrary units)"),
+    ("pca:1", "component 1: pca:1 codes (arbitrary units)"),
+    ("wpca:2", "component 1: whitened PCA (arbitrary units)"),
 ])
 def test_embedding_panels_side_by_side(tmp_path, image_files, trained_checkpoint, reduce, xlabel):
     out = tmp_path / "emb.png"
@@ -105,7 +105,7 @@ def test_embedding_panels_side_by_side(tmp_path, image_files, trained_checkpoint
         assert axis.get_title().startswith("improved (model.pth)")
         assert "clustering accuracy" in axis.get_title() and "%" in axis.get_title()
         assert axis.get_xlabel() == xlabel and axis.get_ylabel()
-        assert legend_texts(axis) == ["not landscape (0): 32", "landscape (1): 32"]
+        assert legend_texts(axis) == ["label 0: 32", "label 1: 32"]  # no names given: no meaning assumed
         assert sum(len(collection.get_offsets()) for collection in axis.collections) == 64
 
 
@@ -170,6 +170,14 @@ def test_checkpoints_curve(tmp_path, image_files, trained_checkpoint):
     assert acc_line.get_ydata()[-1] == validation_scorer(np.load(images), np.load(labels), recipe)(model)
 
 
+def test_checkpoints_curve_leaves_no_cursor_codes_in_a_log(tmp_path, image_files, trained_checkpoint, capsys):
+    images, labels = map(str, image_files)
+    run = str(run_folder(trained_checkpoint))
+    plots_cli.draw(["checkpoints", run, images, images, labels, str(tmp_path / "c.png")])
+    err = capsys.readouterr().err  # captured: not a terminal
+    assert "snapshots: 100%" in err and "\x1b[" not in err
+
+
 def test_confusion_counts_rates_and_matching(tmp_path, image_files):
     truth = np.load(image_files[1])
     predicted = 1 - truth
@@ -182,8 +190,34 @@ def test_confusion_counts_rates_and_matching(tmp_path, image_files):
     assert len(figure.axes) == 2 and "row rate" in figure.axes[1].get_ylabel()
     assert [text.get_text() for text in matrix.texts] == [
         "30\n93.8% of row", "2\n6.2% of row", "1\n3.1% of row", "31\n96.9% of row"]
-    assert "best one-to-one matching" in matrix.get_title() and "group 0→landscape (1)" in matrix.get_title()
+    title = matrix.get_title()
+    assert "best one-to-one matching" in title and "group 0→label 1" in title
     assert "true label" in matrix.get_ylabel() and "predicted group" in matrix.get_xlabel()
+
+
+def test_label_names_name_the_legend_ticks_and_matching(tmp_path, image_files, trained_checkpoint):
+    images, labels = map(str, image_files)
+    names = ["label-names", "not landscape,landscape"]
+    figure = plots_cli.draw(["embedding", images, labels, str(trained_checkpoint), str(tmp_path / "e.png"),
+                             "--quiet", f"--{names[0]}", names[1]])
+    assert legend_texts(figure.axes[0]) == ["not landscape (0): 32", "landscape (1): 32"]
+    truth = np.load(labels)
+    write_predictions(tmp_path / "pred.csv", 1 - truth)
+    figure = plots_cli.draw(["confusion", str(tmp_path / "pred.csv"), labels, str(tmp_path / "c.png"), "--quiet",
+                             f"--{names[0]}", names[1]])
+    matrix = figure.axes[0]
+    assert [tick.get_text() for tick in matrix.get_yticklabels()] == ["not landscape (0)", "landscape (1)"]
+    assert "group 1→not landscape (0), group 0→landscape (1)" in matrix.get_title()
+
+
+def test_a_two_by_two_title_never_splits_a_count_from_its_noun():
+    figure = draw.confusion_figure(np.array([0, 1, 1, 0] * 125), np.array([0, 1, 0, 0] * 125),
+                                   "Confusion matrix of best_val_predictions.csv", ["not landscape", "landscape"])
+    lines = figure.axes[0].get_title().splitlines()
+    for phrase in ("N=500", "2 groups", "2 labels", "accuracy 75.0%", "group 0→not landscape (0)",
+                   "group 1→landscape (1)"):
+        assert any(phrase in line for line in lines), (phrase, lines)
+    assert max(map(len, lines)) <= figure.get_figwidth() * 9
 
 
 def test_confusion_of_four_groups_against_three_labels():
@@ -281,6 +315,8 @@ def bad_cases(tmp_path: Path, image_files, trained_checkpoint, encoder_only) -> 
     np.save(short, np.zeros(5, dtype=np.int64))
     (tmp_path / "bad.json").write_text('{"points": [')
     (tmp_path / "header.csv").write_text("a,b\n0,1\n")
+    np.save(tmp_path / "three.npy", np.arange(64) % 3)
+    write_predictions(tmp_path / "three.csv", np.arange(64) % 3)
     encoder_run = tmp_path / "encoder_run"
     encoder_run.mkdir()
     shutil.copy(encoder_only, encoder_run / "step_0000001.pth")
@@ -303,13 +339,17 @@ def bad_cases(tmp_path: Path, image_files, trained_checkpoint, encoder_only) -> 
         "bad spread": (["size-accuracy", write_results(tmp_path / "std.json", [{**SWEEP[0], "acc_std": -1}])],
                        "points[0].acc_std is -1, expected a number in [0, 1]"),
         "missing args": (["confusion", labels], "the following arguments are required"),
+        "too few names": (["confusion", tmp_path / "three.csv", tmp_path / "three.npy", "--label-names", "cat,dog"],
+                          "--label-names: 2 name(s) for labels 0 to 1, but"),
+        "empty name": (["confusion", tmp_path / "three.csv", tmp_path / "three.npy", "--label-names", "cat,"],
+                       "expected comma-separated names"),
         "unknown figure": (["histogram", images], "invalid choice: 'histogram'"),
     }
 
 
 CASES = ["missing images", "index range", "index text", "no decoder", "labels length", "missing ckpt",
          "bad reducer", "empty run", "no run", "run no decoder", "csv header", "bad json", "bad acc", "bad spread",
-         "no points", "missing args", "unknown figure"]
+         "no points", "missing args", "unknown figure", "too few names", "empty name"]
 
 
 @pytest.mark.parametrize("case", CASES)

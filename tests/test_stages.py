@@ -202,10 +202,11 @@ def test_train_best_on_a_cpu_says_it_trains_the_cpu_recipe_then_fits_the_diction
     output = tmp_path / "best.pth"
     assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(output)]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("fit ")]
-    assert lines[0] == ("no CUDA device: training the CPU recipe 'best'; the GPU recipe 'best_gpu' "
+    assert lines[0] == f"train 'best' (recipe auto): 64 images from {image_files[0]} -> {output}; loading torch"
+    assert lines[1] == ("no CUDA device: training the CPU recipe 'best'; the GPU recipe 'best_gpu' "
                         "needs one (docs/gpu.md)")
-    assert lines[1].startswith("stage 1/2: teacher 'patches', 32 atoms fitted on 10,000 patches, about ")
-    assert lines[2].startswith("stage 2/2: student 'best' distilled from it, 32 atoms merged from")
+    assert lines[2].startswith("stage 1/2: teacher 'patches', 32 atoms fitted on 10,000 patches, about ")
+    assert lines[3].startswith("stage 2/2: student 'best' distilled from it, 32 atoms merged from")
     assert read_checkpoint(output)["model"] == "best" and read_checkpoint(output)["weight_format"] == "float16"
     assert read_checkpoint(run_folder(output) / "teacher.pth")["model"] == "patches"
 

@@ -73,6 +73,36 @@ def test_run_writes_snapshots_history_and_output(tmp_path, two_groups):
     assert snapshots[-2].stat().st_size * 2 < snapshots[-1].stat().st_size
 
 
+def test_the_first_epoch_refreshes_the_estimate_from_its_measured_time(two_groups, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from aecluster import training
+
+    clock = [0.0]
+    step = training.training_step
+
+    def two_seconds_a_step(*args, **kwargs):
+        clock[0] += 2.0
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(training, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(training, "training_step", two_seconds_a_step)
+    Trainer("improved", settings(epochs=3), progress=True).fit(two_groups[0])  # 4 steps an epoch
+    lines = [line for line in capsys.readouterr().err.splitlines() if "epoch 1 of" in line]
+    assert lines == ["train 'improved': epoch 1 of 3 took 8 s: about 16 s left"]
+    for quiet in (Trainer("improved", settings(epochs=3), progress=False), Trainer("improved", settings(epochs=1))):
+        quiet.fit(two_groups[0])  # no progress, or no epoch left after the first: no line
+        assert "left" not in capsys.readouterr().err
+
+
+def test_the_pace_line_of_a_resumed_epoch_says_how_many_steps_it_timed():
+    from aecluster.training import pace_line
+
+    assert pace_line("improved", 1, 30, 33, 6.0, 957) == "train 'improved': epoch 1 of 30 took 6 s: about 3 min left"
+    assert (pace_line("teacher", 4, 50, 10, 3.0, 1000, full_epoch=False)
+            == "train 'teacher': the last 10 steps of epoch 4 of 50 took 3 s: about 5 min left")
+
+
 def test_training_reduces_reconstruction_error(tmp_path, two_groups):
     Trainer("improved", settings(epochs=4, augment="none", noise=0.0), recipe=RECIPE,
             progress=False).fit(two_groups[0], tmp_path / "out.pth")

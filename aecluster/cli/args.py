@@ -132,7 +132,10 @@ def show_stages(quiet: bool) -> None:
 
     class StderrLines(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            print(f"aecluster: {record.getMessage()}", file=sys.stderr)
+            # Through tqdm, so that a line never lands inside an open progress bar (imported here: --help stays fast).
+            from tqdm import tqdm
+
+            tqdm.write(f"aecluster: {record.getMessage()}", file=sys.stderr)
 
     logger = logging.getLogger("aecluster")
     if not any(type(handler).__name__ == "StderrLines" for handler in logger.handlers):

@@ -66,6 +66,7 @@ def register(commands: Any) -> None:
     command.add_argument("labels", help="(N,) integer .npy of true labels, e.g. valY.npy")
     command.add_argument("checkpoints", nargs="+", metavar="CKPT", help="one or more checkpoints (.pth)")
     command.add_argument("output", help="PNG file to write")
+    add_label_names_option(command)
     command.set_defaults(handler=_write, figure_of=_embedding)
 
     command = figures.add_parser(
@@ -89,6 +90,7 @@ def register(commands: Any) -> None:
     command.add_argument("predictions", help="id,label CSV (e.g. from `aecluster cluster`)")
     command.add_argument("labels", help="(N,) integer .npy of true labels")
     command.add_argument("output", help="PNG file to write")
+    add_label_names_option(command)
     command.set_defaults(handler=_write, figure_of=_confusion)
 
     command = figures.add_parser(
@@ -121,6 +123,32 @@ def add_gallery_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--per-group", type=integer_at_least(1, MAX_PER_GROUP), default=8, metavar="N",
                          help="typical and borderline images shown per group (default 8)")
     command.set_defaults(handler=_write, figure_of=_gallery)
+
+
+def add_label_names_option(command: argparse.ArgumentParser) -> None:
+    """Add --label-names: what the true labels 0, 1, ... mean, for the figure's legend and ticks."""
+    command.add_argument("--label-names", type=_names, metavar="NAME0,NAME1,...",
+                         help="names of the true labels 0, 1, ... in order, e.g. 'not landscape,landscape' "
+                              "(shown as 'landscape (1)'; default 'label 0', 'label 1', ...)")
+
+
+def _names(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names such as 'not landscape,landscape', "
+                                         f"found {text!r}")
+    return names
+
+
+def _checked_names(args: argparse.Namespace, labels: Any) -> list[str] | None:
+    """--label-names, if it names every label value in `labels` (a one-line error otherwise)."""
+    import numpy as np
+
+    names, largest = args.label_names, int(np.max(labels))
+    if names is not None and (largest >= len(names) or int(np.min(labels)) < 0):
+        raise UserInputError(f"--label-names: {len(names)} name(s) for labels 0 to {len(names) - 1}, but "
+                             f"{args.labels} holds labels from {int(np.min(labels))} to {largest}")
+    return names
 
 
 MAX_RECONSTRUCTIONS = 60  # images in one reconstructions figure (six rows of ten)
@@ -166,9 +194,10 @@ def _embedding(args: argparse.Namespace) -> Figure:
 
     images = load_images(args.images, min_images=2)
     labels = load_labels(args.labels, len(images))
+    names = _checked_names(args, labels)
     panels = embed_checkpoints(images, labels, args.checkpoints, recipe_overrides(args), args.seed, not args.quiet)
     return embedding_figure(panels, labels, f"2-D embeddings of {Path(args.images).name} "
-                                            f"({len(images)} images), coloured by true label")
+                                            f"({len(images)} images), coloured by true label", names)
 
 
 def _checkpoints(args: argparse.Namespace) -> Figure:
@@ -191,7 +220,8 @@ def _confusion(args: argparse.Namespace) -> Figure:
 
     predicted = read_predictions(args.predictions)
     truth = load_labels(args.labels, len(predicted))
-    return confusion_figure(predicted, truth, f"Confusion matrix of {Path(args.predictions).name}")
+    return confusion_figure(predicted, truth, f"Confusion matrix of {Path(args.predictions).name}",
+                            _checked_names(args, truth))
 
 
 def _size_accuracy(args: argparse.Namespace) -> Figure:

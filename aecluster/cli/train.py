@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -110,29 +111,41 @@ def _stage_config(stage: str) -> Any:
 
 def _train(args: argparse.Namespace) -> int:
     from aecluster.atomic import guard_outputs
-    from aecluster.checkpoint import load_model
     from aecluster.data import load_images, load_labels
+    from aecluster.registry import resolve_recipe
+
+    # Mistakes found without torch are reported first, then the first line is printed before the
+    # heavy imports (torch, scikit-learn: seconds on a busy machine), so that a run speaks at once.
+    guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
+                  force=args.force)
+    show_stages(args.quiet)
+    recipe_choice = getattr(args, "recipe", "cpu")
+    resolve_recipe(args.model, recipe_choice, cuda=False)  # a --recipe gpu without a GPU config: one line
+    if getattr(args, "teacher_epochs", None) and get_spec(args.model).teacher is None:
+        raise UserInputError(f"--teacher-epochs: model {args.model!r} has no teacher stage")
+    given = [f"--{name.replace('_', '-')}" for name in ("epochs", "lr", "batch_size", "augment", "noise", "seed",
+                                                        "snapshots", "width_multiplier")
+             if getattr(args, name) is not None]
+    if args.resume is not None and given:
+        raise UserInputError(f"{args.resume}: --resume continues the run with the settings it started with; "
+                             f"leave out {', '.join(given)}")
+    images = load_images(args.images, min_images=2)
+    first = os.environ.get("RANK", "0") == "0"  # rank 0 under torchrun, read before torch is imported
+    if first and args.resume is None:  # a resumed run's line waits for its snapshot to be read (with torch)
+        say(args, starting_line(args, len(images)))
+
+    from aecluster.checkpoint import load_model
     from aecluster.distributed import distributed_rank, init_distributed, shutdown_distributed
     from aecluster.encoding import validation_scorer
     from aecluster.snapshots import TrainingInterrupted, open_snapshot, run_folder
     from aecluster.stages import run_stages, stage_settings
 
-    guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
-                  force=args.force)
-    show_stages(args.quiet)
-    if getattr(args, "recipe", "cpu") != "cpu":
+    if recipe_choice != "cpu":
         args.model = _chosen_recipe(args)
     spec = get_spec(args.model)
-    if getattr(args, "teacher_epochs", None) and spec.teacher is None:
-        raise UserInputError(f"--teacher-epochs: model {args.model!r} has no teacher stage")
     snapshot = open_snapshot(args.resume)
-    given = [f"--{name.replace('_', '-')}" for name in ("epochs", "lr", "batch_size", "augment", "noise", "seed",
-                                                        "snapshots", "width_multiplier")
-             if getattr(args, name) is not None]
-    if snapshot is not None and given:
-        raise UserInputError(f"{args.resume}: --resume continues the run with the settings it started with; "
-                             f"leave out {', '.join(given)}")
-    images = load_images(args.images, min_images=2)
+    if first and snapshot is not None:
+        say(args, starting_line(args, len(images)))
     device = init_distributed() or args.device
     # a config with fallback recipes chooses its recipe when fitted (stages.chosen_recipe)
     teacher, recipe = None, None if spec.fallback_recipes else dict(spec.recipe)
@@ -175,6 +188,15 @@ def _train(args: argparse.Namespace) -> int:
                    f"in {time.perf_counter() - start:.1f} s")
     shutdown_distributed()
     return 0
+
+
+def starting_line(args: argparse.Namespace, count: int) -> str:
+    """The first line a training command prints: what it trains, on what, into what."""
+    command = getattr(args, "command", None) or "train"
+    recipe = f" (recipe {args.recipe})" if getattr(args, "recipe", "cpu") != "cpu" else ""
+    resume = f", resuming {args.resume}" if args.resume else ""
+    return (f"{command} {args.model!r}{recipe}: {count:,} images from {args.images} -> {args.output}{resume}; "
+            "loading torch")
 
 
 def _resume_command(args: argparse.Namespace, snapshot: Path) -> str:

@@ -93,17 +93,20 @@ def _display_coords(estimator: Any, images: np.ndarray) -> tuple[np.ndarray, tup
                         else estimator.transform(images), dtype=np.float64)
     links = parse_chain(chain.spec)
     if coords.shape[1] == 2:
-        name = chain_title(links)
-        return coords, (f"{name} 1 (arbitrary units)", f"{name} 2 (arbitrary units)")
-    source = chain.spec if links else "standardised codes"
+        return coords, component_labels(chain_title(links))
+    source = f"{chain.spec} codes" if links else "standardised codes"
     if coords.shape[1] == 1:
         return (np.column_stack([coords[:, 0], np.zeros(len(coords))]),
-                (f"{source}, dimension 1 (arbitrary units)", "(none: 1-D reduction)"))
+                (component_labels(source)[0], "(none: 1-D reduction)"))
     from sklearn.decomposition import PCA
 
-    coords = PCA(n_components=2, random_state=0).fit_transform(coords)
-    return coords, (f"PCA 1 of {source} output (arbitrary units)",
-                    f"PCA 2 of {source} output (arbitrary units)")
+    how = f"PCA of the {coords.shape[1]}-D {source}"
+    return PCA(n_components=2, random_state=0).fit_transform(coords), component_labels(how)
+
+
+def component_labels(how: str) -> tuple[str, str]:
+    """The axis names of a 2-D embedding made by `how`: "component 1: t-SNE (arbitrary units)"."""
+    return f"component 1: {how} (arbitrary units)", f"component 2: {how} (arbitrary units)"
 
 
 def embed_checkpoints(

@@ -27,17 +27,22 @@ OKABE_ITO = {
 PALETTE = [OKABE_ITO[name] for name in
            ("blue", "orange", "bluish green", "vermillion", "reddish purple", "sky blue", "yellow", "black")]
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-LABEL_NAMES = {0: "not landscape (0)", 1: "landscape (1)"}
 MSE_UNITS = "pixels scaled to [-1, 1]"
 RECONSTRUCTION_COLUMNS = 10
+NO_BREAK = "\u00a0"  # a space `fitted_title` does not wrap at
 GALLERY_GAP = 2  # white pixels between the images of a gallery strip
 
 
-def label_names(labels: Sequence[int]) -> list[str]:
-    """Display names of labels: landscape or not when they are all 0 or 1 (the homework's
-    labels), 'label N' otherwise."""
-    two_way = set(map(int, labels)) <= set(LABEL_NAMES)
-    return [LABEL_NAMES[int(label)] if two_way else f"label {int(label)}" for label in labels]
+def label_names(labels: Sequence[int], names: Sequence[str] | None = None) -> list[str]:
+    """Display names of labels: "NAME (N)" with `names` (indexed by label value; a label beyond
+    them keeps its number), else "label N"."""
+    return [f"{names[int(label)]} ({int(label)})" if names is not None and 0 <= int(label) < len(names)
+            else f"label {int(label)}" for label in labels]
+
+
+def unbreakable(text: str) -> str:
+    """`text` marked so that `fitted_title` never wraps inside it (its spaces come back as spaces)."""
+    return text.replace(" ", NO_BREAK)
 
 
 def styles(count: int) -> list[tuple[Any, str]]:
@@ -70,9 +75,10 @@ def save_figure(figure: Figure, path: str | Path) -> None:
 
 def fitted_title(text: str, figure: Figure) -> str:
     """`text` broken into lines that fit the figure's width (about 9 characters an inch), so that
-    long titles, user-given ones included, are not cut off at the edges."""
+    long titles, user-given ones included, are not cut off at the edges; never inside a phrase
+    marked `unbreakable`."""
     width = max(30, int(figure.get_figwidth() * 9))
-    return "\n".join(textwrap.fill(line, width) for line in text.splitlines())
+    return "\n".join(textwrap.fill(line, width) for line in text.splitlines()).replace(NO_BREAK, " ")
 
 
 def reconstructions_figure(
@@ -106,12 +112,14 @@ def reconstructions_figure(
     return figure
 
 
-def embedding_figure(panels: Sequence[EmbeddingPanel], labels: np.ndarray, title: str | None = None) -> Figure:
-    """One scatter panel per checkpoint, points coloured by true label, accuracy in each title."""
+def embedding_figure(panels: Sequence[EmbeddingPanel], labels: np.ndarray, title: str | None = None,
+                     names: Sequence[str] | None = None) -> Figure:
+    """One scatter panel per checkpoint, points coloured by true label (`names`: see `label_names`),
+    accuracy in each title."""
     figure = new_figure(5.0 * len(panels) + 0.4, 5.2)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     classes = [int(v) for v in np.unique(labels)]
-    series = list(zip(classes, label_names(classes), styles(len(classes)), strict=True))
+    series = list(zip(classes, label_names(classes, names), styles(len(classes)), strict=True))
     for axis, panel in zip(axes, panels, strict=True):
         for label, name, (colour, marker) in series:
             chosen = labels == label
@@ -152,15 +160,17 @@ def checkpoints_figure(scores: Sequence[SnapshotScore], title: str = "Training s
     return figure
 
 
-def confusion_figure(predicted: np.ndarray, truth: np.ndarray, title: str = "Confusion matrix") -> Figure:
+def confusion_figure(predicted: np.ndarray, truth: np.ndarray, title: str = "Confusion matrix",
+                     names: Sequence[str] | None = None) -> Figure:
     """Counts and row rates of true labels (rows) against predicted groups (columns), for any
-    number of either; the pairs of the best one-to-one matching lie on the (outlined) diagonal."""
+    number of either; the pairs of the best one-to-one matching lie on the (outlined) diagonal.
+    `names`: the labels' display names (see `label_names`)."""
     from matplotlib.patches import Rectangle
 
     table = confusion_counts(predicted, truth)
     counts, size = table.counts, max(table.counts.shape)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    names = label_names(table.labels)
+    names = label_names(table.labels, names)
     figure = new_figure(max(6.4, 1.1 * size + 2.4), max(5.4, 0.9 * size + 2.2))
     axis = figure.subplots()
     image = axis.imshow(rates, cmap="cividis", vmin=0, vmax=1)
@@ -178,10 +188,12 @@ def confusion_figure(predicted: np.ndarray, truth: np.ndarray, title: str = "Con
     axis.set_xlabel("predicted group, matched to a label (images)")
     axis.set_ylabel("true label (images)")
     figure.colorbar(image, ax=axis, label="row rate (fraction of the true label's images)")
-    matching = ", ".join(f"group {group}→{name}" for group, name in zip(table.matching, names, strict=False))
-    axis.set_title(fitted_title(f"{title}: N={counts.sum()}, {len(table.groups)} groups, {len(names)} labels, "
-                                f"accuracy {table.accuracy:.1%}\nbest one-to-one matching of groups to labels "
-                                f"(outlined): {matching}", figure), fontsize=10)
+    matching = ", ".join(unbreakable(f"group {group}→{name}")
+                         for group, name in zip(table.matching, names, strict=False))
+    facts = ", ".join(map(unbreakable, [f"N={counts.sum()}", f"{len(table.groups)} groups", f"{len(names)} labels",
+                                         f"accuracy {table.accuracy:.1%}"]))
+    axis.set_title(fitted_title(f"{title}\n{facts}\nbest one-to-one matching of groups to labels (outlined): "
+                                f"{matching}", figure), fontsize=10)
     return figure
 
 
