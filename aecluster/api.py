@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -19,9 +20,17 @@ from aecluster.data import IMAGE_SHAPE, validate_images
 from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, encode_images, fit_groups
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder
-from aecluster.registry import REGISTRY
+from aecluster.registry import REGISTRY, SETTING_BOUNDS, Bounds
 
 RECIPE_PARAMS = tuple(RECIPE_DEFAULTS)  # the estimator parameters that make up its clustering recipe
+
+
+def _interval(bounds: Bounds) -> Interval:
+    """A setting's `Bounds` as scikit-learn's parameter constraint (infinities and NaN refused)."""
+    high = None if bounds.high == math.inf else bounds.high
+    closed = {(False, True): "both", (True, True): "right", (False, False): "left", (True, False): "neither"}
+    return Interval(Integral if bounds.integer else Real, bounds.low, high,
+                    closed=closed[bounds.low_open, high is not None])
 
 
 def _as_tensors(value: Any) -> Any:
@@ -145,11 +154,11 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "standardize": ["boolean", None],
         "n_clusters": [Interval(Integral, 2, None, closed="left")],
         "fine_clusters": [Interval(Integral, 2, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left"), None],
-        "lr": [Interval(Real, 0, None, closed="neither"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "epochs": [_interval(SETTING_BOUNDS["epochs"]), None],
+        "lr": [_interval(SETTING_BOUNDS["lr"]), None],
+        "batch_size": [_interval(SETTING_BOUNDS["batch_size"]), None],
         "augment": [StrOptions(set(AUGMENTATIONS)), None],
-        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both")],
+        "random_state": [_interval(SETTING_BOUNDS["seed"])],
         "device": [str, None],
         "verbose": ["boolean"],
     }

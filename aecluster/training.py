@@ -186,8 +186,8 @@ class Trainer:
         rank, world = distributed_rank()
         batch_size, steps_per_epoch = epoch_batches(len(images), settings)
         total_steps = settings.epochs * steps_per_epoch
-        snapshot_steps = {max(1, round(total_steps * k / settings.snapshots))
-                          for k in range(1, settings.snapshots + 1)}
+        kept = min(settings.snapshots, total_steps)  # more snapshots than steps: one per step
+        snapshot_steps = {max(1, round(total_steps * k / kept)) for k in range(1, kept + 1)}
         snapshot = open_snapshot(resume)
         fingerprint = {"images": images_digest(images),
                        "teacher": weights_digest(self.teacher) if self.teacher is not None else None}
