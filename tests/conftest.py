@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from aecluster.cli import main
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def folder_state(folder: Path) -> dict[str, tuple]:
+    """Every entry under `folder` (hidden ones too): its type, and its content's hash if a file."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        info = os.lstat(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) else None
+        state[str(path.relative_to(folder))] = (stat.S_IFMT(info.st_mode), digest,
+                                                os.readlink(path) if path.is_symlink() else None)
+    return state
+
+
+def run_main(argv: list, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    """`aecluster ARGV` run in this process: its exit code and what it printed to stderr."""
+    try:
+        code = main([str(arg) for arg in argv])
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+def assert_refused(code: int, err: str, fragment: str, folder: Path, before: dict) -> None:
+    """Exit 2, one line holding `fragment`, and the folder as it was (no output)."""
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("aecluster: error:"), err
+    assert fragment in lines[0], err
+    assert folder_state(folder) == before
 
 
 def make_two_group_images(count: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
