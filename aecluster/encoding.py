@@ -56,7 +56,7 @@ def check_recipe(recipe: Mapping[str, Any], source: str, code_dim: int | None = 
         label = (names or {}).get(key, f"recipe {key!r}")
         try:
             problem = recipe_value_problem(key, value)
-            if key == "reduce" and code_dim is not None:
+            if key == "reduce" and code_dim is not None and problem is None:
                 check_chain(value, code_dim, n_images)
         except UserInputError as error:
             problem = str(error)

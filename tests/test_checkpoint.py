@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_refused, folder_state, run_main
+from conftest import assert_refused, field_cases, folder_state, run_main, spoil_file
 
 from aecluster import checkpoint
 from aecluster.checkpoint import compress_state, make_payload, read_checkpoint
@@ -149,3 +149,25 @@ def test_finite_but_huge_int8_weights_give_one_line_after_encoding(folder, paylo
     before = folder_state(folder)
     code, err = run_main(["cluster", folder / "x.npy", folder / "bad.pth", folder / "o.csv", "--quiet"], capsys)
     assert_refused(code, err, "its encoder gives NaN or infinite codes for 8 of 8 images", folder, before)
+
+
+SETTINGS = [("config", key) for key in model_config("improved")]
+CHECKPOINT_FIELDS = [("format",), ("format_version",), ("aecluster_version",), ("model",), ("config",), *SETTINGS,
+                     ("recipe",), ("recipe", "reduce"), ("recipe", "method"), ("epoch",), ("state_dict",),
+                     ("state_dict", FIRST), ("state_dict", "encoder.features.0.1.running_var"),
+                     ("state_dict", "encoder.features.0.1.num_batches_tracked"),
+                     ("state_dict", "decoder.layers.0.weight")]
+# Left out by design: a file without a format version is format 0; the version that wrote it is
+# for information; the registered settings and the default recipe stand in for missing ones.
+OPTIONAL = [("format_version",), ("aecluster_version",), ("config",), *SETTINGS, ("recipe",), ("recipe", "reduce"),
+            ("recipe", "method"), ("epoch",)]
+HARMLESS = {(field, "missing") for field in OPTIONAL} | {(("aecluster_version",), kind)
+                                                         for kind in ("wrong type", "non-finite")}
+
+
+@pytest.mark.parametrize("field, kind", field_cases(CHECKPOINT_FIELDS, HARMLESS))
+def test_every_field_of_a_checkpoint_spoiled_is_refused_in_one_line(folder, capsys, field, kind):
+    bad = spoil_file(folder / "m.pth", field, kind, folder / "bad.pth")
+    before = folder_state(folder)
+    code, err = run_main(["cluster", folder / "x.npy", bad, folder / "o.csv"], capsys)
+    assert_refused(code, err, f"{bad}: ", folder, before)
