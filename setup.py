@@ -5,7 +5,7 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
-VERSION = re.search(r'__version__ = "([^"]+)"', Path("aecluster/__init__.py").read_text()).group(1)
+VERSION = re.search(r'__version__ = "([^"]+)"', Path("aecluster/version.py").read_text()).group(1)
 
 setup(
     name="aecluster",

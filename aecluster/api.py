@@ -11,14 +11,15 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from aecluster.augment import AUGMENTATIONS
 from aecluster.clustering import METHODS
 from aecluster.data import IMAGE_SHAPE, validate_images
 from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, encode_images, fit_groups
 from aecluster.errors import UserInputError
+from aecluster.metrics import best_matching
 from aecluster.models import Autoencoder
 from aecluster.registry import REGISTRY, SETTING_BOUNDS, Bounds
 
@@ -105,7 +106,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         The trained or loaded model, in eval mode.
     reducer_ : ReducerChain
         The fitted reduction.
-    clusterer_ : GroupClusterer
+    clusterer_ : GroupsEstimator
         The fitted clustering of the reduced codes.
     label_map_ : ndarray of int
         Label of each group of `clusterer_`.
@@ -319,13 +320,13 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _check_fitted(self, attribute: str) -> None:
-        if not hasattr(self, attribute):
-            where = (f"it uses checkpoint {self.checkpoint} but holds no fitted groups (the file is an "
-                     "encoder only, a recipe parameter differs from the saved model's, or the estimator "
-                     "was cloned)" if self.checkpoint is not None else "it has not been fitted")
-            raise NotFittedError(f"This AEClusterer cannot place images yet: {where}. Call fit or "
-                                 "fit_predict first, or load a model saved with save() or "
-                                 "`aecluster cluster ... --save-model` with from_checkpoint(path).")
+        """`check_is_fitted` for `attribute`, saying why a checkpoint-based estimator may lack it."""
+        where = (f"it uses checkpoint {self.checkpoint} but holds no fitted groups (the file is an "
+                 "encoder only, a recipe parameter differs from the saved model's, or the estimator "
+                 "was cloned)" if self.checkpoint is not None else "it has not been fitted")
+        check_is_fitted(self, attribute, msg=f"This %(name)s cannot place images yet: {where}. Call fit or "
+                        "fit_predict first, or load a model saved with save() or "
+                        "`aecluster cluster ... --save-model` with from_checkpoint(path).")
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Reduced codes (the space the clustering runs in) of new images."""
@@ -344,8 +345,6 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def orient_to(self, X_reference: np.ndarray, y_reference: np.ndarray) -> AEClusterer:
         """Permute the labels (of `labels_` and later predictions) to best match a labelled set
         whose labels lie in 0..n_clusters-1 (Hungarian matching; the current order wins ties)."""
-        from scipy.optimize import linear_sum_assignment
-
         self._check_fitted("clusterer_")
         n_groups = len(self.label_map_)
         if sorted(self.label_map_.tolist()) != list(range(n_groups)):
@@ -356,7 +355,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         groups = self.clusterer_.predict(self.transform(images))
         counts = np.zeros((n_groups, n_groups), dtype=np.int64)
         np.add.at(counts, (groups, truth), 1)
-        rows, cols = linear_sum_assignment(-counts)
+        rows, cols = best_matching(counts)
         if counts[rows, cols].sum() > counts[np.arange(n_groups), self.label_map_].sum():
             self.label_map_ = cols[np.argsort(rows)].astype(np.int64)
             self._relabel()
@@ -376,6 +375,9 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self._check_fitted("clusterer_")
         images = validate_images(np.asarray(X_reference), "X_reference")
         truth = validate_labels(y_reference, "y_reference", len(images))
+        if self.clusterer_.method != "overcluster":
+            raise UserInputError(f"naming groups from labelled images needs method 'overcluster' "
+                                 f"(its fine groups get the labels), not {self.clusterer_.method!r}")
         reduced = self.transform(images)
         self.label_map_ = self.clusterer_.name_fine_groups(reduced, truth).astype(np.int64)
         self._relabel()

@@ -17,13 +17,13 @@ from typing import Any
 
 import torch
 
-from aecluster import __version__
 from aecluster.atomic import atomic_path
 from aecluster.encoding import check_recipe
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model
 from aecluster.registry import REGISTRY, WEIGHT_FORMATS, Bounds
 from aecluster.saved_model import fitted_parts
+from aecluster.version import __version__
 
 FORMAT = "aecluster-checkpoint"
 FORMAT_VERSION = 1

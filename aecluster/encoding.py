@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aecluster.clustering import METHODS, GroupClusterer, check_group_counts
+from aecluster.clustering import METHODS, GroupsEstimator, check_group_counts, make_clusterer
 from aecluster.data import compute_in_batches
 from aecluster.errors import UserInputError
 from aecluster.reduction import ReducerChain, check_chain, parse_chain
@@ -85,11 +85,12 @@ def encode_images(
 def fit_groups(
     codes: np.ndarray, reduce: str, method: str, threshold: float = 0.0, random_state: int = 0,
     standardize: bool = True, n_clusters: int = 2, fine_clusters: int = 20,
-) -> tuple[ReducerChain, GroupClusterer]:
+) -> tuple[ReducerChain, GroupsEstimator]:
     """Fit the reducer chain and the clustering into `n_clusters` groups on codes; returns both."""
     reducer = ReducerChain(reduce, random_state=random_state, standardize=standardize)
     reduced = reducer.fit_transform(codes)
-    clusterer = GroupClusterer(method, threshold, random_state, n_clusters, fine_clusters)
+    clusterer = make_clusterer(method, n_clusters=n_clusters, random_state=random_state, fine_clusters=fine_clusters,
+                               threshold=threshold)
     return reducer, clusterer.fit(reduced)
 
 

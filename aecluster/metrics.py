@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics.cluster import contingency_matrix
 
 
-def _contingency(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clusters, labels and counts[cluster, label] of items in both."""
-    clusters, cluster_index = np.unique(predicted, return_inverse=True)
-    labels, label_index = np.unique(truth, return_inverse=True)
-    counts = np.zeros((len(clusters), len(labels)), dtype=np.int64)
-    np.add.at(counts, (cluster_index.ravel(), label_index.ravel()), 1)
-    return clusters, labels, counts
+def best_matching(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The one-to-one matching of rows to columns of `counts` (any shape) with the largest total
+    count (Hungarian): row and column indices, in ascending column order."""
+    rows, cols = linear_sum_assignment(-np.asarray(counts))
+    order = np.argsort(cols)
+    return rows[order], cols[order]
 
 
 def matched_pairs(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                     np.ndarray, np.ndarray]:
-    """The best one-to-one matching (Hungarian) of predicted clusters to true labels, for any
-    number of either: the clusters, the labels, counts[cluster, label], and the matched pairs as
-    row and column indices of `counts` in ascending label order."""
-    from scipy.optimize import linear_sum_assignment
-
-    clusters, labels, counts = _contingency(np.asarray(predicted), np.asarray(truth))
-    rows, cols = linear_sum_assignment(-counts)
-    order = np.argsort(cols)
-    return clusters, labels, counts, rows[order], cols[order]
+    """The best one-to-one matching (`best_matching`) of predicted clusters to true labels, for
+    any number of either: the clusters, the labels, counts[cluster, label], and the matched pairs
+    as row and column indices of `counts` in ascending label order."""
+    predicted, truth = np.asarray(predicted).ravel(), np.asarray(truth).ravel()
+    counts = contingency_matrix(predicted, truth)
+    return (np.unique(predicted), np.unique(truth), counts, *best_matching(counts))
 
 
 def clustering_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -38,8 +36,6 @@ def purity(predicted: np.ndarray, truth: np.ndarray) -> float:
     """Fraction of items whose label is their cluster's majority label. Unlike ACC it lets several
     clusters share a label, so it does not count the items of surplus clusters as wrong when there
     are more clusters than labels (it rises towards 1 as clusters get smaller)."""
-    from sklearn.metrics.cluster import contingency_matrix
-
     counts = contingency_matrix(np.asarray(truth).ravel(), np.asarray(predicted).ravel())
     return float(counts.max(axis=0).sum() / counts.sum())
 

@@ -210,6 +210,7 @@ class ModelConfig:
     teacher: str | None = None
     deploy_weights: str | None = None
     dictionary: dict[str, Any] | None = None
+    fallback_recipes: tuple[dict[str, Any], ...] = ()
 
     @property
     def settings(self) -> TrainSettings:
@@ -243,6 +244,14 @@ def _check_types(values: dict[str, Any], cls: type, where: str) -> None:
             raise UserInputError(f"{where}: {key} is {_short(value)}, expected {expected}")
 
 
+def _recipe_keys(recipe: Any, where: str) -> dict[str, Any]:
+    """A config's recipe mapping, its keys checked (its values are checked where it is used,
+    by `encoding.check_recipe`, before any work)."""
+    if not isinstance(recipe, dict) or not set(recipe) <= set(RECIPE_KEYS):
+        raise UserInputError(f"{where}: {recipe!r}, expected a mapping of some of {', '.join(RECIPE_KEYS)}")
+    return dict(recipe)
+
+
 def load_config(path: str | Path) -> ModelConfig:
     """Read and validate one model's YAML config; its name is the file's stem."""
     import yaml
@@ -254,7 +263,8 @@ def load_config(path: str | Path) -> ModelConfig:
         raise UserInputError(f"{path}: not a readable YAML config ({str(exc).splitlines()[0][:160]})") from None
     if not isinstance(raw, dict):
         raise UserInputError(f"{path}: expected a mapping of settings, found {type(raw).__name__}")
-    allowed = {"description", "architecture", "training", "recipe", "teacher", "deploy_weights", "dictionary"}
+    allowed = {"description", "architecture", "training", "recipe", "fallback_recipes", "teacher", "deploy_weights",
+               "dictionary"}
     unknown = sorted(set(raw) - allowed)
     if unknown or "architecture" not in raw:
         raise UserInputError(f"{path}: unknown section(s) {', '.join(unknown) or 'none'}; expected "
@@ -276,15 +286,20 @@ def load_config(path: str | Path) -> ModelConfig:
             DictionarySettings(**dictionary)
         except UserInputError as error:
             raise UserInputError(f"{path}: dictionary: {error}") from None
-    recipe = dict(raw.get("recipe") or {})
-    if not set(recipe) <= set(RECIPE_KEYS):
-        raise UserInputError(f"{path}: recipe keys {sorted(recipe)}, expected some of {', '.join(RECIPE_KEYS)}")
+    recipe = _recipe_keys(raw.get("recipe") or {}, f"{path}: recipe")
+    fallbacks = raw.get("fallback_recipes") or []
+    if not isinstance(fallbacks, list):
+        raise UserInputError(f"{path}: fallback_recipes must be a list of recipes, found {type(fallbacks).__name__}")
+    fallbacks = tuple(_recipe_keys(item, f"{path}: fallback_recipes[{index}]") for index, item in enumerate(fallbacks))
+    if fallbacks and builder != "patches":
+        raise UserInputError(f"{path}: fallback_recipes go with builder 'patches' "
+                             "(the recipe is chosen when its dictionary is fitted)")
     weights = raw.get("deploy_weights")
     if weights is not None and weights not in WEIGHT_FORMATS:
         raise UserInputError(f"{path}: deploy_weights {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
     return ModelConfig(name=path.stem, description=str(raw.get("description", "")), builder=builder,
                        config=architecture, training=training, recipe=recipe, teacher=raw.get("teacher"),
-                       deploy_weights=weights, dictionary=dictionary)
+                       deploy_weights=weights, dictionary=dictionary, fallback_recipes=fallbacks)
 
 
 def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:

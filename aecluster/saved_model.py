@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from aecluster.clustering import FITTED_KEYS, GroupClusterer
+from aecluster.clustering import ESTIMATORS, GroupsEstimator, clusterer_from_state
 from aecluster.encoding import recipe_value_problem
 from aecluster.errors import UserInputError
 from aecluster.reduction import ReducerChain, check_savable, parse_chain
@@ -29,7 +29,7 @@ class FittedParts:
     label of each group."""
 
     reducer: ReducerChain
-    clusterer: GroupClusterer
+    clusterer: GroupsEstimator
     label_map: np.ndarray
 
 
@@ -130,7 +130,7 @@ def _reduction(state: Any, code_dim: int) -> tuple[ReducerChain, int]:
     return ReducerChain.from_state(state), width
 
 
-def _groups(state: Any, width: int) -> GroupClusterer:
+def _groups(state: Any, width: int) -> GroupsEstimator:
     """The fitted clustering of `state` over `width`-dimensional reduced codes."""
     state = _fields(state, "fitted.groups", ("method", "threshold", "random_state", "n_clusters", "fine_clusters"))
     for key in ("method", "threshold", "n_clusters", "fine_clusters"):
@@ -141,7 +141,7 @@ def _groups(state: Any, width: int) -> GroupClusterer:
     if state["random_state"] is not None and not seed.holds(state["random_state"]):
         raise ValueError(f"fitted.groups.random_state is {state['random_state']!r}, expected {seed.describe()}")
     method, groups = state["method"], state["n_clusters"]
-    arrays = _fields(state, f"fitted.groups of method {method!r}", FITTED_KEYS[method])
+    arrays = _fields(state, f"fitted.groups of method {method!r}", ESTIMATORS[method].fitted)
     if method == "kmeans":
         _array(arrays["centres_"], "fitted.groups.centres_", (groups, width))
     elif method == "overcluster":
@@ -154,17 +154,17 @@ def _groups(state: Any, width: int) -> GroupClusterer:
     else:
         _array(arrays["weights_"], "fitted.groups.weights_", (groups, width))
         _array(arrays["bias_"], "fitted.groups.bias_", (groups,))
-    return GroupClusterer.from_state(state)
+    return clusterer_from_state(state)
 
 
-def _label_map(value: Any, clusterer: GroupClusterer) -> np.ndarray:
+def _label_map(value: Any, clusterer: GroupsEstimator) -> np.ndarray:
     """The label of each group, whole numbers: one per group, or for "overcluster" one for each
     group number its `merge_` holds (fine groups named from reference labels may leave some out)."""
     label_map = _array(value, "fitted.label_map", (None,), whole=True).astype(np.int64)
     if clusterer.method == "overcluster":
         fits, groups = len(label_map) > int(clusterer.merge_.max()), int(clusterer.merge_.max()) + 1
     else:
-        fits, groups = len(label_map) == clusterer.n_clusters, clusterer.n_clusters
+        fits, groups = len(label_map) == clusterer.groups, clusterer.groups
     if not fits:
         raise ValueError(f"fitted.label_map holds {len(label_map)} labels for {groups} groups")
     return label_map

@@ -12,6 +12,7 @@ A recipe (reducer chain + clustering method) is judged without labels by
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from itertools import combinations
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 from aecluster.clustering import nearest_others
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
+from aecluster.reduction import logger
 
 GRAPH_NEIGHBOURS = 20
 SUBSAMPLE_FRACTION = 0.8
@@ -28,6 +30,11 @@ STABLE = 0.95  # least agreement across seeds, subsamples and with the teacher f
 # Modularity a stable candidate must gain over the incumbent recipe to replace it: below this,
 # splits that disagree on a fifth of the images score alike, so the graph prefers neither.
 MARGIN = 0.01
+
+# What a few thousand images clustered alone are judged on: draws of this many codes.
+SAMPLE_SIZE = 2000
+SAMPLE_DRAWS = 5
+AGREEMENTS = ("seed_agreement", "subsample_agreement", "sample_agreement")
 
 GroupFit = Callable[[np.ndarray, int], np.ndarray]
 
@@ -94,6 +101,19 @@ def sample_agreement(fits: Sequence[tuple[np.ndarray, np.ndarray]], groups: np.n
     return float(np.mean([clustering_accuracy(labels, groups[part]) for part, labels in fits]))
 
 
+def recipe_agreements(fit: GroupFit, codes: np.ndarray, seeds: Sequence[int] = (0, 1, 2),
+                      sample: int = SAMPLE_SIZE, draws: int = SAMPLE_DRAWS) -> dict[str, Any]:
+    """The three agreements of a recipe (`AGREEMENTS`): across `seeds`, across two 80% subsamples
+    (the first two seeds) and between `sample` codes clustered alone and the fit on all codes
+    (`draws` draws, seeded from the first seed; at most half the codes each). Also returns the
+    first seed's groups ("groups") and the draws ("samples", as `sample_fits` gives them)."""
+    seeds_agree, groups = seed_agreement(fit, codes, seeds)
+    samples = sample_fits(fit, codes, min(sample, len(codes) // 2), [seeds[0] + draw for draw in range(draws)])
+    return {"seed_agreement": seeds_agree,
+            "subsample_agreement": float(np.mean([subsample_agreement(fit, codes, seed) for seed in seeds[:2]])),
+            "sample_agreement": sample_agreement(samples, groups[0]), "groups": groups[0], "samples": samples}
+
+
 def most_stable(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
     """The rule of docs/accuracy.md for patch-dictionary candidates; `rows[0]` is the default.
 
@@ -105,12 +125,15 @@ def most_stable(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str
     return rows[0] if least(rows[0]) >= STABLE else max(rows, key=least)
 
 
-def recipe_fit(reduce: str, method: str) -> GroupFit:
-    """A GroupFit fitting recipe (`reduce`, `method`) into two groups on unstandardised codes."""
+def recipe_fit(reduce: str, method: str, **options: Any) -> GroupFit:
+    """A GroupFit fitting recipe (`reduce`, `method`) on codes, unstandardised unless `options`
+    (the other keyword arguments of `encoding.fit_groups`) say otherwise; two groups by default."""
     from aecluster.encoding import fit_groups
 
+    options = {"standardize": False, **options}
+
     def fit(codes: np.ndarray, seed: int) -> np.ndarray:
-        return fit_groups(codes, reduce, method, random_state=seed, standardize=False)[1].labels_
+        return fit_groups(codes, reduce, method, random_state=seed, **options)[1].labels_
 
     return fit
 
@@ -158,3 +181,35 @@ def choose_recipe(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if is_stable(rows[0]) and best["modularity"] - rows[0]["modularity"] <= MARGIN:
         return rows[0]
     return best
+
+
+def stable_recipe(codes: np.ndarray, recipes: Sequence[dict[str, Any]], seed: int = 0,
+                  report: Callable[[str], None] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The rule of docs/accuracy.md on one encoder's codes: `recipes[0]` (complete recipes, as
+    `encoding.check_recipe` returns them) is kept while its three agreements (`recipe_agreements`,
+    seeds `seed`..`seed`+2) are at least STABLE; otherwise the most stable of all `recipes`
+    (`most_stable`). The others are only judged when needed. Returns the chosen recipe and the
+    judged rows (the recipe and its agreements); `report` gets one line per row."""
+    rows = []
+    for recipe in recipes:
+        rows.append({"recipe": recipe, **_judged(codes, recipe, seed)})
+        if report is not None:
+            report(f"{recipe['reduce']} + {recipe['method']}: agreement across seeds "
+                   f"{rows[-1]['seed_agreement']:.3f}, subsamples {rows[-1]['subsample_agreement']:.3f}, "
+                   f"{min(SAMPLE_SIZE, len(codes) // 2):,} images alone {rows[-1]['sample_agreement']:.3f}")
+        if len(rows) == 1 and min(rows[0][key] for key in AGREEMENTS) >= STABLE:
+            break
+    return most_stable(rows, AGREEMENTS)["recipe"], rows
+
+
+def _judged(codes: np.ndarray, recipe: dict[str, Any], seed: int) -> dict[str, float]:
+    """`recipe_agreements` of a complete recipe with seeds `seed`..`seed`+2, the agreements only."""
+    options = {key: value for key, value in recipe.items() if key not in ("reduce", "method")}
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))  # not a line for each of the many fits
+    try:
+        agreements = recipe_agreements(recipe_fit(recipe["reduce"], recipe["method"], **options), codes,
+                                       (seed, seed + 1, seed + 2))
+    finally:
+        logger.setLevel(level)
+    return {key: agreements[key] for key in AGREEMENTS}

@@ -29,10 +29,13 @@ from aecluster.checkpoint import (
 )
 from aecluster.data import images_digest
 from aecluster.distributed import distributed_rank
+from aecluster.encoding import check_recipe, encode_images
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_dictionary, fit_seconds, merge_atoms
+from aecluster.reduction import logger
 from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec, model_config
+from aecluster.selection import stable_recipe
 from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folder, settings_of
 from aecluster.training import Trainer, epoch_batches
 
@@ -83,11 +86,30 @@ def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, se
     encoder.load_dictionary(dictionary)
     model.eval()
     if output is not None and distributed_rank()[0] == 0:
-        payload = make_payload(model, name, config, dict(recipe or spec.recipe), epoch=0, extra={
+        if recipe is None:
+            recipe = chosen_recipe(name, model, images, settings.seed, progress)
+        payload = make_payload(model, name, config, dict(recipe), epoch=0, extra={
             "settings": asdict(settings), "dictionary": asdict(fit), "images": images_digest(images),
             "teacher": weights_digest(teacher) if teacher is not None else None})
         save_checkpoint(output, deployable_payload(payload, spec.deploy_weights) if spec.deploy_weights else payload)
     return model
+
+
+def chosen_recipe(name: str, model: Autoencoder, images: np.ndarray, seed: int = 0,
+                  progress: bool = True) -> dict[str, Any]:
+    """Config `name`'s recipe, or, when it lists `fallback_recipes`, the one the rule of
+    docs/accuracy.md (`selection.stable_recipe`) chooses on the codes of `images`: the config's
+    recipe while its groups hold across seeds, subsamples and 2,000 images alone, else the most
+    stable of them all. Labels play no part."""
+    spec = get_spec(name)
+    recipes = [check_recipe(recipe, f"config {name!r}") for recipe in (spec.recipe, *spec.fallback_recipes)]
+    if len(recipes) == 1:
+        return spec.recipe
+    codes = encode_images(model, images, progress=progress)
+    logger.info("recipe: judging the recipes of %r by how stable their groups are", name)
+    chosen, _ = stable_recipe(codes, recipes, seed, report=lambda line: logger.info("recipe: %s", line))
+    logger.info("recipe: %s + %s chosen", chosen["reduce"], chosen["method"])
+    return chosen
 
 
 def teacher_path(output: str | Path) -> Path:
@@ -197,9 +219,19 @@ def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, 
     if fit is not None:
         merged = {**model_config(name), **(config or {})}
         points = fit.patches if teacher is None else teacher.encoder.centres.shape[0]
-        return fit_seconds(points, merged["centres"], merged["patch_size"], fit.iterations)
+        seconds = fit_seconds(points, merged["centres"], merged["patch_size"], fit.iterations)
+        if get_spec(name).fallback_recipes:
+            seconds += encode_seconds(build_model(name, merged), images)
+        return seconds
     per_step = step_seconds(name, images, settings, teacher=teacher, config=config, device=device)
     return per_step * max(stage_steps(images, settings) - from_step, 0)
+
+
+def encode_seconds(model: Autoencoder, images: np.ndarray, probe: int = 128) -> float:
+    """Roughly how long encoding `images` takes here: `probe` of them, timed, scaled to all."""
+    start = time.perf_counter()
+    encode_images(model, images[:probe])
+    return (time.perf_counter() - start) * len(images) / min(probe, len(images))
 
 
 def _resumed(snapshot: Snapshot | None, images: np.ndarray, settings: TrainSettings) -> tuple[int, str]:

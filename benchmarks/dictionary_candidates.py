@@ -35,18 +35,9 @@ from aecluster.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from aecluster.patches import PatchDictionaryEncoder, fit_dictionary
 from aecluster.registry import get_spec
-from aecluster.selection import (
-    most_stable,
-    recipe_fit,
-    sample_agreement,
-    sample_fits,
-    seed_agreement,
-    subsample_agreement,
-)
+from aecluster.selection import AGREEMENTS, SAMPLE_DRAWS, SAMPLE_SIZE, most_stable, recipe_agreements, recipe_fit
 from benchmarks.arguments import benchmark_parser, number_list
 from benchmarks.common import load_bench
-
-AGREEMENTS = ("seed_agreement", "subsample_agreement", "sample_agreement")
 
 
 def encoder_list(text: str) -> list[tuple[int, int, bool]]:
@@ -94,14 +85,11 @@ def recipe_row(codes: dict[str, np.ndarray], reduce: str, method: str, data: dic
     """The agreements of one recipe on one encoder's codes, and its ACC (reported only): the
     `sample` images alone, mean and lowest over the `draws`."""
     fit = recipe_fit(reduce, method)
-    seeds_agree, groups = seed_agreement(fit, codes["train"], seeds)
+    agreements = recipe_agreements(fit, codes["train"], seeds, sample, draws)
     reducer, clusterer = fit_groups(codes["train"], reduce, method, random_state=seeds[0], standardize=False)
-    samples = sample_fits(fit, codes["train"], sample, range(draws))
-    sample_accs = [clustering_accuracy(labels, data["trainY"][part]) for part, labels in samples]
-    return {"recipe": f"{reduce} + {method}", "seed_agreement": seeds_agree,
-            "subsample_agreement": float(np.mean([subsample_agreement(fit, codes["train"], s) for s in seeds[:2]])),
-            "sample_agreement": sample_agreement(samples, groups[0]),
-            "train_acc": clustering_accuracy(groups[0], data["trainY"]),
+    sample_accs = [clustering_accuracy(labels, data["trainY"][part]) for part, labels in agreements["samples"]]
+    return {"recipe": f"{reduce} + {method}", **{key: agreements[key] for key in AGREEMENTS},
+            "train_acc": clustering_accuracy(agreements["groups"], data["trainY"]),
             "val_acc": clustering_accuracy(fit(codes["val"], seeds[0]), data["valY"]),
             "placed_acc": clustering_accuracy(clusterer.predict(reducer.transform(codes["val"])), data["valY"]),
             "sample_acc": float(np.mean(sample_accs)), "sample_acc_lowest": min(sample_accs)}
@@ -116,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                         default=recipe_list("wpca:32+kmeans;l2,wpca:32+kmeans;wpca:16+kmeans;wpca:32+scan"),
                         help="whitened recipes as REDUCE+METHOD separated by ';', the first the default")
     parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="clustering seeds")
-    parser.add_argument("--sample", type=integer_at_least(2), default=2000,
+    parser.add_argument("--sample", type=integer_at_least(2), default=SAMPLE_SIZE,
                         help="images clustered alone for sample agreement")
-    parser.add_argument("--draws", type=integer_at_least(1), default=5,
+    parser.add_argument("--draws", type=integer_at_least(1), default=SAMPLE_DRAWS,
                         help="random samples of --sample images, one per draw")
     parser.add_argument("--patches", type=integer_at_least(2), default=get_spec("patches").dictionary_settings.patches,
                         help="random patches each dictionary is fitted on (the patches config's)")

@@ -166,7 +166,9 @@ def small_dictionary(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(REGISTRY, name, replace(
             spec, config={**spec.config, "centres": 32}, dictionary={"patches": 10_000, "whitening_eps": 0.1,
                                                                      "iterations": 10},
-            recipe={**spec.recipe, "reduce": "wpca:8", "method": "kmeans"}))
+            recipe={**spec.recipe, "reduce": "wpca:8", "method": "kmeans"},
+            fallback_recipes=({"reduce": "wpca:4", "method": "kmeans", "standardize": False},)))
+
 
 
 # The ways `corrupt_field` spoils a field of a file's dictionary.

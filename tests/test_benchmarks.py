@@ -126,9 +126,9 @@ def test_size_sweep_writes_the_plot_input(tmp_path, bench_dir):
         assert point["acc_std"] == pytest.approx(np.std(point["val_accs"]))
     separable, plain = points[0]["params"], points[2]["params"]
     assert separable < plain and points[1]["params"] > separable
-    from aecluster.cli.plots import main as plots_main
+    from aecluster.cli import main
 
-    assert plots_main(["size-accuracy", str(output), str(tmp_path / "sweep.png")]) == 0
+    assert main(["plots", "size-accuracy", str(output), str(tmp_path / "sweep.png")]) == 0
     assert (tmp_path / "sweep.png").stat().st_size > 0
 
 
@@ -246,7 +246,7 @@ def test_paired_gaps_are_points_behind_each_seeds_own_teacher():
 
 
 @pytest.mark.parametrize("script", ["accuracy", "clustering_stage", "distill_variants", "few_labels", "gpu_data",
-                                    "gpu_issue20", "scale", "size_sweep", "speed"])
+                                    "samples_alone", "gpu_issue20", "scale", "size_sweep", "speed"])
 def test_benchmark_help_gives_a_whole_description_and_the_defaults(script, capsys, monkeypatch):
     import importlib
 
@@ -290,3 +290,15 @@ def test_dictionary_candidates_prints_one_row_per_encoder_and_recipe_and_the_rul
 def test_dictionary_candidates_refuses_a_bad_encoder_in_one_line(tmp_path, bench_dir):
     result = run_benchmark("dictionary_candidates", bench_dir, "--encoders", "400x2", cwd=tmp_path)
     assert result.returncode == 2 and "bad encoder '400x2'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_samples_alone_scores_each_draw_clustered_by_itself(tmp_path, bench_dir, trained_checkpoint):
+    result = run_benchmark("samples_alone", bench_dir, trained_checkpoint, "--sample", "32", "--draws", "3",
+                           "--json", tmp_path / "rows.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [row] = json.loads((tmp_path / "rows.json").read_text())
+    assert row["recipe"] == "pca:2 + kmeans" and len(row["accs"]) == len(row["agreements"]) == 3
+    [line] = [line for line in result.stdout.splitlines() if line.startswith(f"| {trained_checkpoint}")]
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[3] == f"{np.mean(row['agreements']):.3f} ({min(row['agreements']):.3f})"
+    assert cells[5] == ", ".join(f"{acc:.3f}" for acc in row["accs"])

@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 
 from aecluster import AEClusterer
 from aecluster.cli import main
-from aecluster.clustering import GroupClusterer
+from aecluster.clustering import OverclusterGroups, clusterer_from_state
 from aecluster.csvio import read_predictions
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy, score_all
@@ -277,11 +277,11 @@ def test_overcluster_merges_fine_groups_into_the_classes():
     sub = np.arange(400) % 10
     codes = centres[sub] + rng.normal(0, 0.2, (400, 11))
     labels = (sub >= 5).astype(int)
-    clusterer = GroupClusterer("overcluster", fine_clusters=20).fit(codes)
+    clusterer = OverclusterGroups(fine_clusters=20).fit(codes)
     assert clustering_accuracy(clusterer.labels_, labels) >= 0.95
     state = clusterer.get_state()
     assert set(state) >= {"centres_", "merge_"} and len(state["centres_"]) == 20
-    restored = GroupClusterer.from_state(state)
+    restored = clusterer_from_state(state)
     np.testing.assert_array_equal(restored.predict(codes), clusterer.labels_)
 
 

@@ -550,7 +550,7 @@ def test_reduce_and_cluster_run_single_threaded(two_groups, monkeypatch):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     import aecluster.reduction as reduction
-    from aecluster.clustering import GroupClusterer
+    from aecluster.clustering import KMeansGroups
 
     seen = []
     real = reduction._make_reducer
@@ -563,7 +563,7 @@ def test_reduce_and_cluster_run_single_threaded(two_groups, monkeypatch):
     codes = two_groups[0].reshape(64, -1)[:, :40].astype(np.float32)
     with threadpool_limits(limits=2):
         reduced = reduction.ReducerChain("kpca:8,pca:2").fit_transform(codes)
-        GroupClusterer().fit(reduced)
+        KMeansGroups().fit(reduced)
     assert seen and set(seen) == {1}
 
 

@@ -112,6 +112,9 @@ def test_stage_pair_writes_weights_only_checkpoints_that_cluster_textures(tmp_pa
     teacher, student = read_checkpoint(tmp_path / "best_run" / "teacher.pth"), read_checkpoint(tmp_path / "best.pth")
     assert teacher["model"] == "patches" and teacher["dictionary"]["patches"] == 10_000
     assert student["model"] == "best" and student["weight_format"] == "float16"
+    # the textures split alike for every seed, subsample and 100 images alone: the default recipe is kept
+    assert (student["recipe"]["reduce"], student["recipe"]["method"]) == ("wpca:8", "kmeans")
+    assert "recipe: wpca:8 + kmeans chosen" in capsys.readouterr().err
     assert torch.equal(student["state_dict"]["encoder.centres"], teacher["state_dict"]["encoder.centres"].half())
     torch.load(tmp_path / "best.pth", weights_only=True)
     assert main(["cluster", str(tmp_path / "x.npy"), str(tmp_path / "best.pth"), str(tmp_path / "p.csv"),

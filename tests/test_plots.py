@@ -69,7 +69,7 @@ def test_many_reconstructions_wrap_after_ten_columns_and_too_many_are_refused(tm
     shown = [axis for axis in figure.axes if axis.axison]
     assert len(figure.axes) == 40 and len(shown) == 24
     assert figure.axes[20].get_title() == "image 10" and "original" in figure.axes[20].get_ylabel()
-    assert plots_cli.main(["reconstructions", str(image_files[0]), str(trained_checkpoint), str(tmp_path / "r.png"),
+    assert cli_main(["plots", "reconstructions", str(image_files[0]), str(trained_checkpoint), str(tmp_path / "r.png"),
                            "--indices", ",".join(map(str, range(61)))]) == 2
     assert "expected at most 60 indices" in capsys.readouterr().err and not (tmp_path / "r.png").exists()
 
@@ -260,7 +260,7 @@ def test_size_accuracy_draws_the_seed_spread_as_error_bars(tmp_path):
 
 def test_size_accuracy_warns_below_three_points(tmp_path, capsys):
     results = write_results(tmp_path / "r.json", SWEEP[:5])
-    assert plots_cli.main(["size-accuracy", str(results), str(tmp_path / "s.png"), "--quiet"]) == 0
+    assert cli_main(["plots", "size-accuracy", str(results), str(tmp_path / "s.png"), "--quiet"]) == 0
     assert capsys.readouterr().err.strip() == (
         f"aecluster: warning: {results}: family 'plain' has 2 point(s); a size comparison wants at least 3 "
         "per family")
@@ -317,7 +317,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoi
     args, message = bad_cases(tmp_path, image_files, trained_checkpoint, encoder_only)[case]
     out = tmp_path / "out.png"
     argv = [str(arg) for arg in args] + ([] if case in ("missing args", "unknown figure") else [str(out)])
-    assert plots_cli.main(argv + ["--quiet"]) == 2
+    assert cli_main(["plots", *argv, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("aecluster: error: ") and message in err
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
@@ -327,7 +327,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoi
                                              ("missing/out.png", "output folder")])
 def test_bad_output_path(tmp_path, output, message, capsys):
     results = write_results(tmp_path / "r.json", SWEEP)
-    assert plots_cli.main(["size-accuracy", str(results), str(tmp_path / output)]) == 2
+    assert cli_main(["plots", "size-accuracy", str(results), str(tmp_path / output)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
 
@@ -337,7 +337,9 @@ def test_bad_output_path(tmp_path, output, message, capsys):
     ("confusion", "best one-to-one matching"), ("size-accuracy", "log scale"), ("gallery", "most borderline"),
 ])
 def test_help_says_what_each_figure_draws(capsys, figure, words):
-    assert plots_cli.main([figure, "--help"]) == 0
+    with pytest.raises(SystemExit) as stopped:
+        cli_main(["plots", figure, "--help"])
+    assert stopped.value.code == 0
     assert words in " ".join(capsys.readouterr().out.split())
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from aecluster.clustering import GroupClusterer, degenerate_warning, order_by_colour
+from aecluster.clustering import KMeansGroups, ThresholdGroups, degenerate_warning, make_clusterer, order_by_colour
 from aecluster.errors import UserInputError
 from aecluster.reduction import ReducerChain, parse_chain
 
@@ -49,22 +49,22 @@ def test_chain_fits_on_sample_and_transforms_all():
 @pytest.mark.parametrize("method", ["kmeans", "threshold"])
 def test_both_methods_separate_blobs(method):
     codes, labels = blobs()
-    groups = GroupClusterer(method).fit(codes).labels_
+    groups = make_clusterer(method).fit(codes).labels_
     assert set(groups) == {0, 1}
     assert (groups == labels).all() or (groups == 1 - labels).all()
 
 
 def test_threshold_moves_the_split():
     codes, _ = blobs()
-    loose = GroupClusterer("threshold", threshold=-1.1).fit(codes).labels_
+    loose = ThresholdGroups(threshold=-1.1).fit(codes).labels_
     assert loose.sum() == len(codes)
 
 
 def test_unknown_method_and_too_few():
     with pytest.raises(UserInputError, match="unknown method"):
-        GroupClusterer("dbscan").fit(np.zeros((4, 2)))
+        make_clusterer("dbscan")
     with pytest.raises(UserInputError, match="at least 2 images"):
-        GroupClusterer().fit(np.zeros((1, 2)))
+        KMeansGroups().fit(np.zeros((1, 2)))
 
 
 def test_order_by_colour(two_groups):

@@ -13,10 +13,10 @@ import pytest
 import torch
 from conftest import assert_refused, field_cases, folder_state, run_main, spoil_file
 
-from aecluster import clustering
 from aecluster.api import AEClusterer
 from aecluster.checkpoint import make_payload, read_checkpoint
 from aecluster.cli import main
+from aecluster.clustering import scan
 from aecluster.csvio import read_predictions
 from aecluster.errors import UserInputError
 from aecluster.models import build_model
@@ -35,7 +35,7 @@ def saved(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     torch.save(make_payload(build_model("improved"), "improved", model_config("improved"), {}, 1), folder / "m.pth")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(clustering, "SCAN_STEPS", 20)  # a scan head fitted in a moment; its quality is not tested
+        patch.setattr(scan, "SCAN_STEPS", 20)  # a scan head fitted in a moment; its quality is not tested
         for method in METHODS:
             assert main([str(arg) for arg in ("cluster", folder / "x.npy", folder / "m.pth", folder / f"o_{method}.csv",
                                               "--quiet", "--reduce", "l2,wpca:4", "--method", method,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aecluster.clustering import GroupClusterer
+from aecluster.clustering import KMeansGroups, ScanGroups, clusterer_from_state
 from aecluster.metrics import clustering_accuracy
 from aecluster.selection import (
     MARGIN,
@@ -15,6 +15,7 @@ from aecluster.selection import (
     recipe_fit,
     sample_agreement,
     sample_fits,
+    stable_recipe,
     subsample_agreement,
 )
 
@@ -38,19 +39,19 @@ def two_cliques():
 
 def test_scan_keeps_neighbourhoods_whole_where_kmeans_cuts_across():
     codes, labels = two_bars()
-    assert clustering_accuracy(GroupClusterer("kmeans").fit(codes).labels_, labels) < 0.7
-    scan = GroupClusterer("scan").fit(codes)
+    assert clustering_accuracy(KMeansGroups().fit(codes).labels_, labels) < 0.7
+    scan = ScanGroups().fit(codes)
     assert clustering_accuracy(scan.labels_, labels) >= 0.95
     graph = neighbour_graph(codes - codes.mean(axis=0))
-    assert modularity(graph, scan.labels_) > modularity(graph, GroupClusterer("kmeans").fit(codes).labels_)
+    assert modularity(graph, scan.labels_) > modularity(graph, KMeansGroups().fit(codes).labels_)
 
 
 def test_scan_state_places_new_codes_as_the_fitted_head_does():
     codes, labels = two_bars()
-    scan = GroupClusterer("scan", random_state=3).fit(codes)
+    scan = ScanGroups(random_state=3).fit(codes)
     state = scan.get_state()
     assert state["weights_"].shape == (2, 2) and state["bias_"].shape == (2,)
-    restored = GroupClusterer.from_state(state)
+    restored = clusterer_from_state(state)
     np.testing.assert_array_equal(restored.predict(codes), scan.labels_)
     new_codes, new_labels = two_bars(100, seed=1)
     assert clustering_accuracy(restored.predict(new_codes), new_labels) >= 0.95
@@ -64,7 +65,7 @@ def test_scan_is_the_same_whatever_the_thread_count_and_restores_it():
     heads = []
     for threads in (2, 1):
         torch.set_num_threads(threads)
-        heads.append(GroupClusterer("scan").fit(codes).get_state())
+        heads.append(ScanGroups().fit(codes).get_state())
         assert torch.get_num_threads() == threads
     torch.set_num_threads(before)
     np.testing.assert_array_equal(heads[0]["weights_"], heads[1]["weights_"])
@@ -75,24 +76,24 @@ def test_scan_gives_directions_without_spread_no_weight():
     standardised on them would magnify into the labels of new codes."""
     rng = np.random.default_rng(0)
     codes = np.concatenate([rng.normal(0, 1, (10, 3)), rng.normal(0, 1e-9, (10, 1))], axis=1)
-    scan = GroupClusterer("scan").fit(codes)
+    scan = ScanGroups().fit(codes)
     assert np.all(scan.weights_[:, 3] == 0) and np.abs(scan.weights_).max() < 1e3
-    same = GroupClusterer("scan").fit(np.ones((6, 4)))  # identical codes: no direction has spread
+    same = ScanGroups().fit(np.ones((6, 4)))  # identical codes: no direction has spread
     assert np.all(same.weights_ == 0) and len(set(same.labels_)) == 1
 
 
 def test_scan_accepts_a_random_state_that_is_not_an_int():
     codes, _ = two_bars(100)
-    heads = [GroupClusterer("scan", random_state=np.random.RandomState(5)).fit(codes).weights_ for _ in range(2)]
+    heads = [ScanGroups(random_state=np.random.RandomState(5)).fit(codes).weights_ for _ in range(2)]
     np.testing.assert_array_equal(heads[0], heads[1])
-    assert set(GroupClusterer("scan", random_state=None).fit(codes).labels_) == {0, 1}
+    assert set(ScanGroups(random_state=None).fit(codes).labels_) == {0, 1}
 
 
 def test_scan_finds_three_groups():
     rng = np.random.default_rng(0)
     labels = np.arange(300) % 3
     codes = np.eye(3)[labels] * 4 + rng.normal(0, 0.3, (300, 3))
-    scan = GroupClusterer("scan", n_clusters=3).fit(codes)
+    scan = ScanGroups(n_clusters=3).fit(codes)
     assert clustering_accuracy(scan.labels_, labels) >= 0.95
     assert scan.get_state()["weights_"].shape == (3, 3)
 
@@ -196,3 +197,37 @@ def test_most_stable_keeps_a_stable_default_else_takes_the_highest_least_agreeme
     assert most_stable([stability("default", 0.96, 0.95), stability("b", 1.0, 1.0)], keys)["recipe"] == "default"
     assert most_stable([stability("default", 1.0, 0.90), stability("b", 0.94, 0.93),
                         stability("c", 0.99, 0.92)], keys)["recipe"] == "b"
+
+
+def ball_and_blobs(count=400, seed=0):
+    """A wide round ball in two dimensions (any cut through it is as good as another) and, in a
+    third, two tight blobs 4 apart: the split that holds is blob against blob."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    codes = np.column_stack([rng.normal(0, 3, (count, 2)), 4.0 * labels - 2 + rng.normal(0, 0.1, count)])
+    return codes, labels
+
+
+# PCA(2) without scaling keeps the ball's two widest directions; scaled, every axis has unit
+# variance and the blobs' axis is the best cut.
+BALL_ONLY = {"reduce": "pca:2", "method": "kmeans", "standardize": False}
+ALL_SCALED = {"reduce": "none", "method": "kmeans", "standardize": True}
+
+
+def test_stable_recipe_falls_back_to_the_split_that_holds():
+    codes, labels = ball_and_blobs()
+    lines = []
+    chosen, rows = stable_recipe(codes, [BALL_ONLY, ALL_SCALED], report=lines.append)
+    assert chosen is ALL_SCALED and [row["recipe"] for row in rows] == [BALL_ONLY, ALL_SCALED]
+    assert min(rows[0][key] for key in ("seed_agreement", "subsample_agreement", "sample_agreement")) < 0.95
+    assert min(rows[1][key] for key in ("seed_agreement", "subsample_agreement", "sample_agreement")) >= 0.95
+    assert len(lines) == 2 and lines[1].startswith("none + kmeans: agreement across seeds 1.000")
+    assert "200 images alone" in lines[1]
+    groups = recipe_fit("none", "kmeans", standardize=True)(codes, 0)
+    assert clustering_accuracy(groups, labels) == 1.0
+
+
+def test_stable_recipe_keeps_a_stable_first_recipe_without_judging_the_others():
+    codes, _ = ball_and_blobs()
+    chosen, rows = stable_recipe(codes, [ALL_SCALED, BALL_ONLY])
+    assert chosen is ALL_SCALED and len(rows) == 1

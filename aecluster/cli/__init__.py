@@ -9,23 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
-from aecluster import __version__
 from aecluster.cli import cluster, plots, predict, tools, train
-from aecluster.errors import UserInputError, run_reporting_errors
-
-
-class _Parser(argparse.ArgumentParser):
-    """Argument mistakes raise UserInputError, so `main` reports them in one line (subparsers too)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UserInputError(f"{message} (see {self.prog} --help)")
+from aecluster.cli.args import OneLineErrorParser
+from aecluster.errors import run_reporting_errors
+from aecluster.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `aecluster` parser with every command module's subcommands registered."""
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog="aecluster",
         description="Unsupervised clustering of 32x32 RGB images into two groups (or K) with a "
                     "convolutional autoencoder. Images: a (N,32,32,3) uint8 .npy file or a folder of PNG/JPG.")

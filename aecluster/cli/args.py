@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from aecluster.errors import UserInputError
 from aecluster.registry import ARCHITECTURE_BOUNDS, AUGMENTATIONS, SETTING_BOUNDS, Bounds, TrainSettings
@@ -97,6 +97,13 @@ def add_force_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="write the output even if its extension says it is another kind of file "
                              "(an output that is also an input is always refused)")
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Argument mistakes raise UserInputError, so a command reports them in one line (subparsers too)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserInputError(f"{message} (see {self.prog} --help)")
 
 
 def show_stages(quiet: bool) -> None:

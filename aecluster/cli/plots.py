@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aecluster.cli.args import add_grouping_options, integer_at_least, recipe_overrides, show_stages
+from aecluster.cli.args import (
+    OneLineErrorParser,
+    add_grouping_options,
+    integer_at_least,
+    recipe_overrides,
+    show_stages,
+)
 from aecluster.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -252,16 +258,6 @@ def _write(args: argparse.Namespace) -> int:
 
 def draw(argv: Sequence[str]) -> Figure:
     """`aecluster plots ARGV...` as a function: writes the PNG and returns its figure."""
-    from aecluster.cli import build_parser
-
-    return _draw_parsed(build_parser().parse_args(["plots", *argv]))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m aecluster.plots`: 0 after writing the figure (or --help), 2 on a user error."""
-    from aecluster.cli import main as cli_main
-
-    try:
-        return cli_main(["plots", *(sys.argv[1:] if argv is None else argv)])
-    except SystemExit as stop:  # --help
-        return stop.code if isinstance(stop.code, int) else 0
+    parser = OneLineErrorParser(prog="aecluster")
+    register(parser.add_subparsers(dest="command"))
+    return _draw_parsed(parser.parse_args(["plots", *argv]))

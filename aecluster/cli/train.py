@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aecluster.cli.args import DefaultsHelpFormatter, add_training_options, positive_float, say, setting
+from aecluster.cli.args import DefaultsHelpFormatter, add_training_options, positive_float, say, setting, show_stages
 from aecluster.errors import UserInputError
 from aecluster.registry import CONFIG_FOLDER, DISTILL_DEFAULTS, DISTILL_LOSSES, MODEL_NAMES, RECIPES, REGISTRY, get_spec
 
@@ -110,6 +110,7 @@ def _train(args: argparse.Namespace) -> int:
 
     guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
                   force=args.force)
+    show_stages(args.quiet)
     if getattr(args, "recipe", "cpu") != "cpu":
         args.model = _chosen_recipe(args)
     spec = get_spec(args.model)
@@ -124,7 +125,8 @@ def _train(args: argparse.Namespace) -> int:
                              f"leave out {', '.join(given)}")
     images = load_images(args.images, min_images=2)
     device = init_distributed() or args.device
-    teacher, recipe = None, dict(spec.recipe)
+    # a config with fallback recipes chooses its recipe when fitted (stages.chosen_recipe)
+    teacher, recipe = None, None if spec.fallback_recipes else dict(spec.recipe)
     if args.teacher:
         teacher, teacher_payload = load_model(args.teacher)
         recipe = teacher_payload["recipe"]
@@ -139,7 +141,8 @@ def _train(args: argparse.Namespace) -> int:
     scorer = None
     if args.val:
         val_images = load_images(args.val[0], min_images=2)
-        scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)), recipe, settings.seed)
+        scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)), recipe or spec.recipe,
+                                   settings.seed)
     start = time.perf_counter()
     options = {"recipe": recipe, "device": device, "progress": not args.quiet, "evaluate": scorer, "config": config}
     try:

@@ -2,6 +2,6 @@
 
 import sys
 
-from aecluster.cli.plots import main
+from aecluster.cli import main
 
-sys.exit(main())
+sys.exit(main(["plots", *sys.argv[1:]]))

@@ -1,0 +1,115 @@
+"""What every clustering estimator shares: fitting and placing single-threaded, the saved state,
+the group-count checks, and the nearest-centre rule that places new codes.
+
+Every fitted clustering is a few plain arrays (`get_state`), and new codes are placed by numpy
+alone (nearest centre, or a head's largest score), so a saved clustering labels new images
+exactly as it labelled them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
+
+from aecluster.errors import UserInputError
+from aecluster.reduction import logger, single_threaded
+
+METHODS = ("kmeans", "threshold", "overcluster", "scan")
+# What a saved clustering states for every method (a method's own parameters override these), so
+# that saved models keep one layout whatever the method.
+STATE_DEFAULTS: dict[str, Any] = {"threshold": 0.0, "random_state": 0, "n_clusters": 2, "fine_clusters": 20}
+DEGENERATE_FRACTION = 0.05
+
+
+class GroupsEstimator(ClusterMixin, BaseEstimator):
+    """Base of the clustering estimators: `fit` checks the group counts, logs one line and fits
+    with one BLAS thread (so the groups do not depend on the thread count), then labels the codes
+    it was fitted on with `predict`. Subclasses set `method` and `fitted` (their fitted arrays)
+    and write `_fit` and `_predict`."""
+
+    method: ClassVar[str]
+    fitted: ClassVar[tuple[str, ...]]
+
+    @property
+    def groups(self) -> int:
+        """How many groups the estimator makes."""
+        return int(self.get_params().get("n_clusters", 2))
+
+    def fit(self, codes: np.ndarray, y: Any = None) -> GroupsEstimator:
+        """Fit on codes (N, dim), single-threaded; sets `labels_`."""
+        codes = np.asarray(codes, dtype=np.float64)
+        logger.info("cluster: %s into %d groups (%d points of %d dimensions)", self.method, self.groups, *codes.shape)
+        check_group_counts(self.method, self.groups, self.get_params().get("fine_clusters", self.groups), len(codes))
+        with single_threaded():
+            self._fit(codes)
+        self.labels_ = self.predict(codes)
+        return self
+
+    def predict(self, codes: np.ndarray) -> np.ndarray:
+        """The fitted group of each code, single-threaded like `fit`."""
+        check_is_fitted(self, list(self.fitted))
+        with single_threaded():
+            return self._predict(np.asarray(codes, dtype=np.float64))
+
+    def _fit(self, codes: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _predict(self, codes: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        """The fitted clustering as plain values and arrays (for a saved model)."""
+        return {"method": self.method, **STATE_DEFAULTS, **self.get_params(),
+                **{key: getattr(self, key) for key in self.fitted}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> GroupsEstimator:
+        """A fitted clustering rebuilt from `get_state`'s values, ready to predict; a missing
+        array or one whose shape does not fit the others raises KeyError or ValueError."""
+        estimator = cls(**{key: state[key] for key in cls().get_params()})
+        check_group_counts(cls.method, estimator.groups, state.get("fine_clusters", estimator.groups))
+        for key in cls.fitted:
+            setattr(estimator, key, np.asarray(state[key]))
+        estimator._check_state()
+        return estimator
+
+    def _check_state(self) -> None:
+        """Raise ValueError when restored arrays cannot make the estimator's groups."""
+
+
+def nearest_centre(codes: np.ndarray, centres: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Index of each code's nearest centre (exact squared distances, chunked; ties: lowest index)."""
+    nearest = np.empty(len(codes), dtype=np.int64)
+    for start in range(0, len(codes), chunk):
+        block = codes[start : start + chunk]
+        nearest[start : start + len(block)] = ((block[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+    return nearest
+
+
+def check_group_counts(method: str, n_clusters: int, fine_clusters: int, n_images: int | None = None) -> None:
+    """Refuse, before any work, a method that cannot make `n_clusters` groups (of `n_images`)."""
+    if method not in METHODS:
+        raise UserInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "threshold" and n_clusters != 2:
+        raise UserInputError(f"method 'threshold' splits two ways only, but {n_clusters} groups were "
+                             "asked for; use kmeans or overcluster")
+    if method == "overcluster" and fine_clusters < n_clusters:
+        raise UserInputError(f"overcluster merges {fine_clusters} fine groups, fewer than the "
+                             f"{n_clusters} groups asked for; raise the fine-cluster count")
+    if n_images is not None and n_images < max(2, n_clusters):
+        raise UserInputError(f"need at least {max(2, n_clusters)} images to form {n_clusters} groups, "
+                             f"found {n_images}")
+
+
+def degenerate_warning(groups: np.ndarray, n_groups: int = 2) -> str | None:
+    """A message when a group holds under 5% of the images (the split is probably useless)."""
+    smaller = int(np.bincount(groups, minlength=n_groups)[:n_groups].min())
+    if smaller < DEGENERATE_FRACTION * len(groups):
+        return (
+            f"degenerate clustering: the smallest group has {smaller} of {len(groups)} images "
+            f"(< {DEGENERATE_FRACTION:.0%}); try another reduction or method (--reduce, --method)"
+        )
+    return None

@@ -1,0 +1,77 @@
+"""Over-clustering: KMeans into many small groups whose centres Ward's linkage merges into K."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering, KMeans
+
+from aecluster.clustering._base import GroupsEstimator, nearest_centre
+from aecluster.errors import UserInputError
+
+
+class OverclusterGroups(GroupsEstimator):
+    """KMeans into `fine_clusters` small groups, whose centres are then merged down to
+    `n_clusters` by Ward's agglomerative clustering; a new code joins the merged group of its
+    nearest fine centre. It finds a split that several small dense groups share, where a direct
+    KMeans may cut across them along the widest axis of the codes.
+
+    Parameters
+    ----------
+    n_clusters : int, default=2
+        How many merged groups.
+    fine_clusters : int, default=20
+        How many small KMeans groups are merged (at most the number of codes).
+    random_state : int, RandomState instance or None, default=0
+        Seeds KMeans's restarts.
+
+    Attributes
+    ----------
+    centres_ : ndarray of shape (fine, dim)
+        The fine centres.
+    merge_ : ndarray of shape (fine,)
+        The merged group of each fine centre (or, after `name_fine_groups`, its label's index).
+    labels_ : ndarray of shape (N,)
+        The group of each code `fit` saw.
+    """
+
+    method = "overcluster"
+    fitted = ("centres_", "merge_")
+
+    def __init__(self, n_clusters: int = 2, fine_clusters: int = 20, random_state: Any = 0) -> None:
+        self.n_clusters = n_clusters
+        self.fine_clusters = fine_clusters
+        self.random_state = random_state
+
+    def _fit(self, codes: np.ndarray) -> None:
+        fine = min(self.fine_clusters, len(codes))
+        self.centres_ = KMeans(n_clusters=fine, n_init=10, random_state=self.random_state).fit(codes).cluster_centers_
+        self.merge_ = AgglomerativeClustering(n_clusters=self.n_clusters, linkage="ward").fit(
+            self.centres_).labels_.astype(np.int64)
+        self.fine_labels_ = nearest_centre(codes, self.centres_)
+
+    def _predict(self, codes: np.ndarray) -> np.ndarray:
+        return self.merge_[nearest_centre(codes, self.centres_)]
+
+    def name_fine_groups(self, reference_codes: np.ndarray, reference_labels: np.ndarray) -> np.ndarray:
+        """Give each fine group the majority label of the reference codes it holds, or, holding
+        none, the label of the nearest fine group that holds some (ties: smaller label).
+
+        Afterwards `predict` returns indices into the returned sorted label values."""
+        classes, classes_index = np.unique(np.asarray(reference_labels), return_inverse=True)
+        if len(classes) < 2:
+            raise UserInputError(f"the reference labels hold one class ({classes[0]}); naming groups needs at "
+                                 "least two")
+        counts = np.zeros((len(self.centres_), len(classes)), dtype=np.int64)
+        np.add.at(counts, (nearest_centre(np.asarray(reference_codes, dtype=np.float64), self.centres_),
+                           classes_index), 1)
+        named = counts.sum(axis=1) > 0
+        merge = counts.argmax(axis=1)
+        if not named.all():
+            distances = ((self.centres_[~named, None] - self.centres_[None, named]) ** 2).sum(axis=2)
+            merge[~named] = merge[named][distances.argmin(axis=1)]
+        self.merge_ = merge.astype(np.int64)
+        if hasattr(self, "fine_labels_"):
+            self.labels_ = self.merge_[self.fine_labels_]
+        return classes
