@@ -150,19 +150,18 @@ def check_values(payload: dict[str, Any], source: str) -> None:
     its reader (the recipe's by `check_recipe`, settings by `TrainSettings`, ...)."""
     stack: list[tuple[Any, str, int]] = [(payload, "", 0)]
     checked: set[int] = set()
-    count = 0
+    count = 1  # values met so far, each counted when its container is reached (before it is stacked)
     while stack:
         value, where, depth = stack.pop()
-        children = value.items() if isinstance(value, dict) else enumerate(value) \
-            if isinstance(value, list | tuple) else ()
-        count += 1 + (len(value) if children else 0)
+        container = isinstance(value, dict | list | tuple)
+        count += len(value) if container else 0
         if depth > MAX_DEPTH:
             raise _malformed(source, f"its values nest deeper than {MAX_DEPTH} levels (at {where}; a structure "
                                      "that refers to itself?)")
         if count > MAX_VALUES:
             raise _malformed(source, f"it holds over {MAX_VALUES:,} values (at {where or 'the top'}; a structure "
                                      "that holds its parts many times over?)")
-        for key, item in children:
+        for key, item in (value.items() if isinstance(value, dict) else enumerate(value)) if container else ():
             if not isinstance(key, str | int):
                 raise _malformed(source, f"{where or 'the top level'} has a key of type {type(key).__name__}")
             stack.append((item, _child_path(where, key), depth + 1))

@@ -41,7 +41,7 @@ class Bounds:
     def holds(self, value: Any) -> bool:
         """Whether `value` is a number (not a bool) within the bounds; NaN and infinities are not."""
         kind = Integral if self.integer else Real
-        if not isinstance(value, kind) or isinstance(value, bool) or type(value).__name__ == "bool_":
+        if not isinstance(value, kind) or isinstance(value, bool):
             return False
         if not isinstance(value, Integral) and not math.isfinite(value):
             return False

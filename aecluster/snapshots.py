@@ -128,9 +128,8 @@ def _like(value: Any, reference: Any, where: str, source: str) -> None:
     elif isinstance(reference, bool | str) or reference is None:
         if type(value) is not type(reference):
             raise _unresumable(source, f"{where} is {value!r:.60}, expected {type(reference).__name__}")
-    elif not Bounds(0, integer=isinstance(reference, int)).holds(value):
-        raise _unresumable(source, f"{where} is {value!r:.60}, expected "
-                                   f"{Bounds(0, integer=isinstance(reference, int)).describe()}")
+    elif not (number := Bounds(0, integer=isinstance(reference, int))).holds(value):
+        raise _unresumable(source, f"{where} is {value!r:.60}, expected {number.describe()}")
 
 
 def _keys(value: Any) -> str:
