@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -20,33 +21,17 @@ from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, encode_images, fit
 from aecluster.errors import UserInputError
 from aecluster.metrics import best_matching
 from aecluster.models import Autoencoder
-from aecluster.registry import REGISTRY
+from aecluster.registry import REGISTRY, SETTING_BOUNDS, Bounds
 
 RECIPE_PARAMS = tuple(RECIPE_DEFAULTS)  # the estimator parameters that make up its clustering recipe
 
 
-def _as_tensors(value: Any) -> Any:
-    """numpy arrays inside nested dicts/lists as torch tensors (what `weights_only` loading allows)."""
-    import torch
-
-    if isinstance(value, dict):
-        return {key: _as_tensors(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_as_tensors(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value))
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _as_arrays(value: Any) -> Any:
-    """Inverse of `_as_tensors`."""
-    import torch
-
-    if isinstance(value, dict):
-        return {key: _as_arrays(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_as_arrays(item) for item in value]
-    return value.numpy() if isinstance(value, torch.Tensor) else value
+def _interval(bounds: Bounds) -> Interval:
+    """A setting's `Bounds` as scikit-learn's parameter constraint (infinities and NaN refused)."""
+    high = None if bounds.high == math.inf else bounds.high
+    closed = {(False, True): "both", (True, True): "right", (False, False): "left", (True, False): "neither"}
+    return Interval(Integral if bounds.integer else Real, bounds.low, high,
+                    closed=closed[bounds.low_open, high is not None])
 
 
 def _encoder_config(payload: dict[str, Any]) -> dict[str, Any]:
@@ -146,11 +131,11 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "standardize": ["boolean", None],
         "n_clusters": [Interval(Integral, 2, None, closed="left")],
         "fine_clusters": [Interval(Integral, 2, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left"), None],
-        "lr": [Interval(Real, 0, None, closed="neither"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "epochs": [_interval(SETTING_BOUNDS["epochs"]), None],
+        "lr": [_interval(SETTING_BOUNDS["lr"]), None],
+        "batch_size": [_interval(SETTING_BOUNDS["batch_size"]), None],
         "augment": [StrOptions(set(AUGMENTATIONS)), None],
-        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both")],
+        "random_state": [_interval(SETTING_BOUNDS["seed"])],
         "device": [str, None],
         "verbose": ["boolean"],
     }
@@ -186,14 +171,13 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         When the file is a saved model (`save`, `aecluster cluster --save-model`) and no recipe
         parameter is overridden, the estimator comes back fitted: `predict` works without `fit`.
         """
-        from aecluster.checkpoint import model_from_payload, read_checkpoint
-        from aecluster.clustering import clusterer_from_state
-        from aecluster.reduction import ReducerChain
+        from aecluster.checkpoint import code_dim_of, model_from_payload, read_checkpoint
+        from aecluster.saved_model import fitted_parts
 
         if {"model", "checkpoint"} & set(params):
             raise ValueError("from_checkpoint takes model and checkpoint from the file; pass only other parameters")
         payload = read_checkpoint(path)
-        recipe = payload.get("recipe", {})
+        recipe = payload.get("recipe") or {}
         defaults = {"reduce": recipe.get("reduce"), "method": recipe.get("method"),
                     **{key: recipe.get(key, RECIPE_DEFAULTS[key])
                        for key in ("threshold", "standardize", "n_clusters", "fine_clusters")}}
@@ -203,27 +187,11 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         fitted = payload.get("fitted")
         if fitted is None or any(params.get(key, defaults[key]) != defaults[key] for key in RECIPE_PARAMS):
             return estimator
-        try:
-            fitted = _as_arrays(fitted)
-            reducer = ReducerChain.from_state(fitted["reduction"])
-            clusterer = clusterer_from_state(fitted["groups"])
-            label_map = np.asarray(fitted["label_map"], dtype=np.int64)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserInputError(f"{path}: its fitted groups are unreadable ({str(exc)[:160]})") from None
+        parts = fitted_parts(fitted, code_dim_of(payload, str(path)), str(path))
         estimator.encoder_ = model_from_payload(payload, str(path))
-        try:
-            probe = clusterer.predict(reducer.transform(np.zeros((1, estimator.encoder_.code_dim))))
-            # Fine groups merge into n_clusters groups, or (named from reference labels) one per label value.
-            fits = (len(label_map) > int(clusterer.merge_.max()) if clusterer.method == "overcluster"
-                    else len(label_map) == clusterer.groups)
-            if not fits or not 0 <= probe[0] < len(label_map):
-                raise ValueError(f"{len(label_map)} group labels for {clusterer.groups} groups")
-        except ValueError as exc:
-            raise UserInputError(f"{path}: its fitted groups do not fit its encoder or each other "
-                                 f"({str(exc)[:160]})") from None
         estimator.encoder_config_ = _encoder_config(payload)
         estimator.checkpoint_info_ = _checkpoint_info(payload)
-        estimator.reducer_, estimator.clusterer_, estimator.label_map_ = reducer, clusterer, label_map
+        estimator.reducer_, estimator.clusterer_, estimator.label_map_ = parts.reducer, parts.clusterer, parts.label_map
         estimator.n_features_in_ = int(np.prod(IMAGE_SHAPE))
         return estimator
 
@@ -305,7 +273,16 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """Latent codes of images with the fitted encoder."""
         self._check_fitted("encoder_")
         images = validate_images(np.asarray(X) if not isinstance(X, np.memmap) else X, "X")
-        return encode_images(self.encoder_, images, device=self.device, progress=self.verbose)
+        return self._finite(encode_images(self.encoder_, images, device=self.device, progress=self.verbose))
+
+    def _finite(self, codes: np.ndarray) -> np.ndarray:
+        """`codes`, once known to be finite: weights that are finite but far too large (a crafted
+        checkpoint's) overflow into NaN codes, which no reduction or clustering can place."""
+        bad = int(np.count_nonzero(~np.isfinite(codes).all(axis=1)))
+        if bad:
+            raise UserInputError(f"{self.checkpoint or 'the encoder'}: its encoder gives NaN or infinite codes for "
+                                 f"{bad} of {len(codes)} images (weights too large?); nothing can be grouped")
+        return codes
 
     def fit(self, X: np.ndarray, y: Any = None) -> AEClusterer:
         """Train (or load) the encoder, fit the reducer chain and the clustering into groups."""
@@ -322,7 +299,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         encoder = encoder if encoder is not None else self._train_encoder(images)
         self.timings_["load or train encoder"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        codes = encode_images(encoder, images, device=self.device, progress=self.verbose)
+        codes = self._finite(encode_images(encoder, images, device=self.device, progress=self.verbose))
         if np.ptp(codes, axis=0).max() == 0:
             raise UserInputError(f"all {len(images)} images have the same code (are they identical?): "
                                  "there is nothing to split into groups")
@@ -414,14 +391,14 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         ending in .pth, .pt, .ckpt (or without extension) needs `force`."""
         from aecluster.atomic import guard_outputs
         from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoint
+        from aecluster.saved_model import FittedParts, fitted_state
 
         self._check_fitted("clusterer_")
         self.check_savable()
         guard_outputs([(path, "checkpoint")], [self.checkpoint], force=force)
         recipe = {key: value for key, value in self.resolved_recipe().items() if key in RECIPE_PARAMS}
-        fitted = {"reduction": self.reducer_.get_state(), "groups": self.clusterer_.get_state(),
-                  "label_map": self.label_map_}
+        fitted = fitted_state(FittedParts(self.reducer_, self.clusterer_, self.label_map_))
         source = self.encoder_config_
         payload = make_payload(self.encoder_, source["model"], source["config"], recipe, source["epoch"] or 0.0,
-                               {"fitted": _as_tensors(fitted)})
+                               {"fitted": fitted})
         save_checkpoint(path, deployable_payload(payload, source.get("weight_format", "float32")))

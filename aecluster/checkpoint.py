@@ -7,7 +7,6 @@ interrupted save never leaves a half-written file.
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import re
@@ -22,7 +21,8 @@ from aecluster.atomic import atomic_path
 from aecluster.encoding import check_recipe
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model
-from aecluster.registry import REGISTRY, WEIGHT_FORMATS
+from aecluster.registry import REGISTRY, WEIGHT_FORMATS, Bounds
+from aecluster.saved_model import fitted_parts
 from aecluster.version import __version__
 
 FORMAT = "aecluster-checkpoint"
@@ -97,35 +97,169 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
-def _check_fields(payload: dict[str, Any], source: str) -> None:
-    """Refuse a checkpoint whose fields have the wrong types or whose weights are not finite."""
-    def malformed(what: str) -> UserInputError:
-        return UserInputError(f"{source}: malformed checkpoint: {what}")
+# How deep and how many a checkpoint's values may be: aecluster writes at most six levels and a few
+# thousand values (a long run's history). A structure that refers to itself, or holds one list
+# many times over, would otherwise make every walk over it endless or exponential.
+MAX_DEPTH = 16
+MAX_VALUES = 250_000
+PLAIN_VALUES = (str, int, float, bool, type(None))
+# The dtypes a stored tensor may have: real numbers (what aecluster writes, and what loads into a model).
+REAL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8, torch.int16,
+               torch.int32, torch.int64, torch.bool)
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
+
+def _malformed(source: str, what: str) -> UserInputError:
+    return UserInputError(f"{source}: malformed checkpoint: {what}")
+
+
+def _dtype_name(tensor: torch.Tensor) -> str:
+    """"float32" for a float32 tensor."""
+    return str(tensor.dtype).removeprefix("torch.")
+
+
+def tensor_problem(tensor: torch.Tensor) -> str | None:
+    """What makes a loaded tensor other than a dense CPU tensor of real numbers that holds its
+    own values (not an expanded view of fewer), all finite; None when nothing. Only the tensor's
+    header is read before its values are known to be in the file."""
+    if tensor.is_nested or tensor.layout != torch.strided:
+        kind = "nested" if tensor.is_nested else str(tensor.layout).removeprefix("torch.")
+        return f"a {kind} tensor, expected a dense one"
+    if tensor.device.type != "cpu":
+        return f"a tensor on device {tensor.device.type!r} (no values stored), expected a stored one"
+    if tensor.dtype not in REAL_DTYPES:
+        return f"a tensor of dtype {_dtype_name(tensor)}, expected real numbers"
+    stored = tensor.untyped_storage().nbytes()
+    if stored < tensor.numel() * tensor.element_size():
+        return (f"a tensor of shape {list(tensor.shape)} over {stored:,} stored bytes (an expanded view), "
+                "expected one that holds its values")
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        return "a tensor holding NaN or infinite values"
+    return None
+
+
+def _child_path(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def check_values(payload: dict[str, Any], source: str) -> None:
+    """Walk every value of a loaded checkpoint once, bounded by `MAX_DEPTH` and `MAX_VALUES`, and
+    refuse keys other than text and whole numbers, values other than dictionaries, lists, tuples,
+    text, numbers, booleans, None and tensors, and tensors with a `tensor_problem`; errors name
+    the value's path (e.g. optimizer.state.3.exp_avg). Each field's own numbers are checked by
+    its reader (the recipe's by `check_recipe`, settings by `TrainSettings`, ...)."""
+    stack: list[tuple[Any, str, int]] = [(payload, "", 0)]
+    checked: set[int] = set()
+    count = 1  # values met so far, each counted when its container is reached (before it is stacked)
+    while stack:
+        value, where, depth = stack.pop()
+        container = isinstance(value, dict | list | tuple)
+        count += len(value) if container else 0
+        if depth > MAX_DEPTH:
+            raise _malformed(source, f"its values nest deeper than {MAX_DEPTH} levels (at {where}; a structure "
+                                     "that refers to itself?)")
+        if count > MAX_VALUES:
+            raise _malformed(source, f"it holds over {MAX_VALUES:,} values (at {where or 'the top'}; a structure "
+                                     "that holds its parts many times over?)")
+        for key, item in (value.items() if isinstance(value, dict) else enumerate(value)) if container else ():
+            if not isinstance(key, str | int):
+                raise _malformed(source, f"{where or 'the top level'} has a key of type {type(key).__name__}")
+            stack.append((item, _child_path(where, key), depth + 1))
+        if isinstance(value, torch.Tensor) and id(value) not in checked:
+            checked.add(id(value))
+            problem = tensor_problem(value)
+            if problem:
+                raise _malformed(source, f"{where} is {problem}")
+        elif not isinstance(value, (*PLAIN_VALUES, dict, list, tuple, torch.Tensor)):
+            raise _malformed(source, f"{where} is a {type(value).__name__}, expected plain values and tensors")
+
+
+def _check_fields(payload: dict[str, Any], source: str) -> None:
+    """Refuse a checkpoint whose values, fields, weights or recipe are not what aecluster writes:
+    all of it is checked before any model is built or loaded (`check_values`, then the fields,
+    then `check_state` against the model its settings build on the meta device, the recipe, and
+    a saved model's fitted groups)."""
+    check_values(payload, source)
     if not isinstance(payload.get("model"), str):
-        raise malformed(f"'model' is {payload.get('model')!r}, expected a model name")
+        raise _malformed(source, f"'model' is {payload.get('model')!r}, expected a model name")
     if payload["model"] not in REGISTRY:
         raise UserInputError(f"{source}: a checkpoint of unknown model {payload['model']!r} (made by another "
                              f"aecluster version?); this version knows {', '.join(sorted(REGISTRY))}")
     for key in ("config", "recipe", "weight_scales"):
         if payload.get(key) is not None and not isinstance(payload[key], dict):
-            raise malformed(f"{key!r} is of type {type(payload[key]).__name__}, expected a dictionary")
-    scales = payload.get("weight_scales") or {}
-    if not all(isinstance(v, float | int) and not isinstance(v, bool) and math.isfinite(v) for v in scales.values()):
-        raise malformed("'weight_scales' holds values other than finite numbers")
+            raise _malformed(source, f"{key!r} is of type {type(payload[key]).__name__}, expected a dictionary")
+    if payload.get("epoch") is not None and not Bounds(0).holds(payload["epoch"]):
+        raise _malformed(source, f"'epoch' is {payload['epoch']!r}, expected {Bounds(0).describe()}")
     if payload.get("weight_format", "float32") not in WEIGHT_FORMATS:
-        raise malformed(f"weight_format is {payload.get('weight_format')!r}, "
-                        f"expected one of {', '.join(WEIGHT_FORMATS)}")
+        raise _malformed(source, f"weight_format is {payload.get('weight_format')!r}, "
+                                 f"expected one of {', '.join(WEIGHT_FORMATS)}")
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not state:
-        raise malformed(f"'state_dict' is of type {type(state).__name__}, expected a dictionary of tensors")
+        raise _malformed(source, f"'state_dict' is of type {type(state).__name__}, expected a dictionary of tensors")
     for key, tensor in state.items():
         if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
-            raise malformed(f"state_dict entry {key!r} is of type {type(tensor).__name__}, expected a tensor")
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise malformed(f"weights {key!r} hold NaN or infinite values")
-    recipe = payload.get("recipe") or {}
-    check_recipe(recipe, source, code_dim_of(payload, source) if recipe.get("reduce") is not None else None)
+            raise _malformed(source, f"state_dict entry {key!r} is of type {type(tensor).__name__}, expected a tensor")
+    skeleton = skeleton_of(payload, source)
+    check_state(payload, skeleton, source)
+    check_recipe(payload.get("recipe") or {}, source, skeleton.code_dim)
+    if "fitted" in payload:
+        fitted_parts(payload["fitted"], skeleton.code_dim, source)
+
+
+def _dtype_fits(stored: torch.dtype, expected: torch.dtype, scaled: bool) -> bool:
+    """Whether a stored dtype can load where the model has `expected`: a floating one (or int8
+    with a scale, `scaled`) for floating weights, an integer one for integer buffers."""
+    if expected.is_floating_point:
+        return stored.is_floating_point or (stored == torch.int8 and scaled)
+    return not stored.is_floating_point and stored != torch.bool
+
+
+def _state_problem(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
+                   scales: dict[str, Any]) -> str | None:
+    """What keeps `state` from loading into a model whose state is `expected` (None when nothing)."""
+    unknown = [key for key in state if key not in expected]
+    if unknown:
+        return f"{unknown[0]!r} is not one of its tensors"
+    parts = {key.split(".")[0] for key in state}
+    missing = [key for key in expected if key.split(".")[0] in parts | {"encoder"} and key not in state]
+    if missing:
+        return f"{len(missing)} tensors missing, e.g. {missing[0]!r}"
+    for key, tensor in state.items():
+        want = expected[key]
+        if tuple(tensor.shape) != tuple(want.shape):
+            return f"{key!r} is {tuple(tensor.shape)} where its settings give {tuple(want.shape)}"
+        if not _dtype_fits(tensor.dtype, want.dtype, key in scales):
+            unscaled = " (int8 weights need a weight scale)" if tensor.dtype == torch.int8 else ""
+            return f"{key!r} is of dtype {_dtype_name(tensor)} where the model holds {_dtype_name(want)}{unscaled}"
+    return None
+
+
+def _scale_problem(state: dict[str, torch.Tensor], scales: dict[str, Any]) -> str | None:
+    """What is wrong with the int8 weight scales (None when nothing): each must belong to an int8
+    tensor and be a positive number that keeps the tensor's weights finite in float32."""
+    for key, scale in scales.items():
+        tensor = state.get(key)
+        if tensor is None or tensor.dtype != torch.int8:
+            return f"weight_scales names {key!r}, which is not an int8 tensor of its state_dict"
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+            return f"weight_scales[{key!r}] is {scale!r}, expected a positive number"
+        largest = max(abs(int(tensor.min())), abs(int(tensor.max()))) if tensor.numel() else 0
+        if largest * scale > FLOAT32_MAX:
+            return (f"weight_scales[{key!r}] is {scale:g}: {largest} times it is beyond float32, so its weights "
+                    "would not be finite")
+    return None
+
+
+def check_state(payload: dict[str, Any], skeleton: Autoencoder, source: str) -> None:
+    """Refuse stored tensors that would not load into `skeleton` (the model the checkpoint's
+    settings build, on the meta device) as they are: unknown or missing names (the encoder is
+    required; a decoder or projection head whole or not at all), other shapes, dtypes that are
+    not real numbers of the expected kind, and int8 weights without a sound scale."""
+    state, scales = payload["state_dict"], payload.get("weight_scales") or {}
+    problem = _state_problem(state, skeleton.state_dict(), scales) or _scale_problem(state, scales)
+    if problem:
+        raise UserInputError(f"{source}: weights do not fit model {payload['model']!r} as its settings describe it "
+                             f"({problem})")
 
 
 def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
@@ -189,30 +323,30 @@ def _build(payload: dict[str, Any], source: str) -> Autoencoder:
     """The model a checkpoint's name and settings describe, or a one-line error naming `source`."""
     try:
         return build_model(payload["model"], payload.get("config"))
-    except UserInputError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
+    except UserInputError as error:
+        raise UserInputError(f"{source}: {error}") from None
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise UserInputError(f"{source}: its settings do not build model {payload['model']!r} "
                              f"({str(exc).splitlines()[0][:160]})") from None
 
 
-def code_dim_of(payload: dict[str, Any], source: str = "checkpoint") -> int:
-    """The code width of a checkpoint's encoder, from a skeleton built without memory (on torch's
-    meta device), so a recipe can be checked against it before any weights are loaded."""
+def skeleton_of(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
+    """The model a checkpoint's settings build, on torch's meta device (no memory): its tensor
+    names, shapes and code width, to check a checkpoint against before anything is loaded."""
     with torch.device("meta"):
-        return int(_build(payload, source).code_dim)
+        return _build(payload, source)
+
+
+def code_dim_of(payload: dict[str, Any], source: str = "checkpoint") -> int:
+    """The code width of a checkpoint's encoder, from its skeleton (`skeleton_of`), so a recipe
+    can be checked against it before any weights are loaded."""
+    return int(skeleton_of(payload, source).code_dim)
 
 
 def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
-    """Rebuild the model described by a checkpoint and load its weights (strictly).
-
-    The model is first built without memory (on torch's meta device) and its tensor shapes are
-    compared with the stored ones, so settings that declare a huge model cost nothing to refuse.
-    """
+    """Rebuild the model described by a checkpoint as `read_checkpoint` returns it (its tensors
+    already checked against the model its settings build) and load its weights (strictly)."""
     state = expand_state(payload["state_dict"], payload.get("weight_scales") or {})
-    with torch.device("meta"):
-        skeleton = _build(payload, source)
-    _check_shapes(skeleton, state, payload["model"], source)
     model = _build(payload, source)
     if not any(key.startswith("decoder.") for key in state):
         model.decoder = None
@@ -226,19 +360,6 @@ def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> A
             f"{source}: weights do not fit model {payload['model']!r} ({first[:160]})"
         ) from None
     return model.eval()
-
-
-def _check_shapes(skeleton: Autoencoder, state: dict[str, torch.Tensor], name: str, source: str) -> None:
-    """Refuse stored tensors whose names or shapes differ from what the settings build."""
-    parts = {key.split(".")[0] for key in state}
-    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items() if k.split(".")[0] in parts}
-    missing = sorted(set(expected) - set(state))
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
-    if missing or wrong:
-        detail = (f"{wrong[0]!r} is {tuple(state[wrong[0]].shape)} where its settings give {expected[wrong[0]]}"
-                  if wrong else f"{len(missing)} tensors missing, e.g. {missing[0]!r}")
-        raise UserInputError(f"{source}: weights do not fit model {name!r} as its settings describe it "
-                             f"({detail})")
 
 
 def load_model(path: str | os.PathLike) -> tuple[Autoencoder, dict[str, Any]]:

@@ -23,7 +23,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {"reduce": "pca:50", "method": "kmeans", "thre
                                    "n_clusters": 2, "fine_clusters": 20}
 
 
-def _recipe_value_problem(key: str, value: Any) -> str | None:
+def recipe_value_problem(key: str, value: Any) -> str | None:
     """What is wrong with one recipe value on its own (None when nothing): the types and ranges
     that scikit-learn, openTSNE and umap-learn would otherwise refuse with a traceback mid-run."""
     if key == "reduce":
@@ -55,8 +55,8 @@ def check_recipe(recipe: Mapping[str, Any], source: str, code_dim: int | None = 
     for key, value in given.items():
         label = (names or {}).get(key, f"recipe {key!r}")
         try:
-            problem = _recipe_value_problem(key, value)
-            if key == "reduce" and code_dim is not None:
+            problem = recipe_value_problem(key, value)
+            if key == "reduce" and code_dim is not None and problem is None:
                 check_chain(value, code_dim, n_images)
         except UserInputError as error:
             problem = str(error)

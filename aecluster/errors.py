@@ -36,10 +36,25 @@ def missing_module_message(error: ModuleNotFoundError) -> str:
     return f"this command needs the Python package {name!r}, which is not installed; install it with: {hint}"
 
 
+def path_refused(error: OSError) -> str | None:
+    """What a path the system refused at its first look means, in one line naming it: a name too
+    long for the file system, or one this user may not read, write or search (an unreadable
+    input, an output folder without search permission); None for any other error. Outputs'
+    names are checked earlier, so these are mostly inputs, refused before any work."""
+    where = error.filename if error.filename is not None else "a file"
+    if error.errno == errno.ENAMETOOLONG:
+        return f"{where}: name too long for the file system"
+    if isinstance(error, PermissionError):
+        reason = (error.strerror or "permission denied").lower()
+        return f"{where}: {reason}: this user may not read or write it, or search a folder on its path"
+    return None
+
+
 def run_reporting_errors(program: str, entry: Callable[[], int],
                          interrupted: str = "interrupted; no output was written") -> int:
     """Run `entry` and return its exit code; a `UserInputError` prints `PROGRAM: error: ...` and
-    returns 2 (so does a path too long for the file system), Ctrl-C or SIGTERM prints
+    returns 2 (so does a path too long for the file system or refused for lack of permission,
+    `path_refused`), Ctrl-C or SIGTERM prints
     `PROGRAM: <interrupted>` and returns 130 (no traceback).
 
     Warnings raised on the way are held back and shown, one `PROGRAM: warning: ...` line each,
@@ -62,11 +77,10 @@ def run_reporting_errors(program: str, entry: Callable[[], int],
             print(f"{program}: {interrupted}", file=sys.stderr)
             return 130
         except OSError as error:
-            # An input path the system refuses at its first look (outputs are checked by name earlier).
-            if error.errno != errno.ENAMETOOLONG:
+            message = path_refused(error)
+            if message is None:
                 raise
-            print(f"{program}: error: {one_line(str(error.filename))}: name too long for the file system",
-                  file=sys.stderr)
+            print(f"{program}: error: {one_line(message)}", file=sys.stderr)
             return 2
     for warning in caught:
         print(f"{program}: warning: {one_line(str(warning.message)) or warning.category.__name__}", file=sys.stderr)

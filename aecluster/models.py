@@ -17,7 +17,7 @@ from torch import nn
 
 from aecluster.errors import UserInputError
 from aecluster.patches import PatchDictionaryEncoder
-from aecluster.registry import get_spec
+from aecluster.registry import ARCHITECTURE_BOUNDS, check_architecture, get_spec
 
 
 class BaselineEncoder(nn.Module):
@@ -287,6 +287,9 @@ def build_conv(widths: tuple[int, ...] | list[int], block: str | list[str], proj
                width_multiplier: float = 1.0, flip_average: bool = True) -> Autoencoder:
     """A `ConvEncoder` autoencoder with its mirror decoder (and a SimCLR head if `projection_dim`)."""
     widths = tuple(scale_width(w, width_multiplier) for w in widths)
+    if not all(ARCHITECTURE_BOUNDS["widths"].holds(width) for width in widths):
+        raise UserInputError(f"width_multiplier {width_multiplier:g} makes widths {list(widths)}, expected each "
+                             f"{ARCHITECTURE_BOUNDS['widths'].describe()}")
     projector = projection_head(widths[-1], projection_dim) if projection_dim else None
     return Autoencoder(ConvEncoder(widths, block, flip_average), ConvDecoder(widths), projector)
 
@@ -320,7 +323,9 @@ BUILDERS: dict[str, Callable[..., Autoencoder]] = {
 
 
 def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
-    """Build a registered model; `config` overrides (e.g. from a checkpoint) replace defaults."""
+    """Build a registered model; `config` overrides (e.g. from a checkpoint) replace defaults,
+    each checked against `ARCHITECTURE_BOUNDS` first, so settings that declare an absurd model
+    are one error, not an overflow or an allocation."""
     spec = get_spec(name)
     unknown = sorted(set(config or {}) - set(spec.config))
     if unknown:
@@ -328,4 +333,6 @@ def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
                              "was this checkpoint made for another model?")
     if spec.builder not in BUILDERS:
         raise UserInputError(f"model {name!r}: unknown builder {spec.builder!r}; choose one of {', '.join(BUILDERS)}")
-    return BUILDERS[spec.builder](**{**spec.config, **(config or {})})
+    settings = {**spec.config, **(config or {})}
+    check_architecture(settings, f"model {name!r}")
+    return BUILDERS[spec.builder](**settings)

@@ -8,9 +8,11 @@ A config that names a `teacher` is a student stage, distilled from that config's
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,102 @@ AUGMENTATIONS = ("none", "flip-crop", "simclr")  # implemented in aecluster.augm
 RECIPE_KEYS = ("reduce", "method", "standardize", "threshold")
 WEIGHT_FORMATS = ("float32", "float16", "int8")
 RECIPES = ("cpu", "gpu", "auto")  # `aecluster train --recipe`: see resolve_recipe
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The finite numbers a setting may take: `low` to `high`, `low` itself excluded when
+    `low_open`; whole numbers only when `integer`. The one statement of a setting's range, read
+    by the library's checks and by the command line's argument types alike."""
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    integer: bool = False
+
+    def holds(self, value: Any) -> bool:
+        """Whether `value` is a number (not a bool) within the bounds; NaN and infinities are not."""
+        kind = Integral if self.integer else Real
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return False
+        if not isinstance(value, Integral) and not math.isfinite(value):
+            return False
+        return (self.low < value if self.low_open else self.low <= value) and value <= self.high
+
+    def describe(self) -> str:
+        """The bounds in words: "a positive integer", "a number in (0, 10]"."""
+        kind = "integer" if self.integer else "number"
+        if self.high == math.inf and self.low == 0:
+            return f"a {'positive' if self.low_open else 'non-negative'} {kind}"
+        if self.high == math.inf and self.integer:
+            return "a positive integer" if self.low == 1 else f"an integer of at least {self.low}"
+        if self.high == math.inf:
+            return f"a number {'above' if self.low_open else 'of at least'} {self.low:g}"
+        if self.integer:
+            return f"an integer from {self.low} to {self.high}"
+        return f"a number in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+
+
+# The range of each numeric training setting (`TrainSettings`; the training options' types read them).
+SETTING_BOUNDS: dict[str, Bounds] = {
+    "epochs": Bounds(1, integer=True),
+    "lr": Bounds(0, 10, low_open=True),
+    "batch_size": Bounds(1, integer=True),
+    "momentum": Bounds(0, 1),
+    "weight_decay": Bounds(0),
+    "warmup_epochs": Bounds(0),
+    "view_size": Bounds(1, 32, integer=True),
+    "views": Bounds(1, 16, integer=True),
+    "noise": Bounds(0),
+    "reconstruction_weight": Bounds(0),
+    "contrastive_weight": Bounds(0),
+    "temperature": Bounds(0, low_open=True),
+    "distill_weight": Bounds(0),
+    "distill_originals": Bounds(0, integer=True),
+    "distill_maps": Bounds(0),
+    "feature_regression": Bounds(0),
+    "seed": Bounds(0, 2**32 - 1, integer=True),
+    "snapshots": Bounds(1, integer=True),
+}
+# The range of each numeric architecture setting (a model's `config`); a list setting (widths,
+# blocks) holds one value per stage, at most MAX_STAGES of them.
+ARCHITECTURE_BOUNDS: dict[str, Bounds] = {
+    "widths": Bounds(1, 8192, integer=True),
+    "decoder_widths": Bounds(1, 8192, integer=True),
+    "blocks": Bounds(1, 64, integer=True),
+    "projection_dim": Bounds(0, 8192, integer=True),
+    "width_multiplier": Bounds(0, 16, low_open=True),
+    "patch_size": Bounds(1, 32, integer=True),
+    "centres": Bounds(2, 65536, integer=True),
+    "grid": Bounds(1, 32, integer=True),
+    "normalise": Bounds(0, low_open=True),
+}
+MAX_STAGES = 8
+
+
+def check_architecture(config: dict[str, Any], where: str) -> None:
+    """Refuse an architecture setting outside `ARCHITECTURE_BOUNDS` (a list one: empty, longer
+    than MAX_STAGES, or with a value outside them) and a `flip_average` that is not true or
+    false, naming `where` and the key, before any model is built from it."""
+    for key, value in config.items():
+        bounds = ARCHITECTURE_BOUNDS.get(key)
+        if key == "flip_average" and not isinstance(value, bool):
+            raise UserInputError(f"{where}: flip_average is {value!r}, expected true or false")
+        if bounds is None:
+            continue
+        if key in ("widths", "decoder_widths", "blocks"):
+            if not isinstance(value, list | tuple) or not 1 <= len(value) <= MAX_STAGES \
+                    or not all(bounds.holds(item) for item in value):
+                raise UserInputError(f"{where}: {key} is {_short(value)}, expected a list of 1 to {MAX_STAGES} "
+                                     f"values, each {bounds.describe()}")
+        elif not bounds.holds(value):
+            raise UserInputError(f"{where}: {key} is {_short(value)}, expected {bounds.describe()}")
+
+
+def _short(value: Any) -> str:
+    """`repr(value)`, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass
@@ -57,9 +155,23 @@ class TrainSettings:
             if getattr(self, name) not in allowed:
                 kind = "distillation loss" if name == "distill_loss" else name
                 raise UserInputError(f"unknown {kind} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
-        if self.snapshots < 1:
-            raise UserInputError(f"snapshots {self.snapshots}: a run keeps at least 1 snapshot (its newest, "
-                                 "to resume from)")
+        _check_types(vars(self), TrainSettings, "training settings")
+        for name, bounds in SETTING_BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and not bounds.holds(value):
+                raise UserInputError(f"{name} is {_short(value)}, expected {bounds.describe()}")
+
+    @classmethod
+    def from_values(cls, values: Any, where: str) -> TrainSettings:
+        """Settings from a mapping read from a file (a config, a checkpoint, a stage plan), every
+        key, type and range checked; an error names `where`."""
+        if not isinstance(values, dict):
+            raise UserInputError(f"{where}: expected a mapping of settings, found {type(values).__name__}")
+        _check_types(values, cls, where)
+        try:
+            return cls(**values)
+        except UserInputError as error:
+            raise UserInputError(f"{where}: {error}") from None
 
     @classmethod
     def for_model(cls, name: str, **overrides: Any) -> TrainSettings:
@@ -111,7 +223,7 @@ class ModelConfig:
         return DictionarySettings(**self.dictionary) if self.dictionary is not None else None
 
 
-_TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
+_TYPES = {int: (Integral,), float: (Real,), str: (str,), bool: (bool,)}
 
 
 def _check_types(values: dict[str, Any], cls: type, where: str) -> None:
@@ -129,7 +241,7 @@ def _check_types(values: dict[str, Any], cls: type, where: str) -> None:
             isinstance(value, accepted) and not (isinstance(value, bool) and bool not in options))
         if not fits:
             expected = " or ".join("null" if option is type(None) else option.__name__ for option in options)
-            raise UserInputError(f"{where}: {key} is {value!r}, expected {expected}")
+            raise UserInputError(f"{where}: {key} is {_short(value)}, expected {expected}")
 
 
 def _recipe_keys(recipe: Any, where: str) -> dict[str, Any]:
@@ -162,11 +274,8 @@ def load_config(path: str | Path) -> ModelConfig:
     if not isinstance(builder, str):
         raise UserInputError(f"{path}: architecture.builder must name a model builder, found {builder!r}")
     training = dict(raw.get("training") or {})
-    _check_types(training, TrainSettings, f"{path}: training")
-    try:
-        TrainSettings(**training)
-    except UserInputError as error:
-        raise UserInputError(f"{path}: training: {error}") from None
+    TrainSettings.from_values(training, f"{path}: training")
+    check_architecture(architecture, f"{path}: architecture")
     dictionary = raw.get("dictionary")
     if (dictionary is not None) != (builder == "patches"):
         raise UserInputError(f"{path}: a 'dictionary' section goes with builder 'patches' (and only there)")

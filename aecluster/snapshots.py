@@ -18,11 +18,12 @@ import torch
 from torch import nn
 
 from aecluster.atomic import atomic_path
-from aecluster.checkpoint import model_from_payload, read_checkpoint, save_checkpoint
+from aecluster.checkpoint import model_from_payload, read_checkpoint, save_checkpoint, skeleton_of
 from aecluster.errors import UserInputError
-from aecluster.registry import TrainSettings
+from aecluster.registry import Bounds, TrainSettings
+from aecluster.schedule import reference_state
 
-SNAPSHOT_KEYS = ("model", "step", "optimizer", "scheduler", "settings", "history")
+SNAPSHOT_KEYS = ("model", "config", "step", "optimizer", "scheduler", "settings", "history")
 RESUME_KEYS = ("optimizer", "scheduler", "heads")  # only the newest snapshot keeps them
 
 
@@ -101,7 +102,126 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
     if missing:
         raise UserInputError(f"{path}: not a training snapshot (no {', '.join(missing)}); resume from a "
                              "step_N.pth file in the run folder (OUT_run/, or OUT_run/teacher_run/ for a teacher)")
+    check_resume_state(payload, str(path))
     return payload
+
+
+def _unresumable(source: str, what: str) -> UserInputError:
+    return UserInputError(f"{source}: not a resumable snapshot: {what}")
+
+
+def _like(value: Any, reference: Any, where: str, source: str) -> None:
+    """Refuse `value` unless it has the kind of `reference` (what this torch's optimizer or
+    schedule saves there): the same keys, the same lengths, true-or-false where it has a bool,
+    text where text, None where None, and non-negative numbers (whole where whole) where numbers.
+    Tensors are checked by the caller, which knows their shapes."""
+    if isinstance(reference, dict):
+        if not isinstance(value, dict) or set(value) != set(reference):
+            raise _unresumable(source, f"{where} holds {_keys(value)}, expected the keys {sorted(reference)}")
+        for key, item in reference.items():
+            _like(value[key], item, f"{where}.{key}", source)
+    elif isinstance(reference, list | tuple):
+        if not isinstance(value, list | tuple) or len(value) != len(reference):
+            raise _unresumable(source, f"{where} is {value!r:.60}, expected {len(reference)} values")
+        for index, (item, expected) in enumerate(zip(value, reference, strict=True)):
+            _like(item, expected, f"{where}.{index}", source)
+    elif isinstance(reference, bool | str) or reference is None:
+        if type(value) is not type(reference):
+            raise _unresumable(source, f"{where} is {value!r:.60}, expected {type(reference).__name__}")
+    elif not (number := Bounds(0, integer=isinstance(reference, int))).holds(value):
+        raise _unresumable(source, f"{where} is {value!r:.60}, expected {number.describe()}")
+
+
+def _keys(value: Any) -> str:
+    """The keys of a dictionary, or what else `value` is, for a message."""
+    return f"the keys {sorted(map(str, value))[:8]}" if isinstance(value, dict) else f"a {type(value).__name__}"
+
+
+def parameter_shapes(payload: dict[str, Any], source: str) -> list[tuple[int, ...]]:
+    """The shapes of the parameters a run's optimizer steps, in its order: those of the model's
+    parts that the snapshot holds, then those of the objectives' heads."""
+    parts = {key.split(".")[0] for key in payload["state_dict"]}
+    model = skeleton_of(payload, source).named_parameters()
+    return ([tuple(parameter.shape) for name, parameter in model if name.split(".")[0] in parts]
+            + [tuple(tensor.shape) for tensor in payload.get("heads", {}).values()])
+
+
+def _check_optimizer(saved: Any, reference: dict[str, Any], shapes: list[tuple[int, ...]], source: str) -> None:
+    """Refuse a saved optimizer state unlike `reference` (`schedule.reference_state`) for
+    parameters of `shapes`: its groups must hold the reference's settings and number every
+    parameter once, its per-parameter state the reference's entries at each parameter's shape."""
+    if not isinstance(saved, dict) or set(saved) != {"state", "param_groups"} \
+            or not isinstance(saved["param_groups"], list) or not isinstance(saved["state"], dict):
+        raise _unresumable(source, f"optimizer holds {_keys(saved)}, expected a 'state' and a list of 'param_groups'")
+    settings = {key: value for key, value in reference["param_groups"][0].items() if key != "params"}
+    numbered: list[Any] = []
+    for index, group in enumerate(saved["param_groups"]):
+        where = f"optimizer.param_groups.{index}"
+        if not isinstance(group, dict) or not isinstance(group.get("params"), list):
+            raise _unresumable(source, f"{where} holds {_keys(group)}, expected settings and a list of 'params'")
+        _like({key: value for key, value in group.items() if key != "params"}, settings, where, source)
+        numbered += group["params"]
+    if len(saved["param_groups"]) != len(reference["param_groups"]) or numbered != list(range(len(shapes))):
+        raise _unresumable(source, f"its optimizer steps {len(numbered)} parameters in {len(saved['param_groups'])} "
+                                   f"groups, but its model and heads have {len(shapes)} parameters (one group)")
+    entry = next(iter(reference["state"].values()), {})
+    for number, state in saved["state"].items():
+        where = f"optimizer.state.{number}"
+        if not entry or not isinstance(number, int) or not 0 <= number < len(shapes):
+            raise _unresumable(source, f"{where} is the state of no parameter of its optimizer")
+        if not isinstance(state, dict) or set(state) != set(entry):
+            raise _unresumable(source, f"{where} holds {_keys(state)}, expected the keys {sorted(entry)}")
+        for key, expected in entry.items():
+            _check_state_value(state[key], expected, shapes[number], f"{where}.{key}", source)
+
+
+def _check_state_value(value: Any, expected: Any, shape: tuple[int, ...], where: str, source: str) -> None:
+    """One value of a parameter's optimizer state, against the reference's: a floating tensor
+    of the parameter's shape (of no dimensions where the reference's has none, a step count)."""
+    if not isinstance(expected, torch.Tensor):
+        _like(value, expected, where, source)
+        return
+    wanted = () if expected.ndim == 0 else shape
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point() or tuple(value.shape) != wanted:
+        found = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise _unresumable(source, f"{where} is {found}, expected a floating tensor of shape {wanted}")
+
+
+def check_resume_state(payload: dict[str, Any], source: str) -> None:
+    """Refuse, before anything is built or trained, a snapshot (as `read_checkpoint` has checked
+    it) whose resume fields are not what a run saves: `config` a dictionary, `step` a whole
+    number, `settings` valid `TrainSettings`, `history` JSON-ready lists of epochs and
+    checkpoints, `heads` tensors, and the optimizer and schedule states of this torch's
+    optimizer and schedule for those settings (`schedule.reference_state`) over the model's
+    and heads' parameters, the schedule at the snapshot's step."""
+    if not isinstance(payload["config"], dict):
+        raise _unresumable(source, f"'config' is {payload['config']!r:.60}, expected a dictionary")
+    if not Bounds(0, integer=True).holds(payload["step"]):
+        raise _unresumable(source, f"'step' is {payload['step']!r:.60}, expected {Bounds(0, integer=True).describe()}")
+    settings = settings_of(payload, source)
+    _check_history(payload["history"], source)
+    heads = payload.get("heads", {})
+    if not isinstance(heads, dict) or not all(isinstance(tensor, torch.Tensor) for tensor in heads.values()):
+        raise _unresumable(source, f"'heads' is {_keys(heads)}, expected a dictionary of tensors")
+    optimizer, scheduler = reference_state(settings)
+    _check_optimizer(payload["optimizer"], optimizer, parameter_shapes(payload, source), source)
+    _like(payload["scheduler"], scheduler, "scheduler", source)
+    if payload["scheduler"]["last_epoch"] != payload["step"]:
+        raise _unresumable(source, f"its schedule is at step {payload['scheduler']['last_epoch']}, the snapshot at "
+                                   f"step {payload['step']}")
+
+
+def _check_history(history: Any, source: str) -> None:
+    """Refuse a history that a resumed run could not extend and write as history.json."""
+    if not isinstance(history, dict) or not all(
+            isinstance(history.get(key), list) and all(isinstance(entry, dict) for entry in history[key])
+            for key in ("epochs", "checkpoints")):
+        raise _unresumable(source, "'history' is not a dictionary whose 'epochs' and 'checkpoints' are lists of "
+                                   "dictionaries")
+    try:
+        json.dumps(history, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise _unresumable(source, f"'history' is not plain JSON data ({str(exc)[:80]})") from None
 
 
 @dataclass(frozen=True)
@@ -122,11 +242,10 @@ def open_snapshot(resume: str | Path | Snapshot | None) -> Snapshot | None:
 
 def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
     """The training settings a checkpoint, snapshot or stage plan was made with (defaults for
-    settings that did not exist yet), or a one-line error."""
-    try:
-        return TrainSettings(**payload["settings"])
-    except (KeyError, TypeError) as exc:
-        raise UserInputError(f"{source}: its training settings are missing or unreadable ({exc})") from None
+    settings that did not exist yet), every key, type and range checked, or a one-line error."""
+    if "settings" not in payload:
+        raise UserInputError(f"{source}: its training settings are missing")
+    return TrainSettings.from_values(payload["settings"], f"{source}: settings")
 
 
 def check_inputs(snapshot: Snapshot, inputs: dict[str, str | None]) -> None:
@@ -158,7 +277,11 @@ def restore(snapshot: Snapshot, model_name: str, model: nn.Module, heads: nn.Mod
         raise UserInputError(f"{source}: snapshot is at step {step}, beyond this run's {total_steps} steps; "
                              "resume with the training images the interrupted run had")
     model.load_state_dict(model_from_payload(payload, str(source)).state_dict())
-    heads.load_state_dict(payload.get("heads", {}))
+    try:
+        heads.load_state_dict(payload.get("heads", {}))
+    except RuntimeError as exc:
+        raise _unresumable(str(source), f"its objectives' heads do not fit this run's "
+                                        f"({str(exc).splitlines()[0][:120]})") from None
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
     return step, payload["history"]

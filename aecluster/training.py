@@ -13,7 +13,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -33,6 +33,7 @@ from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.objectives import OBJECTIVES, Step, active_objectives
 from aecluster.registry import TrainSettings, get_spec, model_config
+from aecluster.schedule import make_optimizer, make_scheduler
 from aecluster.snapshots import (
     Snapshot,
     TrainingInterrupted,
@@ -42,22 +43,6 @@ from aecluster.snapshots import (
     save_snapshot,
     snapshot_path,
 )
-
-
-def warmup_cosine(step: int, total: int, warmup_steps: int | None = None) -> float:
-    """Learning-rate factor: linear warm-up (default the first 10% of steps), then cosine decay to 0."""
-    warm = max(1, int(total * 0.1) if warmup_steps is None else warmup_steps)
-    if step < warm:
-        return (step + 1) / warm
-    return 0.5 * (1 + math.cos(math.pi * min(step - warm, total - warm) / max(1, total - warm)))
-
-
-def make_optimizer(settings: TrainSettings, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    """AdamW, or SGD with momentum (SimCLR's choice at large batches), with the settings' decay."""
-    if settings.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum,
-                               weight_decay=settings.weight_decay)
-    return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
 def epoch_batches(n_images: int, settings: TrainSettings) -> tuple[int, int]:
@@ -203,8 +188,8 @@ class Trainer:
         rank, world = distributed_rank()
         batch_size, steps_per_epoch = epoch_batches(len(images), settings)
         total_steps = settings.epochs * steps_per_epoch
-        snapshot_steps = {max(1, round(total_steps * k / settings.snapshots))
-                          for k in range(1, settings.snapshots + 1)}
+        kept = min(settings.snapshots, total_steps)  # more snapshots than steps: one per step
+        snapshot_steps = {max(1, round(total_steps * k / kept)) for k in range(1, kept + 1)}
         snapshot = open_snapshot(resume)
         fingerprint = {"images": images_digest(images),
                        "teacher": weights_digest(self.teacher) if self.teacher is not None else None}
@@ -216,10 +201,6 @@ class Trainer:
         writes = folder is not None and rank == 0
         teacher = self.teacher
         objectives = active_objectives(settings, teacher is not None)
-        teacher_maps = None
-        if any(OBJECTIVES[name].needs_teacher for name in objectives) and settings.distill_originals > 0:
-            teacher_maps = latent_maps(teacher, images, self.device, progress=self.progress and rank == 0)
-
         torch.manual_seed(settings.seed)
         model = build_model(self.model_name, self.config)
         # Parts no objective trains are dropped, so that every parameter gets a gradient (as
@@ -235,14 +216,17 @@ class Trainer:
             learner = learner.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(settings, learner.parameters())
         warmup = None if settings.warmup_epochs is None else round(settings.warmup_epochs * steps_per_epoch)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, partial(warmup_cosine, total=total_steps, warmup_steps=warmup))
+        scheduler = make_scheduler(optimizer, total_steps, warmup)
         history: dict[str, Any] = {"model": self.model_name, "settings": asdict(settings),
                                    "epochs": [], "checkpoints": []}
         start = 0
         if snapshot is not None:
             start, history = restore(snapshot, self.model_name, model, heads, optimizer, scheduler, total_steps,
                                      fingerprint)
+        # The teacher's maps (an encoding of every image) come after a snapshot is known to fit.
+        teacher_maps = None
+        if any(OBJECTIVES[name].needs_teacher for name in objectives) and settings.distill_originals > 0:
+            teacher_maps = latent_maps(teacher, images, self.device, progress=self.progress and rank == 0)
         stepper: nn.Module = learner
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel

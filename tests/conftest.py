@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+from aecluster.cli import main
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def folder_state(folder: Path) -> dict[str, tuple]:
+    """Every entry under `folder` (hidden ones too): its type, and its content's hash if a file."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        info = os.lstat(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) else None
+        state[str(path.relative_to(folder))] = (stat.S_IFMT(info.st_mode), digest,
+                                                os.readlink(path) if path.is_symlink() else None)
+    return state
+
+
+def run_main(argv: list, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    """`aecluster ARGV` run in this process: its exit code and what it printed to stderr."""
+    try:
+        code = main([str(arg) for arg in argv])
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+def assert_refused(code: int, err: str, fragment: str, folder: Path, before: dict) -> None:
+    """Exit 2, one line holding `fragment`, and the folder as it was (no output)."""
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("aecluster: error:"), err
+    assert fragment in lines[0], err
+    assert folder_state(folder) == before
 
 
 def make_two_group_images(count: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -134,3 +168,51 @@ def small_dictionary(monkeypatch: pytest.MonkeyPatch) -> None:
                                                                      "iterations": 10},
             recipe={**spec.recipe, "reduce": "wpca:8", "method": "kmeans"},
             fallback_recipes=({"reduce": "wpca:4", "method": "kmeans", "standardize": False},)))
+
+
+
+# The ways `corrupt_field` spoils a field of a file's dictionary.
+CORRUPTIONS = ("wrong type", "missing", "non-finite", "absurd shape")
+
+
+def spoiled(value: object, kind: str) -> object:
+    """`value` spoiled in way `kind` (not "missing"): a value of another type, NaN (a tensor of
+    NaN in a tensor's place), or a tensor of 2**20 x 2**20 values over one stored value."""
+    if kind == "wrong type":
+        return 7 if isinstance(value, str) else "x"
+    if kind == "non-finite":
+        return torch.full(value.shape, float("nan")) if isinstance(value, torch.Tensor) else float("nan")
+    return torch.zeros(1, 1).expand(2**20, 2**20)
+
+
+def parent_of(payload: dict, field: tuple) -> dict | list:
+    """The dictionary or list that holds `payload`'s field at the path `field`."""
+    for key in field[:-1]:
+        payload = payload[key]
+    return payload
+
+
+def corrupt_field(payload: dict, field: tuple, kind: str) -> None:
+    """Spoil `payload`'s field at the path `field` (keys, and numbers of list items) in way
+    `kind` of CORRUPTIONS, in place."""
+    target = parent_of(payload, field)
+    if kind == "missing":
+        target.pop(field[-1])
+    else:
+        target[field[-1]] = spoiled(target[field[-1]], kind)
+
+
+def field_cases(fields: list[tuple], harmless: set[tuple[tuple, str]]) -> list:
+    """pytest parameters (field, corruption) for every field of `fields` spoiled in every way of
+    CORRUPTIONS, less the `harmless` pairs (an optional field left out, say), which a file may
+    have by design."""
+    return [pytest.param(field, kind, id=f"{'/'.join(map(str, field))}: {kind}")
+            for field in fields for kind in CORRUPTIONS if (field, kind) not in harmless]
+
+
+def spoil_file(source: Path, field: tuple, kind: str, target: Path) -> Path:
+    """`target`: the file `source` with its dictionary's `field` spoiled in way `kind`."""
+    payload = torch.load(source, weights_only=True)
+    corrupt_field(payload, field, kind)
+    torch.save(payload, target)
+    return target

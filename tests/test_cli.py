@@ -249,3 +249,20 @@ def test_distill_matches_maps_by_default_only_where_the_shapes_match(tmp_path, i
                      "--batch-size", "32", "--quiet", str(image_files[0]), str(tmp_path / f"{student}.pth")]) == 0
         snapshot = sorted((tmp_path / f"{student}_run").glob("step_*.pth"))[-1]
         assert read_checkpoint(snapshot)["settings"]["distill_maps"] == expected
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--width-multiplier", "1e9"), ("--width-multiplier", "inf"), ("--width-multiplier", "nan"),
+    ("--width-multiplier", "0"), ("--lr", "inf"), ("--lr", "nan"), ("--lr", "1e9"), ("--lr", "-1"),
+    ("--noise", "inf"), ("--batch-size", "1e3"),
+])
+def test_training_options_out_of_range_are_refused_at_parsing(tmp_path, image_files, capsys, option, value):
+    from aecluster.registry import ARCHITECTURE_BOUNDS, SETTING_BOUNDS
+
+    code = main(["train", str(image_files[0]), str(tmp_path / "t.pth"), "--epochs", "1", option, value])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    name = option[2:].replace("-", "_")
+    bounds = ARCHITECTURE_BOUNDS.get(name) or SETTING_BOUNDS[name]
+    assert f"argument {option}: expected {bounds.describe()}, found '{value}'" in lines[0]
+    assert list(tmp_path.iterdir()) == []

@@ -362,10 +362,11 @@ def test_few_labels_benchmark_prints_its_table(tmp_path, families, trained_check
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda groups: groups.pop("bias_"), "bias_"),
-    (lambda groups: groups.update(bias_=torch.zeros(3, dtype=torch.float64)), "cannot make 2 groups"),
-    (lambda groups: groups.update(weights_=torch.zeros(4, dtype=torch.float64)), "cannot make 2 groups"),
-    (lambda groups: groups.update(weights_=torch.zeros(2, 7, dtype=torch.float64)), "do not fit its encoder"),
+    (lambda groups: groups.pop("bias_"), "fitted.groups of method 'scan' has no 'bias_'"),
+    (lambda groups: groups.update(bias_=torch.zeros(3, dtype=torch.float64)), "bias_ has shape (3,), expected (2)"),
+    (lambda groups: groups.update(weights_=torch.zeros(4, dtype=torch.float64)), "weights_ has shape (4,)"),
+    (lambda groups: groups.update(weights_=torch.zeros(2, 7, dtype=torch.float64)),
+     "weights_ has shape (2, 7), expected (2, 2)"),
 ])
 def test_a_saved_scan_head_that_does_not_fit_is_one_line(tmp_path, image_files, trained_checkpoint, capsys,
                                                          change, message):

@@ -3,7 +3,6 @@ exit code 2 (or argparse's 2), before any slow work, and no file is created, cha
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import assert_refused, folder_state, run_main
 
 from aecluster import atomic
 from aecluster.cli import main
@@ -38,17 +38,6 @@ def ws(tmp_path, image_files, trained_checkpoint):
     (folder / "pred.csv").write_text("id,label\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
     (folder / "pairs.csv").write_text("id,image1_index,image2_index\n0,0,1\n1,2,4\n")
     return folder
-
-
-def snapshot(folder: Path) -> dict[str, tuple]:
-    """Every entry under `folder` (hidden ones too): its type, and its content's hash if a file."""
-    state = {}
-    for path in sorted(folder.rglob("*")):
-        info = os.lstat(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) else None
-        state[str(path.relative_to(folder))] = (stat.S_IFMT(info.st_mode), digest,
-                                                os.readlink(path) if path.is_symlink() else None)
-    return state
 
 
 def edit_checkpoint(change):
@@ -271,14 +260,6 @@ CASES = [
 ]
 
 
-def run_main(argv: list[str], capsys) -> tuple[int, str]:
-    try:
-        code = main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    return code, capsys.readouterr().err
-
-
 ALIASES = {"x": "x.npy", "m": "m.pth"}
 
 
@@ -293,13 +274,13 @@ def fill(template: str, w: Path) -> str:
 def test_bad_input_is_one_line_and_changes_nothing(ws, capsys, case, args, setup, code, fragment):
     if setup:
         setup(ws)
-    before = snapshot(ws)
+    before = folder_state(ws)
     got, err = run_main([fill(a, ws) for a in args], capsys)
     assert got == code, err
     assert fragment in err and "\x1b" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("aecluster: error:"), err
-    assert snapshot(ws) == before
+    assert folder_state(ws) == before
 
 
 def test_extension_check_yields_to_force(ws, capsys):
@@ -704,18 +685,10 @@ def with_recipe(key, value):
     return lambda payload: payload["recipe"].update({key: value})
 
 
-def assert_refused(code: int, err: str, fragment: str, folder: Path, before: dict) -> None:
-    """Exit 2, one line holding `fragment`, and the folder as it was (no output)."""
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("aecluster: error:"), err
-    assert fragment in lines[0], err
-    assert snapshot(folder) == before
-
-
 @pytest.mark.parametrize("key, value, fragment", BAD_RECIPES, ids=RECIPE_IDS)
 def test_recipe_of_a_checkpoint_is_refused_before_encoding(ws, capsys, no_encoding, key, value, fragment):
     edit_checkpoint(with_recipe(key, value))(ws)
-    before = snapshot(ws)
+    before = folder_state(ws)
     code, err = run_main(["cluster", str(ws / "x.npy"), str(ws / "bad.pth"), str(ws / "o.csv")], capsys)
     assert_refused(code, err, f"bad.pth: recipe {key!r}: {fragment}", ws, before)
 
@@ -724,7 +697,7 @@ def test_recipe_of_a_checkpoint_is_refused_before_encoding(ws, capsys, no_encodi
 def test_recipe_of_a_saved_model_is_refused_by_predict(ws, capsys, no_encoding, saved_model, key, value, fragment):
     shutil.copy(saved_model, ws / "m.pth")
     edit_checkpoint(with_recipe(key, value))(ws)
-    before = snapshot(ws)
+    before = folder_state(ws)
     code, err = run_main(["predict", str(ws / "bad.pth"), str(ws / "x.npy"), str(ws / "o.csv")], capsys)
     assert_refused(code, err, f"bad.pth: recipe {key!r}: {fragment}", ws, before)
 
@@ -752,14 +725,14 @@ def test_recipe_parameters_of_the_api_are_refused_before_encoding(two_groups, tr
     ("--threshold", "5", "--threshold"),
 ], ids=lambda value: str(value))
 def test_recipe_options_are_refused_before_encoding(ws, capsys, no_encoding, option, value, fragment):
-    before = snapshot(ws)
+    before = folder_state(ws)
     code, err = run_main(["cluster", str(ws / "x.npy"), str(ws / "m.pth"), str(ws / "o.csv"), option, value], capsys)
     assert_refused(code, err, fragment, ws, before)
 
 
 def test_recipe_method_spectral_in_hw9_best_is_one_line(ws):
     edit_checkpoint(with_recipe("method", "spectral"))(ws)
-    before = snapshot(ws)
+    before = folder_state(ws)
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(["bash", str(ROOT / "hw9_best.sh"), str(ws / "x.npy"), str(ws / "bad.pth"),
                            str(ws / "o.csv")], capture_output=True, text=True, env=env, timeout=120)
@@ -767,7 +740,7 @@ def test_recipe_method_spectral_in_hw9_best_is_one_line(ws):
 
 
 def test_recipe_deploy_refuses_a_reduction_wider_than_the_codes(ws, capsys):
-    before = snapshot(ws)
+    before = folder_state(ws)
     code, err = run_main(["deploy", str(ws / "m.pth"), str(ws / "d.pth"), "--reduce", "pca:500"], capsys)
     assert_refused(code, err, "deploy: recipe 'reduce': reduce 'pca:500': pca:500 asks for more dimensions than "
                               "its 64-dimensional input has; the largest allowed is pca:64", ws, before)

@@ -1,5 +1,6 @@
 """The torch-free registry: YAML stage configs validated at load, serving the CLI's names and defaults."""
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aecluster.errors import UserInputError
-from aecluster.registry import CONFIG_FOLDER, REGISTRY, load_config, load_registry
+from aecluster.registry import CONFIG_FOLDER, REGISTRY, Bounds, TrainSettings, load_config, load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,3 +85,35 @@ def test_registry_and_help_do_not_import_torch():
     text = " ".join(result.stdout.split())
     assert "(default: improved)" in text and "(default 0; a resumed run keeps its own)" in text
     assert "training epochs (default: the model's config)" in text
+
+
+@pytest.mark.parametrize("bounds, words", [
+    (Bounds(0, 10, low_open=True), "a number in (0, 10]"), (Bounds(0), "a non-negative number"),
+    (Bounds(0, low_open=True), "a positive number"), (Bounds(1, integer=True), "a positive integer"),
+    (Bounds(2, integer=True), "an integer of at least 2"), (Bounds(0, 9, integer=True), "an integer from 0 to 9"),
+])
+def test_bounds_refuse_nan_infinities_and_bools_and_say_their_range(bounds, words):
+    assert bounds.describe() == words
+    assert bounds.holds(bounds.low + 1)
+    for value in (math.nan, math.inf, -math.inf, True, "1", None, bounds.low - 1):
+        assert not bounds.holds(value)
+
+
+@pytest.mark.parametrize("key, value", [("lr", math.inf), ("lr", math.nan), ("lr", 1e9), ("epochs", "10"),
+                                        ("epochs", 0), ("momentum", 2.0), ("temperature", 0.0), ("views", 10**9),
+                                        ("view_size", 10**6), ("seed", -1), ("noise", math.inf)])
+def test_training_settings_refuse_values_outside_their_bounds(key, value):
+    with pytest.raises(UserInputError, match=f"^snap.pth: {key} is ") as error:
+        TrainSettings.from_values({key: value}, "snap.pth")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("key, value", [("widths", [2**40, 8, 8]), ("widths", []), ("widths", [8] * 9),
+                                        ("width_multiplier", math.inf), ("width_multiplier", 1e9),
+                                        ("centres", 10**9), ("flip_average", "yes"), ("blocks", "2")])
+def test_architecture_settings_outside_their_bounds_build_nothing(key, value):
+    from aecluster.models import build_model
+
+    name = "resnet18_teacher" if key == "blocks" else "best" if key == "centres" else "improved"
+    with pytest.raises(UserInputError, match=f"^model '{name}': {key} is "):
+        build_model(name, {key: value})

@@ -3,35 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from aecluster.errors import UserInputError
-from aecluster.registry import AUGMENTATIONS, TrainSettings
+from aecluster.registry import ARCHITECTURE_BOUNDS, AUGMENTATIONS, SETTING_BOUNDS, Bounds, TrainSettings
 
 
-def integer_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse type for integers >= `minimum` (and <= `maximum`), with a one-line error otherwise."""
-    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer of at least {minimum}")
-    if maximum is not None:
-        kind = f"an integer from {minimum} to {maximum}"
+def bounded(bounds: Bounds) -> Callable[[str], Any]:
+    """An argparse type for a number within `bounds` (NaN and infinities refused), with a
+    one-line error otherwise."""
 
-    def parse(text: str) -> int:
+    def parse(text: str) -> Any:
         try:
-            value: int | None = int(text)
+            value: Any = int(text) if bounds.integer else float(text)
         except ValueError:
             value = None
-        if value is None or value < minimum or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"expected {kind}, found {text!r}")
+        if not bounds.holds(value):
+            raise argparse.ArgumentTypeError(f"expected {bounds.describe()}, found {text!r}")
         return value
 
     return parse
 
 
+def integer_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type for integers >= `minimum` (and <= `maximum`), with a one-line error otherwise."""
+    return bounded(Bounds(minimum, math.inf if maximum is None else maximum, integer=True))
+
+
+def setting(name: str) -> Callable[[str], Any]:
+    """An argparse type for training setting `name`, within its `SETTING_BOUNDS`."""
+    return bounded(SETTING_BOUNDS[name])
+
+
 positive_int = integer_at_least(1)
 group_count = integer_at_least(2)
-seed_value = integer_at_least(0, 2**32 - 1)
+seed_value = setting("seed")
+positive_float = bounded(Bounds(0, low_open=True))
+similarity = bounded(Bounds(-1, 1))
 
 
 def device_name(text: str) -> str:
@@ -51,37 +62,6 @@ def method_name(text: str) -> str:
     if text not in METHODS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(METHODS)}, found {text!r}")
     return text
-
-
-def number_above(zero_allowed: bool) -> Callable[[str], float]:
-    """An argparse type for numbers > 0 (or >= 0), with a one-line error otherwise (NaN too)."""
-    kind = "non-negative" if zero_allowed else "positive"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not (value >= 0 if zero_allowed else value > 0):
-            raise argparse.ArgumentTypeError(f"expected a {kind} number, found {text!r}")
-        return value
-
-    return parse
-
-
-positive_float = number_above(zero_allowed=False)
-non_negative_float = number_above(zero_allowed=True)
-
-
-def similarity(text: str) -> float:
-    """An argparse type for a cosine-similarity threshold: a number in [-1, 1] (NaN refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not -1.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], found {text!r}")
-    return value
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
@@ -215,20 +195,20 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", help="training images (.npy or folder)")
     parser.add_argument("output", help="checkpoint to write (.pth)")
     config = "default: the model's config"
-    parser.add_argument("--width-multiplier", type=positive_float,
+    parser.add_argument("--width-multiplier", type=bounded(ARCHITECTURE_BOUNDS["width_multiplier"]),
                         help="scale every channel count (MobileNet's alpha; conv models only; default 1)")
-    parser.add_argument("--epochs", type=positive_int, help=f"training epochs ({config})")
-    parser.add_argument("--lr", type=positive_float, help=f"peak learning rate, warm-up then cosine ({config})")
-    parser.add_argument("--batch-size", type=positive_int, help=f"images per step ({config})")
+    parser.add_argument("--epochs", type=setting("epochs"), help=f"training epochs ({config})")
+    parser.add_argument("--lr", type=setting("lr"), help=f"peak learning rate, warm-up then cosine ({config})")
+    parser.add_argument("--batch-size", type=setting("batch_size"), help=f"images per step ({config})")
     parser.add_argument("--augment", choices=AUGMENTATIONS, help=f"view augmentation ({config})")
-    parser.add_argument("--noise", type=non_negative_float,
+    parser.add_argument("--noise", type=setting("noise"),
                         help=f"std of the denoising input noise in [-1,1] pixel units ({config})")
     parser.add_argument("--seed", type=seed_value,
                         help="seed of everything random (default 0; a resumed run keeps its own)")
     parser.add_argument("--val", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled set whose clustering accuracy is recorded per snapshot "
                              "(recorded only; never used to choose anything)")
-    parser.add_argument("--snapshots", type=positive_int, metavar="N",
+    parser.add_argument("--snapshots", type=setting("snapshots"), metavar="N",
                         help=f"evenly spaced snapshots kept in OUT_run/ (default {TrainSettings.snapshots}, the "
                              "course's minimum for the checkpoint curve; fewer for runs of fewer steps); only "
                              "the newest keeps the optimizer state, the others are weights only")

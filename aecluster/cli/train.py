@@ -9,16 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aecluster.cli.args import (
-    DefaultsHelpFormatter,
-    add_training_options,
-    integer_at_least,
-    non_negative_float,
-    positive_float,
-    positive_int,
-    say,
-    show_stages,
-)
+from aecluster.cli.args import DefaultsHelpFormatter, add_training_options, positive_float, say, setting, show_stages
 from aecluster.errors import UserInputError
 from aecluster.registry import CONFIG_FOLDER, DISTILL_DEFAULTS, DISTILL_LOSSES, MODEL_NAMES, RECIPES, REGISTRY, get_spec
 
@@ -40,7 +31,7 @@ def register(commands: Any) -> None:
                        help="cpu: MODEL's config as named; gpu: its GPU recipe, config MODEL_gpu (best -> "
                             "best_gpu); auto: the GPU recipe when training runs on a CUDA device, else "
                             "MODEL, after saying how long the GPU recipe would take here (train_best.sh)")
-    train.add_argument("--teacher-epochs", type=positive_int, metavar="N",
+    train.add_argument("--teacher-epochs", type=setting("epochs"), metavar="N",
                        help="epochs of a student's teacher stage (default: the teacher config's; the other "
                             "options set the student stage, the teacher keeps its config's settings)")
     add_training_options(train)
@@ -60,14 +51,14 @@ def register(commands: Any) -> None:
     distill.add_argument("--student", dest="model", required=True, choices=MODEL_NAMES, help="student model name")
     distill.add_argument("--distill-weight", type=positive_float, default=DISTILL_DEFAULTS.distill_weight,
                          help="weight of the similarity-matching loss (Tung & Mori's value)")
-    distill.add_argument("--distill-originals", type=integer_at_least(0), default=DISTILL_DEFAULTS.distill_originals,
-                         metavar="N",
+    distill.add_argument("--distill-originals", type=setting("distill_originals"),
+                         default=DISTILL_DEFAULTS.distill_originals, metavar="N",
                          help="images of each batch also matched unaugmented at full size, the input "
                               "clustering sees (0: augmented views only)")
     distill.add_argument("--distill-loss", choices=DISTILL_LOSSES, default=DISTILL_DEFAULTS.distill_loss,
                          help="what the student matches: 'similarity' the batch's pairwise cosine "
                               "similarities, 'codes' each image's code direction (needs the teacher's code size)")
-    distill.add_argument("--distill-maps", type=non_negative_float, metavar="WEIGHT",
+    distill.add_argument("--distill-maps", type=setting("distill_maps"), metavar="WEIGHT",
                          help="weight of matching each original's whole latent map (C x 4 x 4) to the "
                               f"teacher's, as well as its code (default {DISTILL_DEFAULTS.distill_maps:g} where "
                               "the student's map has the teacher's shape, else 0)")
