@@ -1,87 +1,8 @@
-"""User-facing errors: every aecluster program prints them as one line and exits with code 2."""
+"""The library's error for a user's mistake; the command line (`aecluster.cli.errors`) prints it
+as one line and exits with code 2."""
 
 from __future__ import annotations
-
-import errno
-import re
-import sys
-import warnings
-from collections.abc import Callable
-from pathlib import Path
-
-# Optional dependencies: the module a command needs -> how to get it.
-INSTALL_HINTS = {
-    "onnxscript": "pip install 'aecluster[onnx]'",
-    "onnx": "pip install 'aecluster[onnx]'",
-    "onnxruntime": "pip install 'aecluster[onnx]'",
-}
-CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b.|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class UserInputError(ValueError):
     """A problem with a file, argument or array the user supplied (not a bug in aecluster)."""
-
-
-def one_line(text: str) -> str:
-    """`text` without terminal escape codes or control characters, its lines joined."""
-    return CONTROL.sub("", " ".join(str(text).split("\n")))
-
-
-def missing_module_message(error: ModuleNotFoundError) -> str:
-    """What a missing dependency means and how to install it."""
-    name = (error.name or "?").split(".")[0]
-    checkout = Path(__file__).resolve().parents[1]
-    source = str(checkout) if (checkout / "setup.py").is_file() else "aecluster"
-    hint = INSTALL_HINTS.get(name, f"pip install -e {source} (aecluster and its dependencies)")
-    return f"this command needs the Python package {name!r}, which is not installed; install it with: {hint}"
-
-
-def path_refused(error: OSError) -> str | None:
-    """What a path the system refused at its first look means, in one line naming it: a name too
-    long for the file system, or one this user may not read, write or search (an unreadable
-    input, an output folder without search permission); None for any other error. Outputs'
-    names are checked earlier, so these are mostly inputs, refused before any work."""
-    where = error.filename if error.filename is not None else "a file"
-    if error.errno == errno.ENAMETOOLONG:
-        return f"{where}: name too long for the file system"
-    if isinstance(error, PermissionError):
-        reason = (error.strerror or "permission denied").lower()
-        return f"{where}: {reason}: this user may not read or write it, or search a folder on its path"
-    return None
-
-
-def run_reporting_errors(program: str, entry: Callable[[], int],
-                         interrupted: str = "interrupted; no output was written") -> int:
-    """Run `entry` and return its exit code; a `UserInputError` prints `PROGRAM: error: ...` and
-    returns 2 (so does a path too long for the file system or refused for lack of permission,
-    `path_refused`), Ctrl-C or SIGTERM prints
-    `PROGRAM: <interrupted>` and returns 130 (no traceback).
-
-    Warnings raised on the way are held back and shown, one `PROGRAM: warning: ...` line each,
-    only when the command succeeds, so an error stays one line; a missing dependency is a
-    one-line error naming how to install it.
-    """
-    from aecluster.atomic import sigterm_as_interrupt
-
-    with warnings.catch_warnings(record=True) as caught, sigterm_as_interrupt():
-        warnings.simplefilter("default")
-        try:
-            code = entry()
-        except UserInputError as error:
-            print(f"{program}: error: {one_line(str(error))}", file=sys.stderr)
-            return 2
-        except ModuleNotFoundError as error:
-            print(f"{program}: error: {missing_module_message(error)}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print(f"{program}: {interrupted}", file=sys.stderr)
-            return 130
-        except OSError as error:
-            message = path_refused(error)
-            if message is None:
-                raise
-            print(f"{program}: error: {one_line(message)}", file=sys.stderr)
-            return 2
-    for warning in caught:
-        print(f"{program}: warning: {one_line(str(warning.message)) or warning.category.__name__}", file=sys.stderr)
-    return code

@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from aecluster.cli.errors import run_reporting_errors
 from aecluster.encoding import RECIPE_DEFAULTS
-from aecluster.errors import UserInputError, run_reporting_errors
+from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 from aecluster.registry import REGISTRY
 from aecluster.selection import choose_recipe, is_stable, neighbour_graph, recipe_criteria, recipe_fit

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from aecluster.cli.args import integer_at_least
+from aecluster.cli.errors import run_reporting_errors
 from aecluster.data import compute_in_batches
 from aecluster.encoding import fit_groups
-from aecluster.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from aecluster.patches import PatchDictionaryEncoder, fit_dictionary
 from aecluster.registry import get_spec

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aecluster.errors import run_reporting_errors
+from aecluster.cli.errors import run_reporting_errors
 from benchmarks.arguments import benchmark_parser, number_list
 from benchmarks.common import load_bench, parse_settings, run_one, setting_text, summarise, table_header
 

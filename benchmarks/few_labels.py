@@ -26,7 +26,7 @@ import numpy as np
 
 from aecluster.api import AEClusterer
 from aecluster.cli.args import group_count
-from aecluster.errors import run_reporting_errors
+from aecluster.cli.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from benchmarks.arguments import ROOT, benchmark_parser, number_list
 from benchmarks.common import load_bench

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from aecluster.atomic import atomic_path
+from aecluster.cli.errors import run_reporting_errors
 from aecluster.data import load_images
-from aecluster.errors import run_reporting_errors
 from benchmarks.arguments import benchmark_parser
 
 GRID_COLUMNS = 100  # images per row of the tiled picture (WebP allows 16,383 pixels a side)

@@ -37,8 +37,9 @@ import numpy as np
 
 from aecluster.atomic import atomic_path
 from aecluster.cli.args import positive_float, positive_int, seed_value
+from aecluster.cli.errors import run_reporting_errors
 from aecluster.devices import default_device
-from aecluster.errors import UserInputError, run_reporting_errors
+from aecluster.errors import UserInputError
 from aecluster.registry import RECIPES, TrainSettings, get_spec, resolve_recipe
 from aecluster.snapshots import run_folder
 from benchmarks.arguments import benchmark_parser

@@ -21,8 +21,8 @@ import numpy as np
 
 from aecluster.checkpoint import load_model
 from aecluster.cli.args import integer_at_least
+from aecluster.cli.errors import run_reporting_errors
 from aecluster.encoding import RECIPE_DEFAULTS, encode_images
-from aecluster.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from aecluster.selection import SAMPLE_DRAWS, SAMPLE_SIZE, recipe_fit, sample_fits
 from benchmarks.arguments import benchmark_parser

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aecluster.errors import run_reporting_errors
+from aecluster.cli.errors import run_reporting_errors
 from benchmarks.arguments import ROOT, benchmark_parser, number_list
 
 PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "

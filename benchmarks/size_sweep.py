@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from aecluster.cli.errors import run_reporting_errors
 from aecluster.deploy import count_parameters
-from aecluster.errors import run_reporting_errors
 from aecluster.models import build_model
 from aecluster.registry import TrainSettings
 from aecluster.training import Trainer

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from aecluster.cli.args import positive_int
+from aecluster.cli.errors import run_reporting_errors
 from aecluster.data import load_images
-from aecluster.errors import run_reporting_errors
 from aecluster.registry import MODEL_NAMES
 from benchmarks.arguments import ROOT, benchmark_parser
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from aecluster.cli.args import say
-from aecluster.errors import UserInputError, run_reporting_errors
+from aecluster.cli.errors import run_reporting_errors
+from aecluster.errors import UserInputError
 
 ROOT = Path(__file__).resolve().parents[1]
 

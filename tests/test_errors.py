@@ -1,4 +1,4 @@
-"""Paths refused for lack of permission (`errors.path_refused`), as an ordinary user meets them:
+"""Paths refused for lack of permission (`cli.errors.path_refused`), as an ordinary user meets them:
 an unreadable images file, checkpoint, CSV, labels file or image folder, and an output folder
 without search permission, are one line naming the path, exit 2, and nothing written.
 
@@ -22,7 +22,7 @@ import torch
 from conftest import folder_state
 
 from aecluster.checkpoint import make_payload
-from aecluster.errors import path_refused
+from aecluster.cli.errors import path_refused
 from aecluster.models import build_model
 from aecluster.registry import model_config
 

@@ -423,7 +423,7 @@ def test_a_csv_named_like_the_model_without_its_extension_is_written_with_it(ws)
 
 def test_sigterm_while_writing_leaves_no_temporary(tmp_path, capsys):
     from aecluster.atomic import atomic_path
-    from aecluster.errors import run_reporting_errors
+    from aecluster.cli.errors import run_reporting_errors
 
     def entry() -> int:
         with atomic_path(tmp_path / "o.csv") as temporary:
@@ -516,7 +516,8 @@ def test_stage_lines_on_reduce_and_cluster(ws, capsys):
 
 
 def test_warnings_and_escapes_do_not_break_the_one_line(capsys):
-    from aecluster.errors import UserInputError, run_reporting_errors
+    from aecluster.cli.errors import run_reporting_errors
+    from aecluster.errors import UserInputError
 
     def entry() -> int:
         warnings.warn("TypedStorage is deprecated", UserWarning, stacklevel=1)

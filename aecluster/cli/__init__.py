@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from aecluster.cli import cluster, plots, predict, tools, train
 from aecluster.cli.args import OneLineErrorParser
-from aecluster.errors import run_reporting_errors
+from aecluster.cli.errors import run_reporting_errors
 from aecluster.version import __version__
 
 
