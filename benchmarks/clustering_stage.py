@@ -4,7 +4,7 @@ usage: python -m benchmarks.clustering_stage BENCH_DIR (--checkpoint PATH [--tea
                                              --codes NAME_codes.npz) [--seeds 0,1,2] [--json OUT]
 
 Codes of trainX and valX come from the student checkpoint PATH (and from its teacher: --teacher,
-or PATH_run/teacher.pth when there is one), or from the codes file that `benchmarks.gpu_issue20`
+or PATH_run/teacher.pth when there is one), or from the codes file that `benchmarks.gpu_run`
 brings back from the GPU (teacher_train, teacher_val, student_train, student_val). For each
 encoder and candidate recipe (the incumbent first: the checkpoint's reducer chain and method, or
 best_gpu's for a codes file; every candidate is fitted into two groups on unstandardised codes)
@@ -63,9 +63,9 @@ def checkpoint_codes(path: Path, data: dict[str, np.ndarray],
 
 
 def file_codes(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Codes saved by benchmarks.gpu_issue20: ENCODER_SPLIT arrays (float16) as float32."""
+    """Codes saved by benchmarks.gpu_run: ENCODER_SPLIT arrays (float16) as float32."""
     if not path.is_file():
-        raise UserInputError(f"{path}: no such codes file; expected NAME_codes.npz from benchmarks.gpu_issue20")
+        raise UserInputError(f"{path}: no such codes file; expected NAME_codes.npz from benchmarks.gpu_run")
     try:
         saved = np.load(path)
     except (OSError, ValueError) as exc:
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bench", type=Path, help="folder with trainX.npy, valX.npy, and trainY, valY to score")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="a student checkpoint (its teacher from PATH_run/)")
-    source.add_argument("--codes", type=Path, help="NAME_codes.npz written by benchmarks.gpu_issue20")
+    source.add_argument("--codes", type=Path, help="NAME_codes.npz written by benchmarks.gpu_run")
     parser.add_argument("--teacher", type=Path, help="the student's teacher (default: PATH_run/teacher.pth if any)")
     parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="clustering seeds (default 0,1,2)")
     parser.add_argument("--json", type=Path, help="also write the rows (without groups) as JSON")

@@ -272,7 +272,7 @@ def test_paired_gaps_are_points_behind_each_seeds_own_teacher():
 
 
 @pytest.mark.parametrize("script", ["accuracy", "clustering_stage", "distill_variants", "few_labels", "gpu_data",
-                                    "samples_alone", "gpu_issue20", "scale", "size_sweep", "speed",
+                                    "samples_alone", "gpu_run", "scale", "size_sweep", "speed",
                                     "training_time"])
 def test_benchmark_help_gives_a_whole_description_and_the_defaults(script, capsys, monkeypatch):
     import importlib

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_refused, field_cases, folder_state, run_main, spoil_file
 
 from aecluster import checkpoint
 from aecluster.checkpoint import compress_state, make_payload, read_checkpoint
 from aecluster.errors import UserInputError
 from aecluster.models import build_model
 from aecluster.registry import model_config
+from tests.conftest import assert_refused, field_cases, folder_state, run_main, spoil_file
 
 FIRST = "encoder.features.0.0.weight"  # (16, 3, 3, 3) in model 'improved'
 

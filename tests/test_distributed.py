@@ -93,7 +93,7 @@ RANK_WEIGHTS_SCRIPT = '''
 import sys
 import torch.distributed as dist
 sys.path.insert(0, "tests")
-from conftest import make_two_group_images
+from tests.conftest import make_two_group_images
 from aecluster.checkpoint import weights_digest
 from aecluster.registry import TrainSettings
 from aecluster.training import Trainer

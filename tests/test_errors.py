@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import folder_state
 
 from aecluster.checkpoint import make_payload
 from aecluster.cli.errors import path_refused
 from aecluster.models import build_model
 from aecluster.registry import model_config
+from tests.conftest import folder_state
 
 ROOT = Path(__file__).resolve().parents[1]
 # Runs each command of argv lists read from stdin; prints exit code and stderr of each as JSON.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_orientation_textures
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
@@ -16,6 +15,7 @@ from aecluster.models import build_model
 from aecluster.patches import PatchDictionaryEncoder, fit_dictionary, merge_atoms, sample_patches
 from aecluster.registry import REGISTRY, TrainSettings
 from aecluster.stages import run_stages, train_stage
+from tests.conftest import make_orientation_textures
 
 FIT = {"patch_size": 6, "centres": 16, "patches": 5000, "normalise": 10.0, "whitening_eps": 0.1, "iterations": 5}
 

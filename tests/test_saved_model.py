@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_refused, field_cases, folder_state, run_main, spoil_file
 
 from aecluster.api import AEClusterer
 from aecluster.checkpoint import make_payload, read_checkpoint
@@ -22,6 +21,7 @@ from aecluster.errors import UserInputError
 from aecluster.models import build_model
 from aecluster.registry import model_config
 from aecluster.saved_model import FittedParts, fitted_parts, fitted_state
+from tests.conftest import assert_refused, field_cases, folder_state, run_main, spoil_file
 
 METHODS = ("kmeans", "overcluster", "scan", "threshold")
 

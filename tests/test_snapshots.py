@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_refused, field_cases, folder_state, parent_of, run_main, spoil_file
 
 from aecluster.errors import UserInputError
 from aecluster.registry import TrainSettings
 from aecluster.snapshots import newest_snapshot, read_snapshot, run_folder
 from aecluster.training import Trainer
+from tests.conftest import assert_refused, field_cases, folder_state, parent_of, run_main, spoil_file
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_refused, folder_state, run_main
 
 from aecluster import atomic
 from aecluster.cli import main
 from aecluster.csvio import read_predictions
 from aecluster.data import SNIFF_BYTES, describe_file
+from tests.conftest import assert_refused, folder_state, run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = sorted((ROOT / "checkpoints").glob("*.pth"))

@@ -1,6 +1,6 @@
-"""Issue 20's GPU run as one prepared command: train_best.sh's GPU recipe on each benchmark, timed and scored.
+"""The GPU run as one prepared command (docs/gpu.md): train_best.sh's GPU recipe on each benchmark, timed and scored.
 
-usage: python -m benchmarks.gpu_issue20 BENCH [BENCH ...] --out DIR [--seed 0] [--teacher-epochs N]
+usage: python -m benchmarks.gpu_run BENCH [BENCH ...] --out DIR [--seed 0] [--teacher-epochs N]
                                         [--student-epochs N] [--budget SECONDS] [--recipe auto]
 
 BENCH is a benchmark packed by `python -m benchmarks.gpu_data` (NAME.npz) or a benchmark folder
@@ -202,4 +202,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_reporting_errors("gpu_issue20.py", main))
+    sys.exit(run_reporting_errors("gpu_run.py", main))

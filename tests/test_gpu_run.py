@@ -1,4 +1,4 @@
-"""Issue 20's prepared GPU run, on a CPU with the GPU recipe shrunk: packing, budget, outputs."""
+"""The prepared GPU run (docs/gpu.md), on a CPU with the GPU recipe shrunk: packing, budget, outputs."""
 
 import json
 import shutil
@@ -37,7 +37,7 @@ def test_packing_is_lossless(packed):
 
 
 def test_gpu_run_trains_scores_and_writes_what_the_device_returns(tmp_path, packed, tiny_gpu_recipe, capsys):
-    from benchmarks.gpu_issue20 import main
+    from benchmarks.gpu_run import main
 
     out, second = tmp_path / "out", packed[0].with_name("again.npz")
     shutil.copyfile(packed[0], second)
@@ -59,7 +59,7 @@ def test_gpu_run_trains_scores_and_writes_what_the_device_returns(tmp_path, pack
 
 def test_gpu_run_scales_epochs_down_to_its_budget(packed, tiny_gpu_recipe):
     from benchmarks.gpu_data import load_packed
-    from benchmarks.gpu_issue20 import planned_epochs
+    from benchmarks.gpu_run import planned_epochs
 
     images = load_packed(packed[0])["trainX"]
     assert planned_epochs("best_gpu", images, [30, 20], 1e9, 0)[0] == [30, 20]
@@ -70,7 +70,7 @@ def test_gpu_run_scales_epochs_down_to_its_budget(packed, tiny_gpu_recipe):
 def test_gpu_run_refuses_to_train_the_cpu_recipe_without_a_gpu(tmp_path, packed, monkeypatch, capsys):
     import torch
 
-    from benchmarks.gpu_issue20 import main
+    from benchmarks.gpu_run import main
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserInputError, match="no CUDA device is visible"):
@@ -81,7 +81,7 @@ def test_gpu_run_refuses_to_train_the_cpu_recipe_without_a_gpu(tmp_path, packed,
 def test_a_benchmark_folder_given_as_dot_is_named_as_its_files_are(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from benchmarks.gpu_issue20 import benchmark_name
+    from benchmarks.gpu_run import benchmark_name
 
     folder = tmp_path / "two_source"
     folder.mkdir()
