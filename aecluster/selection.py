@@ -202,14 +202,18 @@ def stable_recipe(codes: np.ndarray, recipes: Sequence[dict[str, Any]], seed: in
     return most_stable(rows, AGREEMENTS)["recipe"], rows
 
 
+def complete_recipe_fit(recipe: dict[str, Any]) -> GroupFit:
+    """`recipe_fit` of a complete recipe (every key of `encoding.RECIPE_DEFAULTS`)."""
+    options = {key: value for key, value in recipe.items() if key not in ("reduce", "method")}
+    return recipe_fit(recipe["reduce"], recipe["method"], **options)
+
+
 def _judged(codes: np.ndarray, recipe: dict[str, Any], seed: int) -> dict[str, float]:
     """`recipe_agreements` of a complete recipe with seeds `seed`..`seed`+2, the agreements only."""
-    options = {key: value for key, value in recipe.items() if key not in ("reduce", "method")}
     level = logger.level
     logger.setLevel(max(level, logging.WARNING))  # not a line for each of the many fits
     try:
-        agreements = recipe_agreements(recipe_fit(recipe["reduce"], recipe["method"], **options), codes,
-                                       (seed, seed + 1, seed + 2))
+        agreements = recipe_agreements(complete_recipe_fit(recipe), codes, (seed, seed + 1, seed + 2))
     finally:
         logger.setLevel(level)
     return {key: agreements[key] for key in AGREEMENTS}

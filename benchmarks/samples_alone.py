@@ -24,7 +24,7 @@ from aecluster.cli.args import integer_at_least
 from aecluster.cli.errors import run_reporting_errors
 from aecluster.encoding import RECIPE_DEFAULTS, encode_images
 from aecluster.metrics import clustering_accuracy
-from aecluster.selection import SAMPLE_DRAWS, SAMPLE_SIZE, recipe_fit, sample_fits
+from aecluster.selection import SAMPLE_DRAWS, SAMPLE_SIZE, complete_recipe_fit, sample_fits
 from benchmarks.arguments import benchmark_parser
 from benchmarks.common import load_bench
 
@@ -44,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.checkpoints:
         model, payload = load_model(path)
         recipe = {**RECIPE_DEFAULTS, **payload["recipe"]}
-        options = {key: recipe[key] for key in ("threshold", "standardize", "n_clusters", "fine_clusters")}
-        fit = recipe_fit(recipe["reduce"], recipe["method"], **options)
+        fit = complete_recipe_fit(recipe)
         codes = encode_images(model, data["trainX"], progress=sys.stderr.isatty())
         groups = fit(codes, 0)
         samples = sample_fits(fit, codes, args.sample, range(args.draws))
