@@ -19,8 +19,8 @@ from aecluster.clustering import METHODS
 from aecluster.data import IMAGE_SHAPE, validate_images
 from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, encode_images, fit_groups
 from aecluster.errors import UserInputError
-from aecluster.metrics import best_matching
 from aecluster.models import Autoencoder
+from aecluster.naming import name_from_reference, orient
 from aecluster.registry import REGISTRY, SETTING_BOUNDS, Bounds
 
 RECIPE_PARAMS = tuple(RECIPE_DEFAULTS)  # the estimator parameters that make up its clustering recipe
@@ -44,18 +44,6 @@ def _encoder_config(payload: dict[str, Any]) -> dict[str, Any]:
 def _checkpoint_info(payload: dict[str, Any]) -> dict[str, Any]:
     """Model name, epoch and aecluster version of a loaded checkpoint (`checkpoint_info_`)."""
     return {key: payload.get(key) for key in ("model", "epoch", "aecluster_version")}
-
-
-def orientable_labels(labels: Any, n_groups: int, source: str, n_images: int | None = None) -> np.ndarray:
-    """Reference labels that can orient `n_groups` groups (integers in 0..n_groups-1, one per
-    image when `n_images` is given), or a one-line error naming `source`."""
-    from aecluster.data import validate_labels
-
-    truth = validate_labels(labels, source, n_images)
-    if truth.size and (truth.min() < 0 or truth.max() >= n_groups):
-        raise UserInputError(f"{source}: labels must lie in 0..{n_groups - 1} to orient {n_groups} groups, "
-                             f"found {truth.min()}..{truth.max()}")
-    return truth
 
 
 class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -325,8 +313,7 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                  "encoder only, a recipe parameter differs from the saved model's, or the estimator "
                  "was cloned)" if self.checkpoint is not None else "it has not been fitted")
         check_is_fitted(self, attribute, msg=f"This %(name)s cannot place images yet: {where}. Call fit or "
-                        "fit_predict first, or load a model saved with save() or "
-                        "`aecluster cluster ... --save-model` with from_checkpoint(path).")
+                        "fit_predict first, or load a model saved with save() with from_checkpoint(path).")
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Reduced codes (the space the clustering runs in) of new images."""
@@ -344,21 +331,11 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def orient_to(self, X_reference: np.ndarray, y_reference: np.ndarray) -> AEClusterer:
         """Permute the labels (of `labels_` and later predictions) to best match a labelled set
-        whose labels lie in 0..n_clusters-1 (Hungarian matching; the current order wins ties)."""
+        whose labels lie in 0..n_clusters-1 (`naming.orient`)."""
         self._check_fitted("clusterer_")
-        n_groups = len(self.label_map_)
-        if sorted(self.label_map_.tolist()) != list(range(n_groups)):
-            raise UserInputError(f"the groups carry the labels {self.label_map_.tolist()} of label_from_reference; "
-                                 "orient_to only permutes labels 0..K-1")
-        images = validate_images(np.asarray(X_reference), "X_reference")
-        truth = orientable_labels(y_reference, n_groups, "y_reference", len(images))
-        groups = self.clusterer_.predict(self.transform(images))
-        counts = np.zeros((n_groups, n_groups), dtype=np.int64)
-        np.add.at(counts, (groups, truth), 1)
-        rows, cols = best_matching(counts)
-        if counts[rows, cols].sum() > counts[np.arange(n_groups), self.label_map_].sum():
-            self.label_map_ = cols[np.argsort(rows)].astype(np.int64)
-            self._relabel()
+        self.label_map_ = orient(self.label_map_, lambda images: self.clusterer_.predict(self.transform(images)),
+                                 X_reference, y_reference)
+        self._relabel()
         return self
 
     def _relabel(self) -> None:
@@ -368,18 +345,10 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def label_from_reference(self, X_reference: np.ndarray, y_reference: np.ndarray) -> AEClusterer:
         """Uses labels: name the fine groups of method "overcluster" with the majority label of
-        the reference images each holds (a group holding none takes the label of the nearest
-        group that holds some). Labels of `labels_` and later predictions become reference labels."""
-        from aecluster.data import validate_labels
-
+        the reference images each holds (`naming.name_from_reference`). Labels of `labels_` and
+        later predictions become reference labels."""
         self._check_fitted("clusterer_")
-        images = validate_images(np.asarray(X_reference), "X_reference")
-        truth = validate_labels(y_reference, "y_reference", len(images))
-        if self.clusterer_.method != "overcluster":
-            raise UserInputError(f"naming groups from labelled images needs method 'overcluster' "
-                                 f"(its fine groups get the labels), not {self.clusterer_.method!r}")
-        reduced = self.transform(images)
-        self.label_map_ = self.clusterer_.name_fine_groups(reduced, truth).astype(np.int64)
+        self.label_map_ = name_from_reference(self.clusterer_, self.transform, X_reference, y_reference)
         self._relabel()
         return self
 
@@ -389,13 +358,13 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         nothing pickled). Reload it with `AEClusterer.from_checkpoint(path)`, whose `predict` then
         needs no fit. The checkpoint the estimator was loaded from is never overwritten; a name not
         ending in .pth, .pt, .ckpt (or without extension) needs `force`."""
-        from aecluster.atomic import guard_outputs
+        from aecluster.atomic import check_output
         from aecluster.checkpoint import deployable_payload, make_payload, save_checkpoint
         from aecluster.saved_model import FittedParts, fitted_state
 
         self._check_fitted("clusterer_")
         self.check_savable()
-        guard_outputs([(path, "checkpoint")], [self.checkpoint], force=force)
+        check_output(path, "checkpoint", [self.checkpoint], force=force)
         recipe = {key: value for key, value in self.resolved_recipe().items() if key in RECIPE_PARAMS}
         fitted = fitted_state(FittedParts(self.reducer_, self.clusterer_, self.label_map_))
         source = self.encoder_config_

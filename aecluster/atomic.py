@@ -1,9 +1,9 @@
 """Writing output files safely (torch-free, so reading and writing CSVs never imports torch).
 
 Every write goes to a hidden temporary file beside the target and is renamed into place only
-when complete, so an interrupted or failed write never leaves a half-written file. The guards
-refuse, before any slow work, the outputs that would destroy something: an input of the same
-command, a path whose extension says it is another kind of file, a device or a folder.
+when complete, so an interrupted or failed write never leaves a half-written file. The checks
+refuse, before any slow work, the outputs that would destroy something: an input, a path whose
+extension says it is another kind of file, a device or a folder.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import errno
 import glob
 import os
 import re
-import signal
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -174,56 +173,45 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(temporary)
 
 
-def guard_outputs(outputs: Iterable[tuple[str | os.PathLike, str]], inputs: Iterable[str | os.PathLike | None],
-                  force: bool = False) -> None:
-    """Refuse outputs that would destroy a file, before any work.
+def check_output(output: str | os.PathLike, kind: str, inputs: Iterable[str | os.PathLike | None],
+                 force: bool = False) -> None:
+    """Refuse, before any work, an output that would destroy a file, then `check_writable` it.
 
-    `outputs` are (path, kind) with kind a key of OUTPUT_SUFFIXES. An output that resolves to
-    one of `inputs` (through symlinks or hard links) is always refused; one whose extension
-    contradicts its kind (a `.npy` as the prediction CSV) is refused unless `force`.
+    Parameters
+    ----------
+    output : str or os.PathLike
+        The file to be written.
+    kind : str
+        What it holds: a key of `OUTPUT_SUFFIXES`.
+    inputs : iterable of str, os.PathLike or None
+        The files the work reads (None entries are skipped).
+    force : bool
+        Allow a name whose extension contradicts `kind` (a `.npy` as the prediction CSV).
+
+    Raises
+    ------
+    UserInputError
+        When `output` is one of `inputs` (through symlinks or hard links), has another kind's
+        extension without `force`, or cannot be written.
     """
-    sources = [Path(p) for p in inputs if p is not None]
-    outputs = [(Path(output), kind) for output, kind in outputs]
-    for index, (output, _) in enumerate(outputs):
-        for other, _ in outputs[index + 1:]:
-            if _same_file(output, other):
-                raise UserInputError(f"{other}: is also the output {output}; give each output its own path")
-    for output, kind in outputs:
-        for source in sources:
-            if _same_file(output, source):
-                raise UserInputError(f"{output}: is also the input {source}; refusing to overwrite "
-                                     "an input (check the order of the arguments)")
-        allowed = OUTPUT_SUFFIXES[kind]
-        if not force and output.suffix.lower() not in allowed:
-            expected = " or ".join(s for s in allowed if s)
-            raise UserInputError(f"{output}: a {output.suffix} name for the {kind} output, expected "
-                                 f"{expected} (check the order of the arguments, or pass --force / force=True)")
-        check_writable(output)
+    output = Path(output)
+    for source in (Path(p) for p in inputs if p is not None):
+        if same_file(output, source):
+            raise UserInputError(f"{output}: is also the input {source}; refusing to overwrite "
+                                 "an input (check the order of the arguments)")
+    allowed = OUTPUT_SUFFIXES[kind]
+    if not force and output.suffix.lower() not in allowed:
+        expected = " or ".join(s for s in allowed if s)
+        raise UserInputError(f"{output}: a {output.suffix} name for the {kind} output, expected "
+                             f"{expected} (check the order of the arguments, or pass `force`)")
+    check_writable(output)
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether paths `a` and `b` lead to one file (through symlinks or hard links)."""
     if os.path.realpath(a) == os.path.realpath(b):
         return True
     try:
         return os.path.samefile(a, b)
     except OSError:
         return False
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM ends the work as Ctrl-C does, so `atomic_path` removes its
-    temporary file; training installs its own handler on top (it stops between steps)."""
-
-    def handle(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous, installed = signal.signal(signal.SIGTERM, handle), True
-    except ValueError:
-        previous, installed = None, False
-    try:
-        yield
-    finally:
-        if installed:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

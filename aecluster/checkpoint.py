@@ -19,7 +19,7 @@ import torch
 
 from aecluster.atomic import atomic_path
 from aecluster.encoding import check_recipe
-from aecluster.errors import UserInputError
+from aecluster.errors import UserInputError, WrongFileError
 from aecluster.models import Autoencoder, build_model
 from aecluster.registry import REGISTRY, WEIGHT_FORMATS, Bounds
 from aecluster.saved_model import fitted_parts
@@ -60,15 +60,15 @@ def make_payload(
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a checkpoint file without executing any code it may contain."""
-    from aecluster.data import describe_file, mistake_hint
+    from aecluster.data import describe_file
 
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path}: no such checkpoint file")
     found = describe_file(path)
     if not path.is_file() or found.startswith(("a .np", "a text", "an image", "an empty", "an ONNX")):
-        raise UserInputError(f"{path}: found {found}, expected a torch checkpoint (.pth)"
-                             f"{mistake_hint(found, 'a torch checkpoint (.pth)')}")
+        raise WrongFileError(f"{path}: found {found}, expected a torch checkpoint (.pth)", found,
+                             "a torch checkpoint (.pth)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from aecluster.atomic import atomic_path
-from aecluster.data import describe_file, mistake_hint
-from aecluster.errors import UserInputError
+from aecluster.data import describe_file
+from aecluster.errors import UserInputError, WrongFileError
 
 
 def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: list[np.ndarray | list[str]]) -> None:
@@ -45,8 +45,8 @@ def _read_rows(path: str | os.PathLike, header: tuple[str, ...],
         raise UserInputError(f"{path}: no such file")
     found = describe_file(path)
     if not found.startswith("a text file"):
-        raise UserInputError(f"{path}: found {found}, expected a CSV file with header {','.join(header)!r}"
-                             f"{mistake_hint(found, 'a text file')}")
+        raise WrongFileError(f"{path}: found {found}, expected a CSV file with header {','.join(header)!r}", found,
+                             "a text file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aecluster.errors import UserInputError
+from aecluster.errors import UserInputError, WrongFileError
 
 if TYPE_CHECKING:
     import PIL.Image
@@ -105,17 +105,6 @@ def describe_file(path: str | os.PathLike) -> str:
     return f"a text file (first line {first[:40]!r})"
 
 
-def mistake_hint(found: str, expected: str) -> str:
-    """A hint at the likely mistake when a file of kind `found` was given where `expected` goes."""
-    if found in (expected, "an empty file") or found.startswith("a FIFO"):
-        return ""
-    if found == "an ONNX export" and "checkpoint" in expected:
-        return "; ONNX exports are for other runtimes: give the .pth checkpoint it was exported from"
-    if found.startswith("a text file") and expected != "a text file":
-        return "; is it a CSV given in the wrong place? check the order of the arguments"
-    return "; are two arguments swapped? check their order"
-
-
 def load_images(path: str | os.PathLike, min_images: int = 1) -> np.ndarray:
     """Load images from a `.npy` file (memory-mapped) or a folder of PNG/JPG files."""
     path = Path(path)
@@ -134,8 +123,8 @@ def load_images(path: str | os.PathLike, min_images: int = 1) -> np.ndarray:
 def _load_npy(path: Path) -> np.ndarray:
     found = describe_file(path)
     if found != "a .npy array":
-        raise UserInputError(f"{path}: found {found}, expected a .npy array of images (N, 32, 32, 3) "
-                             f"uint8 or a folder of images{mistake_hint(found, 'a .npy array')}")
+        raise WrongFileError(f"{path}: found {found}, expected a .npy array of images (N, 32, 32, 3) "
+                             "uint8 or a folder of images", found, "a .npy array")
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -228,8 +217,8 @@ def load_labels(path: str | os.PathLike, expected_length: int | None = None) -> 
         raise UserInputError(f"{path}: no such file")
     found = describe_file(path)
     if found != "a .npy array":
-        raise UserInputError(f"{path}: found {found}, expected a .npy array of integer labels"
-                             f"{mistake_hint(found, 'a .npy array')}")
+        raise WrongFileError(f"{path}: found {found}, expected a .npy array of integer labels", found,
+                             "a .npy array")
     try:
         labels = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:

@@ -35,7 +35,7 @@ def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weight
         change = "changing the recipe" if recipe else "int8 weights (which move the codes)"
         raise UserInputError(f"{source}: a saved model whose groups were fitted on its codes with its recipe; "
                              f"{change} would not match them (deploy the encoder checkpoint instead and "
-                             f"refit with `aecluster cluster ... --save-model`)")
+                             f"refit and save it: `save_model`)")
     if recipe:
         payload["recipe"] = {**payload.get("recipe", {}), **recipe}
         check_recipe(payload["recipe"], "deploy", code_dim_of(payload, str(source)))

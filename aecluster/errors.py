@@ -1,8 +1,21 @@
-"""The library's error for a user's mistake; the command line (`aecluster.cli.errors`) prints it
-as one line and exits with code 2."""
+"""The library's errors for a user's mistake; the command line (`aecluster.cli.errors`) prints them
+as one line and exits with code 2.
+
+A message names a parameter between backticks (`epochs`), as the Python caller knows it; the
+command line shows its flag there instead (`aecluster.cli.errors.FLAGS`)."""
 
 from __future__ import annotations
 
 
 class UserInputError(ValueError):
     """A problem with a file, argument or array the user supplied (not a bug in aecluster)."""
+
+
+class WrongFileError(UserInputError):
+    """A file of another kind than the one expected where it was given (a `.npy` array where a
+    checkpoint goes, say): `found` is what it looks like (`data.describe_file`), `expected` the
+    kind that goes there, so that the command line can guess the mistake (swapped arguments)."""
+
+    def __init__(self, message: str, found: str, expected: str) -> None:
+        super().__init__(message)
+        self.found, self.expected = found, expected

@@ -24,7 +24,7 @@ DISTILL_LOSSES = ("similarity", "codes")
 AUGMENTATIONS = ("none", "flip-crop", "simclr")  # implemented in aecluster.augment
 RECIPE_KEYS = ("reduce", "method", "standardize", "threshold")
 WEIGHT_FORMATS = ("float32", "float16", "int8")
-RECIPES = ("cpu", "gpu", "auto")  # `aecluster train --recipe`: see resolve_recipe
+HARDWARE = ("cpu", "gpu", "auto")  # `aecluster train --hardware`: see resolve_hardware
 
 
 @dataclass(frozen=True)
@@ -330,22 +330,44 @@ def model_config(name: str) -> dict[str, Any]:
 
 
 def gpu_counterpart(name: str) -> str | None:
-    """The GPU recipe of config `name`: NAME_gpu where registered (best -> best_gpu), `name`
+    """The GPU configuration of config `name`: NAME_gpu where registered (best -> best_gpu), `name`
     itself for a *_gpu config, else None."""
     if name.endswith("_gpu"):
         return name
     return f"{name}_gpu" if f"{name}_gpu" in REGISTRY else None
 
 
-def resolve_recipe(name: str, recipe: str, cuda: bool) -> str:
-    """The config that `train --model NAME --recipe RECIPE` trains: 'cpu' the config as named,
-    'gpu' its GPU counterpart (NAME_gpu), 'auto' the GPU counterpart when `cuda` (a CUDA device
-    will train it) and one is registered, else the config as named."""
-    if recipe not in RECIPES:
-        raise UserInputError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+def resolve_hardware(name: str, hardware: str, cuda: bool) -> str:
+    """The config that trains model `name` on the given hardware.
+
+    A model may have a GPU configuration (config NAME_gpu) beside its CPU one: the choice between
+    them is the hardware's, so that one command (train_best.sh) fits either machine.
+
+    Parameters
+    ----------
+    name : str
+        A registered config.
+    hardware : str
+        One of `HARDWARE`: 'cpu' the config as named, 'gpu' its GPU configuration, 'auto' the GPU
+        configuration when `cuda` and one is registered, else the config as named.
+    cuda : bool
+        Whether a CUDA device will train it.
+
+    Returns
+    -------
+    str
+        The name of the config to train.
+
+    Raises
+    ------
+    UserInputError
+        For an unknown `hardware`, or 'gpu' for a model without a GPU configuration.
+    """
+    if hardware not in HARDWARE:
+        raise UserInputError(f"unknown `hardware` {hardware!r}; choose one of {', '.join(HARDWARE)}")
     counterpart = gpu_counterpart(get_spec(name).name)
-    if recipe == "gpu" and counterpart is None:
-        raise UserInputError(f"--recipe gpu: model {name!r} has no GPU recipe (no config {name}_gpu.yaml)")
-    if recipe == "gpu" or (recipe == "auto" and cuda and counterpart is not None):
+    if hardware == "gpu" and counterpart is None:
+        raise UserInputError(f"`hardware` gpu: model {name!r} has no GPU configuration (no config {name}_gpu.yaml)")
+    if hardware == "gpu" or (hardware == "auto" and cuda and counterpart is not None):
         return counterpart
     return name

@@ -180,5 +180,5 @@ def fitted_parts(fitted: Any, code_dim: int, source: str) -> FittedParts:
         clusterer = _groups(state["groups"], width)
         return FittedParts(reducer, clusterer, _label_map(state["label_map"], clusterer))
     except (ValueError, UserInputError) as error:
-        raise UserInputError(f"{source}: its fitted groups are unusable ({str(error)[:200]}); make the saved model "
-                             "again with `aecluster cluster ... --save-model`") from None
+        raise UserInputError(f"{source}: its fitted groups are unusable ({str(error)[:200]}); fit the model and "
+                             "save it again (`save_model`)") from None

@@ -28,10 +28,10 @@ RESUME_KEYS = ("optimizer", "scheduler", "heads")  # only the newest snapshot ke
 
 
 class TrainingInterrupted(Exception):
-    """Raised after a signal stopped training; `snapshot` is the file to `--resume` from."""
+    """Raised after a signal stopped training; `snapshot` is the file to resume from."""
 
     def __init__(self, snapshot: Path) -> None:
-        super().__init__(f"training interrupted; resume with --resume {snapshot}")
+        super().__init__(f"training interrupted; resume with `resume` {snapshot}")
         self.snapshot = snapshot
 
 
@@ -253,8 +253,8 @@ def check_inputs(snapshot: Snapshot, inputs: dict[str, str | None]) -> None:
     the snapshot's (fingerprints `images` from `images_digest`, `teacher` from `weights_digest`;
     a snapshot from before fingerprints were kept is trusted)."""
     advice = {"images": ("set of training images", "resume with the images the run had"),
-              "teacher": ("teacher", "resume with the teacher the run was distilled from (train --model "
-                                     "keeps it in OUT_run/teacher.pth)")}
+              "teacher": ("teacher", "resume with the teacher the run was distilled from (a student "
+                                     "stage keeps it in OUT_run/teacher.pth)")}
     for key, value in inputs.items():
         recorded = snapshot.payload.get(key, value)
         if recorded != value:
@@ -270,7 +270,7 @@ def restore(snapshot: Snapshot, model_name: str, model: nn.Module, heads: nn.Mod
     are the fingerprints of this run's training images and teacher (`check_inputs`)."""
     payload, source = snapshot.payload, snapshot.source
     if payload["model"] != model_name:
-        raise UserInputError(f"{source}: snapshot of model {payload['model']!r}, but --model is {model_name!r}")
+        raise UserInputError(f"{source}: snapshot of model {payload['model']!r}, but `model` is {model_name!r}")
     check_inputs(snapshot, inputs)
     step = int(payload["step"])
     if step > total_steps:

@@ -3,7 +3,7 @@
 `train_stage` runs one stage: a config without a teacher alone, a student config with its
 trained teacher. `run_stages` runs a config's stages in order: for a student, the teacher stage
 into OUT_run/teacher.pth (snapshots in OUT_run/teacher_run/, reused when trained with the same
-settings), then the student stage into OUT. `--resume` with a snapshot of either phase
+settings), then the student stage into OUT. `resume` with a snapshot of either phase
 continues that phase and then goes on.
 """
 
@@ -156,7 +156,7 @@ def stage_settings(name: str, overrides: dict[str, Any], *, snapshot: Snapshot |
     spec = get_spec(name)
     if width_multiplier is not None:
         if "width_multiplier" not in spec.config:
-            raise UserInputError(f"--width-multiplier: model {name!r} has no width multiplier")
+            raise UserInputError(f"`width_multiplier`: model {name!r} has no width multiplier")
         config = {"width_multiplier": width_multiplier}
     if maps is None and settings.distill_maps > 0 and (teacher is not None or spec.teacher is not None):
         settings = _maps_where_shapes_match(settings, name, config, teacher)
@@ -247,7 +247,7 @@ def recipe_seconds(name: str, images: np.ndarray, *, seed: int = 0, batch: int |
     """Estimated seconds of each stage of config `name` (its teacher first, if any) with the
     registered settings. With `batch`, the timed steps hold `batch` images instead of the
     configured batch and the time is scaled to the whole data: what a recipe meant for another
-    machine (the GPU recipe on a CPU, say) would take here, in seconds rather than hours of
+    machine (the GPU configuration on a CPU, say) would take here, in seconds rather than hours of
     measuring."""
     spec = get_spec(name)
     stages = ([spec.teacher] if spec.teacher is not None else []) + [name]
@@ -298,7 +298,7 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     if snapshot is not None:
         if snapshot.payload["model"] not in (name, spec.teacher):
             whose = f" (whose teacher is {spec.teacher!r})" if spec.teacher else ""
-            raise UserInputError(f"{snapshot.source}: snapshot of model {snapshot.payload['model']!r}, but --model is "
+            raise UserInputError(f"{snapshot.source}: snapshot of model {snapshot.payload['model']!r}, but `model` is "
                                  f"{name!r}{whose}")
         check_inputs(snapshot, {"images": images_digest(images)})
     if spec.teacher is None:

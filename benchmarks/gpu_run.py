@@ -1,7 +1,8 @@
-"""The GPU run as one prepared command (docs/gpu.md): train_best.sh's GPU recipe on each benchmark, timed and scored.
+"""The GPU run as one prepared command (docs/gpu.md): train_best.sh's GPU
+configuration on each benchmark, timed and scored.
 
 usage: python -m benchmarks.gpu_run BENCH [BENCH ...] --out DIR [--seed 0] [--teacher-epochs N]
-                                        [--student-epochs N] [--budget SECONDS] [--recipe auto]
+                                        [--student-epochs N] [--budget SECONDS] [--hardware auto]
 
 BENCH is a benchmark packed by `python -m benchmarks.gpu_data` (NAME.npz) or a benchmark folder
 (trainX.npy, valX.npy, trainY.npy, valY.npy). For each BENCH in turn:
@@ -9,8 +10,8 @@ BENCH is a benchmark packed by `python -m benchmarks.gpu_data` (NAME.npz) or a b
    asked (default: the configs', resnet18_teacher 300 and best_gpu 150). If that would overrun
    this benchmark's share of what is left of --budget, both stages' epochs are scaled down to fit,
    and the run says so (and records it).
-2. Train: `aecluster train --model best --recipe auto`, the command train_best.sh runs, which on
-   a CUDA device trains the GPU recipe: the resnet18_teacher stage, then the best_gpu student.
+2. Train: `aecluster train --model best --hardware auto`, the command train_best.sh runs, which on
+   a CUDA device trains the GPU configuration: the resnet18_teacher stage, then the best_gpu student.
 3. Score: val and train ACC of teacher and student with their own recipe, and how often the
    student groups images as its teacher does.
 4. Write DIR/NAME_best.pth (the student, as train_best.sh writes it), DIR/NAME_codes.npz (float16
@@ -40,7 +41,7 @@ from aecluster.cli.args import positive_float, positive_int, seed_value
 from aecluster.cli.errors import run_reporting_errors
 from aecluster.devices import default_device
 from aecluster.errors import UserInputError
-from aecluster.registry import RECIPES, TrainSettings, get_spec, resolve_recipe
+from aecluster.registry import HARDWARE, TrainSettings, get_spec, resolve_hardware
 from aecluster.snapshots import run_folder
 from benchmarks.arguments import benchmark_parser
 
@@ -86,12 +87,12 @@ def planned_epochs(name: str, images: np.ndarray, epochs: list[int], seconds_lef
     return epochs, seconds
 
 
-def train_recipe(trainx: Path, output: Path, recipe: str, seed: int, epochs: list[int]) -> float:
-    """Train as train_best.sh does (`train --model best --recipe RECIPE`); returns the wall seconds."""
+def train_config(trainx: Path, output: Path, hardware: str, seed: int, epochs: list[int]) -> float:
+    """Train as train_best.sh does (`train --model best --hardware HARDWARE`); returns the wall seconds."""
     from aecluster.cli import main
 
     clock = time.perf_counter()
-    code = main(["train", "--model", "best", "--recipe", recipe, str(trainx), str(output), "--seed", str(seed),
+    code = main(["train", "--model", "best", "--hardware", hardware, str(trainx), str(output), "--seed", str(seed),
                  "--teacher-epochs", str(epochs[0]), "--epochs", str(epochs[1]), "--quiet"])
     if code != 0:
         raise UserInputError(f"training {output} failed (exit {code})")
@@ -136,7 +137,7 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
     trainx = work / f"{name}_trainX.npy"
     np.save(trainx, data["trainX"])
     device = default_device()
-    config = resolve_recipe("best", args.recipe, device == "cuda")
+    config = resolve_hardware("best", args.hardware, device == "cuda")
     stages = [get_spec(config).teacher, config]
     wanted = [args.teacher_epochs or TrainSettings.for_model(stages[0]).epochs,
               args.student_epochs or TrainSettings.for_model(config).epochs]
@@ -147,7 +148,7 @@ def run_benchmark(bench: Path, args: argparse.Namespace, work: Path, share: floa
           + (f"; scaled down from {wanted[0]} and {wanted[1]} epochs to fit {share:.0f} s" if epochs != wanted else ""),
           flush=True)
     output = work / f"{name}_best.pth"
-    wall = train_recipe(trainx, output, args.recipe, args.seed, epochs)
+    wall = train_config(trainx, output, args.hardware, args.seed, epochs)
     with atomic_path(args.out / f"{name}_best.pth") as temporary:  # before scoring, which could fail
         shutil.copyfile(output, temporary)
     clock = time.perf_counter()
@@ -175,17 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=positive_float, default=540.0,
                         help="seconds this whole run may take (from its start): each benchmark gets an even "
                              "share of what is left, its epochs scaled down if the measured plan overruns it")
-    parser.add_argument("--recipe", choices=RECIPES, default="auto",
-                        help="train_best.sh's (auto: the GPU recipe on a CUDA device); gpu forces it elsewhere")
+    parser.add_argument("--hardware", choices=HARDWARE, default="auto",
+                        help="train_best.sh's (auto: the GPU configuration on a CUDA device); gpu forces it elsewhere")
     parser.add_argument("--work", type=Path, help="checkpoints and snapshots (default: a temporary folder)")
     args = parser.parse_args(argv)
     missing = [str(bench) for bench in args.benchmarks if not bench.exists()]
     if missing:
         raise UserInputError(f"{', '.join(missing)}: no such benchmark; expected NAME.npz from "
                              "`python -m benchmarks.gpu_data` or a benchmark folder")
-    if args.recipe == "auto" and default_device() != "cuda":
-        raise UserInputError("no CUDA device is visible, so train_best.sh's recipe would be the CPU one (about "
-                             "17 min a benchmark on two cores); --recipe gpu forces the GPU recipe here")
+    if args.hardware == "auto" and default_device() != "cuda":
+        raise UserInputError("no CUDA device is visible, so train_best.sh's configuration would be the CPU one "
+                             "(about 17 min a benchmark on two cores); --hardware gpu forces the GPU one here")
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as temporary:

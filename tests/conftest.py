@@ -119,7 +119,7 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, two_groups) -> 
 
 @pytest.fixture
 def tiny_gpu_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The GPU recipe (best_gpu and its ResNet-18 teacher) shrunk to a few channels, blocks and
+    """The GPU configuration (best_gpu and its ResNet-18 teacher) shrunk to a few channels, blocks and
     steps, so that its code paths run on a CPU in seconds."""
     from dataclasses import replace
 

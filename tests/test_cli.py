@@ -170,9 +170,9 @@ main(sys.argv[1:])
 
 def test_train_says_what_it_trains_before_importing_torch(tmp_path, image_files):
     output = tmp_path / "best.pth"
-    result = subprocess.run([sys.executable, "-c", FIRST_LINE, "train", "--model", "best", "--recipe", "auto",
+    result = subprocess.run([sys.executable, "-c", FIRST_LINE, "train", "--model", "best", "--hardware", "auto",
                              str(image_files[0]), str(output)], capture_output=True, text=True, cwd=ROOT)
-    line = f"train 'best' (recipe auto): 64 images from {image_files[0]} -> {output}; loading torch"
+    line = f"train 'best' (hardware auto): 64 images from {image_files[0]} -> {output}; loading torch"
     assert result.stdout == f"{line!r} False\n", result.stderr
 
 

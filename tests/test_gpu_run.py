@@ -1,4 +1,4 @@
-"""The prepared GPU run (docs/gpu.md), on a CPU with the GPU recipe shrunk: packing, budget, outputs."""
+"""The prepared GPU run (docs/gpu.md), on a CPU with the GPU configuration shrunk: packing, budget, outputs."""
 
 import json
 import shutil
@@ -41,7 +41,8 @@ def test_gpu_run_trains_scores_and_writes_what_the_device_returns(tmp_path, pack
 
     out, second = tmp_path / "out", packed[0].with_name("again.npz")
     shutil.copyfile(packed[0], second)
-    assert main([str(packed[0]), str(second), "--out", str(out), "--recipe", "gpu", "--work", str(tmp_path / "w")]) == 0
+    assert main([str(packed[0]), str(second), "--out", str(out), "--hardware", "gpu",
+                 "--work", str(tmp_path / "w")]) == 0
     assert sorted(path.name for path in out.iterdir()) == [
         "again_best.pth", "again_codes.npz", "results.json", "tiny_best.pth", "tiny_codes.npz"]
     assert read_checkpoint(out / "tiny_best.pth")["model"] == "best_gpu"

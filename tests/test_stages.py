@@ -168,42 +168,55 @@ def test_a_resumed_teacher_plan_says_its_step_and_times_only_the_steps_left(tmp_
     assert messages[1].startswith("stage 2/2: student 'best_cnn' distilled from it, 1 epoch, about 20 s (times")
 
 
-@pytest.mark.parametrize(("model", "recipe", "cuda", "chosen"), [
+@pytest.mark.parametrize(("model", "hardware", "cuda", "chosen"), [
     ("best", "cpu", True, "best"), ("best", "gpu", False, "best_gpu"), ("best", "auto", True, "best_gpu"),
     ("best", "auto", False, "best"), ("improved", "auto", True, "improved"), ("best_gpu", "gpu", False, "best_gpu"),
 ])
-def test_recipe_picks_the_gpu_config_only_where_asked_or_cuda_trains(model, recipe, cuda, chosen):
-    from aecluster.registry import resolve_recipe
+def test_hardware_picks_the_gpu_config_only_where_asked_or_cuda_trains(model, hardware, cuda, chosen):
+    from aecluster.registry import resolve_hardware
 
-    assert resolve_recipe(model, recipe, cuda) == chosen
+    assert resolve_hardware(model, hardware, cuda) == chosen
 
 
-def test_train_best_runs_the_gpu_recipe_where_cuda_is(monkeypatch, tmp_path, image_files, capsys):
+def test_train_best_runs_the_gpu_configuration_where_cuda_is(monkeypatch, tmp_path, image_files, capsys):
     import aecluster.stages
 
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(aecluster.stages, "run_stages", lambda name, *args, **kwargs: calls.append((name, kwargs)))
-    assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(tmp_path / "o.pth"),
+    assert main(["train", "--model", "best", "--hardware", "auto", str(image_files[0]), str(tmp_path / "o.pth"),
                  "--teacher-epochs", "7", "--quiet"]) == 0
     assert calls[0][0] == "best_gpu" and calls[0][1]["teacher_overrides"] == {"epochs": 7}
     calls.clear()
-    assert main(["train", "--model", "best", "--recipe", "auto", "--device", "cpu", str(image_files[0]),
+    assert main(["train", "--model", "best", "--hardware", "auto", "--device", "cpu", str(image_files[0]),
                  str(tmp_path / "o.pth"), "--quiet"]) == 0
     assert calls[0][0] == "best" and calls[0][1]["teacher_overrides"] is None
-    assert exit_code(["train", "--model", "improved", "--recipe", "gpu", str(image_files[0]),
+    assert exit_code(["train", "--model", "improved", "--hardware", "gpu", str(image_files[0]),
                       str(tmp_path / "o.pth")]) == 2
-    assert "aecluster: error: --recipe gpu: model 'improved' has no GPU recipe" in capsys.readouterr().err
+    assert "aecluster: error: --hardware gpu: model 'improved' has no GPU configuration" in capsys.readouterr().err
 
 
-def test_train_best_on_a_cpu_says_it_trains_the_cpu_recipe_then_fits_the_dictionary_pair(
+def test_the_old_recipe_flag_still_picks_the_hardware_and_says_its_new_name(monkeypatch, tmp_path, image_files,
+                                                                             capsys):
+    import aecluster.stages
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(aecluster.stages, "run_stages", lambda name, *args, **kwargs: calls.append(name))
+    assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(tmp_path / "o.pth"),
+                 "--quiet"]) == 0
+    assert calls == ["best_gpu"]
+    assert capsys.readouterr().err.splitlines().count("aecluster: --recipe is now --hardware") == 1
+
+
+def test_train_best_on_a_cpu_says_it_trains_the_cpu_configuration_then_fits_the_dictionary_pair(
         monkeypatch, tmp_path, image_files, small_dictionary, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     output = tmp_path / "best.pth"
-    assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(output)]) == 0
+    assert main(["train", "--model", "best", "--hardware", "auto", str(image_files[0]), str(output)]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("fit ")]
-    assert lines[0] == f"train 'best' (recipe auto): 64 images from {image_files[0]} -> {output}; loading torch"
-    assert lines[1] == ("no CUDA device: training the CPU recipe 'best'; the GPU recipe 'best_gpu' "
+    assert lines[0] == f"train 'best' (hardware auto): 64 images from {image_files[0]} -> {output}; loading torch"
+    assert lines[1] == ("no CUDA device: training the CPU configuration 'best'; the GPU configuration 'best_gpu' "
                         "needs one (docs/gpu.md)")
     assert lines[2].startswith("stage 1/2: teacher 'patches', 32 atoms fitted on 10,000 patches, about ")
     assert lines[3].startswith("stage 2/2: student 'best' distilled from it, 32 atoms merged from")
@@ -215,7 +228,7 @@ def test_teacher_epochs_shorten_the_teacher_stage_and_resume_keeps_them(tmp_path
                                                                         steps, capsys):
     output = tmp_path / "gpu.pth"
     steps.count, steps.stop_at = 0, 5  # 4 teacher steps (2 epochs of 64 images), then the student's first
-    assert main(["train", "--model", "best", "--recipe", "gpu", str(image_files[0]), str(output),
+    assert main(["train", "--model", "best", "--hardware", "gpu", str(image_files[0]), str(output),
                  "--teacher-epochs", "2", *QUICK]) == 130
     hint = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--model best_gpu" in hint and "--teacher-epochs 2" in hint and "teacher_run" not in hint

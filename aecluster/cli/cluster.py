@@ -61,7 +61,7 @@ def register(commands: Any) -> None:
 
 def _guard(args: argparse.Namespace, *inputs: str | None) -> None:
     """Refuse, before any work, an output that is an input or whose extension contradicts its kind."""
-    from aecluster.atomic import guard_outputs
+    from aecluster.cli.outputs import guard_outputs
 
     outputs = [(args.output, "csv")]
     if getattr(args, "save_model", None):
@@ -72,8 +72,9 @@ def _guard(args: argparse.Namespace, *inputs: str | None) -> None:
 def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
     """The AEClusterer of `args.checkpoint` fitted on `args.images` (or on `images`, when the
     command has loaded them already) with the command's recipe options."""
-    from aecluster.api import AEClusterer, orientable_labels
+    from aecluster.api import AEClusterer
     from aecluster.data import load_images, load_labels
+    from aecluster.naming import orientable_labels
 
     show_stages(args.quiet)
     clock = time.perf_counter()

@@ -1,6 +1,7 @@
 """How every aecluster program reports what went wrong: a user's mistake (`UserInputError`), a
 missing dependency or a path the system refused is one line and exit code 2, an interruption one
-line and 130; warnings are held back until the command succeeds."""
+line and 130; warnings are held back until the command succeeds. Library messages name
+parameters (`epochs`); here they name the flags that set them (--epochs)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from aecluster.atomic import sigterm_as_interrupt
-from aecluster.errors import UserInputError
+from aecluster.cli.inputs import wrong_file_message
+from aecluster.cli.outputs import sigterm_as_interrupt
+from aecluster.errors import UserInputError, WrongFileError
 
 # Optional dependencies: the module a command needs -> how to get it.
 INSTALL_HINTS = {
@@ -20,12 +22,40 @@ INSTALL_HINTS = {
     "onnx": "pip install 'aecluster[onnx]'",
     "onnxruntime": "pip install 'aecluster[onnx]'",
 }
+# The flag of each library parameter that a message names between backticks.
+FLAGS = {name: f"--{name.replace('_', '-')}" for name in (
+    "batch_size", "distill_loss", "distill_maps", "epochs", "force", "hardware", "lr", "method", "model", "reduce",
+    "resume", "save_model", "seed", "width_multiplier")}
+PARAMETER = re.compile(r"`([a-z_]+)`")
 CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b.|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def one_line(text: str) -> str:
     """`text` without terminal escape codes or control characters, its lines joined."""
     return CONTROL.sub("", " ".join(str(text).split("\n")))
+
+
+def as_flags(text: str) -> str:
+    """`text` with each parameter it names between backticks (`epochs`) replaced by its flag.
+
+    Parameters
+    ----------
+    text : str
+        A library message.
+
+    Returns
+    -------
+    str
+        The message as the command line says it; names not in `FLAGS` are left as they are.
+    """
+    return PARAMETER.sub(lambda match: FLAGS.get(match[1], match[0]), text)
+
+
+def user_error_message(error: UserInputError) -> str:
+    """What the command line says about a user's mistake: the library's message in flags, with the
+    likely mistake behind a wrong input file (`inputs.mistake_hint`)."""
+    text = wrong_file_message(error) if isinstance(error, WrongFileError) else str(error)
+    return one_line(as_flags(text))
 
 
 def missing_module_message(error: ModuleNotFoundError) -> str:
@@ -67,7 +97,7 @@ def run_reporting_errors(program: str, entry: Callable[[], int],
         try:
             code = entry()
         except UserInputError as error:
-            print(f"{program}: error: {one_line(str(error))}", file=sys.stderr)
+            print(f"{program}: error: {user_error_message(error)}", file=sys.stderr)
             return 2
         except ModuleNotFoundError as error:
             print(f"{program}: error: {missing_module_message(error)}", file=sys.stderr)
@@ -82,5 +112,6 @@ def run_reporting_errors(program: str, entry: Callable[[], int],
             print(f"{program}: error: {one_line(message)}", file=sys.stderr)
             return 2
     for warning in caught:
-        print(f"{program}: warning: {one_line(str(warning.message)) or warning.category.__name__}", file=sys.stderr)
+        message = one_line(as_flags(str(warning.message))) or warning.category.__name__
+        print(f"{program}: warning: {message}", file=sys.stderr)
     return code

@@ -238,7 +238,7 @@ def _size_accuracy(args: argparse.Namespace) -> Figure:
 
 
 def _gallery(args: argparse.Namespace) -> Figure:
-    from aecluster.atomic import guard_outputs
+    from aecluster.cli.outputs import guard_outputs
     from aecluster.csvio import read_predictions
     from aecluster.data import list_image_files, load_images
     from aecluster.plots.compute import gallery_groups, pixel_codes

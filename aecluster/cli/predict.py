@@ -36,7 +36,7 @@ def register(commands: Any) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from aecluster.api import AEClusterer
-    from aecluster.atomic import guard_outputs
+    from aecluster.cli.outputs import guard_outputs
     from aecluster.csvio import write_predictions
     from aecluster.data import load_images
     from aecluster.errors import UserInputError

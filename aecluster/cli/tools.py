@@ -63,7 +63,7 @@ def _size(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from aecluster.atomic import guard_outputs
+    from aecluster.cli.outputs import guard_outputs
     from aecluster.deploy import make_deployable
 
     guard_outputs([(args.output, "checkpoint")], [args.checkpoint], force=args.force)
@@ -74,7 +74,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from aecluster.atomic import guard_outputs
+    from aecluster.cli.outputs import guard_outputs
     from aecluster.deploy import export_onnx
 
     guard_outputs([(args.output, "onnx")], [args.checkpoint], force=args.force)

@@ -11,7 +11,15 @@ from typing import Any
 
 from aecluster.cli.args import DefaultsHelpFormatter, add_training_options, positive_float, say, setting, show_stages
 from aecluster.errors import UserInputError
-from aecluster.registry import CONFIG_FOLDER, DISTILL_DEFAULTS, DISTILL_LOSSES, MODEL_NAMES, RECIPES, REGISTRY, get_spec
+from aecluster.registry import (
+    CONFIG_FOLDER,
+    DISTILL_DEFAULTS,
+    DISTILL_LOSSES,
+    HARDWARE,
+    MODEL_NAMES,
+    REGISTRY,
+    get_spec,
+)
 
 
 def register(commands: Any) -> None:
@@ -27,10 +35,11 @@ def register(commands: Any) -> None:
                     "OUT_run/teacher.pth (reused when trained with the same settings and images), then the "
                     "student; --resume continues whichever phase the snapshot belongs to.")
     train.add_argument("--model", default="improved", choices=MODEL_NAMES, help="model name")
-    train.add_argument("--recipe", choices=RECIPES, default="cpu",
-                       help="cpu: MODEL's config as named; gpu: its GPU recipe, config MODEL_gpu (best -> "
-                            "best_gpu); auto: the GPU recipe when training runs on a CUDA device, else "
-                            "MODEL, after saying how long the GPU recipe would take here (train_best.sh)")
+    train.add_argument("--hardware", choices=HARDWARE, default="cpu",
+                       help="cpu: MODEL's config as named; gpu: its GPU configuration, config MODEL_gpu (best -> "
+                            "best_gpu); auto: the GPU configuration when training runs on a CUDA device, else "
+                            "MODEL, after saying so (train_best.sh)")
+    train.add_argument("--recipe", dest="hardware", choices=HARDWARE, action=_DeprecatedRecipe, help=argparse.SUPPRESS)
     train.add_argument("--teacher-epochs", type=setting("epochs"), metavar="N",
                        help="epochs of a student's teacher stage (default: the teacher config's; the other "
                             "options set the student stage, the teacher keeps its config's settings)")
@@ -80,6 +89,16 @@ def register(commands: Any) -> None:
         command.set_defaults(handler=_train, teacher=None)
 
 
+class _DeprecatedRecipe(argparse.Action):
+    """`--recipe`, the old name of `--hardware`: says so in one line and sets `--hardware`, so that
+    old scripts keep working."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print("aecluster: --recipe is now --hardware", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def _stage_config(stage: str) -> Any:
     """An argparse type: a registered config (name or configs/NAME.yaml) fit for `stage`."""
 
@@ -101,17 +120,17 @@ def _stage_config(stage: str) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from aecluster.atomic import guard_outputs
+    from aecluster.cli.outputs import guard_outputs
     from aecluster.data import load_images, load_labels
-    from aecluster.registry import resolve_recipe
+    from aecluster.registry import resolve_hardware
 
     # Mistakes found without torch are reported first, then the first line is printed before the
     # heavy imports (torch, scikit-learn: seconds on a busy machine), so that a run speaks at once.
     guard_outputs([(args.output, "checkpoint")], [args.images, args.teacher, args.resume, *(args.val or ())],
                   force=args.force)
     show_stages(args.quiet)
-    recipe_choice = getattr(args, "recipe", "cpu")
-    resolve_recipe(args.model, recipe_choice, cuda=False)  # a --recipe gpu without a GPU config: one line
+    hardware = getattr(args, "hardware", "cpu")
+    resolve_hardware(args.model, hardware, cuda=False)  # a --hardware gpu without a GPU config: one line
     if getattr(args, "teacher_epochs", None) and get_spec(args.model).teacher is None:
         raise UserInputError(f"--teacher-epochs: model {args.model!r} has no teacher stage")
     given = [f"--{name.replace('_', '-')}" for name in ("epochs", "lr", "batch_size", "augment", "noise", "seed",
@@ -131,8 +150,8 @@ def _train(args: argparse.Namespace) -> int:
     from aecluster.snapshots import TrainingInterrupted, open_snapshot, run_folder
     from aecluster.stages import run_stages, stage_settings
 
-    if recipe_choice != "cpu":
-        args.model = _chosen_recipe(args)
+    if hardware != "cpu":
+        args.model = _chosen_config(args)
     spec = get_spec(args.model)
     snapshot = open_snapshot(args.resume)
     if first and snapshot is not None:
@@ -184,9 +203,9 @@ def _train(args: argparse.Namespace) -> int:
 def starting_line(args: argparse.Namespace, count: int) -> str:
     """The first line a training command prints: what it trains, on what, into what."""
     command = getattr(args, "command", None) or "train"
-    recipe = f" (recipe {args.recipe})" if getattr(args, "recipe", "cpu") != "cpu" else ""
+    hardware = f" (hardware {args.hardware})" if getattr(args, "hardware", "cpu") != "cpu" else ""
     resume = f", resuming {args.resume}" if args.resume else ""
-    return (f"{command} {args.model!r}{recipe}: {count:,} images from {args.images} -> {args.output}{resume}; "
+    return (f"{command} {args.model!r}{hardware}: {count:,} images from {args.images} -> {args.output}{resume}; "
             "loading torch")
 
 
@@ -205,17 +224,17 @@ def _resume_command(args: argparse.Namespace, snapshot: Path) -> str:
     return shlex.join([*head, args.images, args.output, "--resume", str(snapshot)])
 
 
-def _chosen_recipe(args: argparse.Namespace) -> str:
-    """The config `--recipe` picks. When 'auto' falls back to the CPU recipe although a GPU one
-    exists, say so first (nothing is timed: measuring a GPU recipe on a CPU costs a silent minute
-    and says little), so that the choice is visible."""
+def _chosen_config(args: argparse.Namespace) -> str:
+    """The config `--hardware` picks. When 'auto' falls back to the CPU configuration although a
+    GPU one exists, say so first (nothing is timed: measuring a GPU configuration on a CPU costs a
+    silent minute and says little), so that the choice is visible."""
     from aecluster.devices import resolve_device
-    from aecluster.registry import gpu_counterpart, resolve_recipe
+    from aecluster.registry import gpu_counterpart, resolve_hardware
 
     device = resolve_device(args.device)
-    chosen = resolve_recipe(args.model, args.recipe, device.startswith("cuda"))
+    chosen = resolve_hardware(args.model, args.hardware, device.startswith("cuda"))
     gpu = gpu_counterpart(args.model)
     if chosen == args.model and gpu not in (None, args.model) and not args.quiet:
-        say(args, f"no CUDA device: training the CPU recipe {args.model!r}; the GPU recipe {gpu!r} needs one "
-                  "(docs/gpu.md)")
+        say(args, f"no CUDA device: training the CPU configuration {args.model!r}; the GPU configuration {gpu!r} "
+                  "needs one (docs/gpu.md)")
     return chosen

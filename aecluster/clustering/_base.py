@@ -110,6 +110,6 @@ def degenerate_warning(groups: np.ndarray, n_groups: int = 2) -> str | None:
     if smaller < DEGENERATE_FRACTION * len(groups):
         return (
             f"degenerate clustering: the smallest group has {smaller} of {len(groups)} images "
-            f"(< {DEGENERATE_FRACTION:.0%}); try another reduction or method (--reduce, --method)"
+            f"(< {DEGENERATE_FRACTION:.0%}); try another reduction or method (`reduce`, `method`)"
         )
     return None

@@ -8,7 +8,6 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
 from aecluster.clustering._base import GroupsEstimator, nearest_centre
-from aecluster.errors import UserInputError
 
 
 class OverclusterGroups(GroupsEstimator):
@@ -31,7 +30,7 @@ class OverclusterGroups(GroupsEstimator):
     centres_ : ndarray of shape (fine, dim)
         The fine centres.
     merge_ : ndarray of shape (fine,)
-        The merged group of each fine centre (or, after `name_fine_groups`, its label's index).
+        The merged group of each fine centre (or, after `naming.name_fine_groups`, its label's index).
     labels_ : ndarray of shape (N,)
         The group of each code `fit` saw.
     """
@@ -53,25 +52,3 @@ class OverclusterGroups(GroupsEstimator):
 
     def _predict(self, codes: np.ndarray) -> np.ndarray:
         return self.merge_[nearest_centre(codes, self.centres_)]
-
-    def name_fine_groups(self, reference_codes: np.ndarray, reference_labels: np.ndarray) -> np.ndarray:
-        """Give each fine group the majority label of the reference codes it holds, or, holding
-        none, the label of the nearest fine group that holds some (ties: smaller label).
-
-        Afterwards `predict` returns indices into the returned sorted label values."""
-        classes, classes_index = np.unique(np.asarray(reference_labels), return_inverse=True)
-        if len(classes) < 2:
-            raise UserInputError(f"the reference labels hold one class ({classes[0]}); naming groups needs at "
-                                 "least two")
-        counts = np.zeros((len(self.centres_), len(classes)), dtype=np.int64)
-        np.add.at(counts, (nearest_centre(np.asarray(reference_codes, dtype=np.float64), self.centres_),
-                           classes_index), 1)
-        named = counts.sum(axis=1) > 0
-        merge = counts.argmax(axis=1)
-        if not named.all():
-            distances = ((self.centres_[~named, None] - self.centres_[None, named]) ** 2).sum(axis=2)
-            merge[~named] = merge[named][distances.argmin(axis=1)]
-        self.merge_ = merge.astype(np.int64)
-        if hasattr(self, "fine_labels_"):
-            self.labels_ = self.merge_[self.fine_labels_]
-        return classes

@@ -176,7 +176,7 @@ def score_snapshots(
         require_decoder(model, str(path))
         recipe = {**payload.get("recipe", {}), **(overrides or {})}
         if "reduce" not in recipe or "method" not in recipe:
-            raise UserInputError(f"{path}: checkpoint holds no clustering recipe; pass --reduce and --method")
+            raise UserInputError(f"{path}: checkpoint holds no clustering recipe; pass `reduce` and `method`")
         mse = reconstruction_mse(model, train_images, batch_size, device, progress, f"MSE {path.name}")
         accuracy = validation_scorer(val_images, val_labels, recipe, random_state)(model)
         scores.append(SnapshotScore(path.name, float(payload["epoch"]), mse, float(accuracy)))
