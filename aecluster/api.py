@@ -108,6 +108,9 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         Model name, epoch and version of the loaded checkpoint (when `checkpoint` is set).
     encoder_config_ : dict
         Model name, settings, epoch and weight format of the encoder (what `save` writes with it).
+    trained_recipe_ : dict
+        The clustering recipe the model trained by `fit` goes with (`stages.train_model`: for a
+        config with fallback recipes, the one chosen by how stable its groups are).
     """
 
     _parameter_constraints: dict = {
@@ -185,7 +188,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def resolved_recipe(self) -> dict[str, Any]:
         """The clustering recipe `fit` uses: each parameter, or where it is None the recipe of the
-        checkpoint (else of the registered model), then `RECIPE_DEFAULTS`."""
+        checkpoint (else of the trained model, `trained_recipe_`, else of the registered model),
+        then `RECIPE_DEFAULTS`."""
         chosen = {"reduce": self.reduce, "method": self.method, "standardize": self.standardize}
         if None not in chosen.values():
             shipped = {}
@@ -193,6 +197,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             from aecluster.checkpoint import read_checkpoint
 
             shipped = read_checkpoint(self.checkpoint).get("recipe") or {}
+        elif hasattr(self, "trained_recipe_"):
+            shipped = self.trained_recipe_
         else:
             shipped = REGISTRY[self.model].recipe if self.model in REGISTRY else {}
         return {**{key: value if value is not None else shipped.get(key, RECIPE_DEFAULTS[key])
@@ -245,17 +251,21 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             return build_model(self.model).code_dim
 
     def _train_encoder(self, images: np.ndarray) -> Autoencoder:
-        from aecluster.registry import TrainSettings, model_config
-        from aecluster.stages import run_stages
+        """Train the model on `images` as `aecluster train` does (`stages.train_model`); its
+        clustering recipe becomes the one `resolved_recipe` completes (`trained_recipe_`)."""
+        from aecluster.registry import model_config
+        from aecluster.stages import train_model
 
-        settings = TrainSettings.for_model(
-            self.model, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-            augment=self.augment, seed=int(self.random_state))
-        model = run_stages(self.model, images, None, settings, recipe=self.resolved_recipe(), device=self.device,
-                           progress=self.verbose)
+        chosen = {"reduce": self.reduce, "method": self.method, "standardize": self.standardize}
+        trained = train_model(self.model, images, None, {"epochs": self.epochs, "lr": self.lr,
+                                                         "batch_size": self.batch_size, "augment": self.augment,
+                                                         "seed": int(self.random_state)},
+                              recipe=self.resolved_recipe() if None not in chosen.values() else None,
+                              device=self.device, progress=self.verbose)
+        self.trained_recipe_ = trained.recipe
         self.encoder_config_ = {"model": self.model, "config": model_config(self.model),
-                                "epoch": float(settings.epochs)}
-        return model
+                                "epoch": float(trained.settings.epochs)}
+        return trained.model
 
     def encode(self, X: np.ndarray) -> np.ndarray:
         """Latent codes of images with the fitted encoder."""
@@ -284,7 +294,9 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         recipe = self.check_recipe(len(images), code_dim=encoder.code_dim if encoder else None)
         if self.threshold != 0 and recipe["method"] != "threshold":
             warnings.warn(f"threshold={self.threshold:g} has no effect with method {recipe['method']!r}", stacklevel=2)
-        encoder = encoder if encoder is not None else self._train_encoder(images)
+        if encoder is None:
+            encoder = self._train_encoder(images)
+            recipe = self.check_recipe(len(images), code_dim=encoder.code_dim)
         self.timings_["load or train encoder"] = time.perf_counter() - clock
         clock = time.perf_counter()
         codes = self._finite(encode_images(encoder, images, device=self.device, progress=self.verbose))

@@ -1,6 +1,8 @@
 """The pipeline's training stages: a teacher stage and a student stage, each from its config.
 
-`train_stage` runs one stage: a config without a teacher alone, a student config with its
+`train_model` is the one way in, for the command line and the estimator alike: it turns the
+caller's settings into a stage's, picks the clustering recipe the model goes with, and runs the
+stages. `train_stage` runs one stage: a config without a teacher alone, a student config with its
 trained teacher. `run_stages` runs a config's stages in order: for a student, the teacher stage
 into OUT_run/teacher.pth (snapshots in OUT_run/teacher_run/, reused when trained with the same
 settings), then the student stage into OUT. `resume` with a snapshot of either phase
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import numpy as np
 from aecluster.atomic import atomic_path, check_writable
 from aecluster.checkpoint import (
     deployable_payload,
+    load_model,
     make_payload,
     model_from_payload,
     read_checkpoint,
@@ -29,7 +32,7 @@ from aecluster.checkpoint import (
 )
 from aecluster.data import images_digest
 from aecluster.distributed import distributed_rank
-from aecluster.encoding import check_recipe, encode_images
+from aecluster.encoding import check_recipe, encode_images, validation_scorer
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_dictionary, fit_seconds, merge_atoms
@@ -59,10 +62,13 @@ def stage_text(name: str, settings: TrainSettings, config: dict[str, Any] | None
 
 def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
                     teacher: Autoencoder | None = None, recipe: dict[str, Any] | None = None,
-                    config: dict[str, Any] | None = None, progress: bool = True) -> Autoencoder:
+                    config: dict[str, Any] | None = None,
+                    progress: bool = True) -> tuple[Autoencoder, dict[str, Any] | None]:
     """A patch-dictionary stage: fit the dictionary on `images` (a teacher stage), or merge the
     atoms of a dictionary `teacher` into the config's fewer atoms (a student stage); with
-    `output`, write the checkpoint (encoder-only in the config's deploy format, if it sets one)."""
+    `output`, write the checkpoint (encoder-only in the config's deploy format, if it sets one)
+    with `recipe`, or without one the recipe `chosen_recipe` picks. Returns the model and the
+    recipe written (None when nothing was written and none was given)."""
     spec = get_spec(name)
     fit = spec.dictionary_settings
     config = {**model_config(name), **(config or {})}
@@ -92,7 +98,7 @@ def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, se
             "settings": asdict(settings), "dictionary": asdict(fit), "images": images_digest(images),
             "teacher": weights_digest(teacher) if teacher is not None else None})
         save_checkpoint(output, deployable_payload(payload, spec.deploy_weights) if spec.deploy_weights else payload)
-    return model
+    return model, recipe
 
 
 def chosen_recipe(name: str, model: Autoencoder, images: np.ndarray, seed: int = 0,
@@ -121,8 +127,9 @@ def train_stage(name: str, images: np.ndarray, output: str | Path | None, settin
                 teacher: Autoencoder | None = None, resume: str | Path | Snapshot | None = None,
                 recipe: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
                 device: str | None = None, progress: bool = True,
-                evaluate: Callable[[Autoencoder], float] | None = None) -> Autoencoder:
-    """One stage: train config `name` on `images` (distilled from `teacher` when given)."""
+                evaluate: Callable[[Autoencoder], float] | None = None) -> tuple[Autoencoder, dict[str, Any] | None]:
+    """One stage: train config `name` on `images` (distilled from `teacher` when given). Returns
+    the model and its clustering recipe (`fit_patch_stage`'s for a patch dictionary)."""
     if get_spec(name).dictionary_settings is not None:
         if resume is not None:
             raise UserInputError(f"model {name!r} is fitted in one go (no snapshots): there is nothing to resume")
@@ -130,7 +137,7 @@ def train_stage(name: str, images: np.ndarray, output: str | Path | None, settin
                                progress=progress)
     trainer = Trainer(name, settings, recipe=recipe, device=device, progress=progress, evaluate=evaluate,
                       teacher=teacher, config=config)
-    return trainer.fit(images, output, resume=resume)
+    return trainer.fit(images, output, resume=resume), trainer.recipe
 
 
 def stage_settings(name: str, overrides: dict[str, Any], *, snapshot: Snapshot | None = None,
@@ -280,8 +287,9 @@ def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings
 def run_stages(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
                resume: str | Path | Snapshot | None = None, say: Callable[[str], None] = lambda message: None,
                estimate: bool = False, teacher_overrides: dict[str, Any] | None = None,
-               **options: Any) -> Autoencoder:
-    """Every stage of config `name` in order; `options` go to `train_stage` of the last stage.
+               **options: Any) -> tuple[Autoencoder, dict[str, Any] | None]:
+    """Every stage of config `name` in order; `options` go to `train_stage` of the last stage,
+    whose model and recipe are returned.
 
     A student config first gets its teacher (trained with the teacher config's settings and the
     student's seed). `resume` may be a snapshot of the teacher phase (in OUT_run/teacher_run/),
@@ -346,5 +354,95 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         f"{stage_text(name, settings, options.get('config'), distilled=True)}{student_resumes}{times[1]} "
         f"-> {output or 'memory'}")
     teacher = reused if reused is not None else train_stage(
-        spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)
+        spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)[0]
     return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume, **options)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """What `train_model` gives back: the model, the clustering recipe it goes with and the
+    settings its last stage was trained with."""
+
+    model: Autoencoder
+    recipe: dict[str, Any]
+    settings: TrainSettings
+
+
+def train_model(name: str, images: np.ndarray, output: str | Path | None, overrides: dict[str, Any], *,
+                teacher: str | Path | None = None, recipe: dict[str, Any] | None = None,
+                resume: str | Path | Snapshot | None = None, width_multiplier: float | None = None,
+                distilling: bool = False, validation: tuple[np.ndarray, np.ndarray] | None = None,
+                teacher_overrides: dict[str, Any] | None = None, device: str | None = None, progress: bool = True,
+                say: Callable[[str], None] = lambda message: None, estimate: bool = False) -> TrainedModel:
+    """Train config `name` on `images`: the one training entry point of `aecluster train` (and its
+    stage commands) and of `AEClusterer.fit`, so both get the same settings and the same
+    label-free choice of clustering recipe.
+
+    Parameters
+    ----------
+    name : str
+        A registered config.
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images (uint8).
+    output : str, Path or None
+        Where the checkpoint goes (snapshots in OUT_run/ beside it); None keeps the model in memory.
+    overrides : dict
+        Training settings that replace the config's where not None (`epochs`, `lr`, `seed`, ...).
+    teacher : str or Path, optional
+        A trained teacher checkpoint to distil `name` from, alone (without it a student config
+        first trains its config's teacher, `run_stages`).
+    recipe : dict, optional
+        The clustering recipe the model goes with. Without one: the teacher checkpoint's, else
+        the config's, or for a config with `fallback_recipes` the one `chosen_recipe` picks on
+        the trained model's codes (labels play no part).
+    resume : str, Path or Snapshot, optional
+        A snapshot of either phase to continue; it brings its own settings.
+    width_multiplier : float, optional
+        The architecture's width, for configs that have one.
+    distilling : bool
+        Map distillation defaults of the `distill` command (`stage_settings`).
+    validation : (images, labels), optional
+        A labelled set that scores each snapshot (`encoding.validation_scorer`).
+    teacher_overrides : dict, optional
+        Settings of a student's teacher stage (its epochs, say).
+    device : str, optional
+        The torch device; None picks one.
+    progress : bool
+        Draw progress bars.
+    say : callable
+        Gets the plan, one line a stage.
+    estimate : bool
+        Time each stage on a few of its steps first, for the plan.
+
+    Returns
+    -------
+    TrainedModel
+        The model, its clustering recipe and the settings of its last stage.
+
+    Raises
+    ------
+    UserInputError
+        For a setting, snapshot or teacher that does not fit `name`, or an unwritable `output`.
+    """
+    spec = get_spec(name)
+    snapshot = open_snapshot(resume)
+    trained_teacher = None
+    if teacher is not None:
+        trained_teacher, payload = load_model(teacher)
+        recipe = recipe if recipe is not None else payload["recipe"]
+    elif recipe is None and not spec.fallback_recipes:
+        recipe = dict(spec.recipe)
+    settings, config = stage_settings(name, overrides, snapshot=snapshot, width_multiplier=width_multiplier,
+                                      teacher=trained_teacher, distilling=distilling)
+    evaluate = (validation_scorer(*validation, recipe or spec.recipe, settings.seed)
+                if validation is not None else None)
+    options = {"recipe": recipe, "device": device, "progress": progress, "evaluate": evaluate, "config": config}
+    if trained_teacher is not None:
+        model, recipe = train_stage(name, images, output, settings, teacher=trained_teacher, resume=snapshot,
+                                    **options)
+    else:
+        model, recipe = run_stages(name, images, output, settings, resume=snapshot, say=say, estimate=estimate,
+                                   teacher_overrides=teacher_overrides, **options)
+    if recipe is None:
+        recipe = chosen_recipe(name, model, images, settings.seed, progress)
+    return TrainedModel(model, dict(recipe), settings)

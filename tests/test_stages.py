@@ -183,7 +183,8 @@ def test_train_best_runs_the_gpu_configuration_where_cuda_is(monkeypatch, tmp_pa
 
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(aecluster.stages, "run_stages", lambda name, *args, **kwargs: calls.append((name, kwargs)))
+    monkeypatch.setattr(aecluster.stages, "run_stages",
+                        lambda name, *args, **kwargs: calls.append((name, kwargs)) or (None, {}))
     assert main(["train", "--model", "best", "--hardware", "auto", str(image_files[0]), str(tmp_path / "o.pth"),
                  "--teacher-epochs", "7", "--quiet"]) == 0
     assert calls[0][0] == "best_gpu" and calls[0][1]["teacher_overrides"] == {"epochs": 7}
@@ -202,7 +203,7 @@ def test_the_old_recipe_flag_still_picks_the_hardware_and_says_its_new_name(monk
 
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(aecluster.stages, "run_stages", lambda name, *args, **kwargs: calls.append(name))
+    monkeypatch.setattr(aecluster.stages, "run_stages", lambda name, *args, **kwargs: calls.append(name) or (None, {}))
     assert main(["train", "--model", "best", "--recipe", "auto", str(image_files[0]), str(tmp_path / "o.pth"),
                  "--quiet"]) == 0
     assert calls == ["best_gpu"]
@@ -240,3 +241,25 @@ def test_teacher_epochs_shorten_the_teacher_stage_and_resume_keeps_them(tmp_path
     without = [part for part in command if part not in ("--teacher-epochs", "2")]
     assert main(without + ["--quiet"]) == 0  # the student phase keeps its teacher even without the option
     assert teacher.stat().st_mtime_ns == mtime and read_checkpoint(output)["model"] == "best_gpu"
+
+
+def test_the_estimator_trains_through_train_model_and_chooses_the_recipe_train_writes(
+        monkeypatch, tmp_path, image_files, small_dictionary):
+    import numpy as np
+
+    import aecluster.stages
+    from aecluster.api import AEClusterer
+
+    judged = []
+    stable_recipe = aecluster.stages.stable_recipe
+    monkeypatch.setattr(aecluster.stages, "stable_recipe",
+                        lambda codes, *args, **kw: judged.append(len(codes)) or stable_recipe(codes, *args, **kw))
+    output = tmp_path / "best.pth"
+    assert main(["train", "--model", "best", str(image_files[0]), str(output), "--quiet"]) == 0
+    written = read_checkpoint(output)["recipe"]
+    judged.clear()
+    estimator = AEClusterer(model="best").fit(np.load(image_files[0]))
+    assert judged == [64]  # the student's recipe, judged by stability as `train` judges it
+    assert {key: estimator.trained_recipe_[key] for key in written} == written
+    assert {key: estimator.resolved_recipe()[key] for key in ("reduce", "method")} == {
+        key: written[key] for key in ("reduce", "method")}

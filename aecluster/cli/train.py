@@ -144,50 +144,34 @@ def _train(args: argparse.Namespace) -> int:
     if first and args.resume is None:  # a resumed run's line waits for its snapshot to be read (with torch)
         say(args, starting_line(args, len(images)))
 
-    from aecluster.checkpoint import load_model
     from aecluster.distributed import distributed_rank, init_distributed, shutdown_distributed
-    from aecluster.encoding import validation_scorer
     from aecluster.snapshots import TrainingInterrupted, open_snapshot, run_folder
-    from aecluster.stages import run_stages, stage_settings
+    from aecluster.stages import train_model
 
     if hardware != "cpu":
         args.model = _chosen_config(args)
-    spec = get_spec(args.model)
     snapshot = open_snapshot(args.resume)
     if first and snapshot is not None:
         say(args, starting_line(args, len(images)))
     device = init_distributed() or args.device
-    # a config with fallback recipes chooses its recipe when fitted (stages.chosen_recipe)
-    teacher, recipe = None, None if spec.fallback_recipes else dict(spec.recipe)
-    if args.teacher:
-        teacher, teacher_payload = load_model(args.teacher)
-        recipe = teacher_payload["recipe"]
     overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.augment,
                  "noise": args.noise, "seed": args.seed, "snapshots": args.snapshots,
                  "distill_weight": getattr(args, "distill_weight", None),
                  "distill_originals": getattr(args, "distill_originals", None),
                  "distill_loss": getattr(args, "distill_loss", None),
                  "distill_maps": getattr(args, "distill_maps", None)}
-    settings, config = stage_settings(args.model, overrides, snapshot=snapshot, width_multiplier=args.width_multiplier,
-                                      teacher=teacher, distilling="distill_weight" in vars(args))
-    scorer = None
+    validation = None
     if args.val:
         val_images = load_images(args.val[0], min_images=2)
-        scorer = validation_scorer(val_images, load_labels(args.val[1], len(val_images)), recipe or spec.recipe,
-                                   settings.seed)
+        validation = (val_images, load_labels(args.val[1], len(val_images)))
+    teacher_epochs = getattr(args, "teacher_epochs", None)
     start = time.perf_counter()
-    options = {"recipe": recipe, "device": device, "progress": not args.quiet, "evaluate": scorer, "config": config}
     try:
-        if teacher is not None:
-            from aecluster.stages import train_stage
-
-            train_stage(args.model, images, args.output, settings, teacher=teacher, resume=snapshot, **options)
-        else:
-            teacher_epochs = getattr(args, "teacher_epochs", None)
-            run_stages(args.model, images, args.output, settings, resume=snapshot,
-                       say=lambda message: say(args, message) if distributed_rank()[0] == 0 else None,
-                       estimate=not args.quiet,
-                       teacher_overrides={"epochs": teacher_epochs} if teacher_epochs else None, **options)
+        train_model(args.model, images, args.output, overrides, teacher=args.teacher, resume=snapshot,
+                    width_multiplier=args.width_multiplier, distilling="distill_weight" in vars(args),
+                    validation=validation, teacher_overrides={"epochs": teacher_epochs} if teacher_epochs else None,
+                    device=device, progress=not args.quiet, estimate=not args.quiet,
+                    say=lambda message: say(args, message) if distributed_rank()[0] == 0 else None)
     except TrainingInterrupted as stopped:
         if distributed_rank()[0] == 0:
             print(f"aecluster: training interrupted; resume with: {_resume_command(args, stopped.snapshot)}",
