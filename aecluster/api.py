@@ -256,11 +256,11 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         from aecluster.registry import model_config
         from aecluster.stages import train_model
 
-        chosen = {"reduce": self.reduce, "method": self.method, "standardize": self.standardize}
+        given = {"reduce": self.reduce, "method": self.method, "standardize": self.standardize}
         trained = train_model(self.model, images, None, {"epochs": self.epochs, "lr": self.lr,
                                                          "batch_size": self.batch_size, "augment": self.augment,
                                                          "seed": int(self.random_state)},
-                              recipe=self.resolved_recipe() if None not in chosen.values() else None,
+                              recipe=self.resolved_recipe() if None not in given.values() else None,
                               device=self.device, progress=self.verbose)
         self.trained_recipe_ = trained.recipe
         self.encoder_config_ = {"model": self.model, "config": model_config(self.model),
