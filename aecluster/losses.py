@@ -1,10 +1,11 @@
-"""Training objectives: one small class each, in the `OBJECTIVES` table.
+"""Training losses: each an `nn.Module` that holds its hyper-parameters and computes in `forward`.
 
-An objective reads what a training step computed (`Step`) and returns its loss; its weight is
-the `TrainSettings` field named by `weight`, and it takes part where that weight is > 0. Adding
-an objective means one class here, its entry in the table and its weight field in
-`registry.TrainSettings`. An objective with trainable parts (a projector) builds them in `head`;
-they are trained and snapshotted with the model, and not shipped.
+A loss reads what a training step computed (`Step`) and returns its unweighted value.
+`build_losses` turns a run's `TrainSettings` into a `WeightedLosses`: the losses whose weight is
+set (distillation ones only with a teacher), each with its weight. Adding a loss means one class
+here, its line in `build_losses` and its weight field in `registry.TrainSettings`. A loss with
+trainable parts (a projector) owns them as submodules and names them in `head`; they are trained
+and snapshotted with the model, and not shipped.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def map_distillation(student_maps: torch.Tensor, teacher_maps: torch.Tensor) -> 
 
 @dataclass
 class Step:
-    """What one training step computed, shared by the objectives.
+    """What one training step computed, shared by the losses.
 
     `clean` holds the augmented views (one block per view), `codes`, `reconstruction` and
     `projection` the model's outputs on them (as given, or with denoising noise added).
@@ -95,126 +96,196 @@ class Step:
         return self.encoder.pool(self.student_maps()), self.teacher.encoder.pool(self.teacher_maps.float())
 
 
-class Objective:
-    """A loss term: `weight` names its TrainSettings field; `needs_teacher` objectives distil."""
+class Loss(nn.Module):
+    """A loss term: `forward(step)` is its unweighted value; `needs_teacher` losses distil."""
 
-    weight: str = ""
     needs_teacher = False
 
-    def active(self, settings: TrainSettings, distilling: bool) -> bool:
-        """Whether this run trains with the objective: its weight is set (and a teacher is there if needed)."""
-        return getattr(settings, self.weight) > 0 and (distilling or not self.needs_teacher)
-
-    def head(self, student: nn.Module, teacher: nn.Module | None) -> nn.Module | None:
-        """Trainable parts the objective adds to training (none by default)."""
-        return None
-
-    def __call__(self, step: Step, settings: TrainSettings, head: nn.Module | None) -> torch.Tensor:
-        """The unweighted loss of one step (`head`: the module `head` added, if any)."""
+    def forward(self, step: Step) -> torch.Tensor:
+        """The unweighted loss of one step."""
         raise NotImplementedError
 
+    def head(self) -> nn.Module | None:
+        """The trainable part this loss adds to training (none by default)."""
+        return None
 
-class Reconstruction(Objective):
+
+class ReconstructionLoss(Loss):
     """The autoencoder's MSE between reconstruction and clean view (denoising with `noise`)."""
 
-    weight = "reconstruction_weight"
-
-    def __call__(self, step: Step, settings: TrainSettings, head: nn.Module | None) -> torch.Tensor:
+    def forward(self, step: Step) -> torch.Tensor:
         return F.mse_loss(step.reconstruction.float(), step.clean)
 
 
-class NTXent(Objective):
-    """SimCLR: the two views' projections pulled together, the whole batch's others pushed apart."""
+class NTXentLoss(Loss):
+    """SimCLR: the two views' projections pulled together, the whole batch's others pushed apart
+    (gathered across processes).
 
-    weight = "contrastive_weight"
+    Parameters
+    ----------
+    temperature : float
+        The softmax temperature of `nt_xent`.
+    """
 
-    def __call__(self, step: Step, settings: TrainSettings, head: nn.Module | None) -> torch.Tensor:
+    def __init__(self, temperature: float) -> None:
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, step: Step) -> torch.Tensor:
         z1, z2 = step.projection.chunk(2)
-        return nt_xent(gather_rows(z1), gather_rows(z2), settings.temperature)
+        return nt_xent(gather_rows(z1), gather_rows(z2), self.temperature)
 
 
-class RelationalDistillation(Objective):
-    """The student's codes compared with the teacher's (`compare`) on the views and, with
-    `distill_originals`, on the originals; `distill_loss` picks which comparison."""
+class RelationalDistillationLoss(Loss):
+    """The student's codes compared with the teacher's (`compare`) on the views and, when the
+    step holds the teacher's maps of the originals, on the originals too."""
 
-    weight = "distill_weight"
     needs_teacher = True
-    loss_name = ""
-    batch_wide = False
-
-    def active(self, settings: TrainSettings, distilling: bool) -> bool:
-        return super().active(settings, distilling) and settings.distill_loss == self.loss_name
 
     def compare(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        """The `distill_loss` comparison of codes, over the whole batch of every process if batch-wide."""
-        if self.batch_wide:
-            student, teacher = gather_rows(student), gather_rows(teacher)
-        return COMPARISONS[self.loss_name](student, teacher)
+        """The comparison of a block of student codes with the teacher's."""
+        raise NotImplementedError
 
-    def __call__(self, step: Step, settings: TrainSettings, head: nn.Module | None) -> torch.Tensor:
+    def forward(self, step: Step) -> torch.Tensor:
         loss = self.compare(step.codes, step.teacher_codes())
         if step.teacher_maps is not None:
             loss = loss + self.compare(*step.original_codes())
         return loss
 
 
-class SimilarityDistillation(RelationalDistillation):
+class SimilarityDistillationLoss(RelationalDistillationLoss):
     """Similarity-preserving KD over the whole batch (gathered across processes)."""
 
-    loss_name = "similarity"
-    batch_wide = True
+    def compare(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        return similarity_distillation(gather_rows(student), gather_rows(teacher))
 
 
-class CodeDistillation(RelationalDistillation):
+class CodeDistillationLoss(RelationalDistillationLoss):
     """Each image's code pulled onto the teacher's direction (needs the teacher's code size)."""
 
-    loss_name = "codes"
+    def compare(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        return code_distillation(student, teacher)
 
 
-class MapDistillation(Objective):
-    """Each original's whole latent map pulled onto the teacher's (needs the teacher's map shape)."""
+class FeatureRegressionLoss(RelationalDistillationLoss):
+    """Cosine regression of the student's codes, through a linear projector, onto the teacher's
+    features, on the views and on the originals: codes of any size can follow a wider teacher's
+    coordinates, not only its geometry.
 
-    weight = "distill_maps"
+    Parameters
+    ----------
+    student_dim, teacher_dim : int
+        The sizes of the student's and the teacher's codes: the projector's input and output.
+    """
+
+    def __init__(self, student_dim: int, teacher_dim: int) -> None:
+        super().__init__()
+        self.projector = nn.Linear(student_dim, teacher_dim)
+
+    def compare(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        return code_distillation(self.projector(student.float()), teacher)
+
+    def head(self) -> nn.Module | None:
+        """The linear projector from the student's codes to the teacher's."""
+        return self.projector
+
+
+class MapDistillationLoss(Loss):
+    """Each original's whole latent map pulled onto the teacher's (needs the teacher's map shape);
+    zero in a step without the teacher's maps."""
+
     needs_teacher = True
 
-    def __call__(self, step: Step, settings: TrainSettings, head: nn.Module | None) -> torch.Tensor:
+    def forward(self, step: Step) -> torch.Tensor:
         if step.teacher_maps is None:
             return step.codes.new_zeros(())
         return map_distillation(step.student_maps(), step.teacher_maps.float())
 
 
-class FeatureRegression(Objective):
-    """Cosine regression of the student's codes, through a linear projector, onto the teacher's
-    features, on the views and on the originals: codes of any size can follow a wider teacher's
-    coordinates, not only its geometry."""
+class WeightedLosses(nn.Module):
+    """Named losses, each with its weight: `forward(step)` is the weighted sum and each loss's value.
 
-    weight = "feature_regression"
-    needs_teacher = True
+    Parameters
+    ----------
+    terms : list of (str, float, Loss)
+        Each loss's name (its key in the values and in `heads`), weight and module, in the
+        order they are computed.
+    """
 
-    def head(self, student: nn.Module, teacher: nn.Module | None) -> nn.Module | None:
-        """The linear projector from the student's codes to the teacher's."""
-        return nn.Linear(student.code_dim, teacher.code_dim)
+    def __init__(self, terms: list[tuple[str, float, Loss]]) -> None:
+        super().__init__()
+        self.losses = nn.ModuleDict({name: loss for name, _, loss in terms})
+        self.weights = {name: weight for name, weight, _ in terms}
 
-    def __call__(self, step: Step, settings: TrainSettings, head: nn.Module | None) -> torch.Tensor:
-        loss = code_distillation(head(step.codes.float()), step.teacher_codes())
-        if step.teacher_maps is not None:
-            student, teacher = step.original_codes()
-            loss = loss + code_distillation(head(student.float()), teacher)
-        return loss
+    @property
+    def names(self) -> list[str]:
+        """The losses' names, in order."""
+        return list(self.losses)
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether any of the losses distils a teacher."""
+        return any(loss.needs_teacher for loss in self.losses.values())
+
+    def heads(self) -> nn.ModuleDict:
+        """The losses' trainable parts by loss name, for the optimizer and the snapshots."""
+        return nn.ModuleDict({name: head for name, loss in self.losses.items() if (head := loss.head()) is not None})
+
+    def forward(self, step: Step) -> tuple[torch.Tensor, dict[str, float]]:
+        """(weighted total, each loss's unweighted value) of one step.
+
+        Parameters
+        ----------
+        step : Step
+            What the training step computed.
+
+        Returns
+        -------
+        tuple of (torch.Tensor, dict of str to float)
+            The total to back-propagate, and each loss's value by name for the progress and history.
+        """
+        parts = {name: loss(step) for name, loss in self.losses.items()}
+        total = sum(self.weights[name] * value for name, value in parts.items())
+        return total, {name: float(value.detach()) for name, value in parts.items()}
 
 
-COMPARISONS = {"similarity": similarity_distillation, "codes": code_distillation}
-
-OBJECTIVES: dict[str, Objective] = {
-    "reconstruction": Reconstruction(),
-    "nt_xent": NTXent(),
-    "similarity_distillation": SimilarityDistillation(),
-    "code_distillation": CodeDistillation(),
-    "map_distillation": MapDistillation(),
-    "feature_regression": FeatureRegression(),
+DISTILLATIONS: dict[str, tuple[str, type[RelationalDistillationLoss]]] = {
+    "similarity": ("similarity_distillation", SimilarityDistillationLoss),
+    "codes": ("code_distillation", CodeDistillationLoss),
 }
 
 
-def active_objectives(settings: TrainSettings, distilling: bool) -> list[str]:
-    """Names of the objectives `settings` switches on (distillation ones only with a teacher)."""
-    return [name for name, objective in OBJECTIVES.items() if objective.active(settings, distilling)]
+def build_losses(settings: TrainSettings, student: nn.Module, teacher: nn.Module | None = None) -> WeightedLosses:
+    """The losses `settings` switches on, with their weights and hyper-parameters.
+
+    Parameters
+    ----------
+    settings : TrainSettings
+        The run's settings: a loss takes part where its weight is > 0; `distill_loss` picks the
+        relational distillation, `temperature` is NT-Xent's.
+    student : nn.Module
+        The model being trained (its `code_dim` sizes the feature-regression projector).
+    teacher : nn.Module, optional
+        The trained model distilled from; without one, the distillation losses are off.
+
+    Returns
+    -------
+    WeightedLosses
+        The active losses in a fixed order: reconstruction, NT-Xent, relational, map and
+        feature distillation. Building a projector draws from torch's global generator.
+    """
+    terms: list[tuple[str, float, Loss]] = []
+    if settings.reconstruction_weight > 0:
+        terms.append(("reconstruction", settings.reconstruction_weight, ReconstructionLoss()))
+    if settings.contrastive_weight > 0:
+        terms.append(("nt_xent", settings.contrastive_weight, NTXentLoss(settings.temperature)))
+    if teacher is not None:
+        if settings.distill_weight > 0:
+            name, relational = DISTILLATIONS[settings.distill_loss]
+            terms.append((name, settings.distill_weight, relational()))
+        if settings.distill_maps > 0:
+            terms.append(("map_distillation", settings.distill_maps, MapDistillationLoss()))
+        if settings.feature_regression > 0:
+            terms.append(("feature_regression", settings.feature_regression,
+                          FeatureRegressionLoss(student.code_dim, teacher.code_dim)))
+    return WeightedLosses(terms)
