@@ -3,7 +3,7 @@
 The registered models (`aecluster.registry`, one YAML config each) name their builder here.
 Every model is an `Autoencoder`: an encoder that maps a (B,3,32,32) batch in [-1,1] to flat
 codes, an optional decoder that reconstructs the batch from them, and an optional projection
-head used only by contrastive training. Modules only compute; losses live in `objectives`.
+head used only by contrastive training. Modules only compute; losses live in `losses`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ resuming from the newest snapshot reaches exactly the weights of an uninterrupte
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from aecluster.atomic import atomic_path
-from aecluster.checkpoint import model_from_payload, read_checkpoint, save_checkpoint, skeleton_of
+from aecluster.checkpoint import make_payload, model_from_payload, read_checkpoint, save_checkpoint, skeleton_of
 from aecluster.errors import UserInputError
 from aecluster.registry import Bounds, TrainSettings
 from aecluster.schedule import reference_state
@@ -70,6 +71,87 @@ def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dic
     else:
         keep_weights_only(folder, path)
     return path
+
+
+class SnapshotWriter:
+    """Writes one run's snapshots into its run folder: at `settings.snapshots` evenly spaced
+    steps (`due`), and where a stopped run leaves off.
+
+    Parameters
+    ----------
+    folder : Path
+        The run folder, OUT_run/.
+    model_name : str
+        The registered config being trained.
+    config, recipe : dict
+        The model's constructor configuration and clustering recipe, recorded in each snapshot.
+    settings : TrainSettings
+        The run's settings (how many snapshots, recorded for resuming).
+    inputs : dict of str to str or None
+        Fingerprints of the training images and the teacher (`check_inputs`).
+    steps_per_epoch, total_steps : int
+        The run's length, which spaces the snapshots.
+    evaluate : callable, optional
+        Maps the model to a validation accuracy, recorded in the history at each snapshot.
+    fresh : bool
+        Whether the run starts at step 0: its first snapshot then replaces an earlier run's.
+    """
+
+    def __init__(self, folder: Path, model_name: str, config: dict[str, Any], recipe: dict[str, Any],
+                 settings: TrainSettings, inputs: dict[str, str | None], steps_per_epoch: int, total_steps: int,
+                 evaluate: Callable[[nn.Module], float] | None = None, fresh: bool = True) -> None:
+        self.folder = folder
+        self.model_name, self.config, self.recipe, self.settings = model_name, config, recipe, settings
+        self.inputs = inputs
+        self.steps_per_epoch = steps_per_epoch
+        self.evaluate = evaluate
+        self.fresh = fresh
+        kept = min(settings.snapshots, total_steps)  # more snapshots than steps: one per step
+        self.steps = {max(1, round(total_steps * k / kept)) for k in range(1, kept + 1)}
+
+    def due(self, step: int) -> bool:
+        """Whether a snapshot is written after `step` steps."""
+        return step in self.steps
+
+    def write(self, step: int, model: nn.Module, heads: nn.Module, optimizer: Any, scheduler: Any,
+              history: dict[str, Any], record: bool = True) -> Path:
+        """Write the snapshot of `step` (`save_snapshot`) and return its path.
+
+        Parameters
+        ----------
+        step : int
+            Steps trained so far.
+        model, heads : nn.Module
+            The model and the losses' trainable heads; the model is scored in eval mode, then
+            put back in training mode.
+        optimizer, scheduler
+            Their states go into the snapshot for resuming.
+        history : dict
+            The run's history; with `record`, the snapshot's entry (and score) is added to it.
+        record : bool
+            False for the snapshot of a stopped run, which the evenly spaced list leaves out.
+
+        Returns
+        -------
+        Path
+            The snapshot file.
+        """
+        epoch = step / self.steps_per_epoch
+        if record:
+            entry: dict[str, Any] = {"epoch": epoch, "step": step, "path": snapshot_path(self.folder, step).name}
+            if self.evaluate is not None:
+                model.eval()
+                entry["val_acc"] = float(self.evaluate(model))
+                model.train()
+            history["checkpoints"].append(entry)
+        payload = make_payload(
+            model, self.model_name, self.config, self.recipe, epoch=epoch,
+            extra={"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                   "heads": heads.state_dict(), "settings": asdict(self.settings), "history": history,
+                   **self.inputs})
+        path = save_snapshot(self.folder, step, payload, history, replace_earlier_run=self.fresh)
+        self.fresh = False
+        return path
 
 
 def keep_weights_only(folder: Path, newest: Path) -> None:
@@ -139,7 +221,7 @@ def _keys(value: Any) -> str:
 
 def parameter_shapes(payload: dict[str, Any], source: str) -> list[tuple[int, ...]]:
     """The shapes of the parameters a run's optimizer steps, in its order: those of the model's
-    parts that the snapshot holds, then those of the objectives' heads."""
+    parts that the snapshot holds, then those of the losses' heads."""
     parts = {key.split(".")[0] for key in payload["state_dict"]}
     model = skeleton_of(payload, source).named_parameters()
     return ([tuple(parameter.shape) for name, parameter in model if name.split(".")[0] in parts]
@@ -280,7 +362,7 @@ def restore(snapshot: Snapshot, model_name: str, model: nn.Module, heads: nn.Mod
     try:
         heads.load_state_dict(payload.get("heads", {}))
     except RuntimeError as exc:
-        raise _unresumable(str(source), f"its objectives' heads do not fit this run's "
+        raise _unresumable(str(source), f"its losses' heads do not fit this run's "
                                         f"({str(exc).splitlines()[0][:120]})") from None
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])

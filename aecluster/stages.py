@@ -11,8 +11,6 @@ continues that phase and then goes on.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from aecluster.atomic import atomic_path, check_writable
+from aecluster.atomic import check_writable
 from aecluster.checkpoint import (
     deployable_payload,
     load_model,
@@ -35,12 +33,13 @@ from aecluster.distributed import distributed_rank
 from aecluster.encoding import check_recipe, encode_images, validation_scorer
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
-from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_dictionary, fit_seconds, merge_atoms
+from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_dictionary, merge_atoms
+from aecluster.plans import estimate_seconds, planned, stage_steps
 from aecluster.reduction import logger
 from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec, model_config
 from aecluster.selection import stable_recipe
 from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folder, settings_of
-from aecluster.training import Trainer, about, epoch_batches
+from aecluster.training import Trainer, about
 
 
 def epochs_text(epochs: int) -> str:
@@ -193,95 +192,12 @@ def _trained(name: str, path: Path, settings: TrainSettings, images: np.ndarray)
     return None
 
 
-def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
-                 config: dict[str, Any] | None = None, device: str | None = None, steps: int = 3) -> float:
-    """Seconds of one training step of config `name` with `settings` on `device`: `steps` steps
-    on a slice of the images less one, both timed after a warm-up step, so that start-up costs
-    (kernel choices, allocator, imports) do not count. On a machine shared with other work it is
-    as noisy as the load."""
-    batch, per_epoch = epoch_batches(len(images), settings)
-
-    def seconds(count: int) -> float:
-        start = time.perf_counter()
-        Trainer(name, replace(settings, epochs=1), device=device, progress=False, teacher=teacher,
-                config=config).fit(images[: count * batch])
-        return time.perf_counter() - start
-
-    steps = min(steps, per_epoch)
-    first = seconds(1)
-    return max((seconds(steps) - seconds(1)) / (steps - 1), 0.0) if steps > 1 else first
-
-
-def stage_steps(images: np.ndarray, settings: TrainSettings) -> int:
-    """How many steps a stage trains on `images`: its epochs times the full batches of an epoch."""
-    return settings.epochs * epoch_batches(len(images), settings)[1]
-
-
-def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
-                     config: dict[str, Any] | None = None, device: str | None = None, from_step: int = 0) -> float:
-    """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps
-    left after `from_step` (where a resumed stage starts); for a patch dictionary, its fit's
-    time (`fit_seconds`)."""
-    fit = get_spec(name).dictionary_settings
-    if fit is not None:
-        merged = {**model_config(name), **(config or {})}
-        points = fit.patches if teacher is None else teacher.encoder.centres.shape[0]
-        seconds = fit_seconds(points, merged["centres"], merged["patch_size"], fit.iterations)
-        if get_spec(name).fallback_recipes:
-            seconds += encode_seconds(build_model(name, merged), images)
-        return seconds
-    per_step = step_seconds(name, images, settings, teacher=teacher, config=config, device=device)
-    return per_step * max(stage_steps(images, settings) - from_step, 0)
-
-
-def encode_seconds(model: Autoencoder, images: np.ndarray, probe: int = 128) -> float:
-    """Roughly how long encoding `images` takes here: `probe` of them, timed, scaled to all."""
-    start = time.perf_counter()
-    encode_images(model, images[:probe])
-    return (time.perf_counter() - start) * len(images) / min(probe, len(images))
-
-
 def _resumed(snapshot: Snapshot | None, images: np.ndarray, settings: TrainSettings) -> tuple[int, str]:
     """The step at which `snapshot` resumes a stage (0 without one) and the plan's words for it."""
     if snapshot is None:
         return 0, ""
     step = int(snapshot.payload["step"])
     return step, f", resumes at step {step} of {stage_steps(images, settings)}"
-
-
-def recipe_seconds(name: str, images: np.ndarray, *, seed: int = 0, batch: int | None = None,
-                   device: str | None = None) -> list[float]:
-    """Estimated seconds of each stage of config `name` (its teacher first, if any) with the
-    registered settings. With `batch`, the timed steps hold `batch` images instead of the
-    configured batch and the time is scaled to the whole data: what a recipe meant for another
-    machine (the GPU configuration on a CPU, say) would take here, in seconds rather than hours of
-    measuring."""
-    spec = get_spec(name)
-    stages = ([spec.teacher] if spec.teacher is not None else []) + [name]
-    seconds = []
-    for stage in stages:
-        settings = TrainSettings.for_model(stage, seed=seed)
-        if batch is not None:
-            settings = replace(settings, batch_size=batch, distill_originals=min(settings.distill_originals, batch))
-        teacher = build_model(spec.teacher) if stage == name and spec.teacher is not None else None
-        seconds.append(estimate_seconds(stage, images, settings, teacher=teacher, device=device))
-    return seconds
-
-
-def _planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings,
-             config: dict[str, Any] | None) -> tuple[TrainSettings, dict[str, Any] | None]:
-    """The student's settings and config for this run: those recorded in OUT_run/stages.json when
-    resuming the teacher phase (so that the resume command needs no options), else the given
-    ones, recorded there."""
-    plan = run_folder(output) / "stages.json"
-    if resuming_teacher and plan.is_file():
-        recorded = json.loads(plan.read_text())
-        return settings_of(recorded, plan), recorded["config"]
-    run_folder(output).mkdir(exist_ok=True)
-    if distributed_rank()[0] == 0:
-        with atomic_path(plan) as temporary:
-            temporary.write_text(json.dumps({"settings": asdict(settings), "config": config}, indent=2))
-    return settings, config
 
 
 def run_stages(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
@@ -320,7 +236,7 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
                         else TrainSettings.for_model(spec.teacher, **{**(teacher_overrides or {}),
                                                                       "seed": settings.seed}))
     if output is not None:
-        settings, options["config"] = _planned(output, teacher_resume is not None, settings, options.get("config"))
+        settings, options["config"] = planned(output, teacher_resume is not None, settings, options.get("config"))
     path = teacher_path(output) if output is not None else None
     if snapshot is not None and teacher_resume is None and not path.is_file():
         raise UserInputError(f"{snapshot.source}: the student phase needs its teacher {path}, which is missing")

@@ -1,10 +1,12 @@
-"""The training loop: each step draws the batch, renders its views, sums the objectives and steps.
+"""The training loop, shaped as torchvision's classification reference: `train_one_epoch` runs
+one pass over the batches (forward, losses, backward, step, schedule, progress), and
+`Trainer.fit` sets a run up, calls it for each epoch and writes OUT.
 
 All randomness of a step derives from (seed, step): the epoch's shuffling from
 `default_rng([seed, epoch])`, augmentation and noise from a generator seeded with the step.
-A snapshot therefore resumes to exactly the weights an uninterrupted run reaches. The
-objectives are in `objectives`, snapshots in `snapshots`, processes and signals in
-`distributed`, and the teacher -> student order of stages in `stages`.
+A snapshot therefore resumes to exactly the weights an uninterrupted run reaches. The losses
+are in `losses`, snapshots in `snapshots`, processes and signals in `distributed`, time
+estimates in `plans`, and the teacher -> student order of stages in `stages`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,17 +32,17 @@ from aecluster.data import compute_in_batches, images_digest, to_tensor
 from aecluster.devices import resolve_device
 from aecluster.distributed import StopRequest, any_process, broadcast_buffers, distributed_rank, stop_requested
 from aecluster.errors import UserInputError
+from aecluster.losses import Step, WeightedLosses, build_losses
 from aecluster.models import Autoencoder, build_model, latent_map_shape
-from aecluster.objectives import OBJECTIVES, Step, active_objectives
 from aecluster.registry import TrainSettings, get_spec, model_config
 from aecluster.schedule import make_optimizer, make_scheduler
 from aecluster.snapshots import (
     Snapshot,
+    SnapshotWriter,
     TrainingInterrupted,
     open_snapshot,
     restore,
     run_folder,
-    save_snapshot,
     snapshot_path,
 )
 
@@ -76,7 +78,7 @@ def view_count(settings: TrainSettings) -> int:
 
 
 class Learner(nn.Module):
-    """The model plus the objectives' trainable heads: one module for the optimizer and for
+    """The model plus the losses' trainable heads: one module for the optimizer and for
     DistributedDataParallel, whose forward is the model's."""
 
     def __init__(self, model: Autoencoder, heads: nn.ModuleDict) -> None:
@@ -90,9 +92,9 @@ class Learner(nn.Module):
 
 def training_step(
     learner: nn.Module, batch: torch.Tensor, settings: TrainSettings, generator: torch.Generator,
-    objectives: list[str], teacher: Autoencoder | None = None, teacher_maps: torch.Tensor | None = None,
+    losses: WeightedLosses, teacher: Autoencoder | None = None, teacher_maps: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """(weighted total loss, each objective's value) for one batch.
+    """(weighted total loss, each loss's value) for one batch.
 
     Denoising (Vincent et al. 2008): the encoder sees the views plus Gaussian noise, the decoder
     must return the clean views.
@@ -107,11 +109,7 @@ def training_step(
         noisy = noisy.contiguous(memory_format=torch.channels_last)
     codes, reconstruction, projection = learner(noisy)
     inner = getattr(learner, "module", learner)  # the Learner itself under DistributedDataParallel
-    step = Step(inner.model.encoder, batch, clean, codes, reconstruction, projection, teacher, teacher_maps)
-    parts = {name: OBJECTIVES[name](step, settings, inner.heads[name] if name in inner.heads else None)
-             for name in objectives}
-    loss = sum(getattr(settings, OBJECTIVES[name].weight) * value for name, value in parts.items())
-    return loss, {name: float(value.detach()) for name, value in parts.items()}
+    return losses(Step(inner.model.encoder, batch, clean, codes, reconstruction, projection, teacher, teacher_maps))
 
 
 def latent_maps(model: Autoencoder, images: np.ndarray, device: torch.device, batch_size: int = 512,
@@ -130,8 +128,174 @@ def diverged(where: str, settings: TrainSettings, output: str | Path | None) -> 
     """The one-line error of a run whose loss or weights stopped being finite (no OUT written)."""
     written = (f"; {output} was not written (snapshots in {run_folder(output)}/ may hold the diverged weights)"
                if output is not None else "")
-    return UserInputError(f"training diverged {where}{written}; train again with a lower learning rate "
-                          f"(this run's: {settings.lr:g})")
+    return UserInputError(f"training diverged {where}{written}; train again with a lower lr (now {settings.lr:g})")
+
+
+@dataclass
+class Run:
+    """One training run's state, shared by its epochs (`train_one_epoch`).
+
+    Parameters
+    ----------
+    name : str
+        The registered config being trained.
+    images : np.ndarray
+        The training images, (N,32,32,3) uint8.
+    settings : TrainSettings
+        The run's settings.
+    learner : Learner
+        The model and the losses' heads.
+    stepper : nn.Module
+        What computes the forward pass: `learner`, or DistributedDataParallel around it.
+    losses : WeightedLosses
+        The run's losses.
+    optimizer, scheduler
+        The optimizer of `learner`'s parameters and its learning-rate schedule.
+    device : torch.device
+        Where the run trains.
+    history : dict
+        Each epoch's and snapshot's record, written as history.json.
+    step : int
+        Steps trained so far (a resumed run starts at its snapshot's).
+    teacher : Autoencoder, optional
+        The model distilled from.
+    teacher_maps : torch.Tensor, optional
+        The teacher's latent maps of every training image, when distillation reads originals.
+    output : Path, optional
+        Where OUT goes, named by the divergence message.
+    rank, world : int
+        This process's rank and the number of processes.
+    """
+
+    name: str
+    images: np.ndarray
+    settings: TrainSettings
+    learner: Learner
+    stepper: nn.Module
+    losses: WeightedLosses
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    device: torch.device
+    history: dict[str, Any]
+    step: int = 0
+    teacher: Autoencoder | None = None
+    teacher_maps: torch.Tensor | None = None
+    output: Path | None = None
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Full batches in an epoch (`epoch_batches`)."""
+        return epoch_batches(len(self.images), self.settings)[1]
+
+    @property
+    def total_steps(self) -> int:
+        """Steps of the whole run."""
+        return self.settings.epochs * self.steps_per_epoch
+
+
+class Meter:
+    """A run's progress bar and clocks: images a second since the run started and each epoch's
+    seconds, both without the time spent writing snapshots (`paused`), and whether the pace line
+    is still to be printed at the end of the run's first epoch.
+
+    Parameters
+    ----------
+    bar : tqdm
+        The progress bar (disabled where nothing is shown).
+    start : int
+        The step the run starts at, from which the pace line counts.
+    pace : bool
+        Whether to print the pace line.
+    """
+
+    def __init__(self, bar: Any, start: int, pace: bool) -> None:
+        self.bar, self.start, self.pace, self.seen = bar, start, pace, 0
+        self.epoch_start, self.tick = time.perf_counter(), time.perf_counter()
+        self.run_start = self.tick  # the pace line counts snapshots in, as the plan does
+
+    def count(self, images: int) -> float:
+        """Count `images` trained on; return the images a second so far."""
+        self.seen += images
+        return self.seen / max(time.perf_counter() - self.tick, 1e-9)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Leave the time spent in the block out of the rates and epoch times."""
+        paused = time.perf_counter()
+        yield
+        paused = time.perf_counter() - paused
+        self.tick, self.epoch_start = self.tick + paused, self.epoch_start + paused
+
+
+def train_one_epoch(run: Run, epoch: int, meter: Meter, after_step: Callable[[int], None]) -> None:
+    """Train `epoch`'s steps from the step `run` stands at (a resumed run starts mid-epoch).
+
+    Each step draws its batch (this process's share of it), computes the losses, steps the
+    optimizer and the schedule and updates the progress bar; then `after_step(steps done)` runs
+    (snapshots, stop signals). The epoch's last step first records the epoch in the history and,
+    at the end of a run's first epoch, prints the pace line.
+
+    Parameters
+    ----------
+    run : Run
+        The run; its `step` advances.
+    epoch : int
+        The epoch, from 0; it seeds the shuffling of the images.
+    meter : Meter
+        The run's progress bar and clocks.
+    after_step : callable
+        Called with the number of steps done after each step.
+
+    Raises
+    ------
+    UserInputError
+        When the loss stops being finite (in any process).
+    """
+    settings, images = run.settings, run.images
+    batch_size, steps_per_epoch = epoch_batches(len(images), settings)
+    total_steps = run.total_steps
+    order = np.random.default_rng([settings.seed, epoch]).permutation(len(images))
+    autocast = (partial(torch.autocast, "cuda", dtype=torch.bfloat16) if run.device.type == "cuda"
+                else contextlib.nullcontext)
+    epoch_mse = []
+    for step in range(run.step, (epoch + 1) * steps_per_epoch):
+        position = step - epoch * steps_per_epoch
+        indices = np.sort(order[position * batch_size : (position + 1) * batch_size])[run.rank::run.world]
+        batch = to_tensor(images[indices]).to(run.device)
+        generator = torch.Generator().manual_seed((settings.seed * 1_000_003 + step) * run.world + run.rank)
+        targets = None
+        if run.teacher_maps is not None:
+            targets = run.teacher_maps[torch.from_numpy(indices[: settings.distill_originals]).to(run.device)]
+        with autocast():
+            loss, parts = training_step(run.stepper, batch, settings, generator, run.losses, run.teacher, targets)
+        value = loss.detach().item()
+        if any_process(not math.isfinite(value), run.world, run.device):
+            meter.bar.close()
+            raise diverged(f"at step {step + 1} of {total_steps} (loss {value})", settings, run.output)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.scheduler.step()
+        run.step = step + 1
+        mse = parts.get("reconstruction", 0.0)
+        epoch_mse.append(mse)
+        rate = meter.count(len(indices) * run.world)
+        meter.bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", mse=f"{mse:.4f}", img_s=f"{rate:.0f}")
+        meter.bar.update()
+        if position == steps_per_epoch - 1:
+            run.history["epochs"].append({"epoch": epoch + 1, "train_mse": float(np.mean(epoch_mse)),
+                                          "seconds": time.perf_counter() - meter.epoch_start,
+                                          "images_per_second": rate})
+            meter.epoch_start = time.perf_counter()
+            if meter.pace and step + 1 < total_steps:
+                meter.pace = False
+                steps_run = step + 1 - meter.start
+                meter.bar.write(pace_line(run.name, epoch + 1, settings.epochs, steps_run,
+                                          time.perf_counter() - meter.run_start, total_steps - step - 1,
+                                          full_epoch=steps_run == steps_per_epoch), file=sys.stderr)
+        after_step(step + 1)
 
 
 class Trainer:
@@ -139,7 +303,7 @@ class Trainer:
 
     `evaluate`, when given, maps a model to a validation accuracy recorded in the history at each
     snapshot. It is recorded only: nothing in training reads it. With a `teacher` (a trained
-    model), the settings' distillation objectives apply; without one they are off. A model whose
+    model), the settings' distillation losses apply; without one they are off. A model whose
     config sets `deploy_weights` has OUT written encoder-only in that weight format; snapshots
     keep the full model (the newest also what resuming needs). On CUDA the forward pass runs
     under bf16 autocast in channels-last layout.
@@ -162,17 +326,17 @@ class Trainer:
         self.teacher = self._checked(teacher).eval().to(self.device) if teacher is not None else None
 
     def _checked(self, teacher: Autoencoder) -> Autoencoder:
-        """The teacher, if the distillation objectives can compare its codes and maps with the student's."""
+        """The teacher, if the distillation losses can compare its codes and maps with the student's."""
         student = build_model(self.model_name, self.config)
         settings = self.settings
         if settings.distill_weight > 0 and settings.distill_loss == "codes" and teacher.code_dim != student.code_dim:
-            raise UserInputError(f"--distill-loss codes: the student's codes have {student.code_dim} dimensions, "
-                                 f"the teacher's {teacher.code_dim}; use 'similarity'")
+            raise UserInputError(f"distill_loss 'codes': the student's codes have {student.code_dim} dimensions, "
+                                 f"the teacher's {teacher.code_dim}; use distill_loss 'similarity'")
         if settings.distill_maps > 0:
             shapes = ["x".join(map(str, latent_map_shape(model))) for model in (student, teacher)]
             if shapes[0] != shapes[1]:
-                raise UserInputError(f"--distill-maps: the student's latent map is {shapes[0]}, the teacher's "
-                                     f"{shapes[1]}; use --distill-maps 0 or a student of the teacher's width")
+                raise UserInputError(f"distill_maps: the student's latent map is {shapes[0]}, the teacher's "
+                                     f"{shapes[1]}; set distill_maps to 0 or use a student of the teacher's width")
         return teacher
 
     def fit(self, images: np.ndarray, output: str | Path | None = None,
@@ -184,36 +348,50 @@ class Trainer:
         every batch through DistributedDataParallel, and rank 0 alone writes files. `resume`
         continues from a snapshot: its path, or the `Snapshot` a caller already read.
         """
-        settings = self.settings
-        rank, world = distributed_rank()
-        batch_size, steps_per_epoch = epoch_batches(len(images), settings)
-        total_steps = settings.epochs * steps_per_epoch
-        kept = min(settings.snapshots, total_steps)  # more snapshots than steps: one per step
-        snapshot_steps = {max(1, round(total_steps * k / kept)) for k in range(1, kept + 1)}
         snapshot = open_snapshot(resume)
-        fingerprint = {"images": images_digest(images),
-                       "teacher": weights_digest(self.teacher) if self.teacher is not None else None}
-        folder = None
+        inputs = {"images": images_digest(images),
+                  "teacher": weights_digest(self.teacher) if self.teacher is not None else None}
         if output is not None:
             output = Path(output)
             check_writable(output)
-            folder = run_folder(output)
-        writes = folder is not None and rank == 0
-        teacher = self.teacher
-        objectives = active_objectives(settings, teacher is not None)
+        run = self._start(images, output, snapshot, inputs)
+        writer = None
+        if output is not None and run.rank == 0:
+            writer = SnapshotWriter(run_folder(output), self.model_name, self.config, self.recipe, self.settings,
+                                    inputs, run.steps_per_epoch, run.total_steps, self.evaluate, fresh=run.step == 0)
+
+        from tqdm.auto import tqdm
+
+        meter = Meter(tqdm(total=run.total_steps, initial=run.step, disable=not self.progress or run.rank != 0,
+                           unit="step", desc=f"train {self.model_name}", dynamic_ncols=True),
+                      start=run.step, pace=self.progress and run.rank == 0)
+        with StopRequest() as stop:
+            for epoch in range(run.step // run.steps_per_epoch, self.settings.epochs):
+                train_one_epoch(run, epoch, meter, partial(_end_of_step, run, writer, meter, stop))
+        meter.bar.close()
+        return self._finish(run, inputs)
+
+    def _start(self, images: np.ndarray, output: Path | None, snapshot: Snapshot | None,
+               inputs: dict[str, str | None]) -> Run:
+        """A run set up: the model built from the seed, its losses and heads, the optimizer and
+        schedule (restored from `snapshot`), the teacher's maps if distillation reads originals,
+        and DistributedDataParallel around it all under torchrun."""
+        settings, teacher = self.settings, self.teacher
+        rank, world = distributed_rank()
         torch.manual_seed(settings.seed)
         model = build_model(self.model_name, self.config)
-        # Parts no objective trains are dropped, so that every parameter gets a gradient (as
+        losses = build_losses(settings, model, teacher)
+        # Parts no loss trains are dropped, so that every parameter gets a gradient (as
         # DistributedDataParallel requires) and none is saved untrained.
-        if "nt_xent" not in objectives:
+        if "nt_xent" not in losses.names:
             model.projector = None
-        if "reconstruction" not in objectives:
+        if "reconstruction" not in losses.names:
             model.decoder = None
-        heads = nn.ModuleDict({name: head for name in objectives
-                               if (head := OBJECTIVES[name].head(model, teacher)) is not None})
-        learner = Learner(model, heads).to(self.device)
+        learner = Learner(model, losses.heads()).to(self.device)
         if self.device.type == "cuda":
             learner = learner.to(memory_format=torch.channels_last)
+        steps_per_epoch = epoch_batches(len(images), settings)[1]
+        total_steps = settings.epochs * steps_per_epoch
         optimizer = make_optimizer(settings, learner.parameters())
         warmup = None if settings.warmup_epochs is None else round(settings.warmup_epochs * steps_per_epoch)
         scheduler = make_scheduler(optimizer, total_steps, warmup)
@@ -221,11 +399,11 @@ class Trainer:
                                    "epochs": [], "checkpoints": []}
         start = 0
         if snapshot is not None:
-            start, history = restore(snapshot, self.model_name, model, heads, optimizer, scheduler, total_steps,
-                                     fingerprint)
+            start, history = restore(snapshot, self.model_name, model, learner.heads, optimizer, scheduler,
+                                     total_steps, inputs)
         # The teacher's maps (an encoding of every image) come after a snapshot is known to fit.
         teacher_maps = None
-        if any(OBJECTIVES[name].needs_teacher for name in objectives) and settings.distill_originals > 0:
+        if losses.needs_teacher and settings.distill_originals > 0:
             teacher_maps = latent_maps(teacher, images, self.device, progress=self.progress and rank == 0)
         stepper: nn.Module = learner
         if world > 1:
@@ -233,107 +411,37 @@ class Trainer:
 
             stepper = DistributedDataParallel(
                 learner, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        autocast = (partial(torch.autocast, "cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
-                    else contextlib.nullcontext)
+        return Run(self.model_name, images, settings, learner, stepper, losses, optimizer, scheduler, self.device,
+                   history, start, teacher, teacher_maps, output, rank, world)
 
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total_steps, initial=start, disable=not self.progress or rank != 0, unit="step",
-                   desc=f"train {self.model_name}", dynamic_ncols=True)
-        learner.train()
-        epoch_mse, epoch_start, seen, tick = [], time.perf_counter(), 0, time.perf_counter()
-        # The first epoch's end refreshes the plan's estimate with measured time (snapshots included).
-        run_start, paced = tick, self.progress and rank == 0
-        order = None
-
-        fresh = start == 0  # the first snapshot of a fresh run replaces an earlier run's
-
-        def save(step: int, record: bool = True) -> None:
-            nonlocal fresh
-            self._save_snapshot(folder, learner, optimizer, scheduler, step, steps_per_epoch, history, fingerprint,
-                                record, replace_earlier_run=fresh)
-            fresh = False
-
-        with StopRequest() as stop:
-            for step in range(start, total_steps):
-                epoch, position = divmod(step, steps_per_epoch)
-                if order is None or position == 0:
-                    order = np.random.default_rng([settings.seed, epoch]).permutation(len(images))
-                indices = np.sort(order[position * batch_size : (position + 1) * batch_size])[rank::world]
-                batch = to_tensor(images[indices]).to(self.device)
-                generator = torch.Generator().manual_seed((settings.seed * 1_000_003 + step) * world + rank)
-                targets = None
-                if teacher_maps is not None:
-                    targets = teacher_maps[torch.from_numpy(indices[: settings.distill_originals]).to(self.device)]
-                with autocast():
-                    loss, parts = training_step(stepper, batch, settings, generator, objectives, teacher, targets)
-                value = loss.detach().item()
-                if any_process(not math.isfinite(value), world, self.device):
-                    bar.close()
-                    raise diverged(f"at step {step + 1} of {total_steps} (loss {value})", settings, output)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                mse = parts.get("reconstruction", 0.0)
-                epoch_mse.append(mse)
-                seen += len(indices) * world
-                rate = seen / max(time.perf_counter() - tick, 1e-9)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", mse=f"{mse:.4f}",
-                                img_s=f"{rate:.0f}")
-                bar.update()
-                if position == steps_per_epoch - 1:
-                    history["epochs"].append({"epoch": epoch + 1, "train_mse": float(np.mean(epoch_mse)),
-                                              "seconds": time.perf_counter() - epoch_start,
-                                              "images_per_second": rate})
-                    epoch_mse, epoch_start = [], time.perf_counter()
-                    if paced and step + 1 < total_steps:
-                        paced = False
-                        bar.write(pace_line(self.model_name, epoch + 1, settings.epochs, step + 1 - start,
-                                            time.perf_counter() - run_start, total_steps - step - 1,
-                                            full_epoch=step + 1 - start == steps_per_epoch), file=sys.stderr)
-                if writes and step + 1 in snapshot_steps:
-                    paused = time.perf_counter()
-                    save(step + 1)
-                    # Writing a snapshot (and the --val score) is not training: keep it out of the rates.
-                    paused = time.perf_counter() - paused
-                    tick, epoch_start = tick + paused, epoch_start + paused
-                if stop_requested(stop.signal is not None, world, self.device):
-                    bar.close()
-                    if folder is None:
-                        raise KeyboardInterrupt
-                    if writes:
-                        save(step + 1, record=False)
-                    raise TrainingInterrupted(snapshot_path(folder, step + 1))
-        bar.close()
-        if world > 1:
-            broadcast_buffers(learner)
-        model = model.eval().cpu().to(memory_format=torch.contiguous_format)
+    def _finish(self, run: Run, inputs: dict[str, str | None]) -> Autoencoder:
+        """The trained model on the CPU in eval mode, its weights checked finite, and OUT written."""
+        if run.world > 1:
+            broadcast_buffers(run.learner)
+        model = run.learner.model.eval().cpu().to(memory_format=torch.contiguous_format)
         if not all(bool(torch.isfinite(tensor).all()) for tensor in model.state_dict().values()
                    if tensor.is_floating_point()):
-            raise diverged("in its last step (weights are not finite)", settings, output)
-        if writes:
+            raise diverged("in its last step (weights are not finite)", run.settings, run.output)
+        if run.output is not None and run.rank == 0:
+            settings = run.settings
             payload = make_payload(model, self.model_name, self.config, self.recipe,
-                                   epoch=settings.epochs, extra={"settings": asdict(settings), **fingerprint})
+                                   epoch=settings.epochs, extra={"settings": asdict(settings), **inputs})
             weights = get_spec(self.model_name).deploy_weights
-            save_checkpoint(output, deployable_payload(payload, weights) if weights else payload)
+            save_checkpoint(run.output, deployable_payload(payload, weights) if weights else payload)
         return model
 
-    def _save_snapshot(self, folder: Path, learner: Learner, optimizer: Any, scheduler: Any, step: int,
-                       steps_per_epoch: int, history: dict[str, Any], inputs: dict[str, str | None],
-                       record: bool = True,
-                       replace_earlier_run: bool = False) -> None:
-        if record:
-            entry: dict[str, Any] = {"epoch": step / steps_per_epoch, "step": step,
-                                     "path": snapshot_path(folder, step).name}
-            if self.evaluate is not None:
-                learner.model.eval()
-                entry["val_acc"] = float(self.evaluate(learner.model))
-                learner.model.train()
-            history["checkpoints"].append(entry)
-        payload = make_payload(
-            learner.model, self.model_name, self.config, self.recipe, epoch=step / steps_per_epoch,
-            extra={"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                   "heads": learner.heads.state_dict(), "settings": asdict(self.settings), "history": history,
-                   **inputs})
-        save_snapshot(folder, step, payload, history, replace_earlier_run)
+
+def _end_of_step(run: Run, writer: SnapshotWriter | None, meter: Meter, stop: StopRequest, step: int) -> None:
+    """After step `step`: the snapshot due then, if any; and, when any process got a stop signal,
+    a snapshot to resume from (with an OUT) and `TrainingInterrupted` (else KeyboardInterrupt)."""
+    heads, model = run.learner.heads, run.learner.model
+    if writer is not None and writer.due(step):
+        with meter.paused():  # writing a snapshot (and its validation score) is not training
+            writer.write(step, model, heads, run.optimizer, run.scheduler, run.history)
+    if stop_requested(stop.signal is not None, run.world, run.device):
+        meter.bar.close()
+        if run.output is None:
+            raise KeyboardInterrupt
+        if writer is not None:
+            writer.write(step, model, heads, run.optimizer, run.scheduler, run.history, record=False)
+        raise TrainingInterrupted(snapshot_path(run_folder(run.output), step))

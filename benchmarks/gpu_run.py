@@ -72,7 +72,7 @@ def planned_epochs(name: str, images: np.ndarray, epochs: list[int], seconds_lef
                    seed: int) -> tuple[list[int], list[float]]:
     """Epochs of (teacher, student) of GPU config `name` that fit `seconds_left`, scaled down
     together where needed, and the planned seconds of each stage."""
-    from aecluster.stages import recipe_seconds
+    from aecluster.plans import recipe_seconds
 
     stages = [get_spec(name).teacher, name]
     registered = [TrainSettings.for_model(stage).epochs for stage in stages]

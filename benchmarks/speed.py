@@ -64,8 +64,8 @@ def training_throughput(name: str, images: np.ndarray, steps: int = 5, batch_siz
 
     from aecluster.devices import resolve_device
     from aecluster.models import build_model
+    from aecluster.plans import step_seconds
     from aecluster.registry import TrainSettings, get_spec
-    from aecluster.stages import step_seconds
 
     device = resolve_device(device)
     settings = TrainSettings.for_model(name, batch_size=batch_size)

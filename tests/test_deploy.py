@@ -93,14 +93,14 @@ def test_onnx_matches_torch(tmp_path, two_groups, trained_checkpoint):
 def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_groups, monkeypatch):
     from dataclasses import replace
 
-    from aecluster.objectives import COMPARISONS
+    from aecluster import losses
     from aecluster.registry import REGISTRY, TrainSettings
     from aecluster.stages import run_stages, teacher_path
 
     spec = REGISTRY["best_cnn"]
     assert spec.teacher == "teacher" and spec.deploy_weights == "float16"
     distilled = []
-    monkeypatch.setitem(COMPARISONS, "similarity",
+    monkeypatch.setattr(losses, "similarity_distillation",
                         lambda student, teacher: distilled.append(teacher.shape) or student.sum() * 0)
     quick_teacher = replace(REGISTRY["teacher"], training={**REGISTRY["teacher"].training, "epochs": 1,
                                                            "batch_size": 32})

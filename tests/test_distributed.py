@@ -40,8 +40,7 @@ GATHER_SCRIPT = '''
 import json, sys
 import torch
 import torch.distributed as dist
-from aecluster.objectives import SimilarityDistillation, nt_xent, similarity_distillation, NTXent, Step
-from aecluster.registry import TrainSettings
+from aecluster.losses import NTXentLoss, SimilarityDistillationLoss, Step, nt_xent, similarity_distillation
 
 dist.init_process_group("gloo")
 rank, world = dist.get_rank(), dist.get_world_size()
@@ -52,11 +51,10 @@ full = [z.clone().requires_grad_() for z in (z1, z2)]
 expected = nt_xent(full[0], full[1], 0.2) + similarity_distillation(torch.cat(full), torch.cat([teacher, teacher]))
 expected.backward()
 local = [z[rows].clone().requires_grad_() for z in (z1, z2)]
-settings = TrainSettings(temperature=0.2, contrastive_weight=1.0, distill_weight=1.0)
 codes = torch.cat(local)
 step = Step(None, None, None, codes, None, codes, None)
 step._cache["teacher_codes"] = torch.cat([teacher[rows], teacher[rows]])
-loss = NTXent()(step, settings, None) + SimilarityDistillation()(step, settings, None)
+loss = NTXentLoss(0.2)(step) + SimilarityDistillationLoss()(step)
 loss.backward()
 # Every process computes the whole batch's loss, so each rows' gradient arrives from every
 # process: world times the single-process gradient, which DistributedDataParallel's averaging of
@@ -80,7 +78,7 @@ def run_in_two_processes(code: str, folder) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_gathered_objectives_equal_the_single_process_batch(tmp_path):
+def test_gathered_losses_equal_the_single_process_batch(tmp_path):
     """NT-Xent and similarity distillation see every process's rows: the same loss and gradient as
     one process with the whole batch, whatever the split."""
     run_in_two_processes(GATHER_SCRIPT, tmp_path)

@@ -103,7 +103,7 @@ def test_a_snapshot_of_another_model_is_refused(tmp_path, image_files, trained_c
     snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[-1]
     code = main(["train", "--model", "best_cnn", str(image_files[0]), str(tmp_path / "o.pth"), "--resume",
                  str(snapshot)])
-    assert code == 2 and "snapshot of model 'improved', but --model is 'best_cnn'" in capsys.readouterr().err
+    assert code == 2 and "snapshot of model 'improved', but this run trains 'best_cnn'" in capsys.readouterr().err
 
 
 def test_stage_commands_train_a_teacher_then_distil_a_student(tmp_path, image_files, capsys):
@@ -150,7 +150,7 @@ def test_plan_with_measured_times_changes_no_weight(tmp_path, two_groups, quick_
 
 def test_a_resumed_teacher_plan_says_its_step_and_times_only_the_steps_left(tmp_path, two_groups, quick_teacher,
                                                                            steps, monkeypatch):
-    from aecluster import stages
+    from aecluster import plans, stages
     from aecluster.registry import TrainSettings
     from aecluster.snapshots import TrainingInterrupted
 
@@ -159,7 +159,7 @@ def test_a_resumed_teacher_plan_says_its_step_and_times_only_the_steps_left(tmp_
     with pytest.raises(TrainingInterrupted) as stopped:
         stages.run_stages("best_cnn", two_groups[0], tmp_path / "a.pth", settings, progress=False)
     steps.stop_at = None
-    monkeypatch.setattr(stages, "step_seconds", lambda *args, **kwargs: 10.0)
+    monkeypatch.setattr(plans, "step_seconds", lambda *args, **kwargs: 10.0)
     messages = []
     stages.run_stages("best_cnn", two_groups[0], tmp_path / "a.pth", settings, resume=stopped.value.snapshot,
                       say=messages.append, estimate=True, progress=False)

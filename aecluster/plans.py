@@ -1,0 +1,109 @@
+"""How long training will take, and the plan a student's run records.
+
+A stage's time is measured, not modelled: `step_seconds` times a few steps of the real trainer
+on this machine, `estimate_seconds` scales that to the stage's steps (or times a patch
+dictionary's fit), `recipe_seconds` does so for every stage of a config. `planned` keeps a
+student's settings in OUT_run/stages.json, so that resuming its teacher phase needs no options.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aecluster.atomic import atomic_path
+from aecluster.distributed import distributed_rank
+from aecluster.encoding import encode_images
+from aecluster.models import Autoencoder, build_model
+from aecluster.patches import fit_seconds
+from aecluster.registry import TrainSettings, get_spec, model_config
+from aecluster.snapshots import run_folder, settings_of
+from aecluster.training import Trainer, epoch_batches
+
+
+def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
+                 config: dict[str, Any] | None = None, device: str | None = None, steps: int = 3) -> float:
+    """Seconds of one training step of config `name` with `settings` on `device`: `steps` steps
+    on a slice of the images less one, both timed after a warm-up step, so that start-up costs
+    (kernel choices, allocator, imports) do not count. On a machine shared with other work it is
+    as noisy as the load."""
+    batch, per_epoch = epoch_batches(len(images), settings)
+
+    def seconds(count: int) -> float:
+        start = time.perf_counter()
+        Trainer(name, replace(settings, epochs=1), device=device, progress=False, teacher=teacher,
+                config=config).fit(images[: count * batch])
+        return time.perf_counter() - start
+
+    steps = min(steps, per_epoch)
+    first = seconds(1)
+    return max((seconds(steps) - seconds(1)) / (steps - 1), 0.0) if steps > 1 else first
+
+
+def stage_steps(images: np.ndarray, settings: TrainSettings) -> int:
+    """How many steps a stage trains on `images`: its epochs times the full batches of an epoch."""
+    return settings.epochs * epoch_batches(len(images), settings)[1]
+
+
+def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
+                     config: dict[str, Any] | None = None, device: str | None = None, from_step: int = 0) -> float:
+    """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps
+    left after `from_step` (where a resumed stage starts); for a patch dictionary, its fit's
+    time (`fit_seconds`)."""
+    fit = get_spec(name).dictionary_settings
+    if fit is not None:
+        merged = {**model_config(name), **(config or {})}
+        points = fit.patches if teacher is None else teacher.encoder.centres.shape[0]
+        seconds = fit_seconds(points, merged["centres"], merged["patch_size"], fit.iterations)
+        if get_spec(name).fallback_recipes:
+            seconds += encode_seconds(build_model(name, merged), images)
+        return seconds
+    per_step = step_seconds(name, images, settings, teacher=teacher, config=config, device=device)
+    return per_step * max(stage_steps(images, settings) - from_step, 0)
+
+
+def encode_seconds(model: Autoencoder, images: np.ndarray, probe: int = 128) -> float:
+    """Roughly how long encoding `images` takes here: `probe` of them, timed, scaled to all."""
+    start = time.perf_counter()
+    encode_images(model, images[:probe])
+    return (time.perf_counter() - start) * len(images) / min(probe, len(images))
+
+
+def recipe_seconds(name: str, images: np.ndarray, *, seed: int = 0, batch: int | None = None,
+                   device: str | None = None) -> list[float]:
+    """Estimated seconds of each stage of config `name` (its teacher first, if any) with the
+    registered settings. With `batch`, the timed steps hold `batch` images instead of the
+    configured batch and the time is scaled to the whole data: what a configuration meant for another
+    machine (the GPU configuration on a CPU, say) would take here, in seconds rather than hours of
+    measuring."""
+    spec = get_spec(name)
+    stages = ([spec.teacher] if spec.teacher is not None else []) + [name]
+    seconds = []
+    for stage in stages:
+        settings = TrainSettings.for_model(stage, seed=seed)
+        if batch is not None:
+            settings = replace(settings, batch_size=batch, distill_originals=min(settings.distill_originals, batch))
+        teacher = build_model(spec.teacher) if stage == name and spec.teacher is not None else None
+        seconds.append(estimate_seconds(stage, images, settings, teacher=teacher, device=device))
+    return seconds
+
+
+def planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings,
+             config: dict[str, Any] | None) -> tuple[TrainSettings, dict[str, Any] | None]:
+    """The student's settings and config for this run: those recorded in OUT_run/stages.json when
+    resuming the teacher phase (so that the resume command needs no options), else the given
+    ones, recorded there."""
+    plan = run_folder(output) / "stages.json"
+    if resuming_teacher and plan.is_file():
+        recorded = json.loads(plan.read_text())
+        return settings_of(recorded, plan), recorded["config"]
+    run_folder(output).mkdir(exist_ok=True)
+    if distributed_rank()[0] == 0:
+        with atomic_path(plan) as temporary:
+            temporary.write_text(json.dumps({"settings": asdict(settings), "config": config}, indent=2))
+    return settings, config
