@@ -103,7 +103,7 @@ def test_a_snapshot_of_another_model_is_refused(tmp_path, image_files, trained_c
     snapshot = sorted(run_folder(trained_checkpoint).glob("step_*.pth"))[-1]
     code = main(["train", "--model", "best_cnn", str(image_files[0]), str(tmp_path / "o.pth"), "--resume",
                  str(snapshot)])
-    assert code == 2 and "snapshot of model 'improved', but this run trains 'best_cnn'" in capsys.readouterr().err
+    assert code == 2 and "snapshot of model 'improved', but --model is 'best_cnn'" in capsys.readouterr().err
 
 
 def test_stage_commands_train_a_teacher_then_distil_a_student(tmp_path, image_files, capsys):
