@@ -211,6 +211,7 @@ class ModelConfig:
     deploy_weights: str | None = None
     dictionary: dict[str, Any] | None = None
     fallback_recipes: tuple[dict[str, Any], ...] = ()
+    fallback_model: str | None = None
 
     @property
     def settings(self) -> TrainSettings:
@@ -263,8 +264,8 @@ def load_config(path: str | Path) -> ModelConfig:
         raise UserInputError(f"{path}: not a readable YAML config ({str(exc).splitlines()[0][:160]})") from None
     if not isinstance(raw, dict):
         raise UserInputError(f"{path}: expected a mapping of settings, found {type(raw).__name__}")
-    allowed = {"description", "architecture", "training", "recipe", "fallback_recipes", "teacher", "deploy_weights",
-               "dictionary"}
+    allowed = {"description", "architecture", "training", "recipe", "fallback_recipes", "fallback_model", "teacher",
+               "deploy_weights", "dictionary"}
     unknown = sorted(set(raw) - allowed)
     if unknown or "architecture" not in raw:
         raise UserInputError(f"{path}: unknown section(s) {', '.join(unknown) or 'none'}; expected "
@@ -294,12 +295,18 @@ def load_config(path: str | Path) -> ModelConfig:
     if fallbacks and builder != "patches":
         raise UserInputError(f"{path}: fallback_recipes go with builder 'patches' "
                              "(the recipe is chosen when its dictionary is fitted)")
+    fallback_model = raw.get("fallback_model")
+    if fallback_model is not None and not (isinstance(fallback_model, str) and fallbacks and raw.get("teacher")):
+        raise UserInputError(f"{path}: fallback_model {fallback_model!r}: expected the name of a student config, in a "
+                             "patch-dictionary student config with fallback_recipes (the model trained instead when "
+                             "none of its teacher's recipes holds)")
     weights = raw.get("deploy_weights")
     if weights is not None and weights not in WEIGHT_FORMATS:
         raise UserInputError(f"{path}: deploy_weights {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
     return ModelConfig(name=path.stem, description=str(raw.get("description", "")), builder=builder,
                        config=architecture, training=training, recipe=recipe, teacher=raw.get("teacher"),
-                       deploy_weights=weights, dictionary=dictionary, fallback_recipes=fallbacks)
+                       deploy_weights=weights, dictionary=dictionary, fallback_recipes=fallbacks,
+                       fallback_model=fallback_model)
 
 
 def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:
@@ -308,6 +315,10 @@ def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:
     for spec in registry.values():
         if spec.teacher is not None and spec.teacher not in registry:
             raise UserInputError(f"{folder / spec.name}.yaml: teacher {spec.teacher!r} is not a registered config")
+        fallback = registry.get(spec.fallback_model) if spec.fallback_model is not None else None
+        if spec.fallback_model is not None and (fallback is None or fallback.teacher is None):
+            raise UserInputError(f"{folder / spec.name}.yaml: fallback_model {spec.fallback_model!r} is not a "
+                                 "registered student config (one that names a teacher)")
     return registry
 
 

@@ -30,14 +30,14 @@ from aecluster.checkpoint import (
 )
 from aecluster.data import images_digest
 from aecluster.distributed import distributed_rank
-from aecluster.encoding import check_recipe, encode_images, validation_scorer
+from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, encode_images, validation_scorer
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_dictionary, merge_atoms
 from aecluster.plans import estimate_seconds, planned, stage_steps
 from aecluster.reduction import logger
 from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec, model_config
-from aecluster.selection import stable_recipe
+from aecluster.selection import AGREEMENTS, STABLE, most_stable, stable_recipe
 from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folder, settings_of
 from aecluster.training import Trainer, about
 
@@ -91,30 +91,63 @@ def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, se
     encoder.load_dictionary(dictionary)
     model.eval()
     if output is not None and distributed_rank()[0] == 0:
+        judgement: list[dict[str, Any]] = []
         if recipe is None:
-            recipe = chosen_recipe(name, model, images, settings.seed, progress)
+            recipe, judgement = judged_recipes(name, model, images, settings.seed, progress)
         payload = make_payload(model, name, config, dict(recipe), epoch=0, extra={
             "settings": asdict(settings), "dictionary": asdict(fit), "images": images_digest(images),
-            "teacher": weights_digest(teacher) if teacher is not None else None})
+            "teacher": weights_digest(teacher) if teacher is not None else None, "recipe_judgement": judgement})
         save_checkpoint(output, deployable_payload(payload, spec.deploy_weights) if spec.deploy_weights else payload)
     return model, recipe
 
 
-def chosen_recipe(name: str, model: Autoencoder, images: np.ndarray, seed: int = 0,
-                  progress: bool = True) -> dict[str, Any]:
+def judged_recipes(name: str, model: Autoencoder, images: np.ndarray, seed: int = 0,
+                   progress: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Config `name`'s recipe, or, when it lists `fallback_recipes`, the one the rule of
     docs/accuracy.md (`selection.stable_recipe`) chooses on the codes of `images`: the config's
     recipe while its groups hold across seeds, subsamples and 2,000 images alone, else the most
-    stable of them all. Labels play no part."""
+    stable of them all. Labels play no part.
+
+    Returns
+    -------
+    recipe : dict
+        The chosen recipe.
+    judged : list of dict
+        One row per judged recipe, the config's first: the recipe and its agreements
+        (`selection.AGREEMENTS`); empty for a config without fallback recipes.
+    """
     spec = get_spec(name)
     recipes = [check_recipe(recipe, f"config {name!r}") for recipe in (spec.recipe, *spec.fallback_recipes)]
     if len(recipes) == 1:
-        return spec.recipe
+        return spec.recipe, []
     codes = encode_images(model, images, progress=progress)
     logger.info("recipe: judging the recipes of %r by how stable their groups are", name)
-    chosen, _ = stable_recipe(codes, recipes, seed, report=lambda line: logger.info("recipe: %s", line))
+    chosen, rows = stable_recipe(codes, recipes, seed, report=lambda line: logger.info("recipe: %s", line))
     logger.info("recipe: %s + %s chosen", chosen["reduce"], chosen["method"])
-    return chosen
+    return chosen, rows
+
+
+def chosen_recipe(name: str, model: Autoencoder, images: np.ndarray, seed: int = 0,
+                  progress: bool = True) -> dict[str, Any]:
+    """The recipe `judged_recipes` chooses for config `name` on the codes of `images`."""
+    return judged_recipes(name, model, images, seed, progress)[0]
+
+
+def recorded_judgement(path: Path | None) -> list[dict[str, Any]] | None:
+    """The judged recipes a patch-dictionary checkpoint at `path` records (`fit_patch_stage`), or
+    None where it records none or they are not rows of a complete recipe and its agreements."""
+    if path is None or not path.is_file():
+        return None
+    rows = read_checkpoint(path).get("recipe_judgement")
+    if not isinstance(rows, list) or not rows:
+        return None
+    for row in rows:
+        if not (isinstance(row, dict) and isinstance(row.get("recipe"), dict)
+                and set(row["recipe"]) == set(RECIPE_DEFAULTS)
+                and all(isinstance(row.get(key), float) and 0 <= row[key] <= 1 for key in AGREEMENTS)):
+            return None
+        check_recipe(row["recipe"], str(path))
+    return rows
 
 
 def teacher_path(output: str | Path) -> Path:
@@ -269,9 +302,93 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     say(f"stage 2/2: student {name!r} distilled from it, "
         f"{stage_text(name, settings, options.get('config'), distilled=True)}{student_resumes}{times[1]} "
         f"-> {output or 'memory'}")
+    if spec.fallback_model is not None and student_resume is None:
+        say(fallback_plan(spec.fallback_model, images, output, settings.seed, estimate, device))
     teacher = reused if reused is not None else train_stage(
         spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)[0]
+    if spec.fallback_model is not None and student_resume is None:
+        judged = recorded_judgement(path) or judged_recipes(spec.teacher, teacher, images, settings.seed, progress)[1]
+        if judged and min(judged[0][key] for key in AGREEMENTS) < STABLE:
+            instead = fallback_stages(spec.fallback_model, judged, images, output, settings.seed, device, progress)
+            if instead is not None:
+                return instead
     return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume, **options)
+
+
+def fallback_teacher_path(output: str | Path) -> Path:
+    """Where a run keeps the teacher of its config's `fallback_model`: OUT_run/fallback_teacher.pth."""
+    return run_folder(output) / "fallback_teacher.pth"
+
+
+def fallback_plan(name: str, images: np.ndarray, output: str | Path | None, seed: int, estimate: bool,
+                  device: str | None) -> str:
+    """The plan's line for a config's `fallback_model` `name` (its teacher, then it), with the
+    time of each measured here when `estimate` is set."""
+    spec = get_spec(name)
+    times = ["", ""]
+    if estimate:
+        times = [", " + about(estimate_seconds(stage, images, TrainSettings.for_model(stage, seed=seed),
+                                               teacher=teacher, device=device))
+                 for stage, teacher in ((spec.teacher, None), (name, build_model(spec.teacher)))]
+    where = fallback_teacher_path(output) if output is not None else "memory"
+    return (f"  when the teacher's recipes do not hold: teacher {spec.teacher!r}, "
+            f"{stage_text(spec.teacher, TrainSettings.for_model(spec.teacher, seed=seed))}{times[0]} -> {where}, "
+            f"then student {name!r} instead, {stage_text(name, TrainSettings.for_model(name, seed=seed))}{times[1]} "
+            f"-> {output or 'memory'}")
+
+
+def fallback_stages(name: str, judged: list[dict[str, Any]], images: np.ndarray, output: str | Path | None,
+                    seed: int, device: str | None = None,
+                    progress: bool = True) -> tuple[Autoencoder, dict[str, Any]] | None:
+    """Train the teacher of student config `name` and judge its recipes (its teacher's, then its
+    own) as `judged_recipes` does; when the most stable of all rows (`selection.most_stable`,
+    `judged` first: a patch-dictionary teacher's rows, whose first recipe did not hold) is one
+    of them, train `name` from that teacher with that recipe and return it and the recipe, else
+    None (the caller goes on with its own student). Labels play no part.
+
+    Parameters
+    ----------
+    name : str
+        A registered student config (a config's `fallback_model`).
+    judged : list of dict
+        The rows of the recipes judged so far, the default first (`judged_recipes`).
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images.
+    output : str, Path or None
+        The student's checkpoint; its teacher goes to `fallback_teacher_path` (reused when
+        trained with the same settings and images). None trains in memory.
+    seed : int
+        Seed of both stages and of the judgement.
+    device : str, optional
+        The torch device.
+    progress : bool
+        Draw progress bars.
+
+    Returns
+    -------
+    (model, recipe) or None
+    """
+    spec = get_spec(name)
+    logger.info("recipe: the first recipe does not hold; training %r to judge its codes too", spec.teacher)
+    settings = TrainSettings.for_model(spec.teacher, seed=seed)
+    path = fallback_teacher_path(output) if output is not None else None
+    teacher = (_trained(spec.teacher, path, settings, images) if path is not None else None) or train_stage(
+        spec.teacher, images, path, settings, device=device, progress=progress)[0]
+    recipes = [check_recipe(recipe, f"config {config!r}")
+               for config, recipe in ((spec.teacher, get_spec(spec.teacher).recipe), (name, spec.recipe))]
+    codes = encode_images(teacher, images, progress=progress)
+    _, rows = stable_recipe(codes, recipes, seed, report=lambda line: logger.info("recipe: %s", line))
+    chosen = most_stable([*judged, *rows], AGREEMENTS)
+    if not any(chosen is row for row in rows):
+        logger.info("recipe: %s + %s of the first teacher kept", chosen["recipe"]["reduce"],
+                    chosen["recipe"]["method"])
+        return None
+    logger.info("recipe: %s + %s of %r chosen: training student %r", chosen["recipe"]["reduce"],
+                chosen["recipe"]["method"], spec.teacher, name)
+    student_settings, config = stage_settings(name, {"seed": seed}, teacher=teacher)
+    model, _ = train_stage(name, images, output, student_settings, teacher=teacher, recipe=chosen["recipe"],
+                           config=config, device=device, progress=progress)
+    return model, chosen["recipe"]
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,73 @@ def test_stage_commands_fit_the_teacher_then_the_student_and_a_saved_model_predi
                  str(tmp_path / "s2.pth"), "--resume", str(tmp_path / "t.pth")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "t.pth" in error and not (tmp_path / "s2.pth").exists()
+
+
+@pytest.fixture
+def tiny_cnn_pair(monkeypatch):
+    """The CNN pair ('teacher', 'best_cnn') that `best` falls back to, at 8-16-32 channels and one
+    epoch of 50-image batches, so that it trains in seconds."""
+    from dataclasses import replace
+
+    for name in ("teacher", "best_cnn"):
+        spec = REGISTRY[name]
+        monkeypatch.setitem(REGISTRY, name, replace(spec, config={**spec.config, "widths": [8, 16, 32]},
+                                                    training={**spec.training, "epochs": 1, "batch_size": 50,
+                                                              "distill_originals": 50}))
+
+
+def unstable_first(monkeypatch, agreements: tuple[float, float]) -> list[list[str]]:
+    """Make the first judgement (the dictionary teacher's) find `agreements` for its two recipes
+    (the same across seeds, subsamples and samples); the later ones are judged for real. Returns
+    the methods of each judgement."""
+    import aecluster.stages as stages
+
+    calls: list[list[str]] = []
+    real = stages.stable_recipe
+
+    def judged(codes, recipes, seed=0, report=None):
+        calls.append([recipe["method"] for recipe in recipes])
+        if len(calls) > 1:
+            return real(codes, recipes, seed, report)
+        rows = [{"recipe": recipe, "seed_agreement": agreement, "subsample_agreement": agreement,
+                 "sample_agreement": agreement} for recipe, agreement in zip(recipes, agreements, strict=True)]
+        return recipes[0], rows
+
+    monkeypatch.setattr(stages, "stable_recipe", judged)
+    return calls
+
+
+def test_when_the_dictionarys_recipes_do_not_hold_the_more_stable_cnn_pair_ships(
+        tmp_path, small_dictionary, tiny_cnn_pair, monkeypatch, capsys):
+    images, _ = make_orientation_textures(200)
+    np.save(tmp_path / "x.npy", images)
+    calls = unstable_first(monkeypatch, (0.6, 0.7))
+    assert main(["train", "--model", "best", str(tmp_path / "x.npy"), str(tmp_path / "best.pth")]) == 0
+    err = capsys.readouterr().err
+    assert "when the teacher's recipes do not hold: teacher 'teacher'" in err  # in the plan, before training
+    assert err.index("when the teacher's recipes do not hold") < err.index("training 'teacher' to judge")
+    student, cnn = read_checkpoint(tmp_path / "best.pth"), read_checkpoint(tmp_path / "best_run" / "fallback_teacher.pth")
+    assert (student["model"], cnn["model"]) == ("best_cnn", "teacher")
+    # the CNN's own recipes were judged (the teacher config's first), and the chosen one is written
+    assert calls[1] == ["kmeans", "scan"][: len(calls[1])] and calls[1][0] == "kmeans"
+    assert student["recipe"]["reduce"] == "l2,pca:32" and f"of 'teacher' chosen: training student 'best_cnn'" in err
+    # the dictionary teacher records its judgement, so that a rerun reuses it
+    recorded = read_checkpoint(tmp_path / "best_run" / "teacher.pth")["recipe_judgement"]
+    assert [row["seed_agreement"] for row in recorded] == [0.6, 0.7]
+
+
+def test_a_dictionary_recipe_more_stable_than_the_cnns_keeps_the_dictionary_student(
+        tmp_path, small_dictionary, tiny_cnn_pair, monkeypatch, capsys):
+    images, _ = make_orientation_textures(200)
+    calls = unstable_first(monkeypatch, (0.6, 0.9999))  # the fallback recipe beats any CNN row here
+    model, recipe = run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
+    assert read_checkpoint(tmp_path / "best.pth")["model"] == "best"
+    assert (tmp_path / "best_run" / "fallback_teacher.pth").is_file() and len(calls) == 3
+    assert "of the first teacher kept" in capsys.readouterr().err
+
+
+def test_a_stable_dictionary_trains_no_cnn(tmp_path, small_dictionary, tiny_cnn_pair):
+    images, _ = make_orientation_textures(200)
+    run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
+    assert read_checkpoint(tmp_path / "best.pth")["model"] == "best"
+    assert not (tmp_path / "best_run" / "fallback_teacher.pth").exists()

@@ -51,6 +51,7 @@ GOOD = "architecture:\n  builder: conv\n  widths: [8, 16, 32]\ntraining:\n  epoc
     (GOOD + "fallback_recipes: {method: scan}\n", "fallback_recipes must be a list"),
     (GOOD + "fallback_recipes:\n  - {method: scan}\n", "fallback_recipes go with builder .patches."),
     (GOOD + "deploy_weights: float8\n", "deploy_weights 'float8'"),
+    (GOOD + "teacher: t\nfallback_model: s\n", "fallback_model 's': expected .* with fallback_recipes"),
     ("training:\n  epochs: 3\n", "architecture \\(required\\)"),
     ("- a list\n", "expected a mapping"),
     ("architecture: [unclosed\n", "not a readable YAML config"),
@@ -68,6 +69,22 @@ def test_student_config_must_name_a_registered_teacher(tmp_path):
         load_registry(tmp_path)
     write(tmp_path, "nobody", GOOD)
     assert load_registry(tmp_path)["student"].teacher == "nobody"
+
+
+PATCH_STUDENT = ("architecture:\n  builder: patches\ndictionary:\n  patches: 1000\nteacher: nobody\n"
+                 "fallback_recipes:\n  - {method: scan}\nfallback_model: other\n")
+
+
+def test_a_fallback_model_must_be_a_registered_student(tmp_path):
+    write(tmp_path, "nobody", GOOD)
+    write(tmp_path, "student", PATCH_STUDENT)
+    with pytest.raises(UserInputError, match="fallback_model 'other' is not a registered student config"):
+        load_registry(tmp_path)
+    write(tmp_path, "other", GOOD)  # registered, but no student
+    with pytest.raises(UserInputError, match="fallback_model 'other' is not a registered student config"):
+        load_registry(tmp_path)
+    write(tmp_path, "other", GOOD + "teacher: nobody\n")
+    assert load_registry(tmp_path)["student"].fallback_model == "other"
 
 
 def test_registry_and_help_do_not_import_torch():
