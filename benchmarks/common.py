@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from aecluster.api import AEClusterer
+from aecluster.checkpoint import read_checkpoint
 from aecluster.data import load_images, load_labels
 from aecluster.encoding import fit_groups
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 from aecluster.registry import TrainSettings, get_spec
 from aecluster.snapshots import run_folder
-from aecluster.stages import run_stages
+from aecluster.stages import fallback_teacher_path, run_stages
 
 
 def parse_settings(text: str, whole: str | None = None, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -129,7 +130,9 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
                        progress=sys.stderr.isatty(), teacher_overrides=teacher_overrides)
             train_seconds = time.perf_counter() - clock
     scores = {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
-    teacher = run_folder(path) / "teacher.pth"
+    # a student its config fell back to (`best` -> `best_cnn`) was distilled from the fallback teacher
+    fell_back = read_checkpoint(path)["model"] != model
+    teacher = fallback_teacher_path(path) if fell_back else run_folder(path) / "teacher.pth"
     if teacher.is_file():
         scores["teacher"] = score_checkpoint(teacher, data, seed)
         agreement = group_agreement(scores, scores["teacher"])
