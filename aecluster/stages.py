@@ -331,7 +331,7 @@ def fallback_plan(name: str, images: np.ndarray, output: str | Path | None, seed
                                                teacher=teacher, device=device))
                  for stage, teacher in ((spec.teacher, None), (name, build_model(spec.teacher)))]
     where = fallback_teacher_path(output) if output is not None else "memory"
-    return (f"  when the teacher's recipes do not hold: teacher {spec.teacher!r}, "
+    return (f"  if the teacher's first recipe does not hold: teacher {spec.teacher!r}, "
             f"{stage_text(spec.teacher, TrainSettings.for_model(spec.teacher, seed=seed))}{times[0]} -> {where}, "
             f"then student {name!r} instead, {stage_text(name, TrainSettings.for_model(name, seed=seed))}{times[1]} "
             f"-> {output or 'memory'}")
@@ -369,7 +369,9 @@ def fallback_stages(name: str, judged: list[dict[str, Any]], images: np.ndarray,
     (model, recipe) or None
     """
     spec = get_spec(name)
-    logger.info("recipe: the first recipe does not hold; training %r to judge its codes too", spec.teacher)
+    first = judged[0]["recipe"]
+    logger.info("recipe: %s + %s does not hold; training %r to judge its codes too (fallback %r)",
+                first["reduce"], first["method"], spec.teacher, name)
     settings = TrainSettings.for_model(spec.teacher, seed=seed)
     path = fallback_teacher_path(output) if output is not None else None
     teacher = (_trained(spec.teacher, path, settings, images) if path is not None else None) or train_stage(

@@ -225,8 +225,8 @@ def test_when_the_dictionarys_recipes_do_not_hold_the_more_stable_cnn_pair_ships
     calls = unstable_first(monkeypatch, (0.6, 0.7))
     assert main(["train", "--model", "best", str(tmp_path / "x.npy"), str(tmp_path / "best.pth")]) == 0
     err = capsys.readouterr().err
-    assert "when the teacher's recipes do not hold: teacher 'teacher'" in err  # in the plan, before training
-    assert err.index("when the teacher's recipes do not hold") < err.index("training 'teacher' to judge")
+    assert "if the teacher's first recipe does not hold: teacher 'teacher'" in err  # in the plan, before training
+    assert err.index("if the teacher's first recipe does not hold") < err.index("training 'teacher' to judge")
     student, cnn = read_checkpoint(tmp_path / "best.pth"), read_checkpoint(tmp_path / "best_run" / "fallback_teacher.pth")
     assert (student["model"], cnn["model"]) == ("best_cnn", "teacher")
     # the CNN's own recipes were judged (the teacher config's first), and the chosen one is written
