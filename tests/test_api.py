@@ -16,7 +16,7 @@ def test_fit_trains_and_labels(two_groups):
     estimator = AEClusterer(model="improved", reduce="pca:2", epochs=2, batch_size=16, random_state=0)
     predicted = estimator.fit_predict(images)
     assert predicted.shape == (64,) and set(predicted) == {0, 1}
-    assert estimator.encode(images).shape == (64, estimator.encoder_.code_dim)
+    assert estimator.encode(images).shape == (64, estimator.encoder_.model_.code_dim)
     assert estimator.transform(images[:5]).shape == (5, 2)
     np.testing.assert_array_equal(estimator.predict(images), estimator.labels_)
 
