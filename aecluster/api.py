@@ -415,7 +415,8 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         ValueError, UserInputError
             As `fit`.
         """
-        return self.reducer_.transform(self._fit(X))
+        codes = self._fit(X)
+        return self.reducer_.transform(codes)
 
     def _groups(self, X: np.ndarray) -> np.ndarray:
         """The fitted group of each image (before naming)."""
