@@ -30,7 +30,9 @@ setup(
     ],
     extras_require={
         "onnx": ["onnx>=1.14", "onnxruntime>=1.16", "onnxscript>=0.1"],
-        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.4", "onnx>=1.14", "onnxruntime>=1.16", "onnxscript>=0.1"],
+        # The tests run check_estimator with expected_failed_checks, new in scikit-learn 1.6.
+        "dev": ["scikit-learn>=1.6", "pytest>=7", "hypothesis>=6", "ruff>=0.4", "onnx>=1.14", "onnxruntime>=1.16",
+                "onnxscript>=0.1"],
     },
     entry_points={"console_scripts": ["aecluster=aecluster.cli:main"]},
 )

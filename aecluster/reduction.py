@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import logging
 import os
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
 from aecluster.errors import UserInputError
+from aecluster.seeds import integer_seed
 
 REDUCER_NAMES = ("pca", "wpca", "kpca", "tsne", "umap", "l2")
 # Why a fitted link of these kinds cannot be saved as plain arrays.
@@ -186,38 +190,111 @@ def numba_cache_dir() -> Path:
 class ReducerChain(TransformerMixin, BaseEstimator):
     """Standardise (unless `standardize=False`), then apply each reducer of `spec` in turn.
 
-    `max_fit_samples` caps how many codes the chain is fitted on (a fixed random sample); all
-    codes are then transformed. Fitting on everything is exact for N below the cap.
+    A scikit-learn transformer of codes (N, dim): the step between `encoder.ImageEncoder` and a
+    clustering estimator in a `Pipeline`. `max_fit_samples` caps how many codes the chain is
+    fitted on (a fixed random sample); all codes are then transformed. Fitting on everything is
+    exact for N below the cap.
+
+    Parameters
+    ----------
+    spec : str, default="pca:50"
+        The chain, e.g. "l2,pca:32" or "kpca:200,tsne:2" (`parse_chain`).
+    random_state : int, numpy.random.RandomState or None, default=0
+        Seeds the sample and the links. An int is the seed; a `RandomState` or None gives the
+        seed it draws once per `fit` (`seeds.integer_seed`).
+    max_fit_samples : int, default=20000
+        The most codes the links are fitted on.
+    standardize : bool, default=True
+        Scale codes to zero mean and unit variance first.
+
+    Attributes
+    ----------
+    scaler_ : StandardScaler
+        The fitted standardisation (the identity with `standardize=False`).
+    shift_, scale_ : ndarray of shape (dim,) or None
+        The standardisation as arrays.
+    reducers_ : list
+        The fitted links (empty on a chain rebuilt by `from_state`).
+    links_ : list of dict
+        The fitted links as `transform` applies them.
+    n_features_in_ : int
+        The width of the codes `fit` saw.
     """
 
-    def __init__(self, spec: str = "pca:50", random_state: int = 0, max_fit_samples: int = 20000,
-                 standardize: bool = True) -> None:
+    _parameter_constraints: dict = {
+        "spec": [str],
+        "random_state": ["random_state"],
+        "max_fit_samples": [Interval(Integral, 1, None, closed="left")],
+        "standardize": ["boolean"],
+    }
+
+    def __init__(self, spec: str = "pca:50", random_state: int | np.random.RandomState | None = 0,
+                 max_fit_samples: int = 20000, standardize: bool = True) -> None:
         self.spec = spec
         self.random_state = random_state
         self.standardize = standardize
         self.max_fit_samples = max_fit_samples
 
     def fit(self, codes: np.ndarray, y: Any = None) -> ReducerChain:
-        """Fit the chain's links on `codes` (a sample of `max_fit_samples` of them when more)."""
+        """Fit the chain's links on `codes` (a sample of `max_fit_samples` of them when more).
+
+        Parameters
+        ----------
+        codes : ndarray of shape (N, dim)
+            The codes.
+        y : ignored
+
+        Returns
+        -------
+        ReducerChain
+            self, fitted.
+
+        Raises
+        ------
+        ValueError
+            For a parameter of the wrong type or range.
+        UserInputError
+            For a malformed `spec`.
+        """
         self._fit(np.asarray(codes, dtype=np.float32))
         return self
 
     def fit_transform(self, codes: np.ndarray, y: Any = None, **_: Any) -> np.ndarray:
-        """Fit, then reduce every one of `codes` (the fitted layout itself when all were fitted)."""
+        """Fit, then reduce every one of `codes` (the fitted layout itself when all were fitted).
+
+        Parameters
+        ----------
+        codes : ndarray of shape (N, dim)
+            The codes.
+        y : ignored
+
+        Returns
+        -------
+        ndarray of shape (N, n_reduced), float32
+            The reduced codes.
+
+        Raises
+        ------
+        ValueError, UserInputError
+            As `fit`.
+        """
         codes = np.asarray(codes, dtype=np.float32)
         sample, reduced = self._fit(codes)
         return reduced if sample is None else self.transform(codes)
 
     def _fit(self, codes: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         """Fit on all codes or on a sample; returns (sample indices or None, reduced fit data)."""
+        self._validate_params()
         links = parse_chain(self.spec)
         with single_threaded():
-            return self._fit_links(codes, links)
+            return self._fit_links(codes, links, integer_seed(self.random_state))
 
-    def _fit_links(self, codes: np.ndarray, links: list[tuple[str, int]]) -> tuple[np.ndarray | None, np.ndarray]:
+    def _fit_links(self, codes: np.ndarray, links: list[tuple[str, int]],
+                   seed: int) -> tuple[np.ndarray | None, np.ndarray]:
+        self.n_features_in_ = codes.shape[1]
         sample = None
         if len(codes) > self.max_fit_samples:
-            rng = np.random.default_rng(self.random_state)
+            rng = np.random.default_rng(seed)
             sample = np.sort(rng.choice(len(codes), self.max_fit_samples, replace=False))
             codes = codes[sample]
         self.scaler_ = StandardScaler(with_mean=self.standardize, with_std=self.standardize).fit(codes)
@@ -227,7 +304,7 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         for name, dim in links:
             logger.info("reduce: fitting %s%s on %d codes of %d dimensions", name, f":{dim}" if dim else "",
                         len(reduced), reduced.shape[1])
-            reducer = _make_reducer(name, dim, len(reduced), self.random_state)
+            reducer = _make_reducer(name, dim, len(reduced), seed)
             if name == "tsne":
                 reducer.fit(reduced)
                 reduced = reducer.embedding_
@@ -239,7 +316,24 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         return sample, reduced
 
     def transform(self, codes: np.ndarray) -> np.ndarray:
-        """Reduce new codes with the fitted links."""
+        """Reduce new codes with the fitted links.
+
+        Parameters
+        ----------
+        codes : ndarray of shape (N, dim)
+            The codes.
+
+        Returns
+        -------
+        ndarray of shape (N, n_reduced), float32
+            The reduced codes.
+
+        Raises
+        ------
+        NotFittedError
+            Before `fit`.
+        """
+        check_is_fitted(self, "links_")
         reduced = np.array(codes, dtype=np.float32)
         if self.shift_ is not None:
             reduced -= self.shift_

@@ -662,14 +662,14 @@ RECIPE_IDS = [f"{key}={value!r}" for key, value, _ in BAD_RECIPES]
 @pytest.fixture
 def no_encoding(monkeypatch):
     """Encoding images (the first slow step after loading) fails the test if it starts."""
-    import aecluster.api
+    import aecluster.encoder
     import aecluster.encoding
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("encoding started before the recipe was checked")
 
     monkeypatch.setattr(aecluster.encoding, "encode_images", refuse)
-    monkeypatch.setattr(aecluster.api, "encode_images", refuse)
+    monkeypatch.setattr(aecluster.encoder, "encode_images", refuse)
 
 
 @pytest.fixture(scope="module")

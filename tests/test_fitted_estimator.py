@@ -15,6 +15,7 @@ from aecluster import AEClusterer
 from aecluster.cli import main
 from aecluster.clustering import OverclusterGroups, clusterer_from_state
 from aecluster.csvio import read_predictions
+from aecluster.encoder import ImageEncoder
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy, score_all
 from tests.conftest import three_families
@@ -31,7 +32,7 @@ def families():
     ({"random_state": -1}, "random_state"), ({"threshold": 5.0}, "threshold"),
 ])
 def test_bad_parameters_fail_before_any_work(monkeypatch, two_groups, params, name):
-    monkeypatch.setattr(AEClusterer, "_train_encoder", lambda *_: pytest.fail("work started"))
+    monkeypatch.setattr(ImageEncoder, "fit", lambda *_: pytest.fail("work started"))
     # A recipe value is refused by `check_recipe` (a UserInputError), the others by scikit-learn.
     with pytest.raises(ValueError, match=f"'{name}' parameter of AEClusterer|AEClusterer: recipe '{name}'"):
         AEClusterer(**params).fit(two_groups[0])
@@ -47,7 +48,7 @@ def test_bad_parameters_fail_before_any_work(monkeypatch, two_groups, params, na
     ({"device": "meta"}, "device 'meta' cannot run aecluster"),
 ])
 def test_bad_recipes_fail_before_any_work(monkeypatch, two_groups, params, message):
-    monkeypatch.setattr(AEClusterer, "_train_encoder", lambda *_: pytest.fail("work started"))
+    monkeypatch.setattr(ImageEncoder, "fit", lambda *_: pytest.fail("work started"))
     with pytest.raises(UserInputError, match=message):
         AEClusterer(**params).fit(two_groups[0])
 
