@@ -7,6 +7,7 @@ interrupted save never leaves a half-written file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from aecluster.atomic import atomic_path
+from aecluster.data import describe_file
 from aecluster.encoding import check_recipe
 from aecluster.errors import UserInputError, WrongFileError
 from aecluster.models import Autoencoder, build_model
@@ -60,8 +62,6 @@ def make_payload(
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a checkpoint file without executing any code it may contain."""
-    from aecluster.data import describe_file
-
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path}: no such checkpoint file")
@@ -281,8 +281,6 @@ def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[s
 
 def weights_digest(model: torch.nn.Module) -> str:
     """A short fingerprint of a model's weights (all of its state), to tell one teacher from another."""
-    import hashlib
-
     digest = hashlib.sha256()
     for key, tensor in model.state_dict().items():
         digest.update(key.encode())

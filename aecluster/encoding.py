@@ -11,7 +11,9 @@ import numpy as np
 
 from aecluster.clustering import METHODS, GroupsEstimator, check_group_counts, make_clusterer
 from aecluster.data import compute_in_batches
+from aecluster.devices import resolve_device
 from aecluster.errors import UserInputError
+from aecluster.metrics import clustering_accuracy
 from aecluster.reduction import ReducerChain, check_chain, parse_chain
 
 if TYPE_CHECKING:
@@ -75,8 +77,6 @@ def encode_images(
     progress: bool = False,
 ) -> np.ndarray:
     """Latent codes (N, code_dim) float32 of uint8 images, computed batch by batch."""
-    from aecluster.devices import resolve_device
-
     device = resolve_device(device)
     model = model.to(device).eval()
     return compute_in_batches(lambda batch: model.encode(batch).cpu(), images, device, batch_size, progress).numpy()
@@ -100,8 +100,6 @@ def validation_scorer(
     """A callable model -> accuracy of clustering `images` alone with `recipe` (keys it lacks
     from `RECIPE_DEFAULTS`), scored against `labels`: the validation curve of a training history.
     The images are encoded on the model's own device, so a training run's model stays where it is."""
-    from aecluster.metrics import clustering_accuracy
-
     recipe = {**RECIPE_DEFAULTS, **recipe}
 
     def score(model: Autoencoder) -> float:

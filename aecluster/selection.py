@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from aecluster.clustering import nearest_others
+from aecluster.encoding import fit_groups
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 from aecluster.reduction import logger
@@ -128,8 +129,6 @@ def most_stable(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str
 def recipe_fit(reduce: str, method: str, **options: Any) -> GroupFit:
     """A GroupFit fitting recipe (`reduce`, `method`) on codes, unstandardised unless `options`
     (the other keyword arguments of `encoding.fit_groups`) say otherwise; two groups by default."""
-    from aecluster.encoding import fit_groups
-
     options = {"standardize": False, **options}
 
     def fit(codes: np.ndarray, seed: int) -> np.ndarray:
