@@ -252,12 +252,15 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     device, progress = options.get("device"), options.get("progress", True)
     estimate = estimate and distributed_rank()[1] == 1
     snapshot = open_snapshot(resume)
+    fallback = (spec.fallback_model, get_spec(spec.fallback_model).teacher) if spec.fallback_model else ()
     if snapshot is not None:
-        if snapshot.payload["model"] not in (name, spec.teacher):
+        if snapshot.payload["model"] not in (name, spec.teacher, *fallback):
             whose = f" (whose teacher is {spec.teacher!r})" if spec.teacher else ""
             raise UserInputError(f"{snapshot.source}: snapshot of model {snapshot.payload['model']!r}, but `model` is "
                                  f"{name!r}{whose}")
         check_inputs(snapshot, {"images": images_digest(images)})
+        if snapshot.payload["model"] in fallback:
+            return _resumed_fallback(name, snapshot, images, output, device, progress)
     if spec.teacher is None:
         step, resumes = _resumed(snapshot, images, settings)
         timing = (", " + about(estimate_seconds(name, images, settings, config=options.get("config"), device=device,
@@ -337,9 +340,23 @@ def fallback_plan(name: str, images: np.ndarray, output: str | Path | None, seed
             f"-> {output or 'memory'}")
 
 
+def _resumed_fallback(name: str, snapshot: Snapshot, images: np.ndarray, output: str | Path | None,
+                      device: str | None, progress: bool) -> tuple[Autoencoder, dict[str, Any]]:
+    """Continue config `name`'s fallback (its `fallback_model` or that model's teacher) from
+    `snapshot`, with the judgement its dictionary teacher recorded in OUT_run/teacher.pth."""
+    path = teacher_path(output) if output is not None else None
+    judged = recorded_judgement(path)
+    if judged is None:
+        raise UserInputError(f"{snapshot.source}: continuing {name!r}'s fallback needs the judged dictionary teacher "
+                             f"{path or 'OUT_run/teacher.pth'}, which is missing")
+    seed = settings_of(snapshot.payload, snapshot.source).seed
+    return fallback_stages(get_spec(name).fallback_model, judged, images, output, seed, device, progress,
+                           resume=snapshot)
+
+
 def fallback_stages(name: str, judged: list[dict[str, Any]], images: np.ndarray, output: str | Path | None,
-                    seed: int, device: str | None = None,
-                    progress: bool = True) -> tuple[Autoencoder, dict[str, Any]] | None:
+                    seed: int, device: str | None = None, progress: bool = True,
+                    resume: Snapshot | None = None) -> tuple[Autoencoder, dict[str, Any]] | None:
     """Train the teacher of student config `name` and judge its recipes (its teacher's, then its
     own) as `judged_recipes` does; when the most stable of all rows (`selection.most_stable`,
     `judged` first: a patch-dictionary teacher's rows, whose first recipe did not hold) is one
@@ -363,33 +380,50 @@ def fallback_stages(name: str, judged: list[dict[str, Any]], images: np.ndarray,
         The torch device.
     progress : bool
         Draw progress bars.
+    resume : Snapshot, optional
+        A snapshot of `name` or of its teacher to continue; resuming `name` keeps its teacher's
+        most stable recipe whatever `judged` holds.
 
     Returns
     -------
     (model, recipe) or None
+
+    Raises
+    ------
+    UserInputError
+        When resuming `name` without its teacher checkpoint beside `output`.
     """
     spec = get_spec(name)
     first = judged[0]["recipe"]
     logger.info("recipe: %s + %s does not hold; training %r to judge its codes too (fallback %r)",
                 first["reduce"], first["method"], spec.teacher, name)
-    settings = TrainSettings.for_model(spec.teacher, seed=seed)
+    phase = resume.payload["model"] if resume is not None else None
+    settings = stage_settings(spec.teacher, {"seed": seed}, snapshot=resume if phase == spec.teacher else None)[0]
     path = fallback_teacher_path(output) if output is not None else None
-    teacher = (_trained(spec.teacher, path, settings, images) if path is not None else None) or train_stage(
-        spec.teacher, images, path, settings, device=device, progress=progress)[0]
+    if phase == name:
+        if path is None or not path.is_file():
+            raise UserInputError(f"{resume.source}: the student phase of {name!r} needs its teacher {path}, which is "
+                                 "missing")
+        teacher = model_from_payload(read_checkpoint(path), str(path))
+    else:
+        reused = _trained(spec.teacher, path, settings, images) if path is not None and phase is None else None
+        teacher = reused or train_stage(spec.teacher, images, path, settings, resume=resume, device=device,
+                                        progress=progress)[0]
     recipes = [check_recipe(recipe, f"config {config!r}")
                for config, recipe in ((spec.teacher, get_spec(spec.teacher).recipe), (name, spec.recipe))]
     codes = encode_images(teacher, images, progress=progress)
     _, rows = stable_recipe(codes, recipes, seed, report=lambda line: logger.info("recipe: %s", line))
-    chosen = most_stable([*judged, *rows], AGREEMENTS)
+    chosen = most_stable(rows if phase == name else [*judged, *rows], AGREEMENTS)
     if not any(chosen is row for row in rows):
         logger.info("recipe: %s + %s of the first teacher kept", chosen["recipe"]["reduce"],
                     chosen["recipe"]["method"])
         return None
     logger.info("recipe: %s + %s of %r chosen: training student %r", chosen["recipe"]["reduce"],
                 chosen["recipe"]["method"], spec.teacher, name)
-    student_settings, config = stage_settings(name, {"seed": seed}, teacher=teacher)
+    student_resume = resume if phase == name else None
+    student_settings, config = stage_settings(name, {"seed": seed}, snapshot=student_resume, teacher=teacher)
     model, _ = train_stage(name, images, output, student_settings, teacher=teacher, recipe=chosen["recipe"],
-                           config=config, device=device, progress=progress)
+                           config=config, resume=student_resume, device=device, progress=progress)
     return model, chosen["recipe"]
 
 

@@ -253,3 +253,31 @@ def test_a_stable_dictionary_trains_no_cnn(tmp_path, small_dictionary, tiny_cnn_
     run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
     assert read_checkpoint(tmp_path / "best.pth")["model"] == "best"
     assert not (tmp_path / "best_run" / "fallback_teacher.pth").exists()
+
+
+@pytest.mark.parametrize("phase", ["teacher", "best_cnn"])
+def test_an_interrupted_fallback_resumes_its_phase_from_the_printed_command(
+        tmp_path, small_dictionary, tiny_cnn_pair, monkeypatch, capsys, phase):
+    import shlex
+
+    import aecluster.training as training
+
+    images, _ = make_orientation_textures(200)
+    np.save(tmp_path / "x.npy", images)
+    unstable_first(monkeypatch, (0.6, 0.7))
+    steps = {"count": 0}
+
+    def stop_requested(local, world, device):  # the teacher has 4 steps (one epoch); the student comes after
+        steps["count"] += 1
+        return steps["count"] == (2 if phase == "teacher" else 6)
+
+    monkeypatch.setattr(training, "stop_requested", stop_requested)
+    output = tmp_path / "best.pth"
+    assert main(["train", "--model", "best", str(tmp_path / "x.npy"), str(output), "--quiet"]) == 130
+    hint = capsys.readouterr().err.strip().splitlines()[-1]
+    folder = "best_run/fallback_teacher_run" if phase == "teacher" else "best_run"
+    assert f"--resume {tmp_path / folder}" in hint and not output.exists()
+    monkeypatch.setattr(training, "stop_requested", lambda local, world, device: False)
+    assert main(shlex.split(hint.split("resume with: ", 1)[1])[1:] + ["--quiet"]) == 0
+    assert read_checkpoint(output)["model"] == "best_cnn"
+    assert read_checkpoint(tmp_path / "best_run" / "fallback_teacher.pth")["model"] == "teacher"
