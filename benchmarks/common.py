@@ -131,8 +131,10 @@ def run_one(model: str, seed: int, data: dict[str, np.ndarray], work: Path,
             train_seconds = time.perf_counter() - clock
     scores = {**score_checkpoint(path, data, seed), "train_seconds": train_seconds}
     # a student its config fell back to (`best` -> `best_cnn`) was distilled from the fallback teacher
-    fell_back = read_checkpoint(path)["model"] != model
-    teacher = fallback_teacher_path(path) if fell_back else run_folder(path) / "teacher.pth"
+    fallback = fallback_teacher_path(path)
+    fell_back = (fallback.is_file()
+                 and get_spec(read_checkpoint(path)["model"]).teacher == read_checkpoint(fallback)["model"])
+    teacher = fallback if fell_back else run_folder(path) / "teacher.pth"
     if teacher.is_file():
         scores["teacher"] = score_checkpoint(teacher, data, seed)
         agreement = group_agreement(scores, scores["teacher"])

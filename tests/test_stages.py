@@ -210,9 +210,16 @@ def test_the_old_recipe_flag_still_picks_the_hardware_and_says_its_new_name(monk
     assert capsys.readouterr().err.splitlines().count("aecluster: --recipe is now --hardware") == 1
 
 
+def no_fallback(monkeypatch):
+    """`best` without its CNN fallback: 64 random images split no way that holds, and the
+    fallback's own tests are in test_patches.py."""
+    monkeypatch.setitem(REGISTRY, "best", replace(REGISTRY["best"], fallback_model=None))
+
+
 def test_train_best_on_a_cpu_says_it_trains_the_cpu_configuration_then_fits_the_dictionary_pair(
         monkeypatch, tmp_path, image_files, small_dictionary, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    no_fallback(monkeypatch)
     output = tmp_path / "best.pth"
     assert main(["train", "--model", "best", "--hardware", "auto", str(image_files[0]), str(output)]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("fit ")]
@@ -250,6 +257,7 @@ def test_the_estimator_trains_through_train_model_and_chooses_the_recipe_train_w
     import aecluster.stages
     from aecluster.api import AEClusterer
 
+    no_fallback(monkeypatch)
     judged = []
     stable_recipe = aecluster.stages.stable_recipe
     monkeypatch.setattr(aecluster.stages, "stable_recipe",
