@@ -606,6 +606,7 @@ def test_missing_torch_says_how_to_install(ws, tmp_path):
     assert not (tmp_path / "o.csv").exists()
 
 
+@pytest.mark.slow
 def test_export_without_onnxscript_names_the_extra(ws, tmp_path):
     result = run_without(["onnxscript"], [sys.executable, "-m", "aecluster", "export", str(ws / "m.pth"),
                                           str(tmp_path / "m.onnx")], tmp_path)

@@ -215,6 +215,7 @@ def test_clustering_stage_judges_candidates_label_free_and_names_the_choice(tmp_
     assert "student: the label-free rule chooses " in again.stdout
 
 
+@pytest.mark.slow
 def test_training_time_prints_plan_refreshed_and_measured_times(tmp_path, bench_dir):
     result = run_benchmark("training_time.py", bench_dir / "trainX.npy", "--models", "improved", "--epochs", "2",
                            "--limit", "48", "--work", tmp_path / "work", cwd=tmp_path)
@@ -252,6 +253,7 @@ def test_training_time_reads_the_estimates_and_the_measured_time_from_the_lines(
     ("clustering_stage.py", ["BENCH", "--codes", "c.npz"], "c.npz: no such codes file"),
     ("clustering_stage.py", ["BENCH", "--codes", "BENCH/trainY.npy"], "not a codes file"),
 ])
+@pytest.mark.slow
 def test_benchmarks_answer_user_mistakes_in_one_line(tmp_path, bench_dir, script, args, message):
     result = run_benchmark(script, *[arg.replace("BENCH", str(bench_dir)) for arg in args], cwd=tmp_path)
     assert result.returncode == 2
@@ -290,6 +292,7 @@ def test_benchmark_help_gives_a_whole_description_and_the_defaults(script, capsy
         assert f"(default: {root}/checkpoints/" in text
 
 
+@pytest.mark.slow
 def test_dictionary_candidates_prints_one_row_per_encoder_and_recipe_and_the_rules_choice(tmp_path, bench_dir):
     result = run_benchmark("dictionary_candidates", bench_dir, "--encoders", "8:2,8:1:flip",
                            "--recipes", "wpca:4+kmeans;l2,pca:2+kmeans", "--sample", "32", "--draws", "2",
@@ -314,6 +317,7 @@ def test_dictionary_candidates_prints_one_row_per_encoder_and_recipe_and_the_rul
                               f"{row['sample_agreement']:.3f}", f"{lowest:.3f}"]
 
 
+@pytest.mark.slow
 def test_dictionary_candidates_refuses_a_bad_encoder_in_one_line(tmp_path, bench_dir):
     result = run_benchmark("dictionary_candidates", bench_dir, "--encoders", "400x2", cwd=tmp_path)
     assert result.returncode == 2 and "bad encoder '400x2'" in result.stderr and "Traceback" not in result.stderr

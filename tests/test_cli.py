@@ -127,6 +127,7 @@ def test_evaluate_reads_a_csv_saved_with_a_byte_order_mark(tmp_path, image_files
     assert capsys.readouterr().out.startswith("ACC 1.0000")
 
 
+@pytest.mark.slow
 def test_user_errors_are_one_line_exit_2(tmp_path, image_files, trained_checkpoint):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((3, 32, 32), np.float64))

@@ -80,6 +80,7 @@ def test_size_command(trained_checkpoint, capsys):
     assert f"encoder params: {encoder:,} (what clustering uses)" in out and encoder < info["total"]
 
 
+@pytest.mark.slow
 def test_onnx_matches_torch(tmp_path, two_groups, trained_checkpoint):
     onnxruntime = pytest.importorskip("onnxruntime")
     export_onnx(trained_checkpoint, tmp_path / "encoder.onnx")

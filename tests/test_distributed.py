@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("command_args", [["train", "--model", "improved"], ["distill", "--student", "best_cnn"],
                                           ["student", "--config", "best_gpu"]],
                          ids=["train", "distill", "gpu-student"])
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(tmp_path, image_files, trained_checkpoint, command_args):
     if command_args[0] in ("distill", "student"):
         command_args = [*command_args, "--teacher", str(trained_checkpoint)]
@@ -104,6 +105,7 @@ dist.destroy_process_group()
 '''
 
 
+@pytest.mark.slow
 def test_every_process_ends_with_the_weights_and_statistics_rank_0_saves(tmp_path):
     """A teacher trained under torchrun is the same model in every process (BatchNorm statistics
     included), so the student is distilled from the teacher that is saved."""

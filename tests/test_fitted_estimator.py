@@ -215,6 +215,7 @@ def test_names_that_are_not_utf8_are_written_as_escapes(tmp_path, two_groups, tr
     assert main(["evaluate", str(tmp_path / "p.csv"), str(tmp_path / "y.npy")]) == 0
 
 
+@pytest.mark.slow
 def test_predict_is_the_same_whatever_the_thread_count(tmp_path, image_files, trained_checkpoint):
     images_path, _ = image_files
     AEClusterer.from_checkpoint(trained_checkpoint).fit(np.load(images_path)).save(tmp_path / "model.pth")
@@ -347,6 +348,7 @@ def test_hw9_best_cannot_forward_a_reference(tmp_path, image_files):
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.mark.slow
 def test_few_labels_benchmark_prints_its_table(tmp_path, families, trained_checkpoint):
     images, labels = families
     for split, index in (("train", np.arange(0, 90, 2)), ("val", np.arange(1, 90, 2))):

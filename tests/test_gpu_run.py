@@ -36,6 +36,7 @@ def test_packing_is_lossless(packed):
     assert np.array_equal(decode_images(encode_images(noise), noise.shape), noise)
 
 
+@pytest.mark.slow
 def test_gpu_run_trains_scores_and_writes_what_the_device_returns(tmp_path, packed, tiny_gpu_recipe, capsys):
     from benchmarks.gpu_run import main
 

@@ -23,7 +23,8 @@ def test_parse_chain_rejects(spec):
         parse_chain(spec)
 
 
-@pytest.mark.parametrize("spec, dim", [("pca:3", 3), ("kpca:5,pca:2", 2), ("tsne:2", 2), ("none", 8)])
+@pytest.mark.parametrize("spec, dim", [("pca:3", 3), ("kpca:5,pca:2", 2),
+                                       pytest.param("tsne:2", 2, marks=pytest.mark.slow), ("none", 8)])
 def test_chain_shapes_and_transform(spec, dim):
     codes, _ = blobs()
     chain = ReducerChain(spec, random_state=0)

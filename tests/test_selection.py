@@ -138,6 +138,7 @@ def test_stable_recipe_agrees_with_itself_across_seeds_and_subsamples():
     assert row["modularity"] > 0.45 and row["groups"].shape == (100,)
 
 
+@pytest.mark.slow
 def test_modularity_is_the_mean_over_seeds_and_its_range_is_reported():
     codes = np.random.default_rng(0).normal(size=(120, 4))  # no structure: each seed splits its own way
     graph, fit = neighbour_graph(codes), recipe_fit("none", "scan")

@@ -126,6 +126,7 @@ def test_stage_commands_train_a_teacher_then_distil_a_student(tmp_path, image_fi
     assert "best_cnn.yaml: not a registered config" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_plan_with_measured_times_changes_no_weight(tmp_path, two_groups, quick_teacher):
     from aecluster.registry import TrainSettings
     from aecluster.stages import run_stages
