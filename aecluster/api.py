@@ -21,7 +21,7 @@ from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, encode_images, fit
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder
 from aecluster.naming import name_from_reference, orient
-from aecluster.registry import REGISTRY, SETTING_BOUNDS, Bounds
+from aecluster.registry import RECIPE_BOUNDS, REGISTRY, SETTING_BOUNDS, Bounds
 
 RECIPE_PARAMS = tuple(RECIPE_DEFAULTS)  # the estimator parameters that make up its clustering recipe
 
@@ -114,14 +114,14 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "model": [StrOptions(set(REGISTRY))],
+        "model": [StrOptions(REGISTRY.keys())],
         "checkpoint": [str, os.PathLike, None],
         "reduce": [str, None],
         "method": [StrOptions(set(METHODS)), None],
-        "threshold": [Interval(Real, -1, 1, closed="both")],
+        "threshold": [_interval(RECIPE_BOUNDS["threshold"])],
         "standardize": ["boolean", None],
-        "n_clusters": [Interval(Integral, 2, None, closed="left")],
-        "fine_clusters": [Interval(Integral, 2, None, closed="left")],
+        "n_clusters": [_interval(RECIPE_BOUNDS["n_clusters"])],
+        "fine_clusters": [_interval(RECIPE_BOUNDS["fine_clusters"])],
         "epochs": [_interval(SETTING_BOUNDS["epochs"]), None],
         "lr": [_interval(SETTING_BOUNDS["lr"]), None],
         "batch_size": [_interval(SETTING_BOUNDS["batch_size"]), None],

@@ -193,8 +193,8 @@ def tiny_cnn_pair(monkeypatch):
     for name in ("teacher", "best_cnn"):
         spec = REGISTRY[name]
         monkeypatch.setitem(REGISTRY, name, replace(spec, config={**spec.config, "widths": [8, 16, 32]},
-                                                    training={**spec.training, "epochs": 1, "batch_size": 50,
-                                                              "distill_originals": 50}))
+                                                    settings=replace(spec.settings, epochs=1, batch_size=50,
+                                                                     distill_originals=50)))
 
 
 def unstable_first(monkeypatch, agreements: tuple[float, float]) -> list[list[str]]:
@@ -227,11 +227,12 @@ def test_when_the_dictionarys_recipes_do_not_hold_the_more_stable_cnn_pair_ships
     err = capsys.readouterr().err
     assert "when the teacher's recipes do not hold: teacher 'teacher'" in err  # in the plan, before training
     assert err.index("when the teacher's recipes do not hold") < err.index("training 'teacher' to judge")
-    student, cnn = read_checkpoint(tmp_path / "best.pth"), read_checkpoint(tmp_path / "best_run" / "fallback_teacher.pth")
+    student = read_checkpoint(tmp_path / "best.pth")
+    cnn = read_checkpoint(tmp_path / "best_run" / "fallback_teacher.pth")
     assert (student["model"], cnn["model"]) == ("best_cnn", "teacher")
     # the CNN's own recipes were judged (the teacher config's first), and the chosen one is written
     assert calls[1] == ["kmeans", "scan"][: len(calls[1])] and calls[1][0] == "kmeans"
-    assert student["recipe"]["reduce"] == "l2,pca:32" and f"of 'teacher' chosen: training student 'best_cnn'" in err
+    assert student["recipe"]["reduce"] == "l2,pca:32" and "of 'teacher' chosen: training student 'best_cnn'" in err
     # the dictionary teacher records its judgement, so that a rerun reuses it
     recorded = read_checkpoint(tmp_path / "best_run" / "teacher.pth")["recipe_judgement"]
     assert [row["seed_agreement"] for row in recorded] == [0.6, 0.7]
