@@ -308,12 +308,36 @@ def _recipe_keys(recipe: Any, where: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One registered model, as its YAML file declares it: how to build it (`builder`, a name
-    that `aecluster.models.register_builder` registered, and its arguments `config`), train it
-    (`settings`, the file's `training` section), fit it when it is a patch dictionary
-    (`dictionary_settings`, the `dictionary` section) and cluster with it (`recipe`, then
-    `fallback_recipes`); a student names its `teacher`. Build one with `from_mapping`, which
-    validates every section once."""
+    """One registered model, as its YAML file declares it. Build one with `from_mapping`, which
+    validates every section once.
+
+    Parameters
+    ----------
+    name : str
+        The config's name: its file's stem.
+    source : Path
+        The file it was read from (named by errors about it).
+    description : str
+        One line for `aecluster models`.
+    builder : str
+        The model builder, a name `aecluster.models.register_builder` registered.
+    config : dict
+        The builder's arguments: the `architecture` section without `builder`.
+    settings : TrainSettings
+        The `training` section.
+    recipe : dict
+        The clustering recipe (some of `RECIPE_KEYS`).
+    teacher : str or None
+        For a student stage, the config it is distilled from.
+    deploy_weights : str or None
+        The weight format the stage's output is written in (one of `WEIGHT_FORMATS`).
+    dictionary_settings : DictionarySettings or None
+        The `dictionary` section of a patch-dictionary config (builder 'patches').
+    fallback_recipes : tuple of dict
+        The recipes tried after `recipe` when its groups do not hold (patch dictionaries only).
+    fallback_model : str or None
+        The student config trained instead when none of a dictionary teacher's recipes holds.
+    """
 
     name: str
     source: Path
