@@ -394,11 +394,14 @@ class ModelConfig:
         dictionary = raw.get("dictionary")
         if (dictionary is not None) != (builder == "patches"):
             raise UserInputError(f"{source}: a 'dictionary' section goes with builder 'patches' (and only there)")
+        dictionary_settings = (_section(DictionarySettings, dictionary, f"{source}: dictionary")
+                               if dictionary is not None else None)
         recipe = _recipe_keys(raw.get("recipe") or {}, f"{source}: recipe")
         fallbacks = raw.get("fallback_recipes") or []
         if not isinstance(fallbacks, list):
             raise UserInputError(f"{source}: fallback_recipes must be a list of recipes, "
                                  f"found {type(fallbacks).__name__}")
+        fallbacks = [_recipe_keys(item, f"{source}: fallback_recipes[{index}]") for index, item in enumerate(fallbacks)]
         if fallbacks and builder != "patches":
             raise UserInputError(f"{source}: fallback_recipes go with builder 'patches' "
                                  "(the recipe is chosen when its dictionary is fitted)")
@@ -415,10 +418,8 @@ class ModelConfig:
         return cls(
             name=source.stem, source=source, description=str(raw.get("description", "")), builder=builder,
             config=architecture, settings=settings, recipe=recipe, teacher=teacher, deploy_weights=weights,
-            dictionary_settings=(_section(DictionarySettings, dictionary, f"{source}: dictionary")
-                                 if dictionary is not None else None),
-            fallback_recipes=tuple(_recipe_keys(item, f"{source}: fallback_recipes[{index}]")
-                                   for index, item in enumerate(fallbacks)),
+            dictionary_settings=dictionary_settings,
+            fallback_recipes=tuple(fallbacks),
             fallback_model=fallback_model)
 
 
