@@ -8,13 +8,12 @@ import copy
 import os
 import time
 import warnings
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from aecluster.atomic import check_output
@@ -22,13 +21,13 @@ from aecluster.checkpoint import code_dim_of, deployable_payload, make_payload, 
 from aecluster.clustering import METHODS, degenerate_warning, order_by_colour
 from aecluster.data import validate_images
 from aecluster.devices import resolve_device
-from aecluster.encoder import ENCODER_CONSTRAINTS, ImageEncoder
+from aecluster.encoder import ENCODER_CONSTRAINTS, ImageEncoder, setting_interval
 from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, fit_groups
 from aecluster.errors import UserInputError
 from aecluster.models import build_model
 from aecluster.naming import name_from_reference, orient
 from aecluster.reduction import check_savable
-from aecluster.registry import REGISTRY
+from aecluster.registry import RECIPE_BOUNDS, REGISTRY
 from aecluster.saved_model import FittedParts, fitted_parts, fitted_state
 from aecluster.seeds import integer_seed
 
@@ -110,10 +109,10 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         **ENCODER_CONSTRAINTS,
         "reduce": [str, None],
         "method": [StrOptions(set(METHODS)), None],
-        "threshold": [Interval(Real, -1, 1, closed="both")],
+        "threshold": [setting_interval(RECIPE_BOUNDS["threshold"])],
         "standardize": ["boolean", None],
-        "n_clusters": [Interval(Integral, 2, None, closed="left")],
-        "fine_clusters": [Interval(Integral, 2, None, closed="left")],
+        "n_clusters": [setting_interval(RECIPE_BOUNDS["n_clusters"])],
+        "fine_clusters": [setting_interval(RECIPE_BOUNDS["fine_clusters"])],
     }
 
     def __init__(

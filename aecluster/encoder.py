@@ -46,7 +46,7 @@ def setting_interval(bounds: Bounds) -> Interval:
 
 # The parameters that `ImageEncoder` and `AEClusterer` share, with the values each accepts.
 ENCODER_CONSTRAINTS: dict[str, list] = {
-    "model": [StrOptions(set(REGISTRY))],
+    "model": [StrOptions(REGISTRY.keys())],
     "checkpoint": [str, os.PathLike, None],
     "epochs": [setting_interval(SETTING_BOUNDS["epochs"]), None],
     "lr": [setting_interval(SETTING_BOUNDS["lr"]), None],

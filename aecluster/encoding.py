@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +13,7 @@ from aecluster.devices import resolve_device
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 from aecluster.reduction import ReducerChain, check_chain, parse_chain
+from aecluster.registry import RECIPE_BOUNDS
 
 if TYPE_CHECKING:
     from aecluster.models import Autoencoder
@@ -34,14 +33,12 @@ def recipe_value_problem(key: str, value: Any) -> str | None:
         parse_chain(value)
     elif key == "method" and (not isinstance(value, str) or value not in METHODS):
         return f"unknown method {value!r}; choose one of {', '.join(METHODS)}"
-    elif key == "threshold" and (not isinstance(value, Real) or isinstance(value, bool | np.bool_)
-                                 or not math.isfinite(value) or not -1 <= value <= 1):
-        return f"{value!r} is not a cosine-similarity threshold (a number in [-1, 1])"
+    elif key == "threshold" and not RECIPE_BOUNDS[key].holds(value):
+        return f"{value!r} is not a cosine-similarity threshold ({RECIPE_BOUNDS[key].describe()})"
     elif key == "standardize" and not isinstance(value, bool | np.bool_):
         return f"{value!r} is not true or false"
-    elif key in ("n_clusters", "fine_clusters") and (not isinstance(value, Integral)
-                                                     or isinstance(value, bool | np.bool_) or value < 2):
-        return f"{value!r} is not a whole number of at least 2"
+    elif key in ("n_clusters", "fine_clusters") and not RECIPE_BOUNDS[key].holds(value):
+        return f"{value!r} is not a whole number of at least {RECIPE_BOUNDS[key].low:g}"
     return None
 
 

@@ -1,6 +1,7 @@
 """Autoencoder architectures: a small module per block and one builder per variant.
 
-The registered models (`aecluster.registry`, one YAML config each) name their builder here.
+The registered models (`aecluster.registry`, one YAML config each) name their builder: a function
+here that `register_builder` registered under that name.
 Every model is an `Autoencoder`: an encoder that maps a (B,3,32,32) batch in [-1,1] to flat
 codes, an optional decoder that reconstructs the batch from them, and an optional projection
 head used only by contrastive training. Modules only compute; losses live in `losses`.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -273,6 +274,42 @@ def projection_head(code_dim: int, dim: int = 64) -> nn.Sequential:
     return nn.Sequential(nn.Linear(code_dim, code_dim), nn.ReLU(inplace=True), nn.Linear(code_dim, dim))
 
 
+Builder = Callable[..., Autoencoder]
+BuilderT = TypeVar("BuilderT", bound=Builder)
+# The model builders by the name a config's `architecture.builder` gives (see `register_builder`).
+BUILDERS: dict[str, Builder] = {}
+
+
+def register_builder(name: str) -> Callable[[BuilderT], BuilderT]:
+    """A decorator that registers a model builder under `name`, the name configs give it.
+
+    Parameters
+    ----------
+    name : str
+        The builder's name, as a config's `architecture.builder` gives it.
+
+    Returns
+    -------
+    Callable
+        The decorator: it registers the function (keyword arguments: a config's architecture
+        settings; returns an `Autoencoder`) and returns it unchanged.
+
+    Raises
+    ------
+    ValueError
+        When a builder of that name is already registered.
+    """
+
+    def register(builder: BuilderT) -> BuilderT:
+        if name in BUILDERS:
+            raise ValueError(f"model builder {name!r} is registered twice")
+        BUILDERS[name] = builder
+        return builder
+
+    return register
+
+
+@register_builder("baseline")
 def build_baseline() -> Autoencoder:
     """The course's baseline autoencoder."""
     return Autoencoder(BaselineEncoder(), BaselineDecoder())
@@ -283,6 +320,7 @@ def scale_width(width: int, multiplier: float) -> int:
     return max(8, int(round(width * multiplier / 8)) * 8)
 
 
+@register_builder("conv")
 def build_conv(widths: tuple[int, ...] | list[int], block: str | list[str], projection_dim: int,
                width_multiplier: float = 1.0, flip_average: bool = True) -> Autoencoder:
     """A `ConvEncoder` autoencoder with its mirror decoder (and a SimCLR head if `projection_dim`)."""
@@ -294,6 +332,7 @@ def build_conv(widths: tuple[int, ...] | list[int], block: str | list[str], proj
     return Autoencoder(ConvEncoder(widths, block, flip_average), ConvDecoder(widths), projector)
 
 
+@register_builder("resnet")
 def build_resnet(widths: tuple[int, ...] | list[int] = (64, 128, 256, 512),
                  blocks: tuple[int, ...] | list[int] = (2, 2, 2, 2),
                  decoder_widths: tuple[int, ...] | list[int] = (32, 64),
@@ -308,18 +347,11 @@ def build_resnet(widths: tuple[int, ...] | list[int] = (64, 128, 256, 512),
                        ConvDecoder((*decoder_widths, widths[-1])), projector)
 
 
+@register_builder("patches")
 def build_patches(patch_size: int = 6, centres: int = 400, grid: int = 2, normalise: float = 10.0,
                   flip_average: bool = False) -> Autoencoder:
     """An encoder-only model around a `PatchDictionaryEncoder` (fitted, not trained by gradient)."""
     return Autoencoder(PatchDictionaryEncoder(patch_size, centres, grid, normalise, flip_average))
-
-
-BUILDERS: dict[str, Callable[..., Autoencoder]] = {
-    "baseline": build_baseline,
-    "conv": build_conv,
-    "resnet": build_resnet,
-    "patches": build_patches,
-}
 
 
 def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
@@ -332,7 +364,8 @@ def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
         raise UserInputError(f"model {name!r} has no setting {', '.join(map(repr, unknown))}; "
                              "was this checkpoint made for another model?")
     if spec.builder not in BUILDERS:
-        raise UserInputError(f"model {name!r}: unknown builder {spec.builder!r}; choose one of {', '.join(BUILDERS)}")
+        raise UserInputError(f"{spec.source}: architecture.builder {spec.builder!r} is not a model builder; "
+                             f"choose one of {', '.join(BUILDERS)}")
     settings = {**spec.config, **(config or {})}
     check_architecture(settings, f"model {name!r}")
     return BUILDERS[spec.builder](**settings)

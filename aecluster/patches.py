@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aecluster.registry import ARCHITECTURE_BOUNDS
+
 PIXEL_SCALE = 127.5  # [-1, 1] inputs are mapped back to the [0, 255] range the constants are set in
 CHUNK = 64  # images encoded at once inside a batch
 
@@ -164,11 +166,12 @@ class PatchDictionaryEncoder(nn.Module):
     def __init__(self, patch_size: int = 6, centres: int = 400, grid: int = 2, normalise: float = 10.0,
                  flip_average: bool = False) -> None:
         super().__init__()
-        if not (1 <= patch_size <= 32 and 1 <= grid <= 33 - patch_size and centres >= 2):
-            raise ValueError(f"patch_size {patch_size}, grid {grid} and centres {centres} do not fit 32x32 "
-                             "images (1 <= patch_size <= 32, 1 <= grid <= 33 - patch_size, centres >= 2)")
-        if not normalise > 0:
-            raise ValueError(f"normalise must be positive, got {normalise}")
+        for key, value in {"patch_size": patch_size, "centres": centres, "grid": grid, "normalise": normalise}.items():
+            if not ARCHITECTURE_BOUNDS[key].holds(value):
+                raise ValueError(f"{key} is {value!r}, expected {ARCHITECTURE_BOUNDS[key].describe()}")
+        if grid > 33 - patch_size:
+            raise ValueError(f"grid {grid} does not fit {patch_size}x{patch_size} patches of 32x32 images "
+                             f"(at most {33 - patch_size} cells a side)")
         dim = 3 * patch_size * patch_size
         self.patch_size, self.grid, self.normalise, self.flip_average = patch_size, grid, normalise, flip_average
         self.mean = nn.Parameter(torch.zeros(dim), requires_grad=False)

@@ -1,9 +1,11 @@
 """The registered models: one YAML config per model (a pipeline stage) in `aecluster/configs/`.
 
 Each file holds a model's description, architecture, training settings, clustering recipe,
-teacher link and deploy format; loading validates it into a `ModelConfig` (with its training
-settings a `TrainSettings`). Torch-free, so `--help`, the CLI's choices and the API read it fast.
-A config that names a `teacher` is a student stage, distilled from that config's model.
+teacher link and deploy format. `ModelConfig.from_mapping` is the config's schema: the one place
+a config is validated, into frozen dataclasses (its training settings a `TrainSettings`, its
+dictionary fit a `DictionarySettings`). `REGISTRY` reads the folder on first use, not when the
+package is imported. Torch-free, so `--help`, the CLI's choices and the API read it fast. A config
+that names a `teacher` is a student stage, distilled from that config's model.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import math
 import types
 import typing
-from dataclasses import dataclass
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, fields, replace
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aecluster.errors import UserInputError
 
@@ -25,6 +28,9 @@ AUGMENTATIONS = ("none", "flip-crop", "simclr")  # implemented in aecluster.augm
 RECIPE_KEYS = ("reduce", "method", "standardize", "threshold")
 WEIGHT_FORMATS = ("float32", "float16", "int8")
 HARDWARE = ("cpu", "gpu", "auto")  # `aecluster train --hardware`: see resolve_hardware
+# The sections of a config file; `architecture` is required.
+SECTIONS = ("description", "architecture", "training", "recipe", "fallback_recipes", "fallback_model", "teacher",
+            "deploy_weights", "dictionary")
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,19 @@ ARCHITECTURE_BOUNDS: dict[str, Bounds] = {
     "normalise": Bounds(0, low_open=True),
 }
 MAX_STAGES = 8
+# The range of each numeric setting of a patch-dictionary fit (`DictionarySettings`).
+DICTIONARY_BOUNDS: dict[str, Bounds] = {
+    "patches": Bounds(2, integer=True),
+    "whitening_eps": Bounds(0, low_open=True),
+    "iterations": Bounds(1, integer=True),
+}
+# The range of each numeric clustering-recipe value (`encoding.check_recipe`, `AEClusterer`'s
+# parameters and the clustering options' types read them).
+RECIPE_BOUNDS: dict[str, Bounds] = {
+    "threshold": Bounds(-1, 1),
+    "n_clusters": Bounds(2, integer=True),
+    "fine_clusters": Bounds(2, integer=True),
+}
 
 
 def check_architecture(config: dict[str, Any], where: str) -> None:
@@ -123,9 +142,61 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-@dataclass
+_TYPES = {int: (Integral,), float: (Real,), str: (str,), bool: (bool,)}
+
+
+def _check_types(values: dict[str, Any], cls: type) -> None:
+    """Refuse a value of the wrong type for its field of dataclass `cls`, naming the key."""
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        hint = hints[key]
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        accepted = tuple(t for option in options for t in _TYPES.get(option, (option,)) if t is not type(None))
+        fits = (value is None and type(None) in options) or (
+            isinstance(value, accepted) and not (isinstance(value, bool) and bool not in options))
+        if not fits:
+            expected = " or ".join("null" if option is type(None) else option.__name__ for option in options)
+            raise UserInputError(f"{key} is {_short(value)}, expected {expected}")
+
+
+def _check_bounds(settings: Any, bounds: dict[str, Bounds]) -> None:
+    """Refuse a numeric field of dataclass instance `settings` outside its `bounds`, naming the key."""
+    for name, allowed in bounds.items():
+        value = getattr(settings, name)
+        if value is not None and not allowed.holds(value):
+            raise UserInputError(f"{name} is {_short(value)}, expected {allowed.describe()}")
+
+
+SectionT = TypeVar("SectionT")
+
+
+def _section(cls: type[SectionT], values: Any, where: str) -> SectionT:
+    """An instance of settings dataclass `cls` from a mapping read from a file, its keys checked
+    here and its types and ranges by `cls` itself; an error names `where`."""
+    if not isinstance(values, dict):
+        raise UserInputError(f"{where}: expected a mapping of settings, found {type(values).__name__}")
+    names = [field.name for field in fields(cls)]
+    unknown = sorted(map(str, set(values) - set(names)))
+    if unknown:
+        raise UserInputError(f"{where}: unknown setting(s) {', '.join(unknown)}; expected some of {', '.join(names)}")
+    try:
+        return cls(**values)
+    except UserInputError as error:
+        raise UserInputError(f"{where}: {error}") from None
+
+
+@dataclass(frozen=True)
 class TrainSettings:
-    """Hyper-parameters of one training run (each registered model's config gives its own)."""
+    """Hyper-parameters of one training run (each registered model's config gives its own).
+
+    Every field is checked on construction: its type, its choices (`OPTIMIZERS`,
+    `DISTILL_LOSSES`, `AUGMENTATIONS`) and its range (`SETTING_BOUNDS`).
+
+    Raises
+    ------
+    UserInputError
+        One line naming the first field that is wrong.
+    """
 
     epochs: int = 20
     lr: float = 1e-3
@@ -150,99 +221,81 @@ class TrainSettings:
     snapshots: int = 10
 
     def __post_init__(self) -> None:
+        _check_types(vars(self), TrainSettings)
         for name, allowed in (("optimizer", OPTIMIZERS), ("distill_loss", DISTILL_LOSSES),
                               ("augment", AUGMENTATIONS)):
             if getattr(self, name) not in allowed:
                 kind = "distillation loss" if name == "distill_loss" else name
                 raise UserInputError(f"unknown {kind} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
-        _check_types(vars(self), TrainSettings, "training settings")
-        for name, bounds in SETTING_BOUNDS.items():
-            value = getattr(self, name)
-            if value is not None and not bounds.holds(value):
-                raise UserInputError(f"{name} is {_short(value)}, expected {bounds.describe()}")
+        _check_bounds(self, SETTING_BOUNDS)
 
     @classmethod
     def from_values(cls, values: Any, where: str) -> TrainSettings:
-        """Settings from a mapping read from a file (a config, a checkpoint, a stage plan), every
-        key, type and range checked; an error names `where`."""
-        if not isinstance(values, dict):
-            raise UserInputError(f"{where}: expected a mapping of settings, found {type(values).__name__}")
-        _check_types(values, cls, where)
-        try:
-            return cls(**values)
-        except UserInputError as error:
-            raise UserInputError(f"{where}: {error}") from None
+        """Settings from a mapping read from a file (a config, a checkpoint, a stage plan).
+
+        Parameters
+        ----------
+        values : Any
+            The mapping read; every key, type and range is checked.
+        where : str
+            What the mapping was read from, named by an error.
+
+        Returns
+        -------
+        TrainSettings
+            The settings.
+
+        Raises
+        ------
+        UserInputError
+            One line naming `where` and the key, for a value that is not a mapping, an unknown
+            key or a value of the wrong type or outside its range.
+        """
+        return _section(cls, values, where)
 
     @classmethod
     def for_model(cls, name: str, **overrides: Any) -> TrainSettings:
-        """The registered settings of `name`, with non-None overrides applied."""
-        values = {**get_spec(name).training, **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(**values)
+        """The registered settings of config `name`, with the non-None `overrides` applied.
+
+        Parameters
+        ----------
+        name : str
+            A registered config.
+        **overrides : Any
+            Settings that replace the config's (None: keep the config's).
+
+        Returns
+        -------
+        TrainSettings
+            The settings, checked.
+
+        Raises
+        ------
+        UserInputError
+            For an unknown config or an override of the wrong type or outside its range.
+        """
+        return replace(get_spec(name).settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
-@dataclass
+@dataclass(frozen=True)
 class DictionarySettings:
     """How a patch-dictionary stage is fitted (`aecluster.patches`): how many random patches,
     the whitening's eps and K-means's rounds. A student dictionary merges its teacher's atoms
-    with the same rounds; the seed is the stage's training seed."""
+    with the same rounds; the seed is the stage's training seed.
+
+    Raises
+    ------
+    UserInputError
+        One line naming a field of the wrong type or outside its `DICTIONARY_BOUNDS`.
+    """
 
     patches: int = 200_000
     whitening_eps: float = 0.1
     iterations: int = 10
 
     def __post_init__(self) -> None:
-        if not (self.patches >= 2 and self.whitening_eps > 0 and self.iterations >= 1):
-            raise UserInputError(f"dictionary settings patches {self.patches}, whitening_eps {self.whitening_eps}, "
-                                 f"iterations {self.iterations}: expected at least 2 patches, a positive eps and "
-                                 "at least 1 iteration")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """One registered model: how to build it (`builder` + `config`), train it and cluster with it."""
-
-    name: str
-    description: str
-    builder: str
-    config: dict[str, Any]
-    training: dict[str, Any]
-    recipe: dict[str, Any]
-    teacher: str | None = None
-    deploy_weights: str | None = None
-    dictionary: dict[str, Any] | None = None
-    fallback_recipes: tuple[dict[str, Any], ...] = ()
-    fallback_model: str | None = None
-
-    @property
-    def settings(self) -> TrainSettings:
-        """The config's training settings (validated; a fresh object each time)."""
-        return TrainSettings(**self.training)
-
-    @property
-    def dictionary_settings(self) -> DictionarySettings | None:
-        """How a patch-dictionary stage is fitted (None for a model trained by gradient)."""
-        return DictionarySettings(**self.dictionary) if self.dictionary is not None else None
-
-
-_TYPES = {int: (Integral,), float: (Real,), str: (str,), bool: (bool,)}
-
-
-def _check_types(values: dict[str, Any], cls: type, where: str) -> None:
-    """Refuse keys `cls` does not have and values of the wrong type, naming the file and key."""
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(values) - set(hints))
-    if unknown:
-        raise UserInputError(f"{where}: unknown setting(s) {', '.join(unknown)}; expected some of "
-                             f"{', '.join(hints)}")
-    for key, value in values.items():
-        hint = hints[key]
-        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        accepted = tuple(t for option in options for t in _TYPES.get(option, (option,)) if t is not type(None))
-        fits = (value is None and type(None) in options) or (
-            isinstance(value, accepted) and not (isinstance(value, bool) and bool not in options))
-        if not fits:
-            expected = " or ".join("null" if option is type(None) else option.__name__ for option in options)
-            raise UserInputError(f"{where}: {key} is {_short(value)}, expected {expected}")
+        _check_types(vars(self), DictionarySettings)
+        _check_bounds(self, DICTIONARY_BOUNDS)
 
 
 def _recipe_keys(recipe: Any, where: str) -> dict[str, Any]:
@@ -253,8 +306,141 @@ def _recipe_keys(recipe: Any, where: str) -> dict[str, Any]:
     return dict(recipe)
 
 
+@dataclass(frozen=True)
+class ModelConfig:
+    """One registered model, as its YAML file declares it. Build one with `from_mapping`, which
+    validates every section once.
+
+    Parameters
+    ----------
+    name : str
+        The config's name: its file's stem.
+    source : Path
+        The file it was read from (named by errors about it).
+    description : str
+        One line for `aecluster models`.
+    builder : str
+        The model builder, a name `aecluster.models.register_builder` registered.
+    config : dict
+        The builder's arguments: the `architecture` section without `builder`.
+    settings : TrainSettings
+        The `training` section.
+    recipe : dict
+        The clustering recipe (some of `RECIPE_KEYS`).
+    teacher : str or None
+        For a student stage, the config it is distilled from.
+    deploy_weights : str or None
+        The weight format the stage's output is written in (one of `WEIGHT_FORMATS`).
+    dictionary_settings : DictionarySettings or None
+        The `dictionary` section of a patch-dictionary config (builder 'patches').
+    fallback_recipes : tuple of dict
+        The recipes tried after `recipe` when its groups do not hold (patch dictionaries only).
+    fallback_model : str or None
+        The student config trained instead when none of a dictionary teacher's recipes holds.
+    """
+
+    name: str
+    source: Path
+    description: str
+    builder: str
+    config: dict[str, Any]
+    settings: TrainSettings
+    recipe: dict[str, Any]
+    teacher: str | None = None
+    deploy_weights: str | None = None
+    dictionary_settings: DictionarySettings | None = None
+    fallback_recipes: tuple[dict[str, Any], ...] = ()
+    fallback_model: str | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Any, source: str | Path) -> ModelConfig:
+        """The config of mapping `raw`, read from file `source` (whose stem is its name).
+
+        Parameters
+        ----------
+        raw : Any
+            The file's content: a mapping of `SECTIONS`.
+        source : str or Path
+            The file it was read from, named by an error.
+
+        Returns
+        -------
+        ModelConfig
+            The validated config.
+
+        Raises
+        ------
+        UserInputError
+            One line naming `source` and the section or key, for anything that is not a
+            mapping of known sections, settings of the right types within their bounds.
+        """
+        source = Path(source)
+        if not isinstance(raw, dict):
+            raise UserInputError(f"{source}: expected a mapping of settings, found {type(raw).__name__}")
+        unknown = sorted(map(str, set(raw) - set(SECTIONS)))
+        if unknown or "architecture" not in raw:
+            raise UserInputError(f"{source}: unknown section(s) {', '.join(unknown) or 'none'}; expected architecture "
+                                 f"(required) and some of {', '.join(sorted(set(SECTIONS) - {'architecture'}))}")
+        architecture = raw["architecture"] or {}
+        if not isinstance(architecture, dict):
+            raise UserInputError(f"{source}: architecture: expected a mapping of settings, "
+                                 f"found {type(architecture).__name__}")
+        architecture = dict(architecture)
+        builder = architecture.pop("builder", None)
+        if not isinstance(builder, str):
+            raise UserInputError(f"{source}: architecture.builder must name a model builder, found {builder!r}")
+        settings = _section(TrainSettings, raw.get("training") or {}, f"{source}: training")
+        check_architecture(architecture, f"{source}: architecture")
+        dictionary = raw.get("dictionary")
+        if (dictionary is not None) != (builder == "patches"):
+            raise UserInputError(f"{source}: a 'dictionary' section goes with builder 'patches' (and only there)")
+        dictionary_settings = (_section(DictionarySettings, dictionary, f"{source}: dictionary")
+                               if dictionary is not None else None)
+        recipe = _recipe_keys(raw.get("recipe") or {}, f"{source}: recipe")
+        fallbacks = raw.get("fallback_recipes") or []
+        if not isinstance(fallbacks, list):
+            raise UserInputError(f"{source}: fallback_recipes must be a list of recipes, "
+                                 f"found {type(fallbacks).__name__}")
+        fallbacks = [_recipe_keys(item, f"{source}: fallback_recipes[{index}]") for index, item in enumerate(fallbacks)]
+        if fallbacks and builder != "patches":
+            raise UserInputError(f"{source}: fallback_recipes go with builder 'patches' "
+                                 "(the recipe is chosen when its dictionary is fitted)")
+        teacher, fallback_model = raw.get("teacher"), raw.get("fallback_model")
+        if teacher is not None and not isinstance(teacher, str):
+            raise UserInputError(f"{source}: teacher {_short(teacher)}, expected the name of a config")
+        if fallback_model is not None and not (isinstance(fallback_model, str) and fallbacks and teacher):
+            raise UserInputError(f"{source}: fallback_model {fallback_model!r}: expected the name of a student config, "
+                                 "in a patch-dictionary student config with fallback_recipes (the model trained "
+                                 "instead when none of its teacher's recipes holds)")
+        weights = raw.get("deploy_weights")
+        if weights is not None and weights not in WEIGHT_FORMATS:
+            raise UserInputError(f"{source}: deploy_weights {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
+        return cls(
+            name=source.stem, source=source, description=str(raw.get("description", "")), builder=builder,
+            config=architecture, settings=settings, recipe=recipe, teacher=teacher, deploy_weights=weights,
+            dictionary_settings=dictionary_settings,
+            fallback_recipes=tuple(fallbacks),
+            fallback_model=fallback_model)
+
+
 def load_config(path: str | Path) -> ModelConfig:
-    """Read and validate one model's YAML config; its name is the file's stem."""
+    """Read and validate one model's YAML config; its name is the file's stem.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Returns
+    -------
+    ModelConfig
+        The config, validated by `ModelConfig.from_mapping`.
+
+    Raises
+    ------
+    UserInputError
+        One line naming the file, for a file that cannot be read as YAML or a config that is not valid.
+    """
     import yaml
 
     path = Path(path)
@@ -262,51 +448,7 @@ def load_config(path: str | Path) -> ModelConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UserInputError(f"{path}: not a readable YAML config ({str(exc).splitlines()[0][:160]})") from None
-    if not isinstance(raw, dict):
-        raise UserInputError(f"{path}: expected a mapping of settings, found {type(raw).__name__}")
-    allowed = {"description", "architecture", "training", "recipe", "fallback_recipes", "fallback_model", "teacher",
-               "deploy_weights", "dictionary"}
-    unknown = sorted(set(raw) - allowed)
-    if unknown or "architecture" not in raw:
-        raise UserInputError(f"{path}: unknown section(s) {', '.join(unknown) or 'none'}; expected "
-                             f"architecture (required) and some of {', '.join(sorted(allowed - {'architecture'}))}")
-    architecture = dict(raw["architecture"] or {})
-    builder = architecture.pop("builder", None)
-    if not isinstance(builder, str):
-        raise UserInputError(f"{path}: architecture.builder must name a model builder, found {builder!r}")
-    training = dict(raw.get("training") or {})
-    TrainSettings.from_values(training, f"{path}: training")
-    check_architecture(architecture, f"{path}: architecture")
-    dictionary = raw.get("dictionary")
-    if (dictionary is not None) != (builder == "patches"):
-        raise UserInputError(f"{path}: a 'dictionary' section goes with builder 'patches' (and only there)")
-    if dictionary is not None:
-        dictionary = dict(dictionary)
-        _check_types(dictionary, DictionarySettings, f"{path}: dictionary")
-        try:
-            DictionarySettings(**dictionary)
-        except UserInputError as error:
-            raise UserInputError(f"{path}: dictionary: {error}") from None
-    recipe = _recipe_keys(raw.get("recipe") or {}, f"{path}: recipe")
-    fallbacks = raw.get("fallback_recipes") or []
-    if not isinstance(fallbacks, list):
-        raise UserInputError(f"{path}: fallback_recipes must be a list of recipes, found {type(fallbacks).__name__}")
-    fallbacks = tuple(_recipe_keys(item, f"{path}: fallback_recipes[{index}]") for index, item in enumerate(fallbacks))
-    if fallbacks and builder != "patches":
-        raise UserInputError(f"{path}: fallback_recipes go with builder 'patches' "
-                             "(the recipe is chosen when its dictionary is fitted)")
-    fallback_model = raw.get("fallback_model")
-    if fallback_model is not None and not (isinstance(fallback_model, str) and fallbacks and raw.get("teacher")):
-        raise UserInputError(f"{path}: fallback_model {fallback_model!r}: expected the name of a student config, in a "
-                             "patch-dictionary student config with fallback_recipes (the model trained instead when "
-                             "none of its teacher's recipes holds)")
-    weights = raw.get("deploy_weights")
-    if weights is not None and weights not in WEIGHT_FORMATS:
-        raise UserInputError(f"{path}: deploy_weights {weights!r}, expected one of {', '.join(WEIGHT_FORMATS)}")
-    return ModelConfig(name=path.stem, description=str(raw.get("description", "")), builder=builder,
-                       config=architecture, training=training, recipe=recipe, teacher=raw.get("teacher"),
-                       deploy_weights=weights, dictionary=dictionary, fallback_recipes=fallbacks,
-                       fallback_model=fallback_model)
+    return ModelConfig.from_mapping(raw, path)
 
 
 def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:
@@ -314,18 +456,66 @@ def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:
     registry = {path.stem: load_config(path) for path in sorted(folder.glob("*.yaml"))}
     for spec in registry.values():
         if spec.teacher is not None and spec.teacher not in registry:
-            raise UserInputError(f"{folder / spec.name}.yaml: teacher {spec.teacher!r} is not a registered config")
+            raise UserInputError(f"{spec.source}: teacher {spec.teacher!r} is not a registered config")
         fallback = registry.get(spec.fallback_model) if spec.fallback_model is not None else None
         if spec.fallback_model is not None and (fallback is None or fallback.teacher is None):
-            raise UserInputError(f"{folder / spec.name}.yaml: fallback_model {spec.fallback_model!r} is not a "
+            raise UserInputError(f"{spec.source}: fallback_model {spec.fallback_model!r} is not a "
                                  "registered student config (one that names a teacher)")
     return registry
 
 
-REGISTRY: dict[str, ModelConfig] = load_registry()
-MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
-# The distillation defaults of `aecluster distill`: those of the CNN student (configs/best_cnn.yaml).
-DISTILL_DEFAULTS: TrainSettings = REGISTRY["best_cnn"].settings
+class ConfigRegistry(MutableMapping[str, ModelConfig]):
+    """The configs of a folder by name, read and validated (`load_registry`) on first use, so
+    that importing aecluster reads no file. Tests swap an entry with `monkeypatch.setitem`.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder of YAML configs.
+
+    Raises
+    ------
+    UserInputError
+        On first use, for a config of the folder that is not valid.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._configs: dict[str, ModelConfig] | None = None
+
+    def _loaded(self) -> dict[str, ModelConfig]:
+        if self._configs is None:
+            self._configs = load_registry(self.folder)
+        return self._configs
+
+    def __getitem__(self, name: str) -> ModelConfig:
+        return self._loaded()[name]
+
+    def __setitem__(self, name: str, spec: ModelConfig) -> None:
+        self._loaded()[name] = spec
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+REGISTRY = ConfigRegistry(CONFIG_FOLDER)
+
+
+def __getattr__(name: str) -> Any:
+    """The constants derived from the registry, computed from it when read: `MODEL_NAMES` (every
+    registered config's name) and `DISTILL_DEFAULTS` (the distillation defaults of `aecluster
+    distill`: the training settings of the CNN student, configs/best_cnn.yaml)."""
+    if name == "MODEL_NAMES":
+        return tuple(REGISTRY)
+    if name == "DISTILL_DEFAULTS":
+        return get_spec("best_cnn").settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_spec(name: str) -> ModelConfig:

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from aecluster.cli.args import integer_at_least
+from aecluster.cli.args import bounded, integer_at_least
 from aecluster.cli.errors import run_reporting_errors
 from aecluster.data import compute_in_batches
 from aecluster.encoding import fit_groups
 from aecluster.metrics import clustering_accuracy
 from aecluster.patches import PatchDictionaryEncoder, fit_dictionary
-from aecluster.registry import get_spec
+from aecluster.registry import DICTIONARY_BOUNDS, get_spec
 from aecluster.selection import AGREEMENTS, SAMPLE_DRAWS, SAMPLE_SIZE, most_stable, recipe_agreements, recipe_fit
 from benchmarks.arguments import benchmark_parser, number_list
 from benchmarks.common import load_bench
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="images clustered alone for sample agreement")
     parser.add_argument("--draws", type=integer_at_least(1), default=SAMPLE_DRAWS,
                         help="random samples of --sample images, one per draw")
-    parser.add_argument("--patches", type=integer_at_least(2), default=get_spec("patches").dictionary_settings.patches,
+    parser.add_argument("--patches", type=bounded(DICTIONARY_BOUNDS["patches"]),
+                        default=get_spec("patches").dictionary_settings.patches,
                         help="random patches each dictionary is fitted on (the patches config's)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args(argv)

@@ -129,8 +129,8 @@ def tiny_gpu_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
                                                      "decoder_widths": [4, 4]}), ("best_gpu", {})):
         spec = REGISTRY[name]
         monkeypatch.setitem(REGISTRY, name, replace(spec, config={**spec.config, **architecture},
-                                                    training={**spec.training, "epochs": 1, "batch_size": 32,
-                                                              "distill_originals": 32}))
+                                                    settings=replace(spec.settings, epochs=1, batch_size=32,
+                                                                     distill_originals=32)))
 
 
 def make_orientation_textures(count: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -159,13 +159,13 @@ def small_dictionary(monkeypatch: pytest.MonkeyPatch) -> None:
     patches and KMeans on 8 whitened dimensions, so that it fits and clusters in a second."""
     from dataclasses import replace
 
-    from aecluster.registry import REGISTRY
+    from aecluster.registry import REGISTRY, DictionarySettings
 
     for name in ("patches", "best"):
         spec = REGISTRY[name]
         monkeypatch.setitem(REGISTRY, name, replace(
-            spec, config={**spec.config, "centres": 32}, dictionary={"patches": 10_000, "whitening_eps": 0.1,
-                                                                     "iterations": 10},
+            spec, config={**spec.config, "centres": 32},
+            dictionary_settings=DictionarySettings(patches=10_000, whitening_eps=0.1, iterations=10),
             recipe={**spec.recipe, "reduce": "wpca:8", "method": "kmeans"},
             fallback_recipes=({"reduce": "wpca:4", "method": "kmeans", "standardize": False},)))
 

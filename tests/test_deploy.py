@@ -103,8 +103,8 @@ def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_grou
     distilled = []
     monkeypatch.setattr(losses, "similarity_distillation",
                         lambda student, teacher: distilled.append(teacher.shape) or student.sum() * 0)
-    quick_teacher = replace(REGISTRY["teacher"], training={**REGISTRY["teacher"].training, "epochs": 1,
-                                                           "batch_size": 32})
+    quick_teacher = replace(REGISTRY["teacher"], settings=replace(REGISTRY["teacher"].settings, epochs=1,
+                                                                  batch_size=32))
     monkeypatch.setitem(REGISTRY, "teacher", quick_teacher)
     output = tmp_path / "best.pth"
     settings = TrainSettings.for_model("best_cnn", epochs=1, batch_size=32)

@@ -193,8 +193,8 @@ def tiny_cnn_pair(monkeypatch):
     for name in ("teacher", "best_cnn"):
         spec = REGISTRY[name]
         monkeypatch.setitem(REGISTRY, name, replace(spec, config={**spec.config, "widths": [8, 16, 32]},
-                                                    training={**spec.training, "epochs": 1, "batch_size": 50,
-                                                              "distill_originals": 50}))
+                                                    settings=replace(spec.settings, epochs=1, batch_size=50,
+                                                                     distill_originals=50)))
 
 
 def unstable_first(monkeypatch, agreements: tuple[float, float]) -> list[list[str]]:

@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 from aecluster.errors import UserInputError
-from aecluster.registry import CONFIG_FOLDER, REGISTRY, Bounds, TrainSettings, load_config, load_registry
+from aecluster.registry import (
+    CONFIG_FOLDER,
+    REGISTRY,
+    Bounds,
+    ConfigRegistry,
+    DictionarySettings,
+    ModelConfig,
+    TrainSettings,
+    load_config,
+    load_registry,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +61,13 @@ GOOD = "architecture:\n  builder: conv\n  widths: [8, 16, 32]\ntraining:\n  epoc
     (GOOD + "fallback_recipes: {method: scan}\n", "fallback_recipes must be a list"),
     (GOOD + "fallback_recipes:\n  - {method: scan}\n", "fallback_recipes go with builder .patches."),
     (GOOD + "deploy_weights: float8\n", "deploy_weights 'float8'"),
+    (GOOD + "teacher: [a, b]\n", "teacher \\['a', 'b'\\], expected the name of a config"),
+    ("architecture: [conv]\n", "architecture: expected a mapping of settings, found list"),
+    ("architecture:\n  builder: patches\ndictionary:\n  patches: 1\n",
+     "dictionary: patches is 1, expected an integer of at least 2"),
+    ("architecture:\n  builder: patches\ndictionary:\n  whitening_eps: none\n",
+     "dictionary: whitening_eps is 'none', expected float"),
+    ("architecture:\n  builder: patches\ndictionary:\n  rounds: 3\n", "dictionary: unknown setting.*rounds"),
     (GOOD + "teacher: t\nfallback_model: s\n", "fallback_model 's': expected .* with fallback_recipes"),
     ("training:\n  epochs: 3\n", "architecture \\(required\\)"),
     ("- a list\n", "expected a mapping"),
@@ -61,6 +78,59 @@ def test_bad_config_is_one_line_error_naming_the_file(tmp_path, text, message):
     with pytest.raises(UserInputError, match=message) as error:
         load_config(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_config_is_validated_into_frozen_settings_once():
+    spec = ModelConfig.from_mapping({"architecture": {"builder": "patches"}, "dictionary": {"patches": 1000}},
+                                    "somewhere/mine.yaml")
+    assert (spec.name, spec.builder, spec.config) == ("mine", "patches", {})
+    assert spec.dictionary_settings == DictionarySettings(patches=1000) and spec.settings == TrainSettings()
+    assert REGISTRY["best"].settings is REGISTRY["best"].settings
+    with pytest.raises(AttributeError):
+        spec.settings.epochs = 3  # type: ignore[misc]
+
+
+def test_registry_reads_its_folder_on_first_use_and_takes_swapped_entries(tmp_path, monkeypatch):
+    registry = ConfigRegistry(tmp_path)
+    write(tmp_path, "broken", "- a list\n")  # written after the registry was made: read on first use
+    with pytest.raises(UserInputError, match="broken.yaml: expected a mapping"):
+        len(registry)
+    write(tmp_path, "broken", GOOD)
+    write(tmp_path, "other", GOOD)
+    registry = ConfigRegistry(tmp_path)
+    assert "broken" in registry and list(registry) == ["broken", "other"]
+    monkeypatch.setitem(registry, "broken", registry["other"])
+    assert registry["broken"].name == "other"
+    monkeypatch.undo()
+    assert registry["broken"].name == "broken"
+
+
+def test_unknown_builder_is_one_line_error_naming_the_file(tmp_path, monkeypatch):
+    from aecluster.models import build_model
+
+    path = write(tmp_path, "odd", "architecture:\n  builder: transformer\n")
+    monkeypatch.setitem(REGISTRY, "odd", load_config(path))
+    with pytest.raises(UserInputError, match=r"odd.yaml: architecture.builder 'transformer' is not a model "
+                                             r"builder; choose one of baseline, conv, resnet, patches") as error:
+        build_model("odd")
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_builder_registers_itself_once():
+    from aecluster.models import BUILDERS, build_conv, register_builder
+
+    assert BUILDERS["conv"] is build_conv
+    with pytest.raises(ValueError, match="'conv' is registered twice"):
+        register_builder("conv")(build_conv)
+
+
+def test_derived_constants_follow_the_registry():
+    from aecluster import registry
+
+    assert registry.MODEL_NAMES == tuple(REGISTRY)
+    assert registry.DISTILL_DEFAULTS == REGISTRY["best_cnn"].settings
+    with pytest.raises(AttributeError):
+        registry.NO_SUCH_NAME  # noqa: B018
 
 
 def test_student_config_must_name_a_registered_teacher(tmp_path):

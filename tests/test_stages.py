@@ -22,7 +22,7 @@ QUICK = ["--epochs", "1", "--batch-size", "32", "--quiet"]
 def quick_teacher(monkeypatch):
     """'best' with a 2-epoch teacher: 4 teacher steps then 2 student steps on 64 images."""
     spec = REGISTRY["teacher"]
-    monkeypatch.setitem(REGISTRY, "teacher", replace(spec, training={**spec.training, "epochs": 2, "batch_size": 32}))
+    monkeypatch.setitem(REGISTRY, "teacher", replace(spec, settings=replace(spec.settings, epochs=2, batch_size=32)))
 
 
 @pytest.fixture

@@ -9,7 +9,14 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from aecluster.errors import UserInputError
-from aecluster.registry import ARCHITECTURE_BOUNDS, AUGMENTATIONS, SETTING_BOUNDS, Bounds, TrainSettings
+from aecluster.registry import (
+    ARCHITECTURE_BOUNDS,
+    AUGMENTATIONS,
+    RECIPE_BOUNDS,
+    SETTING_BOUNDS,
+    Bounds,
+    TrainSettings,
+)
 
 
 def bounded(bounds: Bounds) -> Callable[[str], Any]:
@@ -39,10 +46,10 @@ def setting(name: str) -> Callable[[str], Any]:
 
 
 positive_int = integer_at_least(1)
-group_count = integer_at_least(2)
+group_count = bounded(RECIPE_BOUNDS["n_clusters"])
 seed_value = setting("seed")
 positive_float = bounded(Bounds(0, low_open=True))
-similarity = bounded(Bounds(-1, 1))
+similarity = bounded(RECIPE_BOUNDS["threshold"])
 
 
 def device_name(text: str) -> str:

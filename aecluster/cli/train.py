@@ -9,17 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aecluster import registry
 from aecluster.cli.args import DefaultsHelpFormatter, add_training_options, positive_float, say, setting, show_stages
 from aecluster.errors import UserInputError
-from aecluster.registry import (
-    CONFIG_FOLDER,
-    DISTILL_DEFAULTS,
-    DISTILL_LOSSES,
-    HARDWARE,
-    MODEL_NAMES,
-    REGISTRY,
-    get_spec,
-)
+from aecluster.registry import CONFIG_FOLDER, DISTILL_LOSSES, HARDWARE, REGISTRY, get_spec
 
 
 def register(commands: Any) -> None:
@@ -34,7 +27,7 @@ def register(commands: Any) -> None:
                     "(one whose config names a teacher, e.g. best) runs its stages in order: the teacher into "
                     "OUT_run/teacher.pth (reused when trained with the same settings and images), then the "
                     "student; --resume continues whichever phase the snapshot belongs to.")
-    train.add_argument("--model", default="improved", choices=MODEL_NAMES, help="model name")
+    train.add_argument("--model", default="improved", choices=registry.MODEL_NAMES, help="model name")
     train.add_argument("--hardware", choices=HARDWARE, default="cpu",
                        help="cpu: MODEL's config as named; gpu: its GPU configuration, config MODEL_gpu (best -> "
                             "best_gpu); auto: the GPU configuration when training runs on a CUDA device, else "
@@ -57,19 +50,21 @@ def register(commands: Any) -> None:
                     "originals also the whole latent map where its shape is the teacher's "
                     "(--distill-maps). The student inherits the teacher's recipe.")
     distill.add_argument("--teacher", required=True, help="trained teacher checkpoint")
-    distill.add_argument("--student", dest="model", required=True, choices=MODEL_NAMES, help="student model name")
-    distill.add_argument("--distill-weight", type=positive_float, default=DISTILL_DEFAULTS.distill_weight,
+    distill.add_argument("--student", dest="model", required=True, choices=registry.MODEL_NAMES,
+                         help="student model name")
+    defaults = registry.DISTILL_DEFAULTS
+    distill.add_argument("--distill-weight", type=positive_float, default=defaults.distill_weight,
                          help="weight of the similarity-matching loss (Tung & Mori's value)")
     distill.add_argument("--distill-originals", type=setting("distill_originals"),
-                         default=DISTILL_DEFAULTS.distill_originals, metavar="N",
+                         default=defaults.distill_originals, metavar="N",
                          help="images of each batch also matched unaugmented at full size, the input "
                               "clustering sees (0: augmented views only)")
-    distill.add_argument("--distill-loss", choices=DISTILL_LOSSES, default=DISTILL_DEFAULTS.distill_loss,
+    distill.add_argument("--distill-loss", choices=DISTILL_LOSSES, default=defaults.distill_loss,
                          help="what the student matches: 'similarity' the batch's pairwise cosine "
                               "similarities, 'codes' each image's code direction (needs the teacher's code size)")
     distill.add_argument("--distill-maps", type=setting("distill_maps"), metavar="WEIGHT",
                          help="weight of matching each original's whole latent map (C x 4 x 4) to the "
-                              f"teacher's, as well as its code (default {DISTILL_DEFAULTS.distill_maps:g} where "
+                              f"teacher's, as well as its code (default {defaults.distill_maps:g} where "
                               "the student's map has the teacher's shape, else 0)")
     add_training_options(distill)
     distill.set_defaults(handler=_train)
@@ -105,7 +100,7 @@ def _stage_config(stage: str) -> Any:
     def parse(text: str) -> str:
         name = Path(text).stem if text.endswith((".yaml", ".yml")) else text
         if name not in REGISTRY:
-            raise argparse.ArgumentTypeError(f"unknown config {text!r}; choose one of {', '.join(MODEL_NAMES)}")
+            raise argparse.ArgumentTypeError(f"unknown config {text!r}; choose one of {', '.join(REGISTRY)}")
         if name != text and Path(text).resolve() != (CONFIG_FOLDER / f"{name}.yaml").resolve():
             raise argparse.ArgumentTypeError(
                 f"{text}: not a registered config; checkpoints name their config, so a stage reads one of "
