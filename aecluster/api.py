@@ -21,7 +21,7 @@ from aecluster.checkpoint import code_dim_of, deployable_payload, make_payload, 
 from aecluster.clustering import METHODS, degenerate_warning, order_by_colour
 from aecluster.data import validate_images
 from aecluster.devices import resolve_device
-from aecluster.encoder import ENCODER_CONSTRAINTS, ImageEncoder, setting_interval
+from aecluster.encoder import ENCODER_CONSTRAINTS, ImageEncoder, bounds_interval
 from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, fit_groups
 from aecluster.errors import UserInputError
 from aecluster.models import build_model
@@ -109,10 +109,10 @@ class AEClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         **ENCODER_CONSTRAINTS,
         "reduce": [str, None],
         "method": [StrOptions(set(METHODS)), None],
-        "threshold": [setting_interval(RECIPE_BOUNDS["threshold"])],
+        "threshold": [bounds_interval(RECIPE_BOUNDS["threshold"])],
         "standardize": ["boolean", None],
-        "n_clusters": [setting_interval(RECIPE_BOUNDS["n_clusters"])],
-        "fine_clusters": [setting_interval(RECIPE_BOUNDS["fine_clusters"])],
+        "n_clusters": [bounds_interval(RECIPE_BOUNDS["n_clusters"])],
+        "fine_clusters": [bounds_interval(RECIPE_BOUNDS["fine_clusters"])],
     }
 
     def __init__(

@@ -25,8 +25,8 @@ from aecluster.stages import train_model
 N_FEATURES = int(np.prod(IMAGE_SHAPE))  # 32 x 32 x 3 values per image
 
 
-def setting_interval(bounds: Bounds) -> Interval:
-    """A training setting's `Bounds` as scikit-learn's parameter constraint.
+def bounds_interval(bounds: Bounds) -> Interval:
+    """A parameter's `Bounds` (a training setting's, a recipe's) as scikit-learn's parameter constraint.
 
     Parameters
     ----------
@@ -48,9 +48,9 @@ def setting_interval(bounds: Bounds) -> Interval:
 ENCODER_CONSTRAINTS: dict[str, list] = {
     "model": [StrOptions(REGISTRY.keys())],
     "checkpoint": [str, os.PathLike, None],
-    "epochs": [setting_interval(SETTING_BOUNDS["epochs"]), None],
-    "lr": [setting_interval(SETTING_BOUNDS["lr"]), None],
-    "batch_size": [setting_interval(SETTING_BOUNDS["batch_size"]), None],
+    "epochs": [bounds_interval(SETTING_BOUNDS["epochs"]), None],
+    "lr": [bounds_interval(SETTING_BOUNDS["lr"]), None],
+    "batch_size": [bounds_interval(SETTING_BOUNDS["batch_size"]), None],
     "augment": [StrOptions(set(AUGMENTATIONS)), None],
     "random_state": ["random_state"],
     "device": [str, None],
