@@ -13,7 +13,7 @@ from aecluster.csvio import read_predictions
 from aecluster.metrics import clustering_accuracy
 from tests.conftest import make_colour_families
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

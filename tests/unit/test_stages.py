@@ -14,7 +14,7 @@ from aecluster.cli import main
 from aecluster.registry import REGISTRY
 from aecluster.snapshots import run_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUICK = ["--epochs", "1", "--batch-size", "32", "--quiet"]
 
 

@@ -26,7 +26,7 @@ from aecluster.models import build_model
 from aecluster.registry import model_config
 from tests.conftest import folder_state
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Runs each command of argv lists read from stdin; prints exit code and stderr of each as JSON.
 RUNNER = """
 import contextlib, io, json, sys

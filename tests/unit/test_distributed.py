@@ -10,7 +10,7 @@ import torch
 
 from aecluster.checkpoint import load_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("command_args", [["train", "--model", "improved"], ["distill", "--student", "best_cnn"],

@@ -20,7 +20,7 @@ from aecluster.registry import (
     load_registry,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_config_file_is_registered_and_students_name_registered_teachers():

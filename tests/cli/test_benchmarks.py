@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import make_two_group_images
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +287,7 @@ def test_benchmark_help_gives_a_whole_description_and_the_defaults(script, capsy
     assert stopped.value.code == 0
     summary = " ".join(module.__doc__.split("\n\n")[0].split())
     assert summary.endswith(".") and summary in text
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     if script in ("few_labels", "scale", "speed"):
         assert f"(default: {root}/checkpoints/" in text
 

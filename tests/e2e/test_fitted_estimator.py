@@ -20,7 +20,7 @@ from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy, score_all
 from tests.conftest import three_families
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def families():
     return three_families()

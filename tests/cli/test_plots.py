@@ -20,7 +20,7 @@ from aecluster.reduction import REDUCER_NAMES, parse_chain
 from aecluster.snapshots import run_folder
 from tests.conftest import three_families
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

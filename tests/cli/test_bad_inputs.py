@@ -22,7 +22,7 @@ from aecluster.csvio import read_predictions
 from aecluster.data import SNIFF_BYTES, describe_file
 from tests.conftest import assert_refused, folder_state, run_main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS = sorted((ROOT / "checkpoints").glob("*.pth"))
 
 

@@ -11,7 +11,7 @@ from aecluster.cli import main
 from aecluster.csvio import read_predictions
 from aecluster.metrics import clustering_accuracy
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args):

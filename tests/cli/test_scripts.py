@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = {"hw9_best.sh": "<trainX_npy> <checkpoint> <prediction_path>",
            "train_baseline.sh": "<trainX_npy> <checkpoint>",
            "train_improved.sh": "<trainX_npy> <checkpoint>",

@@ -276,7 +276,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, trained_checkpoint, t
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("## Python API", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     (tmp_path / "data" / "sample").mkdir(parents=True)

@@ -1,0 +1,1 @@
+"""Command-line tests: the commands, scripts, benchmarks and their one-line errors."""

@@ -1,0 +1,1 @@
+"""Unit tests: one file per library module (tests/unit/test_MODULE.py)."""
