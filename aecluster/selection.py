@@ -42,7 +42,20 @@ GroupFit = Callable[[np.ndarray, int], np.ndarray]
 
 def neighbour_graph(codes: np.ndarray, n_neighbours: int = GRAPH_NEIGHBOURS) -> Any:
     """Symmetric sparse adjacency of the cosine `n_neighbours`-nearest-neighbour graph of `codes`
-    (an edge where either code is among the other's nearest; weight 2 where both are)."""
+    (an edge where either code is among the other's nearest; weight 2 where both are).
+
+    Parameters
+    ----------
+    codes : ndarray of shape (N, dim)
+        The codes; each is scaled to unit length first.
+    n_neighbours : int
+        Nearest neighbours per code (at most N - 1).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (N, N)
+        The symmetric adjacency, with weights 1 or 2.
+    """
     from scipy import sparse
 
     unit = np.asarray(codes, dtype=np.float64)
@@ -57,7 +70,20 @@ def neighbour_graph(codes: np.ndarray, n_neighbours: int = GRAPH_NEIGHBOURS) -> 
 def modularity(graph: Any, labels: np.ndarray) -> float:
     """Newman's modularity of the split `labels` of `graph`: the share of edge weight inside
     groups minus the share expected if edges ignored the groups (0 for a random split, at most
-    1 - 1/K for K groups)."""
+    1 - 1/K for K groups).
+
+    Parameters
+    ----------
+    graph : scipy.sparse matrix of shape (N, N)
+        A symmetric adjacency, as `neighbour_graph` returns it.
+    labels : ndarray of shape (N,)
+        The group of each node.
+
+    Returns
+    -------
+    float
+        The modularity of the split.
+    """
     labels = np.asarray(labels)
     degrees = np.asarray(graph.sum(axis=1)).ravel()
     total = degrees.sum()
@@ -69,14 +95,46 @@ def modularity(graph: Any, labels: np.ndarray) -> float:
 
 def seed_agreement(fit: GroupFit, codes: np.ndarray, seeds: Sequence[int]) -> tuple[float, list[np.ndarray]]:
     """Mean agreement (best label matching) of the groups fitted with each pair of `seeds`, and
-    the groups of each seed."""
+    the groups of each seed.
+
+    Parameters
+    ----------
+    fit : GroupFit
+        Fits groups to codes with a seed.
+    codes : ndarray of shape (N, dim)
+        The codes to cluster.
+    seeds : sequence of int
+        One fit per seed; the mean is over every pair.
+
+    Returns
+    -------
+    agreement : float
+        The mean pairwise agreement.
+    groups : list of ndarray of shape (N,)
+        The labels of each seed's fit, in the order of `seeds`.
+    """
     groups = [fit(codes, seed) for seed in seeds]
     return float(np.mean([clustering_accuracy(a, b) for a, b in combinations(groups, 2)])), groups
 
 
 def subsample_agreement(fit: GroupFit, codes: np.ndarray, seed: int) -> float:
     """How often two clusterings, each fitted on its own random 80% of the codes, group the codes
-    they share alike (best label matching)."""
+    they share alike (best label matching).
+
+    Parameters
+    ----------
+    fit : GroupFit
+        Fits groups to codes with a seed.
+    codes : ndarray of shape (N, dim)
+        The codes to cluster.
+    seed : int
+        Seeds the two subsamples and both fits.
+
+    Returns
+    -------
+    float
+        The agreement on the codes both subsamples hold.
+    """
     rng = np.random.default_rng(seed)
     size = int(SUBSAMPLE_FRACTION * len(codes))
     first, second = (np.sort(rng.choice(len(codes), size, replace=False)) for _ in range(2))
@@ -88,7 +146,24 @@ def subsample_agreement(fit: GroupFit, codes: np.ndarray, seed: int) -> float:
 def sample_fits(fit: GroupFit, codes: np.ndarray, size: int,
                 seeds: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(indices, groups) of `size` random codes clustered by themselves, one draw per seed: a
-    recipe as `hw9_best.sh` runs it on a few thousand images."""
+    recipe as `hw9_best.sh` runs it on a few thousand images.
+
+    Parameters
+    ----------
+    fit : GroupFit
+        Fits groups to codes with a seed.
+    codes : ndarray of shape (N, dim)
+        The codes to draw from.
+    size : int
+        Codes per draw (at most N).
+    seeds : sequence of int
+        One draw per seed; each seeds both its draw and its fit.
+
+    Returns
+    -------
+    list of (ndarray, ndarray)
+        For each draw, the sorted indices of its codes and their labels.
+    """
     fits = []
     for seed in seeds:
         part = np.sort(np.random.default_rng([seed, size]).choice(len(codes), min(size, len(codes)), replace=False))
@@ -98,7 +173,20 @@ def sample_fits(fit: GroupFit, codes: np.ndarray, size: int,
 
 def sample_agreement(fits: Sequence[tuple[np.ndarray, np.ndarray]], groups: np.ndarray) -> float:
     """How often the `sample_fits` group their codes as `groups` (the fit on all codes) does,
-    averaged over the draws: whether a recipe holds on a few thousand images alone."""
+    averaged over the draws: whether a recipe holds on a few thousand images alone.
+
+    Parameters
+    ----------
+    fits : sequence of (ndarray, ndarray)
+        The draws, as `sample_fits` returns them.
+    groups : ndarray of shape (N,)
+        The labels of the fit on all codes.
+
+    Returns
+    -------
+    float
+        The mean agreement over the draws.
+    """
     return float(np.mean([clustering_accuracy(labels, groups[part]) for part, labels in fits]))
 
 
@@ -107,7 +195,27 @@ def recipe_agreements(fit: GroupFit, codes: np.ndarray, seeds: Sequence[int] = (
     """The three agreements of a recipe (`AGREEMENTS`): across `seeds`, across two 80% subsamples
     (the first two seeds) and between `sample` codes clustered alone and the fit on all codes
     (`draws` draws, seeded from the first seed; at most half the codes each). Also returns the
-    first seed's groups ("groups") and the draws ("samples", as `sample_fits` gives them)."""
+    first seed's groups ("groups") and the draws ("samples", as `sample_fits` gives them).
+
+    Parameters
+    ----------
+    fit : GroupFit
+        Fits the recipe's groups to codes with a seed.
+    codes : ndarray of shape (N, dim)
+        The codes to cluster.
+    seeds : sequence of int
+        Seeds of the seed agreement; the first two seed the subsamples, the first the draws.
+    sample : int
+        Codes per draw (at most N // 2).
+    draws : int
+        Number of draws.
+
+    Returns
+    -------
+    dict
+        "seed_agreement", "subsample_agreement" and "sample_agreement" (floats), "groups" (the first
+        seed's labels) and "samples" (the draws).
+    """
     seeds_agree, groups = seed_agreement(fit, codes, seeds)
     samples = sample_fits(fit, codes, min(sample, len(codes) // 2), [seeds[0] + draw for draw in range(draws)])
     return {"seed_agreement": seeds_agree,
@@ -119,7 +227,20 @@ def most_stable(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str
     """The rule of docs/accuracy.md for patch-dictionary candidates; `rows[0]` is the default.
 
     The default is kept while all its agreements (`keys`) are at least STABLE; otherwise the row
-    whose lowest agreement is highest (earlier rows win ties)."""
+    whose lowest agreement is highest (earlier rows win ties).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Candidate rows, the default first, each with the `keys`.
+    keys : sequence of str
+        The agreements to judge by.
+
+    Returns
+    -------
+    dict
+        The chosen row (one of `rows`).
+    """
     def least(row: dict[str, Any]) -> float:
         return min(row[key] for key in keys)
 
@@ -128,7 +249,22 @@ def most_stable(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str
 
 def recipe_fit(reduce: str, method: str, **options: Any) -> GroupFit:
     """A GroupFit fitting recipe (`reduce`, `method`) on codes, unstandardised unless `options`
-    (the other keyword arguments of `encoding.fit_groups`) say otherwise; two groups by default."""
+    (the other keyword arguments of `encoding.fit_groups`) say otherwise; two groups by default.
+
+    Parameters
+    ----------
+    reduce : str
+        The reducer chain.
+    method : str
+        The clustering method.
+    **options
+        Other keyword arguments of `encoding.fit_groups`.
+
+    Returns
+    -------
+    GroupFit
+        A function of (codes, seed) that returns the labels of the fit.
+    """
     options = {"standardize": False, **options}
 
     def fit(codes: np.ndarray, seed: int) -> np.ndarray:
@@ -141,7 +277,34 @@ def recipe_criteria(codes: np.ndarray, reduce: str, method: str, graph: Any, see
                     reference: np.ndarray | None = None) -> dict[str, Any]:
     """The label-free criteria of one recipe on one encoder's codes; `reference` is the teacher's
     groups of the same codes, when judging a student. Modularity is the mean over seeds, with
-    the range of its per-seed values. Also returns the first seed's groups."""
+    the range of its per-seed values. Also returns the first seed's groups.
+
+    Parameters
+    ----------
+    codes : ndarray of shape (N, dim)
+        One encoder's codes.
+    reduce : str
+        The recipe's reducer chain.
+    method : str
+        The recipe's clustering method.
+    graph : scipy.sparse matrix of shape (N, N)
+        The codes' `neighbour_graph`.
+    seeds : sequence of int
+        At least two seeds; the first two also seed the subsamples.
+    reference : ndarray of shape (N,), optional
+        The teacher's groups of the same codes.
+
+    Returns
+    -------
+    dict
+        "recipe", "reduce", "method", "seed_agreement", "subsample_agreement", "modularity",
+        "modularity_range", "groups" and, with `reference`, "teacher_agreement".
+
+    Raises
+    ------
+    UserInputError
+        When fewer than two seeds are given.
+    """
     if len(seeds) < 2:
         raise UserInputError(f"seed agreement needs at least two seeds, found {list(seeds)}")
     fit = recipe_fit(reduce, method)
@@ -158,12 +321,34 @@ def recipe_criteria(codes: np.ndarray, reduce: str, method: str, graph: Any, see
 
 
 def least_agreement(row: dict[str, Any]) -> float:
-    """The lowest of a recipe's agreements: across seeds, subsamples and (a student's) its teacher."""
+    """The lowest of a recipe's agreements: across seeds, subsamples and (a student's) its teacher.
+
+    Parameters
+    ----------
+    row : dict
+        A row of `recipe_criteria`.
+
+    Returns
+    -------
+    float
+        The lowest agreement the row holds.
+    """
     return min(row[key] for key in ("seed_agreement", "subsample_agreement", "teacher_agreement") if key in row)
 
 
 def is_stable(row: dict[str, Any]) -> bool:
-    """Whether a recipe's groups hold across seeds, subsamples and (a student's) its teacher."""
+    """Whether a recipe's groups hold across seeds, subsamples and (a student's) its teacher.
+
+    Parameters
+    ----------
+    row : dict
+        A row of `recipe_criteria`.
+
+    Returns
+    -------
+    bool
+        True when its `least_agreement` is at least STABLE.
+    """
     return least_agreement(row) >= STABLE
 
 
@@ -172,7 +357,18 @@ def choose_recipe(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     Among the stable recipes, the one with the highest modularity, unless the incumbent is
     stable and within MARGIN of it; when none is stable, the most stable one. Earlier rows win
-    ties."""
+    ties.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows of `recipe_criteria`, the incumbent first.
+
+    Returns
+    -------
+    dict
+        The chosen row (one of `rows`).
+    """
     stable = [row for row in rows if is_stable(row)]
     if not stable:
         return max(rows, key=least_agreement)
@@ -188,7 +384,26 @@ def stable_recipe(codes: np.ndarray, recipes: Sequence[dict[str, Any]], seed: in
     `encoding.check_recipe` returns them) is kept while its three agreements (`recipe_agreements`,
     seeds `seed`..`seed`+2) are at least STABLE; otherwise the most stable of all `recipes`
     (`most_stable`). The others are only judged when needed. Returns the chosen recipe and the
-    judged rows (the recipe and its agreements); `report` gets one line per row."""
+    judged rows (the recipe and its agreements); `report` gets one line per row.
+
+    Parameters
+    ----------
+    codes : ndarray of shape (N, dim)
+        One encoder's codes.
+    recipes : sequence of dict
+        Complete recipes, the default first.
+    seed : int
+        The first of the three seeds.
+    report : callable, optional
+        Gets one line per judged row.
+
+    Returns
+    -------
+    recipe : dict
+        The chosen recipe (one of `recipes`).
+    rows : list of dict
+        The judged rows: "recipe" and its three agreements.
+    """
     rows = []
     for recipe in recipes:
         rows.append({"recipe": recipe, **_judged(codes, recipe, seed)})
@@ -202,7 +417,18 @@ def stable_recipe(codes: np.ndarray, recipes: Sequence[dict[str, Any]], seed: in
 
 
 def complete_recipe_fit(recipe: dict[str, Any]) -> GroupFit:
-    """`recipe_fit` of a complete recipe (every key of `encoding.RECIPE_DEFAULTS`)."""
+    """`recipe_fit` of a complete recipe (every key of `encoding.RECIPE_DEFAULTS`).
+
+    Parameters
+    ----------
+    recipe : dict
+        A complete recipe.
+
+    Returns
+    -------
+    GroupFit
+        A function of (codes, seed) that returns the labels of the fit.
+    """
     options = {key: value for key, value in recipe.items() if key not in ("reduce", "method")}
     return recipe_fit(recipe["reduce"], recipe["method"], **options)
 
