@@ -28,7 +28,17 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
     """Base of the clustering estimators: `fit` checks the group counts, logs one line and fits
     with one BLAS thread (so the groups do not depend on the thread count), then labels the codes
     it was fitted on with `predict`. Subclasses set `method` and `fitted` (their fitted arrays)
-    and write `_fit` and `_predict`."""
+    and write `_fit` and `_predict`.
+
+    Attributes
+    ----------
+    method : str
+        The method name (one of `METHODS`), set by each subclass.
+    fitted : tuple of str
+        The names of the fitted arrays, which `get_state` saves and `from_state` restores.
+    labels_ : ndarray of shape (N,)
+        The group of each code `fit` saw.
+    """
 
     method: ClassVar[str]
     fitted: ClassVar[tuple[str, ...]]
@@ -39,7 +49,25 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
         return int(self.get_params().get("n_clusters", 2))
 
     def fit(self, codes: np.ndarray, y: Any = None) -> GroupsEstimator:
-        """Fit on codes (N, dim), single-threaded; sets `labels_`."""
+        """Fit on codes (N, dim), single-threaded; sets `labels_`.
+
+        Parameters
+        ----------
+        codes : ndarray of shape (N, dim)
+            The codes to group.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        GroupsEstimator
+            The fitted estimator itself.
+
+        Raises
+        ------
+        UserInputError
+            When the method cannot make its groups of N codes (`check_group_counts`).
+        """
         codes = np.asarray(codes, dtype=np.float64)
         logger.info("cluster: %s into %d groups (%d points of %d dimensions)", self.method, self.groups, *codes.shape)
         check_group_counts(self.method, self.groups, self.get_params().get("fine_clusters", self.groups), len(codes))
@@ -49,7 +77,18 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
         return self
 
     def predict(self, codes: np.ndarray) -> np.ndarray:
-        """The fitted group of each code, single-threaded like `fit`."""
+        """The fitted group of each code, single-threaded like `fit`.
+
+        Parameters
+        ----------
+        codes : ndarray of shape (N, dim)
+            Codes in the space the estimator was fitted in.
+
+        Returns
+        -------
+        ndarray of shape (N,)
+            The group of each code.
+        """
         check_is_fitted(self, list(self.fitted))
         with single_threaded():
             return self._predict(np.asarray(codes, dtype=np.float64))
@@ -61,14 +100,40 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
         raise NotImplementedError
 
     def get_state(self) -> dict[str, Any]:
-        """The fitted clustering as plain values and arrays (for a saved model)."""
+        """The fitted clustering as plain values and arrays (for a saved model).
+
+        Returns
+        -------
+        dict
+            "method", the `STATE_DEFAULTS` overridden by the estimator's parameters, and its fitted arrays.
+        """
         return {"method": self.method, **STATE_DEFAULTS, **self.get_params(),
                 **{key: getattr(self, key) for key in self.fitted}}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> GroupsEstimator:
         """A fitted clustering rebuilt from `get_state`'s values, ready to predict; a missing
-        array or one whose shape does not fit the others raises KeyError or ValueError."""
+        array or one whose shape does not fit the others raises KeyError or ValueError.
+
+        Parameters
+        ----------
+        state : dict
+            Values as `get_state` returns them.
+
+        Returns
+        -------
+        GroupsEstimator
+            The fitted estimator.
+
+        Raises
+        ------
+        UserInputError
+            When the state's group counts do not fit the method (`check_group_counts`).
+        KeyError
+            When a parameter or fitted array is missing.
+        ValueError
+            When the restored arrays cannot make the estimator's groups.
+        """
         estimator = cls(**{key: state[key] for key in cls().get_params()})
         check_group_counts(cls.method, estimator.groups, state.get("fine_clusters", estimator.groups))
         for key in cls.fitted:
@@ -81,7 +146,22 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
 
 
 def nearest_centre(codes: np.ndarray, centres: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Index of each code's nearest centre (exact squared distances, chunked; ties: lowest index)."""
+    """Index of each code's nearest centre (exact squared distances, chunked; ties: lowest index).
+
+    Parameters
+    ----------
+    codes : ndarray of shape (N, dim)
+        The codes to place.
+    centres : ndarray of shape (K, dim)
+        The centres.
+    chunk : int
+        Codes per block of distances.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+        The index of each code's nearest centre (int64).
+    """
     nearest = np.empty(len(codes), dtype=np.int64)
     for start in range(0, len(codes), chunk):
         block = codes[start : start + chunk]
@@ -90,7 +170,25 @@ def nearest_centre(codes: np.ndarray, centres: np.ndarray, chunk: int = 1024) ->
 
 
 def check_group_counts(method: str, n_clusters: int, fine_clusters: int, n_images: int | None = None) -> None:
-    """Refuse, before any work, a method that cannot make `n_clusters` groups (of `n_images`)."""
+    """Refuse, before any work, a method that cannot make `n_clusters` groups (of `n_images`).
+
+    Parameters
+    ----------
+    method : str
+        The clustering method.
+    n_clusters : int
+        How many groups are asked for.
+    fine_clusters : int
+        How many fine groups "overcluster" merges.
+    n_images : int, optional
+        How many images (codes) are to be grouped; None skips that check.
+
+    Raises
+    ------
+    UserInputError
+        For an unknown method, "threshold" with other than two groups, "overcluster" with fewer fine
+        groups than groups, or fewer than max(2, n_clusters) images.
+    """
     if method not in METHODS:
         raise UserInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "threshold" and n_clusters != 2:
@@ -105,7 +203,20 @@ def check_group_counts(method: str, n_clusters: int, fine_clusters: int, n_image
 
 
 def degenerate_warning(groups: np.ndarray, n_groups: int = 2) -> str | None:
-    """A message when a group holds under 5% of the images (the split is probably useless)."""
+    """A message when a group holds under 5% of the images (the split is probably useless).
+
+    Parameters
+    ----------
+    groups : ndarray of shape (N,)
+        The group of each image (non-negative ints).
+    n_groups : int
+        How many groups there should be; an empty one counts as the smallest.
+
+    Returns
+    -------
+    str or None
+        The warning, or None when every group holds at least `DEGENERATE_FRACTION` of the images.
+    """
     smaller = int(np.bincount(groups, minlength=n_groups)[:n_groups].min())
     if smaller < DEGENERATE_FRACTION * len(groups):
         return (

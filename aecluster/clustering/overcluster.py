@@ -33,6 +33,8 @@ class OverclusterGroups(GroupsEstimator):
         The merged group of each fine centre (or, after `naming.name_fine_groups`, its label's index).
     labels_ : ndarray of shape (N,)
         The group of each code `fit` saw.
+    fine_labels_ : ndarray of shape (N,)
+        The fine group of each code `fit` saw (not restored by `from_state`).
     """
 
     method = "overcluster"
