@@ -69,7 +69,20 @@ class ScanGroups(GroupsEstimator):
 
 def nearest_others(points: np.ndarray, n_neighbours: int) -> np.ndarray:
     """Indices (N, n_neighbours) of each point's nearest other points (Euclidean): never the
-    point itself, even where other points coincide with it."""
+    point itself, even where other points coincide with it.
+
+    Parameters
+    ----------
+    points : ndarray of shape (N, dim)
+        The points.
+    n_neighbours : int
+        Neighbours per point (at most N - 1).
+
+    Returns
+    -------
+    ndarray of shape (N, n_neighbours)
+        The indices of each point's nearest other points, nearest first.
+    """
     from sklearn.neighbors import NearestNeighbors
 
     with single_threaded():
@@ -80,7 +93,24 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
     """Weights (n_clusters, dim) and bias (n_clusters,) of the lowest-loss SCAN head on `codes`.
 
     Runs in one torch thread with seeded generators, so the head is the same whatever the thread
-    count (torch's thread count is process-wide: it is set to one and restored afterwards)."""
+    count (torch's thread count is process-wide: it is set to one and restored afterwards).
+
+    Parameters
+    ----------
+    codes : ndarray of shape (N, dim)
+        The codes; at most `SCAN_FIT_SAMPLES` of them (a seeded sample) train the heads.
+    n_clusters : int
+        How many groups.
+    random_state : int, RandomState instance or None
+        Seeds the sample, the heads' starts and the batches.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_clusters, dim)
+        The kept head's weights, on the codes as given.
+    bias : ndarray of shape (n_clusters,)
+        Its bias.
+    """
     import torch
     from sklearn.utils import check_random_state
 
@@ -129,7 +159,24 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
 def scan_loss(anchors: Any, partners: Any, weights: Any, bias: Any) -> Any:
     """SCAN's loss of each head (a tensor of SCAN_HEADS values): minus the mean log-probability
     that an anchor and its neighbour share a group, minus the weighted entropy of the mean
-    group assignment (which keeps every group in use)."""
+    group assignment (which keeps every group in use).
+
+    Parameters
+    ----------
+    anchors : Tensor of shape (n, dim)
+        The anchor codes.
+    partners : Tensor of shape (n, dim)
+        One neighbour of each anchor.
+    weights : Tensor of shape (SCAN_HEADS, K, dim)
+        The heads' weights.
+    bias : Tensor of shape (SCAN_HEADS, K)
+        The heads' biases.
+
+    Returns
+    -------
+    Tensor of shape (SCAN_HEADS,)
+        The loss of each head.
+    """
     import torch
 
     anchor_probs = torch.softmax(torch.einsum("nd,hkd->hnk", anchors, weights) + bias[:, None], dim=2)
