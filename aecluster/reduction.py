@@ -42,7 +42,13 @@ logger = logging.getLogger("aecluster")
 def single_threaded() -> Any:
     """A context in which BLAS and OpenMP run one thread: their sums then come out bit-identical
     whatever OMP_NUM_THREADS is (KernelPCA's products differ in the last bits between thread
-    counts, and t-SNE magnifies that into different groups), so predictions do not depend on it."""
+    counts, and t-SNE magnifies that into different groups), so predictions do not depend on it.
+
+    Returns
+    -------
+    threadpoolctl.threadpool_limits
+        The context manager; the previous limits come back on leaving it.
+    """
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1)
@@ -54,7 +60,23 @@ def check_chain(spec: str, code_dim: int, n_images: int | None = None) -> None:
     t-SNE, UMAP), naming the largest value allowed, and a t-SNE of more than `TSNE_MAX_DIM`
     dimensions (openTSNE's FFT gradient, used from 10,000 codes on, makes no more). PCA and
     KernelPCA give at most one dimension per image (of `n_images`, when known); that bound is
-    applied silently."""
+    applied silently.
+
+    Parameters
+    ----------
+    spec : str
+        The chain, e.g. "kpca:200,tsne:2" (`parse_chain`).
+    code_dim : int
+        The width of the codes the chain reduces.
+    n_images : int, optional
+        How many images there are, when known.
+
+    Raises
+    ------
+    UserInputError
+        For a malformed `spec`, a t-SNE link of more than `TSNE_MAX_DIM` dimensions, or a pca, wpca,
+        t-SNE or UMAP link wider than its input.
+    """
     width = code_dim
     for name, dim in parse_chain(spec):
         if name == "tsne" and dim > TSNE_MAX_DIM:
@@ -71,6 +93,21 @@ def parse_chain(spec: str) -> list[tuple[str, int]]:
     """Parse "kpca:200,tsne:2" into [("kpca", 200), ("tsne", 2)]; "" or "none" means no reduction.
 
     "l2" takes no dimension (it is returned as ("l2", 0)).
+
+    Parameters
+    ----------
+    spec : str
+        The chain: comma-separated NAME:DIM links, or "l2".
+
+    Returns
+    -------
+    list of (str, int)
+        The name (lower case) and dimension of each link, in order.
+
+    Raises
+    ------
+    UserInputError
+        For an unknown name, or a dimension that is missing or not a positive integer.
     """
     if spec.strip().lower() in ("", "none"):
         return []
@@ -142,7 +179,18 @@ def _make_reducer(name: str, dim: int, n_samples: int, random_state: int) -> Any
 
 
 def check_savable(spec: str) -> None:
-    """Raise a one-line error when a fitted `spec` chain could not be saved without pickling."""
+    """Raise a one-line error when a fitted `spec` chain could not be saved without pickling.
+
+    Parameters
+    ----------
+    spec : str
+        The chain (`parse_chain`).
+
+    Raises
+    ------
+    UserInputError
+        When the chain holds a kpca, tsne or umap link (`UNSAVABLE`), or `spec` is malformed.
+    """
     for name, _ in parse_chain(spec):
         if name in UNSAVABLE:
             raise UserInputError(
@@ -181,7 +229,13 @@ def _apply_link(link: dict[str, Any], codes: np.ndarray) -> np.ndarray:
 
 def numba_cache_dir() -> Path:
     """Where UMAP's numba-compiled code is cached, so only the first run pays for compiling it:
-    $NUMBA_CACHE_DIR if set, else aecluster/numba under $XDG_CACHE_HOME (default ~/.cache)."""
+    $NUMBA_CACHE_DIR if set, else aecluster/numba under $XDG_CACHE_HOME (default ~/.cache).
+
+    Returns
+    -------
+    Path
+        The cache folder (not created here).
+    """
     if os.environ.get("NUMBA_CACHE_DIR"):
         return Path(os.environ["NUMBA_CACHE_DIR"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aecluster" / "numba"
@@ -344,14 +398,43 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         return reduced
 
     def get_state(self) -> dict[str, Any]:
-        """The fitted chain as plain values and arrays (for a saved model); see `from_state`."""
+        """The fitted chain as plain values and arrays (for a saved model); see `from_state`.
+
+        Returns
+        -------
+        dict
+            "spec", "standardize", "shift", "scale" and "links" (each link a dict of plain arrays).
+
+        Raises
+        ------
+        UserInputError
+            When the chain holds a link that cannot be saved (`check_savable`).
+        """
         check_savable(self.spec)
         return {"spec": self.spec, "standardize": self.standardize, "shift": self.shift_,
                 "scale": self.scale_, "links": self.links_}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> ReducerChain:
-        """A fitted chain rebuilt from `get_state`'s values, ready to transform."""
+        """A fitted chain rebuilt from `get_state`'s values, ready to transform.
+
+        Parameters
+        ----------
+        state : dict
+            Values as `get_state` returns them.
+
+        Returns
+        -------
+        ReducerChain
+            The fitted chain (with no `reducers_`).
+
+        Raises
+        ------
+        UserInputError
+            When the state's `spec` holds a link that cannot be saved (`check_savable`).
+        KeyError
+            When a value is missing.
+        """
         check_savable(state["spec"])
         chain = cls(state["spec"], standardize=state["standardize"])
         chain.shift_, chain.scale_, chain.reducers_ = state["shift"], state["scale"], []
