@@ -32,7 +32,17 @@ CHUNK = 64  # images encoded at once inside a batch
 
 @dataclass(frozen=True)
 class Dictionary:
-    """The fitted numbers of a patch dictionary (float32 tensors)."""
+    """The fitted numbers of a patch dictionary (float32 tensors).
+
+    Attributes
+    ----------
+    mean : Tensor of shape (D,)
+        The mean of the normalised patches (D = 3 * patch_size**2).
+    whitening : Tensor of shape (D, D)
+        The ZCA matrix.
+    centres : Tensor of shape (K, D)
+        The atoms, in whitened space.
+    """
 
     mean: torch.Tensor  # (D,) mean of the normalised patches
     whitening: torch.Tensor  # (D, D) ZCA matrix
@@ -42,7 +52,26 @@ class Dictionary:
 def sample_patches(images: np.ndarray, count: int, patch_size: int, rng: np.random.Generator,
                    chunk: int = 20_000) -> np.ndarray:
     """`count` random `patch_size` squares of uint8 (N,H,W,3) images as float32 rows of
-    3 * patch_size**2 values in [0, 255], channel-major (the layout of a conv weight)."""
+    3 * patch_size**2 values in [0, 255], channel-major (the layout of a conv weight).
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W, 3)
+        The images (uint8).
+    count : int
+        How many patches.
+    patch_size : int
+        The side of each square.
+    rng : numpy.random.Generator
+        Picks the images and positions.
+    chunk : int
+        Patches gathered at once.
+
+    Returns
+    -------
+    ndarray of shape (count, 3 * patch_size**2)
+        The patches (float32), ordered by image.
+    """
     n, height, width, _ = images.shape
     which = np.sort(rng.integers(0, n, count))
     rows = rng.integers(0, height - patch_size + 1, count)
@@ -61,14 +90,44 @@ def sample_patches(images: np.ndarray, count: int, patch_size: int, rng: np.rand
 
 def normalise_patches(patches: torch.Tensor, normalise: float, dim: int = 1) -> torch.Tensor:
     """Each patch (values along `dim`) minus its mean, divided by sqrt(its variance +
-    `normalise`): contrast normalisation that does not blow up the noise of flat patches."""
+    `normalise`): contrast normalisation that does not blow up the noise of flat patches.
+
+    Parameters
+    ----------
+    patches : Tensor
+        The patches, their values along `dim`.
+    normalise : float
+        Added to each patch's variance.
+    dim : int
+        The axis of a patch's values.
+
+    Returns
+    -------
+    Tensor
+        The normalised patches, of the shape of `patches`.
+    """
     mean = patches.mean(dim=dim, keepdim=True)
     var = patches.var(dim=dim, keepdim=True)
     return (patches - mean) / torch.sqrt(var + normalise)
 
 
 def zca(patches: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, matrix) of ZCA whitening: V diag(1 / sqrt(lambda + eps)) V^T of the covariance."""
+    """(mean, matrix) of ZCA whitening: V diag(1 / sqrt(lambda + eps)) V^T of the covariance.
+
+    Parameters
+    ----------
+    patches : Tensor of shape (n, D)
+        The (normalised) patches.
+    eps : float
+        Added to each eigenvalue of the covariance.
+
+    Returns
+    -------
+    mean : Tensor of shape (D,)
+        The mean patch.
+    matrix : Tensor of shape (D, D)
+        The whitening matrix (float32).
+    """
     mean = patches.mean(dim=0)
     centred = (patches - mean).double()
     covariance = centred.T @ centred / (len(patches) - 1)
@@ -80,7 +139,28 @@ def zca(patches: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
 def kmeans_atoms(points: torch.Tensor, k: int, iterations: int, generator: torch.Generator,
                  chunk: int = 65_536, progress: bool = False) -> torch.Tensor:
     """Lloyd's K-means, `iterations` rounds from `k` distinct random points; an atom left empty
-    restarts at a random point. Sums are accumulated in float64 chunk by chunk, in a fixed order."""
+    restarts at a random point. Sums are accumulated in float64 chunk by chunk, in a fixed order.
+
+    Parameters
+    ----------
+    points : Tensor of shape (n, D)
+        The points (float32), at least `k` of them.
+    k : int
+        How many atoms.
+    iterations : int
+        Rounds of Lloyd's algorithm.
+    generator : torch.Generator
+        Picks the starting points and the restarts.
+    chunk : int
+        Points assigned at once.
+    progress : bool
+        Draw a progress bar.
+
+    Returns
+    -------
+    Tensor of shape (k, D)
+        The atoms (float32).
+    """
     from tqdm.auto import tqdm
 
     n = len(points)
@@ -104,7 +184,13 @@ def kmeans_atoms(points: torch.Tensor, k: int, iterations: int, generator: torch
 @contextmanager
 def one_thread() -> Iterator[None]:
     """Torch, BLAS and OpenMP on one thread: sums then come out in one order whatever the
-    caller's thread count, so a fit is bit-identical at any thread count."""
+    caller's thread count, so a fit is bit-identical at any thread count.
+
+    Yields
+    ------
+    None
+        Inside, one thread; the caller's torch thread count and BLAS limits come back afterwards.
+    """
     from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
@@ -119,7 +205,34 @@ def one_thread() -> Iterator[None]:
 def fit_dictionary(images: np.ndarray, *, patch_size: int, centres: int, patches: int, normalise: float,
                    whitening_eps: float, iterations: int, seed: int, progress: bool = False) -> Dictionary:
     """Fit the dictionary on uint8 (N,32,32,3) images; the same images and seed give the same
-    numbers whatever the thread count."""
+    numbers whatever the thread count.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images (uint8).
+    patch_size : int
+        The side of the patches.
+    centres : int
+        How many atoms.
+    patches : int
+        How many random patches the dictionary is fitted on.
+    normalise : float
+        Added to each patch's variance (`normalise_patches`).
+    whitening_eps : float
+        Added to each eigenvalue of the patches' covariance (`zca`).
+    iterations : int
+        Rounds of K-means.
+    seed : int
+        Seeds the patches and K-means.
+    progress : bool
+        Draw a progress bar.
+
+    Returns
+    -------
+    Dictionary
+        The fitted numbers.
+    """
     with one_thread():
         rng = np.random.default_rng(seed)
         rows = normalise_patches(torch.from_numpy(sample_patches(images, patches, patch_size, rng)), normalise)
@@ -131,7 +244,24 @@ def fit_dictionary(images: np.ndarray, *, patch_size: int, centres: int, patches
 
 def merge_atoms(dictionary: Dictionary, centres: int, iterations: int, seed: int) -> Dictionary:
     """A smaller dictionary distilled from `dictionary`: the same normalisation and whitening,
-    and `centres` atoms found by K-means among its atoms (a copy when the counts are equal)."""
+    and `centres` atoms found by K-means among its atoms (a copy when the counts are equal).
+
+    Parameters
+    ----------
+    dictionary : Dictionary
+        The dictionary to distil.
+    centres : int
+        How many atoms the new one has (at most as many as `dictionary`).
+    iterations : int
+        Rounds of K-means.
+    seed : int
+        Seeds K-means.
+
+    Returns
+    -------
+    Dictionary
+        The smaller dictionary (`dictionary` itself when the counts are equal).
+    """
     if centres == len(dictionary.centres):
         return dictionary
     with one_thread():
@@ -141,7 +271,26 @@ def merge_atoms(dictionary: Dictionary, centres: int, iterations: int, seed: int
 
 def fit_seconds(points: int, centres: int, patch_size: int, iterations: int, probe: int = 20_000) -> float:
     """Roughly how long K-means of `centres` atoms on `points` whitened patches takes here: one
-    round on `probe` random points, timed, scaled to the points and rounds (the fit's bulk)."""
+    round on `probe` random points, timed, scaled to the points and rounds (the fit's bulk).
+
+    Parameters
+    ----------
+    points : int
+        How many whitened patches.
+    centres : int
+        How many atoms.
+    patch_size : int
+        The side of the patches.
+    iterations : int
+        Rounds of K-means.
+    probe : int
+        The most random points the timed round runs on.
+
+    Returns
+    -------
+    float
+        The estimated seconds.
+    """
     sample = torch.randn(min(points, probe), 3 * patch_size * patch_size, generator=torch.Generator().manual_seed(0))
     with one_thread():
         start = time.perf_counter()
@@ -151,7 +300,18 @@ def fit_seconds(points: int, centres: int, patch_size: int, iterations: int, pro
 
 
 def dictionary_of(encoder: PatchDictionaryEncoder) -> Dictionary:
-    """The fitted numbers an encoder holds (detached copies)."""
+    """The fitted numbers an encoder holds (detached copies).
+
+    Parameters
+    ----------
+    encoder : PatchDictionaryEncoder
+        The encoder.
+
+    Returns
+    -------
+    Dictionary
+        Its mean, whitening and atoms.
+    """
     return Dictionary(mean=encoder.mean.detach().clone(), whitening=encoder.whitening.detach().clone(),
                       centres=encoder.centres.detach().clone())
 
@@ -161,7 +321,37 @@ class PatchDictionaryEncoder(nn.Module):
     `patch_size` patch (stride 1), mean-pooled over a `grid` x `grid` grid; the code is the
     flattened (K, grid, grid) map. Built empty (zeros); `load_dictionary` or a checkpoint
     gives it its numbers. With `flip_average`, inference averages the codes of the image and its
-    mirror image."""
+    mirror image.
+
+    Parameters
+    ----------
+    patch_size : int, default=6
+        The side of the patches, in 1..32.
+    centres : int, default=400
+        How many atoms (K), in 2..65536.
+    grid : int, default=2
+        Cells a side of the pooling grid, in 1..33 - patch_size.
+    normalise : float, default=10.0
+        Added to each patch's variance (`normalise_patches`); positive.
+    flip_average : bool, default=False
+        At inference, average the codes of the image and its mirror image.
+
+    Attributes
+    ----------
+    mean : Parameter of shape (D,)
+        The mean of the normalised patches (D = 3 * patch_size**2).
+    whitening : Parameter of shape (D, D)
+        The ZCA matrix.
+    centres : Parameter of shape (K, D)
+        The atoms, in whitened space.
+    code_dim : int
+        The width of a code: K * grid * grid.
+
+    Raises
+    ------
+    ValueError
+        For a setting out of its `registry.ARCHITECTURE_BOUNDS`, or a grid that does not fit the patches.
+    """
 
     def __init__(self, patch_size: int = 6, centres: int = 400, grid: int = 2, normalise: float = 10.0,
                  flip_average: bool = False) -> None:
@@ -180,14 +370,36 @@ class PatchDictionaryEncoder(nn.Module):
         self.code_dim = centres * grid * grid
 
     def load_dictionary(self, dictionary: Dictionary) -> PatchDictionaryEncoder:
-        """Take the fitted numbers (shapes must match the settings the encoder was built with)."""
+        """Take the fitted numbers (shapes must match the settings the encoder was built with).
+
+        Parameters
+        ----------
+        dictionary : Dictionary
+            The fitted numbers.
+
+        Returns
+        -------
+        PatchDictionaryEncoder
+            The encoder itself.
+        """
         with torch.no_grad():
             for name in ("mean", "whitening", "centres"):
                 getattr(self, name).copy_(getattr(dictionary, name))
         return self
 
     def triangle_codes(self, x: torch.Tensor) -> torch.Tensor:
-        """Triangle codes (B, L, K) of the L patches (row by row) of [-1, 1] images."""
+        """Triangle codes (B, L, K) of the L patches (row by row) of [-1, 1] images.
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, 3, H, W)
+            Images in [-1, 1].
+
+        Returns
+        -------
+        Tensor of shape (B, L, K)
+            The triangle code of each patch.
+        """
         patches = F.unfold((x.float() + 1) * PIXEL_SCALE, self.patch_size).transpose(1, 2)  # (B, L, D)
         whitened = (normalise_patches(patches, self.normalise, dim=2) - self.mean) @ self.whitening.T
         # squared distances |z|^2 - 2 z.c + |c|^2, then the triangle code, in place: the (B, L, K)
@@ -201,20 +413,57 @@ class PatchDictionaryEncoder(nn.Module):
 
     def pooling(self, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
         """(grid*grid, L): each row averages the patch positions of one grid cell (the cells of
-        `adaptive_avg_pool2d`, row by row)."""
+        `adaptive_avg_pool2d`, row by row).
+
+        Parameters
+        ----------
+        height : int
+            The images' height.
+        width : int
+            The images' width.
+        like : Tensor
+            Gives the dtype and device.
+
+        Returns
+        -------
+        Tensor of shape (grid * grid, L)
+            The pooling matrix.
+        """
         rows, cols = height - self.patch_size + 1, width - self.patch_size + 1
         eye = torch.eye(rows * cols, dtype=like.dtype, device=like.device).reshape(rows * cols, 1, rows, cols)
         return F.adaptive_avg_pool2d(eye, self.grid).reshape(rows * cols, -1).T.contiguous()
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled map (B, K, grid, grid), computed `CHUNK` images at a time: the per-patch
-        distances (CHUNK x 729 x K floats, 47 MB at 400 atoms) bound the memory, whatever B."""
+        distances (CHUNK x 729 x K floats, 47 MB at 400 atoms) bound the memory, whatever B.
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, 3, H, W)
+            Images in [-1, 1].
+
+        Returns
+        -------
+        Tensor of shape (B, K, grid, grid)
+            The pooled triangle codes.
+        """
         pooling = self.pooling(x.shape[2], x.shape[3], x.float())
         pooled = torch.cat([pooling @ self.triangle_codes(part) for part in x.split(CHUNK)])  # (B, grid*grid, K)
         return pooled.transpose(1, 2).reshape(len(x), -1, self.grid, self.grid)
 
     def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
-        """The code of a pooled map: all of it, flattened."""
+        """The code of a pooled map: all of it, flattened.
+
+        Parameters
+        ----------
+        feature_map : Tensor of shape (B, K, grid, grid)
+            A pooled map (`feature_map`).
+
+        Returns
+        -------
+        Tensor of shape (B, K * grid * grid)
+            The codes.
+        """
         return feature_map.flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
