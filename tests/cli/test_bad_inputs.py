@@ -535,6 +535,7 @@ def test_warnings_and_escapes_do_not_break_the_one_line(capsys):
     assert capsys.readouterr().err == "aecluster: warning: shown after success\n"
 
 
+@pytest.mark.slow
 def test_torch_warning_does_not_precede_the_error(ws):
     """torch.load warns about pickle protocol 4 before refusing the file: only the error is shown."""
     unsafe_pickle(ws)
@@ -732,6 +733,7 @@ def test_recipe_options_are_refused_before_encoding(ws, capsys, no_encoding, opt
     assert_refused(code, err, fragment, ws, before)
 
 
+@pytest.mark.slow
 def test_recipe_method_spectral_in_hw9_best_is_one_line(ws):
     edit_checkpoint(with_recipe("method", "spectral"))(ws)
     before = folder_state(ws)

@@ -34,6 +34,7 @@ def run_benchmark(name, *args, cwd):
                           capture_output=True, text=True, cwd=cwd, env=env)
 
 
+@pytest.mark.slow
 def test_accuracy_scores_raw_pixels_and_a_checkpoint(tmp_path, bench_dir, trained_checkpoint):
     result = run_benchmark("accuracy.py", bench_dir, "--models", "raw", "--seeds", "0,1",
                            "--checkpoint", f"tiny={trained_checkpoint}", "--json", tmp_path / "runs.json",
@@ -54,6 +55,7 @@ def test_accuracy_scores_raw_pixels_and_a_checkpoint(tmp_path, bench_dir, traine
                             val_y) for seed in (0, 1)]
 
 
+@pytest.mark.slow
 def test_accuracy_scores_a_distilled_checkpoint_against_its_teacher(tmp_path, bench_dir, trained_checkpoint):
     student = tmp_path / "student.pth"
     shutil.copyfile(trained_checkpoint, student)
@@ -323,6 +325,7 @@ def test_dictionary_candidates_refuses_a_bad_encoder_in_one_line(tmp_path, bench
     assert result.returncode == 2 and "bad encoder '400x2'" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_samples_alone_scores_each_draw_clustered_by_itself(tmp_path, bench_dir, trained_checkpoint):
     result = run_benchmark("samples_alone", bench_dir, trained_checkpoint, "--sample", "32", "--draws", "3",
                            "--json", tmp_path / "rows.json", cwd=tmp_path)

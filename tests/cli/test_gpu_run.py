@@ -59,6 +59,7 @@ def test_gpu_run_trains_scores_and_writes_what_the_device_returns(tmp_path, pack
     assert printed.count("teacher val / train ACC ") == 2 and "tiny: " in printed and "again: " in printed
 
 
+@pytest.mark.slow
 def test_gpu_run_scales_epochs_down_to_its_budget(packed, tiny_gpu_recipe):
     from benchmarks.gpu_data import load_packed
     from benchmarks.gpu_run import planned_epochs

@@ -411,6 +411,7 @@ def report_inputs(tmp_path, image_files, trained_checkpoint) -> tuple[Path, Path
     return data, checkpoints
 
 
+@pytest.mark.slow
 def test_make_report_names_what_is_missing(tmp_path, report_inputs):
     data, checkpoints = report_inputs
     result = run_report(data, "--checkpoints", checkpoints, "--output", tmp_path / "report", cwd=tmp_path)

@@ -43,6 +43,7 @@ def test_hw9_best_from_other_directory(tmp_path, image_files, trained_checkpoint
     assert (tmp_path / "pred.csv").read_text().startswith("id,label\n0,")
 
 
+@pytest.mark.slow
 def test_hw9_best_bad_input(tmp_path, trained_checkpoint):
     result = run_script("hw9_best.sh", tmp_path / "missing.npy", trained_checkpoint, "pred.csv", cwd=tmp_path)
     assert result.returncode == 2
