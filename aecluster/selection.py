@@ -223,6 +223,24 @@ def recipe_agreements(fit: GroupFit, codes: np.ndarray, seeds: Sequence[int] = (
             "sample_agreement": sample_agreement(samples, groups[0]), "groups": groups[0], "samples": samples}
 
 
+def holds(row: dict[str, Any], keys: Sequence[str] = AGREEMENTS) -> bool:
+    """Whether a judged row's agreements (`keys`) are all at least STABLE: the test that keeps a
+    default recipe (`most_stable`, `stable_recipe`) and that sends `best` to its fallback model.
+
+    Parameters
+    ----------
+    row : dict
+        A judged row, with the `keys`.
+    keys : sequence of str
+        The agreements to judge by.
+
+    Returns
+    -------
+    bool
+    """
+    return min(row[key] for key in keys) >= STABLE
+
+
 def most_stable(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
     """The rule of docs/accuracy.md for patch-dictionary candidates; `rows[0]` is the default.
 
@@ -244,7 +262,7 @@ def most_stable(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str
     def least(row: dict[str, Any]) -> float:
         return min(row[key] for key in keys)
 
-    return rows[0] if least(rows[0]) >= STABLE else max(rows, key=least)
+    return rows[0] if holds(rows[0], keys) else max(rows, key=least)
 
 
 def recipe_fit(reduce: str, method: str, **options: Any) -> GroupFit:
@@ -411,7 +429,7 @@ def stable_recipe(codes: np.ndarray, recipes: Sequence[dict[str, Any]], seed: in
             report(f"{recipe['reduce']} + {recipe['method']}: agreement across seeds "
                    f"{rows[-1]['seed_agreement']:.3f}, subsamples {rows[-1]['subsample_agreement']:.3f}, "
                    f"{min(SAMPLE_SIZE, len(codes) // 2):,} images alone {rows[-1]['sample_agreement']:.3f}")
-        if len(rows) == 1 and min(rows[0][key] for key in AGREEMENTS) >= STABLE:
+        if len(rows) == 1 and holds(rows[0]):
             break
     return most_stable(rows, AGREEMENTS)["recipe"], rows
 

@@ -37,7 +37,7 @@ from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_diction
 from aecluster.plans import estimate_seconds, planned, stage_steps
 from aecluster.reduction import logger
 from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec, model_config
-from aecluster.selection import AGREEMENTS, STABLE, most_stable, stable_recipe
+from aecluster.selection import AGREEMENTS, holds, most_stable, stable_recipe
 from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folder, settings_of
 from aecluster.training import Trainer, about
 
@@ -120,11 +120,18 @@ def judged_recipes(name: str, model: Autoencoder, images: np.ndarray, seed: int 
     recipes = [check_recipe(recipe, f"config {name!r}") for recipe in (spec.recipe, *spec.fallback_recipes)]
     if len(recipes) == 1:
         return spec.recipe, []
-    codes = encode_images(model, images, progress=progress)
     logger.info("recipe: judging the recipes of %r by how stable their groups are", name)
-    chosen, rows = stable_recipe(codes, recipes, seed, report=lambda line: logger.info("recipe: %s", line))
+    chosen, rows = _stability(model, images, recipes, seed, progress)
     logger.info("recipe: %s + %s chosen", chosen["reduce"], chosen["method"])
     return chosen, rows
+
+
+def _stability(model: Autoencoder, images: np.ndarray, recipes: list[dict[str, Any]], seed: int,
+               progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`selection.stable_recipe` of complete `recipes` on `model`'s codes of `images`, a line
+    logged per judged recipe."""
+    codes = encode_images(model, images, progress=progress)
+    return stable_recipe(codes, recipes, seed, report=lambda line: logger.info("recipe: %s", line))
 
 
 def chosen_recipe(name: str, model: Autoencoder, images: np.ndarray, seed: int = 0,
@@ -311,7 +318,7 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)[0]
     if spec.fallback_model is not None and student_resume is None:
         judged = recorded_judgement(path) or judged_recipes(spec.teacher, teacher, images, settings.seed, progress)[1]
-        if judged and min(judged[0][key] for key in AGREEMENTS) < STABLE:
+        if judged and not holds(judged[0]):
             instead = fallback_stages(spec.fallback_model, judged, images, output, settings.seed, device, progress)
             if instead is not None:
                 return instead
@@ -411,8 +418,7 @@ def fallback_stages(name: str, judged: list[dict[str, Any]], images: np.ndarray,
                                         progress=progress)[0]
     recipes = [check_recipe(recipe, f"config {config!r}")
                for config, recipe in ((spec.teacher, get_spec(spec.teacher).recipe), (name, spec.recipe))]
-    codes = encode_images(teacher, images, progress=progress)
-    _, rows = stable_recipe(codes, recipes, seed, report=lambda line: logger.info("recipe: %s", line))
+    _, rows = _stability(teacher, images, recipes, seed, progress)
     chosen = most_stable(rows if phase == name else [*judged, *rows], AGREEMENTS)
     if not any(chosen is row for row in rows):
         logger.info("recipe: %s + %s of the first teacher kept", chosen["recipe"]["reduce"],
