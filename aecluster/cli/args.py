@@ -48,7 +48,6 @@ def setting(name: str) -> Callable[[str], Any]:
 positive_int = integer_at_least(1)
 group_count = bounded(RECIPE_BOUNDS["n_clusters"])
 seed_value = setting("seed")
-positive_float = bounded(Bounds(0, low_open=True))
 similarity = bounded(RECIPE_BOUNDS["threshold"])
 
 

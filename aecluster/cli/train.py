@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aecluster import registry
-from aecluster.cli.args import DefaultsHelpFormatter, add_training_options, positive_float, say, setting, show_stages
+from aecluster.cli.args import DefaultsHelpFormatter, add_training_options, say, setting, show_stages
 from aecluster.errors import UserInputError
 from aecluster.registry import CONFIG_FOLDER, DISTILL_LOSSES, HARDWARE, REGISTRY, get_spec
 
@@ -53,8 +53,9 @@ def register(commands: Any) -> None:
     distill.add_argument("--student", dest="model", required=True, choices=registry.MODEL_NAMES,
                          help="student model name")
     defaults = registry.DISTILL_DEFAULTS
-    distill.add_argument("--distill-weight", type=positive_float, default=defaults.distill_weight,
-                         help="weight of the similarity-matching loss (Tung & Mori's value)")
+    distill.add_argument("--distill-weight", type=setting("distill_weight"), default=defaults.distill_weight,
+                         help="weight of the similarity-matching loss (Tung & Mori's value; 0: only "
+                              "--distill-maps matches the teacher)")
     distill.add_argument("--distill-originals", type=setting("distill_originals"),
                          default=defaults.distill_originals, metavar="N",
                          help="images of each batch also matched unaugmented at full size, the input "

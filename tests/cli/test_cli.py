@@ -9,6 +9,7 @@ import pytest
 
 from aecluster.cli import main
 from aecluster.csvio import read_predictions
+from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,3 +268,16 @@ def test_training_options_out_of_range_are_refused_at_parsing(tmp_path, image_fi
     bounds = ARCHITECTURE_BOUNDS.get(name) or SETTING_BOUNDS[name]
     assert f"argument {option}: expected {bounds.describe()}, found '{value}'" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value, accepted", [("0", True), ("-1", False), ("nan", False)])
+def test_distill_weight_takes_the_settings_range(value, accepted, capsys):
+    from aecluster.cli import build_parser
+
+    argv = ["distill", "--teacher", "t.pth", "--student", "best", "x.npy", "s.pth", "--distill-weight", value]
+    if accepted:
+        assert build_parser().parse_args(argv).distill_weight == 0.0
+    else:
+        with pytest.raises(UserInputError, match=f"argument --distill-weight: expected a non-negative number, "
+                                                 f"found '{value}'"):
+            build_parser().parse_args(argv)
