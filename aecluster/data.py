@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 IMAGE_SHAPE = (32, 32, 3)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SNIFF_BYTES = 512  # how much of a file `describe_file` reads to tell its kind
-logger = logging.getLogger("aecluster")
+logger = logging.getLogger(__name__)
 
 
 def _describe(array: np.ndarray) -> str:

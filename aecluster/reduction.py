@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from aecluster.errors import UserInputError
 from aecluster.seeds import integer_seed
+from aecluster.threads import single_threaded
 
 REDUCER_NAMES = ("pca", "wpca", "kpca", "tsne", "umap", "l2")
 # Why a fitted link of these kinds cannot be saved as plain arrays.
@@ -36,22 +37,7 @@ UNSAVABLE = {
 TSNE_MAX_DIM = 2  # openTSNE's FFT gradient (used from 10,000 codes on) embeds in one or two dimensions
 
 
-logger = logging.getLogger("aecluster")
-
-
-def single_threaded() -> Any:
-    """A context in which BLAS and OpenMP run one thread: their sums then come out bit-identical
-    whatever OMP_NUM_THREADS is (KernelPCA's products differ in the last bits between thread
-    counts, and t-SNE magnifies that into different groups), so predictions do not depend on it.
-
-    Returns
-    -------
-    threadpoolctl.threadpool_limits
-        The context manager; the previous limits come back on leaving it.
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
+logger = logging.getLogger(__name__)
 
 
 def check_chain(spec: str, code_dim: int, n_images: int | None = None) -> None:

@@ -23,7 +23,6 @@ from aecluster.clustering import nearest_others
 from aecluster.encoding import fit_groups
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
-from aecluster.reduction import logger
 
 GRAPH_NEIGHBOURS = 20
 SUBSAMPLE_FRACTION = 0.8
@@ -453,10 +452,11 @@ def complete_recipe_fit(recipe: dict[str, Any]) -> GroupFit:
 
 def _judged(codes: np.ndarray, recipe: dict[str, Any], seed: int) -> dict[str, float]:
     """`recipe_agreements` of a complete recipe with seeds `seed`..`seed`+2, the agreements only."""
-    level = logger.level
-    logger.setLevel(max(level, logging.WARNING))  # not a line for each of the many fits
+    package = logging.getLogger("aecluster")  # every module's logger is below it
+    level = package.level
+    package.setLevel(max(level, logging.WARNING))  # not a line for each of the many fits
     try:
         agreements = recipe_agreements(complete_recipe_fit(recipe), codes, (seed, seed + 1, seed + 2))
     finally:
-        logger.setLevel(level)
+        package.setLevel(level)
     return {key: agreements[key] for key in AGREEMENTS}

@@ -11,6 +11,7 @@ continues that phase and then goes on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -35,11 +36,12 @@ from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_dictionary, merge_atoms
 from aecluster.plans import estimate_seconds, planned, stage_steps
-from aecluster.reduction import logger
 from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec, model_config
 from aecluster.selection import AGREEMENTS, holds, most_stable, stable_recipe
 from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folder, settings_of
 from aecluster.training import Trainer, about
+
+logger = logging.getLogger(__name__)
 
 
 def epochs_text(epochs: int) -> str:

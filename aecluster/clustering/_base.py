@@ -8,6 +8,7 @@ exactly as it labelled them.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,13 +16,15 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aecluster.errors import UserInputError
-from aecluster.reduction import logger, single_threaded
+from aecluster.threads import single_threaded
 
 METHODS = ("kmeans", "threshold", "overcluster", "scan")
 # What a saved clustering states for every method (a method's own parameters override these), so
 # that saved models keep one layout whatever the method.
 STATE_DEFAULTS: dict[str, Any] = {"threshold": 0.0, "random_state": 0, "n_clusters": 2, "fine_clusters": 20}
 DEGENERATE_FRACTION = 0.05
+
+logger = logging.getLogger(__name__)
 
 
 class GroupsEstimator(ClusterMixin, BaseEstimator):

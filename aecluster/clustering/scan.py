@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from aecluster.clustering._base import GroupsEstimator
-from aecluster.reduction import single_threaded
+from aecluster.threads import single_threaded
 
 # SCAN's published defaults (Van Gansbeke et al. 2020, arXiv:2005.12320): 20 mined neighbours,
 # entropy weight 5, 10 heads of which the one with the lowest loss is kept.
