@@ -32,7 +32,20 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Write a checkpoint dictionary atomically."""
+    """Write a checkpoint dictionary atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (a symlink is written through).
+    payload : dict
+        The checkpoint dictionary (`make_payload`), saved with `torch.save`.
+
+    Raises
+    ------
+    UserInputError
+        When the file cannot be written (a full disk, say); the target is then left unchanged.
+    """
     with atomic_path(path) as temporary:
         try:
             torch.save(payload, temporary)
@@ -46,7 +59,29 @@ def make_payload(
     model: Autoencoder, name: str, config: dict[str, Any], recipe: dict[str, Any],
     epoch: float, extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The checkpoint dictionary: weights + everything needed to rebuild and use them."""
+    """The checkpoint dictionary: weights + everything needed to rebuild and use them.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        The model whose `state_dict` is stored (the tensors themselves, not copies).
+    name : str
+        The registered config the model was built from.
+    config : dict
+        The model's architecture settings (`build_model`'s `config`).
+    recipe : dict
+        The clustering recipe the model goes with.
+    epoch : float
+        Epochs trained (fractional for a snapshot taken mid-epoch).
+    extra : dict, optional
+        More entries (settings, step, optimizer state, fingerprints, ...), added last.
+
+    Returns
+    -------
+    dict
+        "format", "format_version", "aecluster_version", "model", "config", "recipe", "epoch"
+        and "state_dict", then the entries of `extra`.
+    """
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -61,7 +96,28 @@ def make_payload(
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate a checkpoint file without executing any code it may contain."""
+    """Read and validate a checkpoint file without executing any code it may contain.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+
+    Returns
+    -------
+    dict
+        The checkpoint dictionary, its tensors on the CPU, every value, field and tensor checked
+        (`check_values`, `check_state`, the recipe and a saved model's fitted groups).
+
+    Raises
+    ------
+    WrongFileError
+        When the path is not a regular file (a folder, say) or looks like another kind of file
+        (an array, text, an image, an empty file, an ONNX export).
+    UserInputError
+        When the file is missing, holds objects other than weights, is not a readable torch
+        file, is not an aecluster checkpoint, is of a newer format, or is malformed.
+    """
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path}: no such checkpoint file")
@@ -121,7 +177,18 @@ def _dtype_name(tensor: torch.Tensor) -> str:
 def tensor_problem(tensor: torch.Tensor) -> str | None:
     """What makes a loaded tensor other than a dense CPU tensor of real numbers that holds its
     own values (not an expanded view of fewer), all finite; None when nothing. Only the tensor's
-    header is read before its values are known to be in the file."""
+    header is read before its values are known to be in the file.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A tensor loaded from a checkpoint.
+
+    Returns
+    -------
+    str or None
+        The problem in words (for a message), or None when the tensor is sound.
+    """
     if tensor.is_nested or tensor.layout != torch.strided:
         kind = "nested" if tensor.is_nested else str(tensor.layout).removeprefix("torch.")
         return f"a {kind} tensor, expected a dense one"
@@ -147,7 +214,21 @@ def check_values(payload: dict[str, Any], source: str) -> None:
     refuse keys other than text and whole numbers, values other than dictionaries, lists, tuples,
     text, numbers, booleans, None and tensors, and tensors with a `tensor_problem`; errors name
     the value's path (e.g. optimizer.state.3.exp_avg). Each field's own numbers are checked by
-    its reader (the recipe's by `check_recipe`, settings by `TrainSettings`, ...)."""
+    its reader (the recipe's by `check_recipe`, settings by `TrainSettings`, ...).
+
+    Parameters
+    ----------
+    payload : dict
+        A loaded checkpoint dictionary.
+    source : str
+        The file it was read from, named by an error.
+
+    Raises
+    ------
+    UserInputError
+        For values nested deeper than `MAX_DEPTH`, more than `MAX_VALUES` values, a key or value
+        of another type, or a tensor with a `tensor_problem`.
+    """
     stack: list[tuple[Any, str, int]] = [(payload, "", 0)]
     checked: set[int] = set()
     count = 1  # values met so far, each counted when its container is reached (before it is stacked)
@@ -254,7 +335,22 @@ def check_state(payload: dict[str, Any], skeleton: Autoencoder, source: str) -> 
     """Refuse stored tensors that would not load into `skeleton` (the model the checkpoint's
     settings build, on the meta device) as they are: unknown or missing names (the encoder is
     required; a decoder or projection head whole or not at all), other shapes, dtypes that are
-    not real numbers of the expected kind, and int8 weights without a sound scale."""
+    not real numbers of the expected kind, and int8 weights without a sound scale.
+
+    Parameters
+    ----------
+    payload : dict
+        A loaded checkpoint dictionary; its "state_dict" and "weight_scales" are checked.
+    skeleton : Autoencoder
+        The model its settings build (`skeleton_of`).
+    source : str
+        The file it was read from, named by an error.
+
+    Raises
+    ------
+    UserInputError
+        One line naming the first tensor or scale that does not fit.
+    """
     state, scales = payload["state_dict"], payload.get("weight_scales") or {}
     problem = _state_problem(state, skeleton.state_dict(), scales) or _scale_problem(state, scales)
     if problem:
@@ -263,7 +359,30 @@ def check_state(payload: dict[str, Any], skeleton: Autoencoder, source: str) -> 
 
 
 def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """Store floating tensors as fp16, or as int8 with one symmetric scale per tensor."""
+    """Store floating tensors as fp16, or as int8 with one symmetric scale per tensor.
+
+    Parameters
+    ----------
+    state : dict of str to torch.Tensor
+        A state dict.
+    weights : {"float32", "float16", "int8"}
+        The weight format. "float32" keeps every tensor as it is; "float16" casts floating
+        tensors to float16; "int8" rounds each floating tensor of at least 64 values to int8
+        times the scale max(abs) / 127 (1.0 for an all-zero tensor), and casts smaller ones to
+        float16. Non-floating tensors are always kept as they are.
+
+    Returns
+    -------
+    packed : dict of str to torch.Tensor
+        The tensors, stored in `weights`.
+    scales : dict of str to float
+        The scale of each int8 tensor, by name (empty unless `weights` is "int8").
+
+    Raises
+    ------
+    UserInputError
+        For a `weights` not in `WEIGHT_FORMATS`.
+    """
     if weights not in WEIGHT_FORMATS:
         raise UserInputError(f"unknown weight format {weights!r}; choose one of {', '.join(WEIGHT_FORMATS)}")
     packed, scales = {}, {}
@@ -280,7 +399,18 @@ def compress_state(state: dict[str, torch.Tensor], weights: str) -> tuple[dict[s
 
 
 def weights_digest(model: torch.nn.Module) -> str:
-    """A short fingerprint of a model's weights (all of its state), to tell one teacher from another."""
+    """A short fingerprint of a model's weights (all of its state), to tell one teacher from another.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; each state tensor's name and raw bytes enter the digest, in state-dict order.
+
+    Returns
+    -------
+    str
+        The first 16 hex digits of the SHA-256 digest.
+    """
     digest = hashlib.sha256()
     for key, tensor in model.state_dict().items():
         digest.update(key.encode())
@@ -289,14 +419,45 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 
 def encoder_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The encoder's tensors of a model's state dict (what clustering needs: no decoder or heads)."""
+    """The encoder's tensors of a model's state dict (what clustering needs: no decoder or heads).
+
+    Parameters
+    ----------
+    state : dict of str to torch.Tensor
+        An `Autoencoder`'s state dict.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        The entries whose names start with "encoder.".
+    """
     return {key: tensor for key, tensor in state.items() if key.startswith("encoder.")}
 
 
 def deployable_payload(payload: dict[str, Any], weights: str = "float16") -> dict[str, Any]:
     """An encoder-only copy of a checkpoint dictionary (decoder and projection head dropped),
     its weights stored as `weights` (float32, float16, or int8 with one scale per tensor); the
-    fitted groups of a saved model are kept."""
+    fitted groups of a saved model are kept.
+
+    Parameters
+    ----------
+    payload : dict
+        A checkpoint dictionary (`make_payload`).
+    weights : {"float32", "float16", "int8"}, default="float16"
+        The weight format (`compress_state`).
+
+    Returns
+    -------
+    dict
+        The format fields, "model", "config", "recipe", "epoch" and "fitted" the payload has,
+        with the encoder's "state_dict" in `weights`, "weight_format" and "weight_scales";
+        everything else (settings, history, optimizer, fingerprints) is dropped.
+
+    Raises
+    ------
+    UserInputError
+        For a `weights` not in `WEIGHT_FORMATS`.
+    """
     packed, scales = compress_state(encoder_state(payload["state_dict"]), weights)
     keep = ("format", "format_version", "aecluster_version", "model", "config", "recipe", "epoch", "fitted")
     deployable = {k: payload[k] for k in keep if k in payload}
@@ -305,7 +466,21 @@ def deployable_payload(payload: dict[str, Any], weights: str = "float16") -> dic
 
 
 def expand_state(state: dict[str, torch.Tensor], scales: dict[str, float]) -> dict[str, torch.Tensor]:
-    """Inverse of `compress_state`: float32 tensors ready for `load_state_dict`."""
+    """Inverse of `compress_state`: float32 tensors ready for `load_state_dict`.
+
+    Parameters
+    ----------
+    state : dict of str to torch.Tensor
+        A stored state dict.
+    scales : dict of str to float
+        The scale of each int8 tensor, by name (`compress_state`).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Scaled tensors times their scale and other floating tensors as float32; the
+        non-floating tensors of no scale (integer buffers) unchanged.
+    """
     expanded = {}
     for key, tensor in state.items():
         if key in scales:
@@ -330,20 +505,75 @@ def _build(payload: dict[str, Any], source: str) -> Autoencoder:
 
 def skeleton_of(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
     """The model a checkpoint's settings build, on torch's meta device (no memory): its tensor
-    names, shapes and code width, to check a checkpoint against before anything is loaded."""
+    names, shapes and code width, to check a checkpoint against before anything is loaded.
+
+    Parameters
+    ----------
+    payload : dict
+        A checkpoint dictionary; its "model" and "config" are read.
+    source : str, default="checkpoint"
+        What the payload was read from, named by an error.
+
+    Returns
+    -------
+    Autoencoder
+        The model on the meta device (with decoder and projection head where its builder makes them).
+
+    Raises
+    ------
+    UserInputError
+        When the model is unknown or its settings do not build it.
+    """
     with torch.device("meta"):
         return _build(payload, source)
 
 
 def code_dim_of(payload: dict[str, Any], source: str = "checkpoint") -> int:
     """The code width of a checkpoint's encoder, from its skeleton (`skeleton_of`), so a recipe
-    can be checked against it before any weights are loaded."""
+    can be checked against it before any weights are loaded.
+
+    Parameters
+    ----------
+    payload : dict
+        A checkpoint dictionary; its "model" and "config" are read.
+    source : str, default="checkpoint"
+        What the payload was read from, named by an error.
+
+    Returns
+    -------
+    int
+        The width of the model's codes.
+
+    Raises
+    ------
+    UserInputError
+        When the model is unknown or its settings do not build it.
+    """
     return int(skeleton_of(payload, source).code_dim)
 
 
 def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> Autoencoder:
     """Rebuild the model described by a checkpoint as `read_checkpoint` returns it (its tensors
-    already checked against the model its settings build) and load its weights (strictly)."""
+    already checked against the model its settings build) and load its weights (strictly).
+
+    Parameters
+    ----------
+    payload : dict
+        A checkpoint dictionary as `read_checkpoint` returns it.
+    source : str, default="checkpoint"
+        What the payload was read from, named by an error.
+
+    Returns
+    -------
+    Autoencoder
+        The model on the CPU in eval mode, its weights float32 (`expand_state`); without a
+        decoder or projection head when the checkpoint holds none.
+
+    Raises
+    ------
+    UserInputError
+        When the settings do not build the model or the weights do not load into it.
+    """
     state = expand_state(payload["state_dict"], payload.get("weight_scales") or {})
     model = _build(payload, source)
     if not any(key.startswith("decoder.") for key in state):
@@ -361,7 +591,25 @@ def model_from_payload(payload: dict[str, Any], source: str = "checkpoint") -> A
 
 
 def load_model(path: str | os.PathLike) -> tuple[Autoencoder, dict[str, Any]]:
-    """Load a checkpoint file: the model in eval mode and the checkpoint's metadata."""
+    """Load a checkpoint file: the model in eval mode and the checkpoint's metadata.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+
+    Returns
+    -------
+    model : Autoencoder
+        The model on the CPU in eval mode (`model_from_payload`).
+    payload : dict
+        The whole checkpoint dictionary as `read_checkpoint` returns it (weights included).
+
+    Raises
+    ------
+    UserInputError
+        As `read_checkpoint` and `model_from_payload` do (a `WrongFileError` for another kind of file).
+    """
     payload = read_checkpoint(path)
     return model_from_payload(payload, str(path)), payload
 

@@ -35,7 +35,28 @@ def _describe(array: np.ndarray) -> str:
 
 
 def validate_images(images: np.ndarray, source: str = "array", min_images: int = 1) -> np.ndarray:
-    """Check that `images` is (N,32,32,3) uint8 (or flat (N,3072) uint8) and return the 4-D view."""
+    """Check that `images` is (N,32,32,3) uint8 (or flat (N,3072) uint8) and return the 4-D view.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, 32, 32, 3) or (N, 3072)
+        The images, uint8 (a memory-mapped array is not read).
+    source : str, default="array"
+        What the images came from, named by an error.
+    min_images : int, default=1
+        The fewest images accepted.
+
+    Returns
+    -------
+    ndarray of shape (N, 32, 32, 3)
+        `images` itself, or a reshaped view of a flat array (no copy).
+
+    Raises
+    ------
+    UserInputError
+        For something other than a numpy array, another shape or dtype (with how to convert
+        float pixels), or fewer than `min_images` images.
+    """
     if not isinstance(images, np.ndarray):
         raise UserInputError(f"{source}: expected a numpy array, found {type(images).__name__}")
     if images.ndim == 2 and images.shape[1:] == (int(np.prod(IMAGE_SHAPE)),):
@@ -56,7 +77,27 @@ def validate_images(images: np.ndarray, source: str = "array", min_images: int =
 
 def validate_labels(labels: Any, source: str = "labels", expected_length: int | None = None) -> np.ndarray:
     """`labels` as a 1-D int64 array (whole-valued floats below 2**53 accepted), optionally of a
-    given length; a one-line `UserInputError` naming `source` otherwise (strings, fractions, 2-D, NaN)."""
+    given length; a one-line `UserInputError` naming `source` otherwise (strings, fractions, 2-D, NaN).
+
+    Parameters
+    ----------
+    labels : array-like of shape (N,)
+        Integer, boolean or whole-valued float labels.
+    source : str, default="labels"
+        What the labels came from, named by an error.
+    expected_length : int, optional
+        The number of labels required (one per image); None accepts any.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+        The labels as int64 (a copy).
+
+    Raises
+    ------
+    UserInputError
+        For labels that are not 1-D whole numbers, or not `expected_length` of them.
+    """
     array = np.asarray(labels)
     whole = array.dtype.kind in "iub" or (
         array.dtype.kind == "f" and bool(np.all(np.abs(array) < 2**53)) and bool(np.all(array == np.round(array))))
@@ -69,7 +110,22 @@ def validate_labels(labels: Any, source: str = "labels", expected_length: int | 
 
 def describe_file(path: str | os.PathLike) -> str:
     """What a file looks like from its first bytes ("a .npy array", "a torch checkpoint", ...),
-    so that a message about a wrong file can say what was found instead."""
+    so that a message about a wrong file can say what was found instead.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The path; a regular file's first `SNIFF_BYTES` bytes are read (a zip archive's list of names too).
+
+    Returns
+    -------
+    str
+        A phrase with its article: "a folder", "a FIFO, device or socket, not a regular file"
+        (also for a missing path), "an ONNX export" (by the suffix alone), "a .npy array",
+        "a torch checkpoint (.pth)", "a .npz archive of arrays", "a zip archive", "a damaged
+        zip archive", "an image file", "an empty file", "binary data", or "a text file (first
+        line ...)".
+    """
     path = Path(path)
     if path.is_dir():
         return "a folder"
@@ -106,7 +162,33 @@ def describe_file(path: str | os.PathLike) -> str:
 
 
 def load_images(path: str | os.PathLike, min_images: int = 1) -> np.ndarray:
-    """Load images from a `.npy` file (memory-mapped) or a folder of PNG/JPG files."""
+    """Load images from a `.npy` file (memory-mapped) or a folder of PNG/JPG files.
+
+    A folder's .png, .jpg and .jpeg files are read in natural order (`list_image_files`), each
+    centre-cropped to a square and resized to 32x32 (`square_resize`); other entries are skipped
+    and counted in the log.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A `.npy` file of (N, 32, 32, 3) or (N, 3072) uint8 images, or a folder of image files.
+    min_images : int, default=1
+        The fewest images accepted.
+
+    Returns
+    -------
+    ndarray of shape (N, 32, 32, 3)
+        The images, uint8: memory-mapped read-only for a `.npy` file, in memory for a folder.
+
+    Raises
+    ------
+    WrongFileError
+        When the file is not a `.npy` array (`describe_file` says what it is).
+    UserInputError
+        For a missing path, a path that is neither a regular file nor a folder, an unreadable
+        `.npy` file or image, a folder without image files, or images of another shape or
+        dtype, or fewer than `min_images` (`validate_images`).
+    """
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path}: no such file or folder")
@@ -136,14 +218,40 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def natural_key(name: str) -> list[tuple[int, int | str]]:
-    """Sort key that orders digit runs by value: 2.png before 10.png."""
+    """Sort key that orders digit runs by value: 2.png before 10.png.
+
+    Parameters
+    ----------
+    name : str
+        A file name.
+
+    Returns
+    -------
+    list of tuple
+        One (0, int) per run of digits and one (1, lower-cased text) per run of other characters,
+        in order.
+    """
     return [(0, int(part)) if part.isdigit() else (1, part.lower())
             for part in re.split(r"(\d+)", name) if part]
 
 
 def list_image_files(path: str | os.PathLike) -> tuple[list[Path], dict[str, int]]:
     """The image files of a folder in natural order (names differing only in case: by code point),
-    and how many entries were skipped, by reason (hidden files among them)."""
+    and how many entries were skipped, by reason (hidden files among them).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder (not searched recursively).
+
+    Returns
+    -------
+    files : list of Path
+        The regular, non-hidden files whose suffix is .png, .jpg or .jpeg (in any case).
+    skipped : dict of str to int
+        How many other entries there were, by reason: hidden, another suffix, a subfolder, or
+        not a regular file.
+    """
     files, skipped = [], {}
     for entry in Path(path).iterdir():
         if entry.name.startswith("."):
@@ -183,7 +291,19 @@ def _load_folder(path: Path) -> np.ndarray:
 
 def eight_bit_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
     """`image` as 8-bit RGB; 16-bit greyscale (PNG's high bit depth, opened as mode I or I;16) is
-    scaled down by its range rather than clipped at 255, which would turn it white."""
+    scaled down by its range rather than clipped at 255, which would turn it white.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        An opened image of any mode.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The image in mode RGB. An integer-mode ("I...") image is scaled from 0..65535 when it
+        is 16-bit, a PNG or holds values above 255 (else from 0..255) and made greyscale RGB.
+    """
     from PIL import Image
 
     if image.mode.startswith("I"):
@@ -194,7 +314,20 @@ def eight_bit_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
 
 
 def square_resize(image: PIL.Image.Image, size: int = IMAGE_SHAPE[0]) -> np.ndarray:
-    """Center-crop to a square of the shorter side and resize to `size`x`size` (Lanczos)."""
+    """Center-crop to a square of the shorter side and resize to `size`x`size` (Lanczos).
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        An RGB image (`eight_bit_rgb`).
+    size : int, default=32
+        The side of the output, in pixels.
+
+    Returns
+    -------
+    ndarray of shape (size, size, 3)
+        The image's pixels, uint8.
+    """
     from PIL import Image
 
     width, height = image.size
@@ -211,6 +344,25 @@ def load_labels(path: str | os.PathLike, expected_length: int | None = None) -> 
 
     The header is checked against the file's size before anything is read, so a file that
     declares more entries than it holds is refused without allocating them.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A `.npy` file of labels.
+    expected_length : int, optional
+        The number of labels required (one per image); None accepts any.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+        The labels as int64 (`validate_labels`).
+
+    Raises
+    ------
+    WrongFileError
+        When the file is not a `.npy` array.
+    UserInputError
+        For a missing or unreadable file, or labels that `validate_labels` refuses.
     """
     path = Path(path)
     if not path.exists():
@@ -231,7 +383,20 @@ def load_labels(path: str | os.PathLike, expected_length: int | None = None) -> 
 
 def images_digest(images: np.ndarray, samples: int = 256) -> str:
     """A short fingerprint of an image array: its count and the bytes of up to `samples` evenly
-    spaced images (reads only those, so it is cheap for a memory-mapped file of any size)."""
+    spaced images (reads only those, so it is cheap for a memory-mapped file of any size).
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, 32, 32, 3)
+        The images.
+    samples : int, default=256
+        How many evenly spaced images enter the digest, besides the array's shape.
+
+    Returns
+    -------
+    str
+        "N:" followed by the first 16 hex digits of the SHA-256 digest.
+    """
     import hashlib
 
     digest = hashlib.sha256(str(images.shape).encode())
@@ -245,6 +410,18 @@ def iter_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
     For a memory-mapped file, the pages of each batch are handed back to the kernel once copied,
     so streaming over a file larger than memory does not grow the process's resident set.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, ...)
+        The images, in memory or memory-mapped.
+    batch_size : int
+        Images per batch; the last batch holds the rest.
+
+    Yields
+    ------
+    ndarray of shape (batch_size, ...)
+        A copy of the next `batch_size` images, in order.
     """
     for start in range(0, len(images), batch_size):
         batch = np.array(images[start : start + batch_size])
@@ -263,6 +440,29 @@ def compute_in_batches(
     results never exist twice (a list of parts plus their concatenation would double the peak).
     A bar that does not stay (`leave=False`, one nested under an outer bar) is drawn only when
     stderr is a terminal: in a log, its cursor movements would be left as `[A` escape codes.
+
+    Parameters
+    ----------
+    compute : callable
+        Maps a float32 (B, 3, 32, 32) batch in [-1, 1] on `device` to a tensor of shape (B, ...).
+    images : ndarray of shape (N, 32, 32, 3)
+        The images, uint8.
+    device : str or torch.device
+        Where each batch is computed.
+    batch_size : int, default=512
+        Images per batch.
+    progress : bool, default=False
+        Draw a progress bar.
+    desc : str, default="encode"
+        The progress bar's label.
+    leave : bool, default=True
+        Whether the bar stays once done.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, ...)
+        The results in image order, of `compute`'s dtype, on the device `compute` returns them on
+        (None when `images` is empty).
     """
     import torch
     from tqdm.auto import tqdm
@@ -299,7 +499,18 @@ def _release_pages(images: np.ndarray, start: int, count: int) -> None:
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
-    """uint8 NHWC array -> float32 NCHW tensor scaled to [-1, 1] (`scale_pixels`)."""
+    """uint8 NHWC array -> float32 NCHW tensor scaled to [-1, 1] (`scale_pixels`).
+
+    Parameters
+    ----------
+    batch : ndarray of shape (B, H, W, 3)
+        uint8 images; a read-only array (a memory-mapped slice) is copied first.
+
+    Returns
+    -------
+    torch.Tensor of shape (B, 3, H, W)
+        The images, float32 in [-1, 1], on the CPU.
+    """
     import torch
 
     return scale_pixels(torch.from_numpy(np.array(batch, copy=not batch.flags.writeable)))
@@ -307,7 +518,18 @@ def to_tensor(batch: np.ndarray) -> torch.Tensor:
 
 def scale_pixels(images: torch.Tensor) -> torch.Tensor:
     """uint8 NHWC tensor -> float32 NCHW tensor scaled to [-1, 1] (the Tanh decoder's range): the
-    one preprocessing of every model input, in Python and in the ONNX export."""
+    one preprocessing of every model input, in Python and in the ONNX export.
+
+    Parameters
+    ----------
+    images : torch.Tensor of shape (B, H, W, 3)
+        uint8 images.
+
+    Returns
+    -------
+    torch.Tensor of shape (B, 3, H, W)
+        The images, float32: pixel / 127.5 - 1.
+    """
     import torch
 
     return images.permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1.0

@@ -22,7 +22,15 @@ from aecluster.registry import ARCHITECTURE_BOUNDS, check_architecture, get_spec
 
 
 class BaselineEncoder(nn.Module):
-    """The course's baseline encoder: Conv 3->64->128->256 (3x3, pad 1), ReLU, MaxPool 2."""
+    """The course's baseline encoder: Conv 3->64->128->256 (3x3, pad 1), ReLU, MaxPool 2.
+
+    Attributes
+    ----------
+    features : nn.Sequential
+        The three conv, ReLU, max-pool stages: (N, 3, 32, 32) -> (N, 256, 4, 4).
+    code_dim : int
+        The width of a code: 4096 (the 256 x 4 x 4 latent map, flattened).
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,13 +41,48 @@ class BaselineEncoder(nn.Module):
         self.code_dim = 256 * 4 * 4
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent map of [-1, 1] images: what the decoder reads.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, 32, 32)
+            Images scaled to [-1, 1].
+
+        Returns
+        -------
+        torch.Tensor of shape (N, 256, 4, 4)
+            The latent map.
+        """
         return self.features(x)
 
     def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
-        """The baseline's code is its whole latent map, flattened."""
+        """The baseline's code is its whole latent map, flattened.
+
+        Parameters
+        ----------
+        feature_map : torch.Tensor of shape (N, C, H, W)
+            A latent map (`feature_map`).
+
+        Returns
+        -------
+        torch.Tensor of shape (N, C * H * W)
+            The codes (N, 4096 for the baseline's map).
+        """
         return feature_map.flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The codes of [-1, 1] images: the flattened latent map.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, 32, 32)
+            Images scaled to [-1, 1].
+
+        Returns
+        -------
+        torch.Tensor of shape (N, 4096)
+            The codes.
+        """
         return self.pool(self.feature_map(x))
 
 
@@ -58,11 +101,33 @@ class BaselineDecoder(nn.Module):
         )
 
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of a baseline latent map.
+
+        Parameters
+        ----------
+        feature_map : torch.Tensor of shape (N, 256, 4, 4)
+            A `BaselineEncoder` latent map.
+
+        Returns
+        -------
+        torch.Tensor of shape (N, 3, 32, 32)
+            The reconstructed images, in [-1, 1] (Tanh).
+        """
         return self.layers(feature_map)
 
 
 class PlainBlock(nn.Sequential):
-    """Conv 3x3 + BatchNorm + ReLU."""
+    """Conv 3x3 + BatchNorm + ReLU.
+
+    Parameters
+    ----------
+    in_ch : int
+        Input channels.
+    out_ch : int
+        Output channels.
+    stride : int
+        The convolution's stride: 2 halves the map's height and width, 1 keeps them.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
         super().__init__(
@@ -73,7 +138,19 @@ class PlainBlock(nn.Sequential):
 
 
 class SeparableBlock(nn.Sequential):
-    """MobileNet-v1 block (Howard et al. 2017, arXiv:1704.04861): depthwise 3x3 then pointwise 1x1."""
+    """MobileNet-v1 block (Howard et al. 2017, arXiv:1704.04861): depthwise 3x3 then pointwise 1x1.
+
+    Each convolution is followed by BatchNorm and ReLU.
+
+    Parameters
+    ----------
+    in_ch : int
+        Input channels (those of the depthwise convolution).
+    out_ch : int
+        Output channels (those of the pointwise convolution).
+    stride : int
+        The depthwise convolution's stride: 2 halves the map's height and width, 1 keeps them.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
         super().__init__(
@@ -95,20 +172,64 @@ BLOCKS: dict[str, Callable[[int, int, int], nn.Module]] = {
 class PooledEncoder(nn.Module):
     """An encoder whose code is the global average of its latent map (`feature_map`); with
     `flip_average`, inference averages the codes of the image and its mirror image, so that a
-    left-right flip (a nuisance for scene type) cannot change the code."""
+    left-right flip (a nuisance for scene type) cannot change the code.
+
+    Attributes
+    ----------
+    code_dim : int
+        The width of a code: the latent map's channels. Set by each subclass.
+    flip_average : bool
+        Whether `forward` in eval mode averages the codes of each image and its mirror image.
+        Set by each subclass.
+    """
 
     code_dim: int
     flip_average: bool
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The latent map (N, C, H, W) of [-1, 1] images: what the decoder reads."""
+        """The latent map (N, C, H, W) of [-1, 1] images: what the decoder reads.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, 32, 32)
+            Images scaled to [-1, 1].
+
+        Returns
+        -------
+        torch.Tensor of shape (N, C, H, W)
+            The latent map; each subclass implements it.
+        """
         raise NotImplementedError
 
     def pool(self, feature_map: torch.Tensor) -> torch.Tensor:
-        """The code of a latent map: its per-channel mean (global average pooling)."""
+        """The code of a latent map: its per-channel mean (global average pooling).
+
+        Parameters
+        ----------
+        feature_map : torch.Tensor of shape (N, C, H, W)
+            A latent map (`feature_map`).
+
+        Returns
+        -------
+        torch.Tensor of shape (N, C)
+            The codes.
+        """
         return feature_map.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The codes of [-1, 1] images: the pooled latent map; in eval mode with `flip_average`,
+        the mean of the codes of each image and of its left-right mirror image.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, H, W)
+            Images scaled to [-1, 1] (32 x 32 at inference).
+
+        Returns
+        -------
+        torch.Tensor of shape (N, code_dim)
+            The codes.
+        """
         codes = self.pool(self.feature_map(x))
         if self.flip_average and not self.training:
             codes = (codes + self.pool(self.feature_map(torch.flip(x, dims=[3])))) / 2
@@ -121,6 +242,28 @@ class ConvEncoder(PooledEncoder):
     `block` picks the family ("plain" or "separable"), either one for every stage or a list
     with one per stage (a hybrid: plain filters where channels are few, separable where they
     are many). The code is the global average of the 4x4 latent map.
+
+    Parameters
+    ----------
+    widths : tuple of int, default=(32, 64, 128)
+        The channels of each stage; each stage halves the map's side, so three stages make a
+        4x4 map of 32x32 images. The last width is the code's.
+    block : {"plain", "separable"} or list of them, default="plain"
+        The block family of every stage, or one per stage (as many as `widths`).
+    flip_average : bool, default=True
+        At inference, average the codes of the image and its mirror image.
+
+    Attributes
+    ----------
+    features : nn.Sequential
+        The stem and the stages' blocks.
+    code_dim : int
+        The width of a code: `widths[-1]`.
+
+    Raises
+    ------
+    ValueError
+        When `block` is not a block family, or a list of them that has not one per stage.
     """
 
     def __init__(self, widths: tuple[int, ...] = (32, 64, 128), block: str | list[str] = "plain",
@@ -139,12 +282,35 @@ class ConvEncoder(PooledEncoder):
         self.flip_average = flip_average
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent map of [-1, 1] images: what the decoder reads.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, H, W)
+            Images scaled to [-1, 1].
+
+        Returns
+        -------
+        torch.Tensor of shape (N, widths[-1], H / 2**len(widths), W / 2**len(widths))
+            The latent map ((N, widths[-1], 4, 4) for 32x32 images and three stages).
+        """
         return self.features(x)
 
 
 class BasicBlock(nn.Module):
     """ResNet's basic block (He et al. 2016, arXiv:1512.03385): two 3x3 convs with BatchNorm and
-    an identity shortcut, or a strided 1x1 projection where the shape changes."""
+    an identity shortcut, or a strided 1x1 projection where the shape changes.
+
+    Parameters
+    ----------
+    in_ch : int
+        Input channels.
+    out_ch : int
+        Output channels.
+    stride : int
+        The first convolution's (and the projection's) stride: 2 halves the map's height and
+        width, 1 keeps them.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
         super().__init__()
@@ -158,6 +324,18 @@ class BasicBlock(nn.Module):
                                           nn.BatchNorm2d(out_ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """ReLU of the two convolutions' output plus the shortcut of `x`.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, in_ch, H, W)
+            The input map.
+
+        Returns
+        -------
+        torch.Tensor of shape (N, out_ch, ceil(H / stride), ceil(W / stride))
+            The output map.
+        """
         out = torch.relu(self.bn1(self.conv1(x)))
         return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
@@ -166,7 +344,29 @@ class ResNetEncoder(PooledEncoder):
     """CIFAR-style ResNet (He et al. 2016; SimCLR's CIFAR variant): a 3x3 stride-1 stem without
     max-pool, then stages of `BasicBlock`s, the first of each stage after the first striding 2:
     32 -> 32 -> 16 -> 8 -> 4. ResNet-18 is widths (64, 128, 256, 512), blocks (2, 2, 2, 2); the
-    code is the global average of the last map (512-d)."""
+    code is the global average of the last map (512-d).
+
+    Parameters
+    ----------
+    widths : tuple of int, default=(64, 128, 256, 512)
+        The channels of each stage; the last is the code's width.
+    blocks : tuple of int, default=(2, 2, 2, 2)
+        How many `BasicBlock`s each stage has (one entry per stage, as in `widths`).
+    flip_average : bool, default=True
+        At inference, average the codes of the image and its mirror image.
+
+    Attributes
+    ----------
+    features : nn.Sequential
+        The stem and every stage's blocks.
+    code_dim : int
+        The width of a code: `widths[-1]`.
+
+    Raises
+    ------
+    ValueError
+        When `widths` and `blocks` differ in length.
+    """
 
     def __init__(self, widths: tuple[int, ...] = (64, 128, 256, 512), blocks: tuple[int, ...] = (2, 2, 2, 2),
                  flip_average: bool = True) -> None:
@@ -185,11 +385,33 @@ class ResNetEncoder(PooledEncoder):
         self.flip_average = flip_average
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent map of [-1, 1] images: what the decoder reads.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, H, W)
+            Images scaled to [-1, 1].
+
+        Returns
+        -------
+        torch.Tensor of shape (N, widths[-1], H / 2**(len(widths) - 1), W / 2**(len(widths) - 1))
+            The latent map ((N, 512, 4, 4) for 32x32 images and ResNet-18).
+        """
         return self.features(x)
 
 
 class ConvDecoder(nn.Module):
-    """Mirror of `ConvEncoder`: stride-2 transposed convs from the latent map back to 3 channels, Tanh."""
+    """Mirror of `ConvEncoder`: stride-2 transposed convs from the latent map back to 3 channels, Tanh.
+
+    Each of the `len(widths)` transposed convolutions (with BatchNorm and ReLU) doubles the map's
+    side, through the widths in reverse order and `widths[0]` once more; a 3x3 convolution then
+    makes the 3 channels.
+
+    Parameters
+    ----------
+    widths : tuple of int, default=(32, 64, 128)
+        The encoder's stage widths; the last is the latent map's channels.
+    """
 
     def __init__(self, widths: tuple[int, ...] = (32, 64, 128)) -> None:
         super().__init__()
@@ -203,6 +425,18 @@ class ConvDecoder(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of a latent map.
+
+        Parameters
+        ----------
+        feature_map : torch.Tensor of shape (N, widths[-1], H, W)
+            A latent map.
+
+        Returns
+        -------
+        torch.Tensor of shape (N, 3, H * 2**len(widths), W * 2**len(widths))
+            The reconstructed images, in [-1, 1] (Tanh); (N, 3, 32, 32) from a 4x4 map and three widths.
+        """
         return self.layers(feature_map)
 
 
@@ -210,6 +444,15 @@ class Autoencoder(nn.Module):
     """Encoder + optional decoder + optional projection head (for contrastive objectives).
 
     The decoder reconstructs from the encoder's latent map; clustering reads the pooled code.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        Has `feature_map(x)`, `pool(feature_map)` and `code_dim`; called, it gives the codes.
+    decoder : nn.Module, optional
+        Maps the encoder's latent map back to images; None for an encoder-only model.
+    projector : nn.Module, optional
+        The projection head of contrastive training, applied to the codes; None without one.
     """
 
     def __init__(
@@ -227,16 +470,54 @@ class Autoencoder(nn.Module):
         return int(self.encoder.code_dim)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes (N, code_dim) of [-1, 1] images: what clustering reads."""
+        """Codes (N, code_dim) of [-1, 1] images: what clustering reads.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, 32, 32)
+            Images scaled to [-1, 1].
+
+        Returns
+        -------
+        torch.Tensor of shape (N, code_dim)
+            The encoder's codes (flip-averaged in eval mode where the encoder does that).
+        """
         return self.encoder(x)
 
     def encode_as_given(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled code of `x` itself, without the flip averaging `encode` does at inference:
-        what a student is taught for exactly the input it sees."""
+        what a student is taught for exactly the input it sees.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, H, W)
+            Images scaled to [-1, 1].
+
+        Returns
+        -------
+        torch.Tensor of shape (N, code_dim)
+            The pooled codes of `x` as given.
+        """
         return self.encoder.pool(self.encoder.feature_map(x))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """The decoder's image of the latent map of `x` ([-1, 1], the input's shape)."""
+        """The decoder's image of the latent map of `x` ([-1, 1], the input's shape).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, 32, 32)
+            Images scaled to [-1, 1].
+
+        Returns
+        -------
+        torch.Tensor of shape (N, 3, 32, 32)
+            The reconstructions, in [-1, 1].
+
+        Raises
+        ------
+        RuntimeError
+            When the model has no decoder (one saved encoder-only).
+        """
         if self.decoder is None:
             raise RuntimeError("this model was saved without its decoder: it can only encode")
         return self.decoder(self.encoder.feature_map(x))
@@ -248,6 +529,20 @@ class Autoencoder(nn.Module):
 
         One call computes everything a training step needs, so DistributedDataParallel sees
         every parameter used inside `forward`.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, H, W)
+            Images scaled to [-1, 1] (training views may be smaller than 32x32).
+
+        Returns
+        -------
+        codes : torch.Tensor of shape (N, code_dim)
+            The pooled codes of `x` as given (no flip averaging).
+        reconstruction : torch.Tensor of shape (N, 3, H, W) or None
+            The decoder's output, in [-1, 1]; None without a decoder.
+        projection : torch.Tensor of shape (N, projection_dim) or None
+            The projection head's output on the codes; None without a head.
         """
         feature_map = self.encoder.feature_map(x)
         codes = self.encoder.pool(feature_map)
@@ -258,7 +553,18 @@ class Autoencoder(nn.Module):
 
 def latent_map_shape(model: Autoencoder) -> tuple[int, ...]:
     """(C, H, W) of the latent map the model's encoder makes of a 32x32 image (in eval mode, so
-    that no BatchNorm statistics move)."""
+    that no BatchNorm statistics move).
+
+    Parameters
+    ----------
+    model : Autoencoder
+        The model; its training mode is restored afterwards.
+
+    Returns
+    -------
+    tuple of int
+        (C, H, W) of the latent map of one 32x32 image.
+    """
     training = model.training
     model.eval()
     try:
@@ -270,7 +576,20 @@ def latent_map_shape(model: Autoencoder) -> tuple[int, ...]:
 
 
 def projection_head(code_dim: int, dim: int = 64) -> nn.Sequential:
-    """SimCLR's MLP head (Chen et al. 2020, arXiv:2002.05709): the loss sees z, clustering sees h."""
+    """SimCLR's MLP head (Chen et al. 2020, arXiv:2002.05709): the loss sees z, clustering sees h.
+
+    Parameters
+    ----------
+    code_dim : int
+        The width of the codes h (the head's input and hidden width).
+    dim : int, default=64
+        The width of the projections z.
+
+    Returns
+    -------
+    nn.Sequential
+        Linear(code_dim, code_dim), ReLU, Linear(code_dim, dim).
+    """
     return nn.Sequential(nn.Linear(code_dim, code_dim), nn.ReLU(inplace=True), nn.Linear(code_dim, dim))
 
 
@@ -311,19 +630,64 @@ def register_builder(name: str) -> Callable[[BuilderT], BuilderT]:
 
 @register_builder("baseline")
 def build_baseline() -> Autoencoder:
-    """The course's baseline autoencoder."""
+    """The course's baseline autoencoder.
+
+    Returns
+    -------
+    Autoencoder
+        A `BaselineEncoder` with a `BaselineDecoder` and no projection head.
+    """
     return Autoencoder(BaselineEncoder(), BaselineDecoder())
 
 
 def scale_width(width: int, multiplier: float) -> int:
-    """MobileNet's width multiplier: scale a channel count, rounded to a multiple of 8 (at least 8)."""
+    """MobileNet's width multiplier: scale a channel count, rounded to a multiple of 8 (at least 8).
+
+    Parameters
+    ----------
+    width : int
+        A channel count.
+    multiplier : float
+        The factor it is scaled by.
+
+    Returns
+    -------
+    int
+        `width * multiplier` rounded to the nearest multiple of 8, at least 8.
+    """
     return max(8, int(round(width * multiplier / 8)) * 8)
 
 
 @register_builder("conv")
 def build_conv(widths: tuple[int, ...] | list[int], block: str | list[str], projection_dim: int,
                width_multiplier: float = 1.0, flip_average: bool = True) -> Autoencoder:
-    """A `ConvEncoder` autoencoder with its mirror decoder (and a SimCLR head if `projection_dim`)."""
+    """A `ConvEncoder` autoencoder with its mirror decoder (and a SimCLR head if `projection_dim`).
+
+    Parameters
+    ----------
+    widths : tuple or list of int
+        The stage widths before `width_multiplier` (`ConvEncoder`).
+    block : {"plain", "separable"} or list of them
+        The block family of every stage, or one per stage (`ConvEncoder`).
+    projection_dim : int
+        The width of the projection head's output; 0 builds no head.
+    width_multiplier : float, default=1.0
+        Scales every width (`scale_width`).
+    flip_average : bool, default=True
+        At inference, average the codes of the image and its mirror image.
+
+    Returns
+    -------
+    Autoencoder
+        The model, its codes `scale_width(widths[-1], width_multiplier)` wide.
+
+    Raises
+    ------
+    UserInputError
+        When a scaled width falls outside `ARCHITECTURE_BOUNDS["widths"]`.
+    ValueError
+        For a `block` that is not a family or a list of one per stage.
+    """
     widths = tuple(scale_width(w, width_multiplier) for w in widths)
     if not all(ARCHITECTURE_BOUNDS["widths"].holds(width) for width in widths):
         raise UserInputError(f"width_multiplier {width_multiplier:g} makes widths {list(widths)}, expected each "
@@ -338,7 +702,31 @@ def build_resnet(widths: tuple[int, ...] | list[int] = (64, 128, 256, 512),
                  decoder_widths: tuple[int, ...] | list[int] = (32, 64),
                  projection_dim: int = 128, flip_average: bool = True) -> Autoencoder:
     """A CIFAR ResNet encoder (ResNet-18 by default) with a light `ConvDecoder` from its 4x4 map,
-    so that the method keeps an autoencoder trained by reconstruction."""
+    so that the method keeps an autoencoder trained by reconstruction.
+
+    Parameters
+    ----------
+    widths : tuple or list of int, default=(64, 128, 256, 512)
+        The four stages' widths; the last is the code's width.
+    blocks : tuple or list of int, default=(2, 2, 2, 2)
+        `BasicBlock`s per stage.
+    decoder_widths : tuple or list of int, default=(32, 64)
+        The decoder's two widths below the latent map's (`ConvDecoder` gets them and `widths[-1]`).
+    projection_dim : int, default=128
+        The width of the projection head's output; 0 builds no head.
+    flip_average : bool, default=True
+        At inference, average the codes of the image and its mirror image.
+
+    Returns
+    -------
+    Autoencoder
+        The model: a `ResNetEncoder`, a `ConvDecoder` and, with `projection_dim`, a SimCLR head.
+
+    Raises
+    ------
+    ValueError
+        When `widths` has not 4 entries, `decoder_widths` not 2, or `blocks` not one per stage.
+    """
     if len(widths) != 4 or len(decoder_widths) != 2:
         raise ValueError(f"a ResNet for 32x32 images has 4 stages (4x4 latent map) and a 2-width decoder, "
                          f"got widths {list(widths)} and decoder_widths {list(decoder_widths)}")
@@ -350,14 +738,60 @@ def build_resnet(widths: tuple[int, ...] | list[int] = (64, 128, 256, 512),
 @register_builder("patches")
 def build_patches(patch_size: int = 6, centres: int = 400, grid: int = 2, normalise: float = 10.0,
                   flip_average: bool = False) -> Autoencoder:
-    """An encoder-only model around a `PatchDictionaryEncoder` (fitted, not trained by gradient)."""
+    """An encoder-only model around a `PatchDictionaryEncoder` (fitted, not trained by gradient).
+
+    Parameters
+    ----------
+    patch_size : int, default=6
+        The side of the patches.
+    centres : int, default=400
+        How many atoms the dictionary has.
+    grid : int, default=2
+        Cells a side of the pooling grid.
+    normalise : float, default=10.0
+        Added to each patch's variance before it is normalised.
+    flip_average : bool, default=False
+        At inference, average the codes of the image and its mirror image.
+
+    Returns
+    -------
+    Autoencoder
+        The model, without decoder or projection head; its dictionary is zeros until loaded.
+
+    Raises
+    ------
+    ValueError
+        For a setting out of its bounds, or a grid that does not fit the patches.
+    """
     return Autoencoder(PatchDictionaryEncoder(patch_size, centres, grid, normalise, flip_average))
 
 
 def build_model(name: str, config: dict[str, Any] | None = None) -> Autoencoder:
     """Build a registered model; `config` overrides (e.g. from a checkpoint) replace defaults,
     each checked against `ARCHITECTURE_BOUNDS` first, so settings that declare an absurd model
-    are one error, not an overflow or an allocation."""
+    are one error, not an overflow or an allocation.
+
+    Parameters
+    ----------
+    name : str
+        A registered config.
+    config : dict, optional
+        Architecture settings that replace the config's (only keys the config has).
+
+    Returns
+    -------
+    Autoencoder
+        The model its builder makes, freshly initialised (its layers' initial weights are drawn
+        from torch's global generator).
+
+    Raises
+    ------
+    UserInputError
+        For an unknown model, a setting the config does not have, a builder that is not
+        registered, or a setting outside `ARCHITECTURE_BOUNDS`.
+    ValueError
+        When the builder refuses the settings (`build_conv`, `build_resnet`, `build_patches`).
+    """
     spec = get_spec(name)
     unknown = sorted(set(config or {}) - set(spec.config))
     if unknown:

@@ -37,7 +37,19 @@ SECTIONS = ("description", "architecture", "training", "recipe", "fallback_recip
 class Bounds:
     """The finite numbers a setting may take: `low` to `high`, `low` itself excluded when
     `low_open`; whole numbers only when `integer`. The one statement of a setting's range, read
-    by the library's checks and by the command line's argument types alike."""
+    by the library's checks and by the command line's argument types alike.
+
+    Parameters
+    ----------
+    low : float
+        The smallest value allowed (or, with `low_open`, the bound above which values lie).
+    high : float, default=math.inf
+        The largest value allowed (included).
+    low_open : bool, default=False
+        Exclude `low` itself.
+    integer : bool, default=False
+        Allow whole numbers (`numbers.Integral`) only.
+    """
 
     low: float
     high: float = math.inf
@@ -45,7 +57,19 @@ class Bounds:
     integer: bool = False
 
     def holds(self, value: Any) -> bool:
-        """Whether `value` is a number (not a bool) within the bounds; NaN and infinities are not."""
+        """Whether `value` is a number (not a bool) within the bounds; NaN and infinities are not.
+
+        Parameters
+        ----------
+        value : Any
+            The value to test; anything that is not a `numbers.Real` (an `Integral` with
+            `integer`) fails.
+
+        Returns
+        -------
+        bool
+            True when `value` lies within the bounds.
+        """
         kind = Integral if self.integer else Real
         if not isinstance(value, kind) or isinstance(value, bool):
             return False
@@ -54,7 +78,13 @@ class Bounds:
         return (self.low < value if self.low_open else self.low <= value) and value <= self.high
 
     def describe(self) -> str:
-        """The bounds in words: "a positive integer", "a number in (0, 10]"."""
+        """The bounds in words: "a positive integer", "a number in (0, 10]".
+
+        Returns
+        -------
+        str
+            A phrase with its article, for messages ("expected a non-negative number").
+        """
         kind = "integer" if self.integer else "number"
         if self.high == math.inf and self.low == 0:
             return f"a {'positive' if self.low_open else 'non-negative'} {kind}"
@@ -120,7 +150,22 @@ RECIPE_BOUNDS: dict[str, Bounds] = {
 def check_architecture(config: dict[str, Any], where: str) -> None:
     """Refuse an architecture setting outside `ARCHITECTURE_BOUNDS` (a list one: empty, longer
     than MAX_STAGES, or with a value outside them) and a `flip_average` that is not true or
-    false, naming `where` and the key, before any model is built from it."""
+    false, naming `where` and the key, before any model is built from it.
+
+    Parameters
+    ----------
+    config : dict
+        Architecture settings (a config's `architecture` section without `builder`, or the
+        settings a model is built with); keys without bounds other than `flip_average` are not
+        checked.
+    where : str
+        What the settings came from, named by an error.
+
+    Raises
+    ------
+    UserInputError
+        One line naming `where` and the first key that is wrong.
+    """
     for key, value in config.items():
         bounds = ARCHITECTURE_BOUNDS.get(key)
         if key == "flip_average" and not isinstance(value, bool):
@@ -191,6 +236,58 @@ class TrainSettings:
 
     Every field is checked on construction: its type, its choices (`OPTIMIZERS`,
     `DISTILL_LOSSES`, `AUGMENTATIONS`) and its range (`SETTING_BOUNDS`).
+
+    Parameters
+    ----------
+    epochs : int, default=20
+        Passes over the training images.
+    lr : float, default=1e-3
+        The peak learning rate, in (0, 10] (`schedule.warmup_cosine`: linear warm-up, then cosine
+        decay to 0).
+    batch_size : int, default=64
+        Images per step (shrunk to the number of images when larger).
+    optimizer : {"adamw", "sgd"}, default="adamw"
+        AdamW, or SGD with `momentum`.
+    momentum : float, default=0.9
+        SGD's momentum, in [0, 1] (unused by AdamW).
+    weight_decay : float, default=0.0
+        The optimizer's weight decay (non-negative).
+    warmup_epochs : float, optional
+        Epochs of linear learning-rate warm-up; None warms up over the first 10% of steps.
+    augment : {"none", "flip-crop", "simclr"}, default="none"
+        How each view is augmented (`augment.augment`).
+    view_size : int, default=32
+        The side of each view, in pixels, in 1..32.
+    views : int, optional
+        Augmented views of each image per step, in 1..16; None: two with the contrastive loss,
+        one without.
+    noise : float, default=0.0
+        The standard deviation of the Gaussian noise added to the encoder's input (denoising),
+        in the units of pixels scaled to [-1, 1]; 0 adds none.
+    reconstruction_weight : float, default=1.0
+        Weight of the reconstruction MSE; 0 turns it off (and drops the decoder).
+    contrastive_weight : float, default=0.0
+        Weight of SimCLR's NT-Xent loss; 0 turns it off (and drops the projection head).
+    temperature : float, default=0.5
+        NT-Xent's softmax temperature (positive).
+    distill_weight : float, default=0.0
+        Weight of the relational distillation (`distill_loss`) when a teacher is given.
+    distill_originals : int, default=0
+        Images of each batch also matched unaugmented at full size against the teacher's
+        latent maps (0: augmented views only).
+    distill_loss : {"similarity", "codes"}, default="similarity"
+        The relational distillation: the batch's pairwise cosine similarities, or each image's
+        code direction (which needs the teacher's code width).
+    distill_maps : float, default=0.0
+        Weight of matching the whole latent map of each of the `distill_originals` images to the
+        teacher's (zero without them).
+    feature_regression : float, default=0.0
+        Weight of the cosine regression of the student's codes, through a linear projector, onto
+        the teacher's.
+    seed : int, default=0
+        Seed of everything random in the run, in 0..2**32 - 1.
+    snapshots : int, default=10
+        Evenly spaced snapshots kept in the run folder (one per step for shorter runs).
 
     Raises
     ------
@@ -282,6 +379,15 @@ class DictionarySettings:
     """How a patch-dictionary stage is fitted (`aecluster.patches`): how many random patches,
     the whitening's eps and K-means's rounds. A student dictionary merges its teacher's atoms
     with the same rounds; the seed is the stage's training seed.
+
+    Parameters
+    ----------
+    patches : int, default=200_000
+        How many random patches the dictionary is fitted on (at least 2).
+    whitening_eps : float, default=0.1
+        Added to the eigenvalues of the patches' covariance in the ZCA whitening (positive).
+    iterations : int, default=10
+        K-means's rounds (at least 1).
 
     Raises
     ------
@@ -452,7 +558,24 @@ def load_config(path: str | Path) -> ModelConfig:
 
 
 def load_registry(folder: Path = CONFIG_FOLDER) -> dict[str, ModelConfig]:
-    """Every config in `folder`, by name; a student's teacher must be registered too."""
+    """Every config in `folder`, by name; a student's teacher must be registered too.
+
+    Parameters
+    ----------
+    folder : Path, default=CONFIG_FOLDER
+        The folder whose *.yaml files are read (not its subfolders).
+
+    Returns
+    -------
+    dict of str to ModelConfig
+        Each config (`load_config`) by its file's stem, in sorted file order.
+
+    Raises
+    ------
+    UserInputError
+        For a config that is not valid, a `teacher` that is not registered, or a
+        `fallback_model` that is not a registered student config.
+    """
     registry = {path.stem: load_config(path) for path in sorted(folder.glob("*.yaml"))}
     for spec in registry.values():
         if spec.teacher is not None and spec.teacher not in registry:
@@ -519,20 +642,63 @@ def __getattr__(name: str) -> Any:
 
 
 def get_spec(name: str) -> ModelConfig:
-    """The registry entry of `name`, or a one-line error listing the registered names."""
+    """The registry entry of `name`, or a one-line error listing the registered names.
+
+    Parameters
+    ----------
+    name : str
+        A config's name.
+
+    Returns
+    -------
+    ModelConfig
+        The registered config.
+
+    Raises
+    ------
+    UserInputError
+        For a name that is not registered (or a registry folder with an invalid config).
+    """
     if name not in REGISTRY:
         raise UserInputError(f"unknown model {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
 
 
 def model_config(name: str) -> dict[str, Any]:
-    """The full constructor configuration of a registered model (stored in checkpoints)."""
+    """The full constructor configuration of a registered model (stored in checkpoints).
+
+    Parameters
+    ----------
+    name : str
+        A registered config.
+
+    Returns
+    -------
+    dict
+        A copy of its builder's arguments (`ModelConfig.config`).
+
+    Raises
+    ------
+    UserInputError
+        For a name that is not registered.
+    """
     return dict(get_spec(name).config)
 
 
 def gpu_counterpart(name: str) -> str | None:
     """The GPU configuration of config `name`: NAME_gpu where registered (best -> best_gpu), `name`
-    itself for a *_gpu config, else None."""
+    itself for a *_gpu config, else None.
+
+    Parameters
+    ----------
+    name : str
+        A config's name.
+
+    Returns
+    -------
+    str or None
+        The name of its GPU configuration, or None when it has none.
+    """
     if name.endswith("_gpu"):
         return name
     return f"{name}_gpu" if f"{name}_gpu" in REGISTRY else None

@@ -29,7 +29,13 @@ RESUME_KEYS = ("optimizer", "scheduler", "heads")  # only the newest snapshot ke
 
 
 class TrainingInterrupted(Exception):
-    """Raised after a signal stopped training; `snapshot` is the file to resume from."""
+    """Raised after a signal stopped training; `snapshot` is the file to resume from.
+
+    Parameters
+    ----------
+    snapshot : Path
+        The snapshot written where the run stopped, kept as the `snapshot` attribute.
+    """
 
     def __init__(self, snapshot: Path) -> None:
         super().__init__(f"training interrupted; resume with `resume` {snapshot}")
@@ -37,13 +43,37 @@ class TrainingInterrupted(Exception):
 
 
 def run_folder(output: str | Path) -> Path:
-    """Where the snapshots and history of a run that ends in `output` live: OUT_run/ beside it."""
+    """Where the snapshots and history of a run that ends in `output` live: OUT_run/ beside it.
+
+    Parameters
+    ----------
+    output : str or Path
+        The run's checkpoint, OUT.
+
+    Returns
+    -------
+    Path
+        The folder beside `output` named after its stem: model.pth -> model_run.
+    """
     output = Path(output)
     return output.with_name(output.stem + "_run")
 
 
 def snapshot_path(folder: Path, step: int) -> Path:
-    """The snapshot file of `step` in run folder `folder`: step_NNNNNNN.pth (sorts by step)."""
+    """The snapshot file of `step` in run folder `folder`: step_NNNNNNN.pth (sorts by step).
+
+    Parameters
+    ----------
+    folder : Path
+        The run folder (`run_folder`).
+    step : int
+        Steps trained when the snapshot is taken.
+
+    Returns
+    -------
+    Path
+        `folder` / step_NNNNNNN.pth, the step zero-padded to seven digits.
+    """
     return folder / f"step_{step:07d}.pth"
 
 
@@ -52,7 +82,31 @@ def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dic
     """Write one snapshot and the run's history.json (each atomically), creating the folder with
     the first one (a run refused earlier leaves no folder; one whose first write fails leaves none
     it made). `replace_earlier_run` then deletes the other step_N.pth files, an earlier run's;
-    otherwise the earlier snapshots are kept weights only (`keep_weights_only`)."""
+    otherwise the earlier snapshots are kept weights only (`keep_weights_only`).
+
+    Parameters
+    ----------
+    folder : Path
+        The run folder; its parent must exist.
+    step : int
+        Steps trained, which names the file (`snapshot_path`).
+    payload : dict
+        The snapshot's checkpoint dictionary.
+    history : dict
+        The run's history, written as history.json.
+    replace_earlier_run : bool, default=False
+        Delete every other step_N.pth of `folder` (the first snapshot of a fresh run).
+
+    Returns
+    -------
+    Path
+        The snapshot file written.
+
+    Raises
+    ------
+    UserInputError
+        When a file cannot be written.
+    """
     made = not folder.is_dir()
     folder.mkdir(exist_ok=True)
     path = snapshot_path(folder, step)
@@ -110,7 +164,18 @@ class SnapshotWriter:
         self.steps = {max(1, round(total_steps * k / kept)) for k in range(1, kept + 1)}
 
     def due(self, step: int) -> bool:
-        """Whether a snapshot is written after `step` steps."""
+        """Whether a snapshot is written after `step` steps.
+
+        Parameters
+        ----------
+        step : int
+            Steps trained so far.
+
+        Returns
+        -------
+        bool
+            True at the `settings.snapshots` evenly spaced steps (every step of a run with fewer).
+        """
         return step in self.steps
 
     def write(self, step: int, model: nn.Module, heads: nn.Module, optimizer: Any, scheduler: Any,
@@ -157,7 +222,15 @@ class SnapshotWriter:
 def keep_weights_only(folder: Path, newest: Path) -> None:
     """Rewrite (atomically) each snapshot of `folder` before `newest` that still holds resume
     state without it: the optimizer's moments alone are twice the model, and only the newest
-    snapshot is resumed from. Runs after `newest` is written, so a resumable snapshot always exists."""
+    snapshot is resumed from. Runs after `newest` is written, so a resumable snapshot always exists.
+
+    Parameters
+    ----------
+    folder : Path
+        The run folder.
+    newest : Path
+        The snapshot just written; those whose names sort before it lose their `RESUME_KEYS`.
+    """
     for older in sorted(folder.glob("step_*.pth")):
         if older.name >= newest.name:
             continue
@@ -167,12 +240,42 @@ def keep_weights_only(folder: Path, newest: Path) -> None:
 
 
 def newest_snapshot(folder: Path) -> Path | None:
-    """The snapshot of the highest step in run folder `folder` (None without one)."""
+    """The snapshot of the highest step in run folder `folder` (None without one).
+
+    Parameters
+    ----------
+    folder : Path
+        The run folder.
+
+    Returns
+    -------
+    Path or None
+        The step_N.pth file whose name sorts last, or None when there is none.
+    """
     return max(folder.glob("step_*.pth"), default=None)
 
 
 def read_snapshot(path: str | Path) -> dict[str, Any]:
-    """A training snapshot's payload, or a one-line error for any other checkpoint."""
+    """A training snapshot's payload, or a one-line error for any other checkpoint.
+
+    Parameters
+    ----------
+    path : str or Path
+        A step_N.pth file.
+
+    Returns
+    -------
+    dict
+        The payload, checked as a checkpoint (`read_checkpoint`) and as resume state
+        (`check_resume_state`).
+
+    Raises
+    ------
+    UserInputError
+        For an unreadable or malformed checkpoint, a weights-only (older) snapshot, a checkpoint
+        that is not a snapshot (lacking a `SNAPSHOT_KEYS` entry), or resume state unlike what a
+        run saves.
+    """
     payload = read_checkpoint(path)
     if "step" in payload and "history" in payload and "optimizer" not in payload:
         newest = newest_snapshot(Path(path).parent)
@@ -221,7 +324,25 @@ def _keys(value: Any) -> str:
 
 def parameter_shapes(payload: dict[str, Any], source: str) -> list[tuple[int, ...]]:
     """The shapes of the parameters a run's optimizer steps, in its order: those of the model's
-    parts that the snapshot holds, then those of the losses' heads."""
+    parts that the snapshot holds, then those of the losses' heads.
+
+    Parameters
+    ----------
+    payload : dict
+        A snapshot's payload; its "state_dict", "model", "config" and "heads" are read.
+    source : str
+        The file it was read from, named by an error.
+
+    Returns
+    -------
+    list of tuple of int
+        One shape per parameter the optimizer steps.
+
+    Raises
+    ------
+    UserInputError
+        When the snapshot's settings do not build its model (`skeleton_of`).
+    """
     parts = {key.split(".")[0] for key in payload["state_dict"]}
     model = skeleton_of(payload, source).named_parameters()
     return ([tuple(parameter.shape) for name, parameter in model if name.split(".")[0] in parts]
@@ -275,7 +396,20 @@ def check_resume_state(payload: dict[str, Any], source: str) -> None:
     number, `settings` valid `TrainSettings`, `history` JSON-ready lists of epochs and
     checkpoints, `heads` tensors, and the optimizer and schedule states of this torch's
     optimizer and schedule for those settings (`schedule.reference_state`) over the model's
-    and heads' parameters, the schedule at the snapshot's step."""
+    and heads' parameters, the schedule at the snapshot's step.
+
+    Parameters
+    ----------
+    payload : dict
+        A snapshot's payload, holding every `SNAPSHOT_KEYS` entry.
+    source : str
+        The file it was read from, named by an error.
+
+    Raises
+    ------
+    UserInputError
+        One line naming the first resume field that is not what a run saves.
+    """
     if not isinstance(payload["config"], dict):
         raise _unresumable(source, f"'config' is {payload['config']!r:.60}, expected a dictionary")
     if not Bounds(0, integer=True).holds(payload["step"]):
@@ -309,14 +443,38 @@ def _check_history(history: Any, source: str) -> None:
 @dataclass(frozen=True)
 class Snapshot:
     """A training snapshot read once (`open_snapshot`): the path it was named by, for messages,
-    and its payload, handed down the stages so that no one reads the file again."""
+    and its payload, handed down the stages so that no one reads the file again.
+
+    Parameters
+    ----------
+    source : str or Path
+        The snapshot's path, as given.
+    payload : dict
+        Its payload, as `read_snapshot` returns it.
+    """
 
     source: str | Path
     payload: dict[str, Any]
 
 
 def open_snapshot(resume: str | Path | Snapshot | None) -> Snapshot | None:
-    """`resume` as a `Snapshot`: a path is read (`read_snapshot`), a `Snapshot` or None is kept."""
+    """`resume` as a `Snapshot`: a path is read (`read_snapshot`), a `Snapshot` or None is kept.
+
+    Parameters
+    ----------
+    resume : str, Path, Snapshot or None
+        A snapshot file, a snapshot already read, or None (no resume).
+
+    Returns
+    -------
+    Snapshot or None
+        The snapshot, or None when `resume` is None.
+
+    Raises
+    ------
+    UserInputError
+        When a path is not a resumable snapshot (`read_snapshot`).
+    """
     if resume is None or isinstance(resume, Snapshot):
         return resume
     return Snapshot(resume, read_snapshot(resume))
@@ -324,7 +482,25 @@ def open_snapshot(resume: str | Path | Snapshot | None) -> Snapshot | None:
 
 def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
     """The training settings a checkpoint, snapshot or stage plan was made with (defaults for
-    settings that did not exist yet), every key, type and range checked, or a one-line error."""
+    settings that did not exist yet), every key, type and range checked, or a one-line error.
+
+    Parameters
+    ----------
+    payload : dict
+        A checkpoint or snapshot payload, or a stage plan; its "settings" mapping is read.
+    source : str or Path
+        What it was read from, named by an error.
+
+    Returns
+    -------
+    TrainSettings
+        The settings (`TrainSettings.from_values`).
+
+    Raises
+    ------
+    UserInputError
+        When "settings" is missing or not valid settings.
+    """
     if "settings" not in payload:
         raise UserInputError(f"{source}: its training settings are missing")
     return TrainSettings.from_values(payload["settings"], f"{source}: settings")
@@ -333,7 +509,21 @@ def settings_of(payload: dict[str, Any], source: str | Path) -> TrainSettings:
 def check_inputs(snapshot: Snapshot, inputs: dict[str, str | None]) -> None:
     """Refuse to resume a run on other training images, or distilled from another teacher, than
     the snapshot's (fingerprints `images` from `images_digest`, `teacher` from `weights_digest`;
-    a snapshot from before fingerprints were kept is trusted)."""
+    a snapshot from before fingerprints were kept is trusted).
+
+    Parameters
+    ----------
+    snapshot : Snapshot
+        The snapshot resumed from.
+    inputs : dict of str to str or None
+        This run's fingerprints, by key "images" and "teacher" (None: no teacher); a key the
+        snapshot does not record is not checked.
+
+    Raises
+    ------
+    UserInputError
+        When a fingerprint differs from the snapshot's.
+    """
     advice = {"images": ("set of training images", "resume with the images the run had"),
               "teacher": ("teacher", "resume with the teacher the run was distilled from (a student "
                                      "stage keeps it in OUT_run/teacher.pth)")}
@@ -349,7 +539,39 @@ def restore(snapshot: Snapshot, model_name: str, model: nn.Module, heads: nn.Mod
             optimizer: Any, scheduler: Any, total_steps: int,
             inputs: dict[str, str | None]) -> tuple[int, dict[str, Any]]:
     """Load a snapshot's state into a fresh run; return (step reached, history so far). `inputs`
-    are the fingerprints of this run's training images and teacher (`check_inputs`)."""
+    are the fingerprints of this run's training images and teacher (`check_inputs`).
+
+    Parameters
+    ----------
+    snapshot : Snapshot
+        The snapshot to resume from (`open_snapshot`).
+    model_name : str
+        The config this run trains; the snapshot must be of it.
+    model : nn.Module
+        The run's freshly built model; its weights are replaced by the snapshot's.
+    heads : nn.Module
+        The losses' trainable heads; their state is replaced by the snapshot's "heads".
+    optimizer, scheduler
+        The run's optimizer and learning-rate schedule; their states are replaced.
+    total_steps : int
+        The run's length; the snapshot's step may not be beyond it.
+    inputs : dict of str to str or None
+        This run's fingerprints (`check_inputs`).
+
+    Returns
+    -------
+    step : int
+        The step the snapshot was taken at, which the run continues from.
+    history : dict
+        The run's history up to that step.
+
+    Raises
+    ------
+    UserInputError
+        For a snapshot of another model, of other images or teacher, or beyond `total_steps`,
+        whose settings and weights do not build its model (`model_from_payload`), or whose heads
+        do not fit this run's.
+    """
     payload, source = snapshot.payload, snapshot.source
     if payload["model"] != model_name:
         raise UserInputError(f"{source}: snapshot of model {payload['model']!r}, but `model` is {model_name!r}")

@@ -45,13 +45,47 @@ logger = logging.getLogger(__name__)
 
 
 def epochs_text(epochs: int) -> str:
-    """ "1 epoch", "50 epochs"."""
+    """ "1 epoch", "50 epochs".
+
+    Parameters
+    ----------
+    epochs : int
+        A number of epochs.
+
+    Returns
+    -------
+    str
+        The number and "epoch", plural unless it is 1.
+    """
     return f"{epochs} epoch{'' if epochs == 1 else 's'}"
 
 
 def stage_text(name: str, settings: TrainSettings, config: dict[str, Any] | None = None,
                distilled: bool = False) -> str:
-    """What a stage does, for the plan: "50 epochs", or how its patch dictionary is fitted."""
+    """What a stage does, for the plan: "50 epochs", or how its patch dictionary is fitted.
+
+    Parameters
+    ----------
+    name : str
+        The stage's registered config.
+    settings : TrainSettings
+        The stage's settings; `epochs` is read for a trained model.
+    config : dict, optional
+        Architecture settings that replace the config's (its `centres` for a dictionary).
+    distilled : bool, default=False
+        Whether a dictionary stage merges its teacher's atoms rather than fitting patches.
+
+    Returns
+    -------
+    str
+        `epochs_text` of the settings; for a patch dictionary "K atoms fitted on P patches", or
+        "K atoms merged from the teacher's" when `distilled`.
+
+    Raises
+    ------
+    UserInputError
+        For an unknown config.
+    """
     fit = get_spec(name).dictionary_settings
     if fit is None:
         return epochs_text(settings.epochs)
@@ -69,7 +103,42 @@ def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, se
     atoms of a dictionary `teacher` into the config's fewer atoms (a student stage); with
     `output`, write the checkpoint (encoder-only in the config's deploy format, if it sets one)
     with `recipe`, or without one the recipe `chosen_recipe` picks. Returns the model and the
-    recipe written (None when nothing was written and none was given)."""
+    recipe written (None when nothing was written and none was given).
+
+    Parameters
+    ----------
+    name : str
+        A registered patch-dictionary config (builder 'patches').
+    images : ndarray of shape (N, 32, 32, 3)
+        The images the dictionary is fitted on (uint8), and whose codes judge the recipes.
+    output : str, Path or None
+        The checkpoint to write; None writes nothing. Only the process of rank 0 writes.
+    settings : TrainSettings
+        The stage's settings: `seed` seeds the fit (or the merge) and the judgement; all are
+        recorded in the checkpoint.
+    teacher : Autoencoder, optional
+        A fitted patch-dictionary model of the same patch size and normalisation and at least as
+        many atoms, whose atoms are merged; None fits the dictionary on `images`.
+    recipe : dict, optional
+        The clustering recipe to write; None lets `judged_recipes` choose one when writing.
+    config : dict, optional
+        Architecture settings that replace the config's.
+    progress : bool, default=True
+        Draw progress bars.
+
+    Returns
+    -------
+    model : Autoencoder
+        The encoder-only model, its dictionary loaded, in eval mode.
+    recipe : dict or None
+        The recipe given or written; None when none was given and nothing was written.
+
+    Raises
+    ------
+    UserInputError
+        For an unknown config, an unwritable `output`, or a `teacher` that is not a patch
+        dictionary this config can merge.
+    """
     spec = get_spec(name)
     fit = spec.dictionary_settings
     config = {**model_config(name), **(config or {})}
@@ -110,6 +179,19 @@ def judged_recipes(name: str, model: Autoencoder, images: np.ndarray, seed: int 
     recipe while its groups hold across seeds, subsamples and 2,000 images alone, else the most
     stable of them all. Labels play no part.
 
+    Parameters
+    ----------
+    name : str
+        A registered config.
+    model : Autoencoder
+        The trained model whose codes of `images` judge the recipes.
+    images : ndarray of shape (N, 32, 32, 3)
+        The images, uint8 (only encoded when the config has fallback recipes).
+    seed : int, default=0
+        The first of the judgement's seeds.
+    progress : bool, default=True
+        Draw a progress bar while encoding.
+
     Returns
     -------
     recipe : dict
@@ -117,6 +199,11 @@ def judged_recipes(name: str, model: Autoencoder, images: np.ndarray, seed: int 
     judged : list of dict
         One row per judged recipe, the config's first: the recipe and its agreements
         (`selection.AGREEMENTS`); empty for a config without fallback recipes.
+
+    Raises
+    ------
+    UserInputError
+        For an unknown config or a recipe of the config that `check_recipe` refuses.
     """
     spec = get_spec(name)
     recipes = [check_recipe(recipe, f"config {name!r}") for recipe in (spec.recipe, *spec.fallback_recipes)]
@@ -138,13 +225,55 @@ def _stability(model: Autoencoder, images: np.ndarray, recipes: list[dict[str, A
 
 def chosen_recipe(name: str, model: Autoencoder, images: np.ndarray, seed: int = 0,
                   progress: bool = True) -> dict[str, Any]:
-    """The recipe `judged_recipes` chooses for config `name` on the codes of `images`."""
+    """The recipe `judged_recipes` chooses for config `name` on the codes of `images`.
+
+    Parameters
+    ----------
+    name : str
+        A registered config.
+    model : Autoencoder
+        The trained model whose codes judge the recipes.
+    images : ndarray of shape (N, 32, 32, 3)
+        The images, uint8.
+    seed : int, default=0
+        The first of the judgement's seeds.
+    progress : bool, default=True
+        Draw a progress bar while encoding.
+
+    Returns
+    -------
+    dict
+        The chosen recipe: the config's own when it has no fallback recipes.
+
+    Raises
+    ------
+    UserInputError
+        For an unknown config or a recipe of the config that `check_recipe` refuses.
+    """
     return judged_recipes(name, model, images, seed, progress)[0]
 
 
 def recorded_judgement(path: Path | None) -> list[dict[str, Any]] | None:
     """The judged recipes a patch-dictionary checkpoint at `path` records (`fit_patch_stage`), or
-    None where it records none or they are not rows of a complete recipe and its agreements."""
+    None where it records none or they are not rows of a complete recipe and its agreements.
+
+    Parameters
+    ----------
+    path : Path or None
+        A checkpoint written by `fit_patch_stage`; None, or a path that is not a file, gives None.
+
+    Returns
+    -------
+    list of dict or None
+        The rows: "recipe" (complete) and each agreement of `selection.AGREEMENTS` (a float
+        in [0, 1]), in the order they were judged; None as above.
+
+    Raises
+    ------
+    UserInputError
+        For a file that is not a readable checkpoint, or a recorded recipe with a value that
+        `check_recipe` refuses.
+    """
     if path is None or not path.is_file():
         return None
     rows = read_checkpoint(path).get("recipe_judgement")
@@ -160,7 +289,18 @@ def recorded_judgement(path: Path | None) -> list[dict[str, Any]] | None:
 
 
 def teacher_path(output: str | Path) -> Path:
-    """Where a student's run keeps its teacher: OUT_run/teacher.pth."""
+    """Where a student's run keeps its teacher: OUT_run/teacher.pth.
+
+    Parameters
+    ----------
+    output : str or Path
+        The student's checkpoint, OUT.
+
+    Returns
+    -------
+    Path
+        teacher.pth in OUT's run folder (`run_folder`).
+    """
     return run_folder(output) / "teacher.pth"
 
 
@@ -170,7 +310,48 @@ def train_stage(name: str, images: np.ndarray, output: str | Path | None, settin
                 device: str | None = None, progress: bool = True,
                 evaluate: Callable[[Autoencoder], float] | None = None) -> tuple[Autoencoder, dict[str, Any] | None]:
     """One stage: train config `name` on `images` (distilled from `teacher` when given). Returns
-    the model and its clustering recipe (`fit_patch_stage`'s for a patch dictionary)."""
+    the model and its clustering recipe (`fit_patch_stage`'s for a patch dictionary).
+
+    Parameters
+    ----------
+    name : str
+        The registered config to train (or fit, for a patch dictionary).
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images, uint8.
+    output : str, Path or None
+        The checkpoint to write; None keeps the model in memory.
+    settings : TrainSettings
+        The stage's settings.
+    teacher : Autoencoder, optional
+        A trained model to distil from (or, for a patch dictionary, to merge the atoms of).
+    resume : str, Path or Snapshot, optional
+        A snapshot of this stage to continue from (not for a patch dictionary).
+    recipe : dict, optional
+        The clustering recipe the model goes with; None: the config's (a patch dictionary's is
+        chosen by `fit_patch_stage`).
+    config : dict, optional
+        Architecture settings that replace the config's.
+    device : str, optional
+        The torch device; None picks one (not used by a patch dictionary).
+    progress : bool, default=True
+        Draw progress bars.
+    evaluate : callable, optional
+        Maps a model to a validation accuracy, recorded at each snapshot (trained models only).
+
+    Returns
+    -------
+    model : Autoencoder
+        The trained model, in eval mode.
+    recipe : dict or None
+        Its clustering recipe; None only for a patch dictionary that wrote nothing and was given none.
+
+    Raises
+    ------
+    UserInputError
+        For `resume` with a patch-dictionary config, or as `Trainer` and `fit_patch_stage` do.
+    TrainingInterrupted
+        When a stop signal ends the training of a stage with `output`.
+    """
     if get_spec(name).dictionary_settings is not None:
         if resume is not None:
             raise UserInputError(f"model {name!r} is fitted in one go (no snapshots): there is nothing to resume")
@@ -192,6 +373,35 @@ def stage_settings(name: str, overrides: dict[str, Any], *, snapshot: Snapshot |
     `distilling` (the `distill` command) map distillation not chosen in `overrides` defaults to
     `DISTILL_DEFAULTS`'; a default map distillation is turned off for a student whose latent map
     differs in shape from its teacher's (`teacher`, else its config's teacher).
+
+    Parameters
+    ----------
+    name : str
+        The registered config to run.
+    overrides : dict
+        Training settings that replace the registered ones where not None.
+    snapshot : Snapshot, optional
+        The snapshot the run resumes from, of `name` or of the other phase.
+    width_multiplier : float, optional
+        The architecture's width multiplier, for configs that have one.
+    teacher : Autoencoder, optional
+        The student's trained teacher, whose latent-map shape decides a default map distillation.
+    distilling : bool, default=False
+        Whether the `distill` command runs it (map distillation then defaults to `DISTILL_DEFAULTS.distill_maps`).
+
+    Returns
+    -------
+    settings : TrainSettings
+        The stage's settings.
+    config : dict or None
+        The architecture settings that replace the config's: a snapshot's own config,
+        {"width_multiplier": ...}, or None.
+
+    Raises
+    ------
+    UserInputError
+        For an unknown config, an override of the wrong type or outside its range, a snapshot
+        whose settings are not valid, or a `width_multiplier` for a config without one.
     """
     maps = overrides.get("distill_maps")
     if maps is None and distilling:
@@ -256,6 +466,43 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     a resumed stage starts at), with the time of each stage's steps still to run measured on a
     few of its steps first when `estimate` is set.
     `teacher_overrides` change the teacher stage's registered settings (its epochs, say).
+
+    Parameters
+    ----------
+    name : str
+        The registered config to train.
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images, uint8.
+    output : str, Path or None
+        The last stage's checkpoint; a student's teacher goes to `teacher_path`. None trains in memory.
+    settings : TrainSettings
+        The settings of `name`'s stage.
+    resume : str, Path or Snapshot, optional
+        A snapshot of `name`, of its teacher, or of its config's fallback model or that model's
+        teacher, to continue from.
+    say : callable
+        Gets the plan, one line a stage.
+    estimate : bool, default=False
+        Time each stage on a few of its steps first, for the plan (single-process runs only).
+    teacher_overrides : dict, optional
+        Settings that replace the teacher config's registered ones (its seed is always `settings.seed`).
+    **options
+        `train_stage`'s `recipe`, `config`, `device`, `progress` and `evaluate`, for the last stage.
+
+    Returns
+    -------
+    model : Autoencoder
+        The last stage's model (or, where the fallback model was trained instead, that one).
+    recipe : dict or None
+        Its clustering recipe (`train_stage`).
+
+    Raises
+    ------
+    UserInputError
+        For a snapshot of another model or of other images, a student-phase snapshot whose
+        teacher checkpoint is missing or of another model, or as `train_stage` does.
+    TrainingInterrupted
+        When a stop signal ends a stage with `output`.
     """
     spec = get_spec(name)
     device, progress = options.get("device"), options.get("progress", True)
@@ -328,14 +575,47 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
 
 
 def fallback_teacher_path(output: str | Path) -> Path:
-    """Where a run keeps the teacher of its config's `fallback_model`: OUT_run/fallback_teacher.pth."""
+    """Where a run keeps the teacher of its config's `fallback_model`: OUT_run/fallback_teacher.pth.
+
+    Parameters
+    ----------
+    output : str or Path
+        The run's checkpoint, OUT.
+
+    Returns
+    -------
+    Path
+        fallback_teacher.pth in OUT's run folder (`run_folder`).
+    """
     return run_folder(output) / "fallback_teacher.pth"
 
 
 def fallback_plan(name: str, images: np.ndarray, output: str | Path | None, seed: int, estimate: bool,
                   device: str | None) -> str:
     """The plan's line for a config's `fallback_model` `name` (its teacher, then it), with the
-    time of each measured here when `estimate` is set."""
+    time of each measured here when `estimate` is set.
+
+    Parameters
+    ----------
+    name : str
+        The fallback student config.
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images, uint8 (timed on when `estimate`).
+    output : str, Path or None
+        The run's checkpoint, OUT; None for a run in memory.
+    seed : int
+        The run's seed, which both fallback stages' settings take.
+    estimate : bool
+        Time each stage on a few of its steps first.
+    device : str, optional
+        The torch device the estimate runs on; None picks one.
+
+    Returns
+    -------
+    str
+        One indented line: the fallback's teacher stage, then its student stage, with where
+        each goes.
+    """
     spec = get_spec(name)
     times = ["", ""]
     if estimate:
@@ -438,7 +718,17 @@ def fallback_stages(name: str, judged: list[dict[str, Any]], images: np.ndarray,
 @dataclass(frozen=True)
 class TrainedModel:
     """What `train_model` gives back: the model, the clustering recipe it goes with and the
-    settings its last stage was trained with."""
+    settings its last stage was trained with.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        The trained model.
+    recipe : dict
+        The clustering recipe it goes with.
+    settings : TrainSettings
+        The settings of the stage that trained it.
+    """
 
     model: Autoencoder
     recipe: dict[str, Any]

@@ -49,13 +49,39 @@ from aecluster.snapshots import (
 
 def epoch_batches(n_images: int, settings: TrainSettings) -> tuple[int, int]:
     """The batch size and the number of steps of an epoch on `n_images` images: a batch larger
-    than the data shrinks to it, and the last, partial batch is dropped."""
+    than the data shrinks to it, and the last, partial batch is dropped.
+
+    Parameters
+    ----------
+    n_images : int
+        The number of training images (at least 1).
+    settings : TrainSettings
+        The run's settings; `batch_size` is read.
+
+    Returns
+    -------
+    batch_size : int
+        min(`settings.batch_size`, `n_images`).
+    steps : int
+        Full batches in an epoch: `n_images // batch_size`.
+    """
     batch_size = min(settings.batch_size, n_images)
     return batch_size, n_images // batch_size
 
 
 def about(seconds: float) -> str:
-    """A duration as the plan prints it: "about 40 s", "about 12 min", "about 31 h"."""
+    """A duration as the plan prints it: "about 40 s", "about 12 min", "about 31 h".
+
+    Parameters
+    ----------
+    seconds : float
+        The duration, in seconds.
+
+    Returns
+    -------
+    str
+        Whole seconds below 90 s, whole minutes below 2 h, else whole hours.
+    """
     if seconds >= 2 * 3600:
         return f"about {seconds / 3600:.0f} h"
     return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
@@ -65,13 +91,47 @@ def pace_line(name: str, epoch: int, epochs: int, steps_run: int, seconds: float
               full_epoch: bool = True) -> str:
     """The line a run prints at its first epoch's end: what that epoch took and, at its pace, how
     long the `steps_left` will take (the plan's estimate, refreshed from measured time).
-    `full_epoch` is False when a resumed run ran only the epoch's last `steps_run` steps."""
+    `full_epoch` is False when a resumed run ran only the epoch's last `steps_run` steps.
+
+    Parameters
+    ----------
+    name : str
+        The config being trained.
+    epoch : int
+        The epoch just ended, from 1.
+    epochs : int
+        The run's epochs.
+    steps_run : int
+        Steps run in `seconds` (at least 1).
+    seconds : float
+        The time they took.
+    steps_left : int
+        Steps of the run still to train.
+    full_epoch : bool, default=True
+        Whether `steps_run` is the whole epoch.
+
+    Returns
+    -------
+    str
+        "train 'NAME': epoch E of EPOCHS took S s: about T left" (`about`).
+    """
     done = f"epoch {epoch} of {epochs}" if full_epoch else f"the last {steps_run} steps of epoch {epoch} of {epochs}"
     return f"train {name!r}: {done} took {seconds:.0f} s: {about(seconds / steps_run * steps_left)} left"
 
 
 def view_count(settings: TrainSettings) -> int:
-    """Augmented views per image: `views`, else two with NT-Xent (it pairs them) and one without."""
+    """Augmented views per image: `views`, else two with NT-Xent (it pairs them) and one without.
+
+    Parameters
+    ----------
+    settings : TrainSettings
+        The run's settings; `views` and `contrastive_weight` are read.
+
+    Returns
+    -------
+    int
+        The number of views of each image in a step.
+    """
     if settings.views is not None:
         return settings.views
     return 2 if settings.contrastive_weight > 0 else 1
@@ -79,7 +139,15 @@ def view_count(settings: TrainSettings) -> int:
 
 class Learner(nn.Module):
     """The model plus the losses' trainable heads: one module for the optimizer and for
-    DistributedDataParallel, whose forward is the model's."""
+    DistributedDataParallel, whose forward is the model's.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        The model being trained.
+    heads : nn.ModuleDict
+        The losses' trainable heads by loss name (`WeightedLosses.heads`).
+    """
 
     def __init__(self, model: Autoencoder, heads: nn.ModuleDict) -> None:
         super().__init__()
@@ -87,6 +155,22 @@ class Learner(nn.Module):
         self.heads = heads
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The model's forward pass (`Autoencoder.forward`).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, H, W)
+            Input views, in [-1, 1] (plus any denoising noise).
+
+        Returns
+        -------
+        codes : torch.Tensor of shape (N, code_dim)
+            The pooled codes.
+        reconstruction : torch.Tensor of shape (N, 3, H, W) or None
+            The decoder's output; None without a decoder.
+        projection : torch.Tensor of shape (N, projection_dim) or None
+            The projection head's output; None without a head.
+        """
         return self.model(x)
 
 
@@ -98,6 +182,30 @@ def training_step(
 
     Denoising (Vincent et al. 2008): the encoder sees the views plus Gaussian noise, the decoder
     must return the clean views.
+
+    Parameters
+    ----------
+    learner : nn.Module
+        The `Learner`, or DistributedDataParallel around it.
+    batch : torch.Tensor of shape (B, 3, 32, 32)
+        The step's images, in [-1, 1], on the training device.
+    settings : TrainSettings
+        The run's settings: augmentation, views, view size and noise.
+    generator : torch.Generator
+        The CPU generator of the step's augmentation and noise.
+    losses : WeightedLosses
+        The run's losses.
+    teacher : Autoencoder, optional
+        The model distilled from.
+    teacher_maps : torch.Tensor of shape (M, C, H, W), optional
+        The teacher's latent maps of the first M images of `batch`.
+
+    Returns
+    -------
+    total : torch.Tensor of shape ()
+        The weighted sum of the losses, to back-propagate.
+    parts : dict of str to float
+        Each loss's unweighted value, by name.
     """
     views = [augment(batch, settings.augment, generator, settings.view_size) for _ in range(view_count(settings))]
     clean = torch.cat(views)
@@ -118,6 +226,24 @@ def latent_maps(model: Autoencoder, images: np.ndarray, device: torch.device, ba
 
     A teacher's maps of the training images never change, so a student's distillation computes
     them once instead of in every epoch (a tenth of a student's step on two CPU cores).
+
+    Parameters
+    ----------
+    model : Autoencoder
+        The model; it is moved to `device` and put in eval mode.
+    images : ndarray of shape (N, 32, 32, 3)
+        The images, uint8.
+    device : torch.device
+        Where the maps are computed and kept.
+    batch_size : int, default=512
+        Images per batch.
+    progress : bool, default=False
+        Draw a progress bar.
+
+    Returns
+    -------
+    torch.Tensor of shape (N, C, H, W)
+        The latent maps, float16.
     """
     model = model.to(device).eval()
     return compute_in_batches(lambda batch: model.encoder.feature_map(batch).half(), images, device,
@@ -125,7 +251,22 @@ def latent_maps(model: Autoencoder, images: np.ndarray, device: torch.device, ba
 
 
 def diverged(where: str, settings: TrainSettings, output: str | Path | None) -> UserInputError:
-    """The one-line error of a run whose loss or weights stopped being finite (no OUT written)."""
+    """The one-line error of a run whose loss or weights stopped being finite (no OUT written).
+
+    Parameters
+    ----------
+    where : str
+        When it diverged, for the message ("at step 12 of 300 (loss nan)").
+    settings : TrainSettings
+        The run's settings; the message names its `lr`.
+    output : str, Path or None
+        The run's OUT, which the message says was not written; None for a run in memory.
+
+    Returns
+    -------
+    UserInputError
+        The error, for the caller to raise.
+    """
     written = (f"; {output} was not written (snapshots in {run_folder(output)}/ may hold the diverged weights)"
                if output is not None else "")
     return UserInputError(f"training diverged {where}{written}; train again with a lower lr (now {settings.lr:g})")
@@ -216,13 +357,30 @@ class Meter:
         self.run_start = self.tick  # the pace line counts snapshots in, as the plan does
 
     def count(self, images: int) -> float:
-        """Count `images` trained on; return the images a second so far."""
+        """Count `images` trained on; return the images a second so far.
+
+        Parameters
+        ----------
+        images : int
+            Images trained on in the last step (across every process).
+
+        Returns
+        -------
+        float
+            Images counted since the meter started, per second of training (snapshots left out).
+        """
         self.seen += images
         return self.seen / max(time.perf_counter() - self.tick, 1e-9)
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
-        """Leave the time spent in the block out of the rates and epoch times."""
+        """Leave the time spent in the block out of the rates and epoch times.
+
+        Yields
+        ------
+        None
+            Control, for the block that is not to be timed.
+        """
         paused = time.perf_counter()
         yield
         paused = time.perf_counter() - paused
@@ -307,6 +465,33 @@ class Trainer:
     config sets `deploy_weights` has OUT written encoder-only in that weight format; snapshots
     keep the full model (the newest also what resuming needs). On CUDA the forward pass runs
     under bf16 autocast in channels-last layout.
+
+    Parameters
+    ----------
+    model_name : str
+        The registered config to train.
+    settings : TrainSettings
+        The run's settings.
+    recipe : dict, optional
+        The clustering recipe recorded with the model; None takes the config's.
+    device : str, optional
+        The torch device; None picks one (`devices.resolve_device`).
+    progress : bool, default=True
+        Draw a progress bar and print the pace line.
+    evaluate : callable, optional
+        Maps a model to a validation accuracy, recorded at each snapshot.
+    teacher : Autoencoder, optional
+        A trained model to distil from; it is put in eval mode and moved to the device.
+    config : dict, optional
+        Architecture settings that replace the config's (`build_model`).
+
+    Raises
+    ------
+    UserInputError
+        For an unknown config, a device this machine or torch build does not have, or a
+        teacher whose codes or maps the distillation losses cannot compare with the student's
+        (distill_loss 'codes' with another code width, `distill_maps` with another latent-map
+        shape).
     """
 
     def __init__(
@@ -347,6 +532,31 @@ class Trainer:
         Under `torchrun` (torch.distributed initialised) each process trains on its share of
         every batch through DistributedDataParallel, and rank 0 alone writes files. `resume`
         continues from a snapshot: its path, or the `Snapshot` a caller already read.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, 32, 32, 3)
+            The training images, uint8 (memory-mapped or in memory).
+        output : str or Path, optional
+            Where the trained model goes; None keeps it in memory and writes nothing.
+        resume : str, Path or Snapshot, optional
+            A snapshot of this config to continue from.
+
+        Returns
+        -------
+        Autoencoder
+            The trained model on the CPU in eval mode, without the parts no loss trained (the
+            decoder without reconstruction, the projection head without NT-Xent).
+
+        Raises
+        ------
+        UserInputError
+            For an unwritable `output`, a snapshot that does not fit this run, or a run whose loss
+            or weights stop being finite.
+        TrainingInterrupted
+            When a stop signal ends a run with `output`: it names the snapshot to resume from.
+        KeyboardInterrupt
+            When a stop signal ends a run without `output`.
         """
         snapshot = open_snapshot(resume)
         inputs = {"images": images_digest(images),
