@@ -83,6 +83,23 @@ def check_writable(path: str | os.PathLike) -> Path:
 
     The folder is probed by creating (and removing) a temporary file, so a read-only file system,
     a full disk or a pseudo file system such as /proc is found before the work, not after it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to be written (a symlink is checked through to its target).
+
+    Returns
+    -------
+    Path
+        The folder the file (the symlink's target) lies in.
+
+    Raises
+    ------
+    UserInputError
+        When a part of the path is longer than `NAME_MAX` bytes, the path is a symlink loop, its
+        folder does not exist (or a file stands on its way), it is a folder, a device, FIFO or
+        socket, or a read-only file, or a file cannot be created in its folder.
     """
     path = Path(path)
     target = _target(path)
@@ -119,6 +136,23 @@ def remove_stale_temporaries(path: str | os.PathLike) -> int:
     so is any name of another shape (the temporary of `NAME.pth` when NAME is `out`, say). NAME
     is `_temporary_stem`'s, so a name cut to fit may also match a dead run's temporary of
     another output of the same long start: garbage either way.
+
+    This process's own temporaries for `path` are removed too; symlinks and non-files are kept.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output whose temporaries are looked for (a symlink: those of its target).
+
+    Returns
+    -------
+    int
+        How many files were removed.
+
+    Raises
+    ------
+    UserInputError
+        When a part of the path is too long or the path is a symlink loop (as `check_writable`).
     """
     target = _target(Path(path))
     stem = _temporary_stem(target)
@@ -150,6 +184,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     A symlink is written through (its target is replaced, the link kept); a device is refused.
     A full disk or another write failure is reported in one line and nothing is changed.
+
+    Before the block, `path` is checked (`check_writable`) and stale temporaries of dead runs are
+    removed (`remove_stale_temporaries`). The temporary is created empty; the renamed file gets
+    the permissions 0o666 less the umask. The temporary is removed whatever happens.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+
+    Yields
+    ------
+    Path
+        The temporary file (empty, in the same folder) to write the whole output to.
+
+    Raises
+    ------
+    UserInputError
+        When `path` cannot be written (`check_writable`), or an OSError of a full disk or quota,
+        a read-only file system, a permission or an I/O error happens in the block or the rename.
     """
     path = Path(path)
     target = _target(path)
@@ -208,7 +262,21 @@ def check_output(output: str | os.PathLike, kind: str, inputs: Iterable[str | os
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether paths `a` and `b` lead to one file (through symlinks or hard links)."""
+    """Whether paths `a` and `b` lead to one file (through symlinks or hard links).
+
+    Parameters
+    ----------
+    a : str or os.PathLike
+        One path.
+    b : str or os.PathLike
+        The other path.
+
+    Returns
+    -------
+    bool
+        True when both resolve to the same path, or `os.path.samefile` says they are one file;
+        False otherwise, including when either does not exist.
+    """
     if os.path.realpath(a) == os.path.realpath(b):
         return True
     try:

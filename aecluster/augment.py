@@ -79,7 +79,33 @@ def _colour_jitter(batch: torch.Tensor, generator: torch.Generator, strength: fl
 
 
 def augment(batch: torch.Tensor, mode: str, generator: torch.Generator, size: int = 32) -> torch.Tensor:
-    """Return an augmented copy of a [-1,1] NCHW batch (`mode` in AUGMENTATIONS) at `size` pixels."""
+    """Return an augmented copy of a [-1,1] NCHW batch (`mode` in AUGMENTATIONS) at `size` pixels.
+
+    Parameters
+    ----------
+    batch : Tensor of shape (N, 3, H, W)
+        The images, in [-1, 1].
+    mode : {"none", "flip-crop", "simclr"}
+        "none": only resized (bilinear, antialiased) to `size`; "flip-crop": a random horizontal
+        flip, aspect change (3/4 to 4/3) and shift, the borders filled by reflection; "simclr": a
+        random crop of 20% to 100% of the area (aspect 3/4 to 4/3) with a flip, then SimCLR's
+        colour distortion at strength 0.5 (`_colour_jitter`).
+    generator : torch.Generator
+        The only source of randomness (on the CPU); unused by "none".
+    size : int, default=32
+        The side of the output images, in pixels.
+
+    Returns
+    -------
+    Tensor of shape (N, 3, size, size)
+        The augmented images, in [-1, 1]. For "none" at the batch's own size this is `batch`
+        itself, not a copy.
+
+    Raises
+    ------
+    ValueError
+        For a `mode` not in `AUGMENTATIONS`.
+    """
     if mode == "none":
         if batch.shape[-1] == size:
             return batch

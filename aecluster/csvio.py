@@ -15,7 +15,24 @@ from aecluster.errors import UserInputError, WrongFileError
 
 
 def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: list[np.ndarray | list[str]]) -> None:
-    """Write integer (or text) columns under `header`, atomically (no half-written file on failure)."""
+    """Write integer (or text) columns under `header`, atomically (no half-written file on failure).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file to write (UTF-8, "\\n" line ends).
+    header : tuple of str
+        The column names, one per column.
+    columns : list of (ndarray or list of str)
+        The columns, all of one length: an array is written as integers (int64), a list as text.
+
+    Raises
+    ------
+    UserInputError
+        When `path` cannot be written (`atomic.atomic_path`).
+    ValueError
+        When the columns differ in length.
+    """
     cells = [list(c) if isinstance(c, list) else np.asarray(c, dtype=np.int64).tolist() for c in columns]
     with atomic_path(path) as temporary:
         with open(temporary, "w", newline="", encoding="utf-8") as handle:
@@ -25,7 +42,22 @@ def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: lis
 
 
 def write_predictions(path: str | os.PathLike, labels: np.ndarray, names: list[str] | None = None) -> None:
-    """`id,label` with ids 0..N-1, plus a `file` column of image file names when `names` is given."""
+    """`id,label` with ids 0..N-1, plus a `file` column of image file names when `names` is given.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file to write.
+    labels : ndarray of shape (N,)
+        The label of each image (written as integers).
+    names : list of str, optional
+        The file name of each image (N of them); None for no `file` column.
+
+    Raises
+    ------
+    UserInputError
+        When `path` cannot be written.
+    """
     if names is None:
         write_columns(path, ("id", "label"), [np.arange(len(labels)), labels])
     else:
@@ -78,7 +110,27 @@ def _read_rows(path: str | os.PathLike, header: tuple[str, ...],
 
 
 def read_predictions(path: str | os.PathLike) -> np.ndarray:
-    """Labels of an `id,label` file, ordered by id (ids must be 0..N-1, each once)."""
+    """Labels of an `id,label` file, ordered by id (ids must be 0..N-1, each once).
+
+    A third column `file` (as `write_predictions` writes with names) is allowed and ignored.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file (UTF-8, a byte-order mark allowed; blank lines skipped).
+
+    Returns
+    -------
+    ndarray of shape (N,)
+        The label of id 0, 1, ..., N-1 (int64).
+
+    Raises
+    ------
+    UserInputError
+        When the file is missing, unreadable or not a text file (`WrongFileError`), its header is
+        not `id,label` (or `id,label,file`), a row does not hold one integer per column, it has no
+        rows, or its ids are not 0..N-1 each once.
+    """
     values, _ = _read_rows(path, ("id", "label"), extra=("file",))
     order = np.argsort(values[:, 0])
     if not np.array_equal(values[order, 0], np.arange(len(values))):
@@ -87,7 +139,27 @@ def read_predictions(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_pairs(path: str | os.PathLike, n_images: int) -> np.ndarray:
-    """(M,3) array of id, image1_index, image2_index; ids must be distinct, indices in 0..n_images-1."""
+    """(M,3) array of id, image1_index, image2_index; ids must be distinct, indices in 0..n_images-1.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file, with header `id,image1_index,image2_index`.
+    n_images : int
+        How many images the indices may point to.
+
+    Returns
+    -------
+    ndarray of shape (M, 3)
+        The rows in file order (int64).
+
+    Raises
+    ------
+    UserInputError
+        When the file is missing, unreadable or not a text file (`WrongFileError`), its header is
+        wrong, a row does not hold three integers, it has no rows, an id appears twice, or an index
+        lies outside 0..n_images-1.
+    """
     values, lines = _read_rows(path, ("id", "image1_index", "image2_index"))
     ids, counts = np.unique(values[:, 0], return_counts=True)
     if (counts > 1).any():

@@ -18,7 +18,18 @@ from aecluster.models import Autoencoder
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
-    """Trainable and non-trainable parameters, counted as torchsummary does (buffers excluded)."""
+    """Trainable and non-trainable parameters, counted as torchsummary does (buffers excluded).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model (or one of its parts, e.g. `model.encoder`).
+
+    Returns
+    -------
+    dict
+        "trainable", "non_trainable" and "total": numbers of parameter values (ints).
+    """
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return {"trainable": trainable, "non_trainable": total - trainable, "total": total}
@@ -29,7 +40,27 @@ def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weight
     """Write an encoder-only copy of a checkpoint (decoder and projection head dropped); `recipe`
     replaces keys of its clustering recipe (the one `hw9_best.sh` and `cluster` use). A saved
     model keeps its fitted groups, so neither its recipe nor its codes may move: a new recipe and
-    int8 weights are refused for it."""
+    int8 weights are refused for it.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        The checkpoint or saved model to copy.
+    output : str or os.PathLike
+        The file to write (atomically).
+    weights : {"float32", "float16", "int8"}, default="float16"
+        How the floating-point weights are stored: as they are, as float16, or as int8 with one
+        scale per tensor (tensors of fewer than 64 values stay float16).
+    recipe : dict, optional
+        Recipe keys ("reduce", "method", ...) to replace; None or empty keeps the recipe.
+
+    Raises
+    ------
+    UserInputError
+        When `source` is not a usable checkpoint, `weights` is not a known format, a saved model is
+        given a new recipe or int8 weights, the new recipe does not fit the encoder, or `output`
+        cannot be written.
+    """
     payload = deployable_payload(read_checkpoint(source), weights)
     if "fitted" in payload and (recipe or weights == "int8"):
         change = "changing the recipe" if recipe else "int8 weights (which move the codes)"
@@ -43,18 +74,58 @@ def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weight
 
 
 class ImageEncoder(nn.Module):
-    """uint8 (N,32,32,3) images -> codes: the preprocessing baked in, for runtimes without torch."""
+    """uint8 (N,32,32,3) images -> codes: the preprocessing baked in, for runtimes without torch.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        The model whose encoder is wrapped (shared, not copied).
+
+    Attributes
+    ----------
+    encoder : torch.nn.Module
+        The wrapped encoder.
+    """
 
     def __init__(self, model: Autoencoder) -> None:
         super().__init__()
         self.encoder = model.encoder
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The codes of uint8 images.
+
+        Parameters
+        ----------
+        images : Tensor of shape (N, 32, 32, 3)
+            The images, uint8 (NHWC), scaled to [-1, 1] NCHW here (`data.scale_pixels`).
+
+        Returns
+        -------
+        Tensor of shape (N, code_dim)
+            The encoder's codes.
+        """
         return self.encoder(scale_pixels(images))
 
 
 def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike) -> None:
-    """Export the encoder to ONNX: input `images` uint8 (N,32,32,3), output `codes` (N,D)."""
+    """Export the encoder to ONNX: input `images` uint8 (N,32,32,3), output `codes` (N,D).
+
+    The batch dimension is dynamic; the file is written atomically. torch's dynamo exporter needs
+    the onnx and onnxscript packages (`pip install 'aecluster[onnx]'`).
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike
+        The checkpoint or saved model whose encoder is exported (float16 and int8 weights are
+        expanded to float32 first).
+    output : str or os.PathLike
+        The .onnx file to write.
+
+    Raises
+    ------
+    UserInputError
+        When `output` cannot be written or `checkpoint` is not a usable checkpoint.
+    """
     import logging
     import warnings
 
@@ -72,7 +143,25 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike) -> Non
 
 
 def describe_size(path: str | os.PathLike) -> dict[str, Any]:
-    """Parameters (as torchsummary counts them; the encoder's apart) and bytes on disk of a checkpoint."""
+    """Parameters (as torchsummary counts them; the encoder's apart) and bytes on disk of a checkpoint.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint or saved model.
+
+    Returns
+    -------
+    dict
+        "trainable", "non_trainable" and "total" (`count_parameters` of the whole model as loaded),
+        "encoder" (the encoder's total), "bytes" (the file's size), "weight_format" ("float32" when
+        the file does not say), "model" (its name) and "has_decoder" (bool).
+
+    Raises
+    ------
+    UserInputError
+        When `path` is not a usable checkpoint.
+    """
     model, payload = load_model(path)
     return {**count_parameters(model), "encoder": count_parameters(model.encoder)["total"],
             "bytes": Path(path).stat().st_size,

@@ -13,7 +13,13 @@ SUPPORTED = ("cpu", "cuda", "mps")
 
 
 def default_device() -> str:
-    """cuda when a CUDA device is present, else cpu."""
+    """cuda when a CUDA device is present, else cpu.
+
+    Returns
+    -------
+    str
+        "cuda" or "cpu".
+    """
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -22,7 +28,25 @@ def default_device() -> str:
 def resolve_device(name: str | torch.device | None) -> str:
     """The device `name` names (as text), or the default when None; a one-line `UserInputError`
     when torch does not know the name, it is not a device that computes (meta), or this machine
-    or torch build does not have it."""
+    or torch build does not have it.
+
+    Parameters
+    ----------
+    name : str, torch.device or None
+        The device, e.g. "cpu", "cuda", "cuda:1" or "mps"; None for `default_device`.
+
+    Returns
+    -------
+    str
+        The device as torch writes it ("cuda:1"), or `default_device()` for None.
+
+    Raises
+    ------
+    UserInputError
+        For a name torch does not parse, a type other than cpu, cuda and mps, an index other than 0
+        for cpu, cuda without a CUDA build of torch, a CUDA device or index this machine lacks, or
+        mps where it is not available.
+    """
     if name is None:
         return default_device()
     import torch

@@ -16,7 +16,15 @@ import torch.distributed as dist
 
 
 def distributed_rank() -> tuple[int, int]:
-    """(rank, world size) of this process: (0, 1) unless torch.distributed is initialised."""
+    """(rank, world size) of this process: (0, 1) unless torch.distributed is initialised.
+
+    Returns
+    -------
+    rank : int
+        This process's rank in the process group (0 for the process that writes files).
+    world : int
+        How many processes train together.
+    """
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -47,7 +55,16 @@ def shutdown_distributed() -> None:
 
 
 class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag checked between steps, so a step is never cut in half."""
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so a step is never cut in half.
+
+    A context manager: entering installs the handlers (where it can: not outside the main thread),
+    leaving restores the previous ones.
+
+    Attributes
+    ----------
+    signal : int or None
+        The number of the last signal received inside the block; None while none has been.
+    """
 
     def __init__(self) -> None:
         self.signal: int | None = None
@@ -70,7 +87,25 @@ class StopRequest:
 
 
 def any_process(local: bool, world: int, device: torch.device) -> bool:
-    """Whether `local` holds in any process, so that all processes act on it together."""
+    """Whether `local` holds in any process, so that all processes act on it together.
+
+    Every process of the group must call it at the same point (a collective all-reduce).
+
+    Parameters
+    ----------
+    local : bool
+        This process's answer.
+    world : int
+        How many processes train together (`distributed_rank`); 1 returns `local` without
+        communicating.
+    device : torch.device
+        The device of the flag tensor (the process's training device: nccl needs a CUDA tensor).
+
+    Returns
+    -------
+    bool
+        True when `local` is True in at least one process.
+    """
     if world == 1:
         return local
     flag = torch.tensor([1.0 if local else 0.0], device=device)
@@ -81,13 +116,35 @@ def any_process(local: bool, world: int, device: torch.device) -> bool:
 def broadcast_buffers(module: torch.nn.Module) -> None:
     """Give every process rank 0's buffers (BatchNorm running statistics). DistributedDataParallel
     copies them from rank 0 only at the start of each forward pass, so after the last step each
-    process holds its own; without this a teacher would differ from rank 0's saved copy."""
+    process holds its own; without this a teacher would differ from rank 0's saved copy.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model whose buffers are overwritten in place; every process must call this (a
+        collective broadcast of an initialised process group).
+    """
     for buffer in module.buffers():
         dist.broadcast(buffer, src=0)
 
 
 def stop_requested(local: bool, world: int, device: torch.device) -> bool:
-    """Whether any process got a stop signal (all processes must leave the loop together)."""
+    """Whether any process got a stop signal (all processes must leave the loop together).
+
+    Parameters
+    ----------
+    local : bool
+        Whether this process got one (`StopRequest.signal` is set).
+    world : int
+        How many processes train together.
+    device : torch.device
+        The process's training device (`any_process`).
+
+    Returns
+    -------
+    bool
+        True when any process got a stop signal.
+    """
     return any_process(local, world, device)
 
 
@@ -120,7 +177,20 @@ class _GatherRows(torch.autograd.Function):
 def gather_rows(rows: torch.Tensor) -> torch.Tensor:
     """Every process's `rows` concatenated in rank order, differentiable; `rows` itself when not
     distributed. Each process then computes the whole batch's loss: DistributedDataParallel's
-    averaging of the summed gradients gives exactly the single-process gradient."""
+    averaging of the summed gradients gives exactly the single-process gradient.
+
+    Parameters
+    ----------
+    rows : Tensor of shape (B, ...)
+        This process's rows (e.g. its share of a batch's embeddings); processes may hold different
+        numbers of rows, but the same trailing shape.
+
+    Returns
+    -------
+    Tensor of shape (sum of B over processes, ...)
+        All processes' rows in rank order; the backward pass hands each process the summed
+        gradient of its own rows.
+    """
     if distributed_rank()[1] == 1:
         return rows
     return _GatherRows.apply(rows)

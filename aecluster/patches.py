@@ -467,6 +467,19 @@ class PatchDictionaryEncoder(nn.Module):
         return feature_map.flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The codes of [-1, 1] images: the flattened pooled map (`feature_map`, `pool`); with
+        `flip_average` and not training, the mean of the codes of the images and of their mirror images.
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, 3, H, W)
+            Images in [-1, 1].
+
+        Returns
+        -------
+        Tensor of shape (B, K * grid * grid)
+            The codes.
+        """
         codes = self.pool(self.feature_map(x))
         if self.flip_average and not self.training:
             codes = (codes + self.pool(self.feature_map(torch.flip(x, dims=[3])))) / 2

@@ -31,7 +31,34 @@ def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teac
     """Seconds of one training step of config `name` with `settings` on `device`: `steps` steps
     on a slice of the images less one, both timed after a warm-up step, so that start-up costs
     (kernel choices, allocator, imports) do not count. On a machine shared with other work it is
-    as noisy as the load."""
+    as noisy as the load.
+
+    Each timing trains one epoch on the first batches of `images` (one batch, or `steps`), so
+    the difference of the `steps`-batch and the one-batch run is the time of `steps` - 1 steps.
+
+    Parameters
+    ----------
+    name : str
+        A registered config.
+    images : ndarray of shape (N, 32, 32, 3)
+        Training images, uint8; the timed runs use the first `steps` batches.
+    settings : TrainSettings
+        The stage's settings (its batch size, losses and augmentation; `epochs` is set to 1).
+    teacher : Autoencoder, optional
+        The teacher of a distilled stage; None for a stage without one.
+    config : dict, optional
+        Model constructor values that replace the config's; None for none.
+    device : str, optional
+        The torch device; None: cuda when available, else cpu.
+    steps : int, default=3
+        Steps of the longer timed run (at most the steps of an epoch).
+
+    Returns
+    -------
+    float
+        Seconds per step (at least 0); when an epoch holds a single step, the time of a whole
+        one-step run, start-up included.
+    """
     batch, per_epoch = epoch_batches(len(images), settings)
 
     def seconds(count: int) -> float:
@@ -46,7 +73,20 @@ def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teac
 
 
 def stage_steps(images: np.ndarray, settings: TrainSettings) -> int:
-    """How many steps a stage trains on `images`: its epochs times the full batches of an epoch."""
+    """How many steps a stage trains on `images`: its epochs times the full batches of an epoch.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images (only their count is read).
+    settings : TrainSettings
+        The stage's settings (`epochs` and `batch_size`).
+
+    Returns
+    -------
+    int
+        `settings.epochs` times the steps of an epoch (`training.epoch_batches`).
+    """
     return settings.epochs * epoch_batches(len(images), settings)[1]
 
 
@@ -54,7 +94,34 @@ def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, 
                      config: dict[str, Any] | None = None, device: str | None = None, from_step: int = 0) -> float:
     """How long a stage will take: the time of a step (`step_seconds`) times the stage's steps
     left after `from_step` (where a resumed stage starts); for a patch dictionary, its fit's
-    time (`fit_seconds`)."""
+    time (`fit_seconds`).
+
+    A patch dictionary's estimate times K-means on the config's `dictionary` patches (on the
+    teacher's atoms, when distilled from a teacher), plus, when the config has fallback recipes,
+    the time to encode `images` once; `settings`, `device` and `from_step` do not enter it.
+
+    Parameters
+    ----------
+    name : str
+        A registered config.
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images, uint8.
+    settings : TrainSettings
+        The stage's settings.
+    teacher : Autoencoder, optional
+        The teacher of a distilled stage; None for a stage without one.
+    config : dict, optional
+        Model constructor values that replace the config's; None for none.
+    device : str, optional
+        The torch device of the timed steps; None: cuda when available, else cpu.
+    from_step : int, default=0
+        The step a resumed stage starts from.
+
+    Returns
+    -------
+    float
+        The estimated seconds (0 when no step is left).
+    """
     fit = get_spec(name).dictionary_settings
     if fit is not None:
         merged = {**model_config(name), **(config or {})}
@@ -68,7 +135,22 @@ def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, 
 
 
 def encode_seconds(model: Autoencoder, images: np.ndarray, probe: int = 128) -> float:
-    """Roughly how long encoding `images` takes here: `probe` of them, timed, scaled to all."""
+    """Roughly how long encoding `images` takes here: `probe` of them, timed, scaled to all.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        The encoder's model; it is moved to the default device (cuda when available, else cpu).
+    images : ndarray of shape (N, 32, 32, 3)
+        The images, uint8 (N >= 1).
+    probe : int, default=128
+        How many of the first images are encoded and timed.
+
+    Returns
+    -------
+    float
+        The estimated seconds for all N images (start-up costs of the probe included).
+    """
     start = time.perf_counter()
     encode_images(model, images[:probe])
     return (time.perf_counter() - start) * len(images) / min(probe, len(images))
@@ -80,7 +162,32 @@ def recipe_seconds(name: str, images: np.ndarray, *, seed: int = 0, batch: int |
     registered settings. With `batch`, the timed steps hold `batch` images instead of the
     configured batch and the time is scaled to the whole data: what a configuration meant for another
     machine (the GPU configuration on a CPU, say) would take here, in seconds rather than hours of
-    measuring."""
+    measuring.
+
+    Parameters
+    ----------
+    name : str
+        A registered config.
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images, uint8.
+    seed : int, default=0
+        The settings' seed.
+    batch : int, optional
+        The batch size to time instead of the configured one (the distilled originals per batch
+        are capped at it); None keeps the configured batch.
+    device : str, optional
+        The torch device; None: cuda when available, else cpu.
+
+    Returns
+    -------
+    list of float
+        The seconds of each stage: [teacher, student] for a config that names a teacher, else [name].
+
+    Raises
+    ------
+    UserInputError
+        When `name` is not a registered config.
+    """
     spec = get_spec(name)
     stages = ([spec.teacher] if spec.teacher is not None else []) + [name]
     seconds = []
@@ -97,7 +204,33 @@ def planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings,
              config: dict[str, Any] | None) -> tuple[TrainSettings, dict[str, Any] | None]:
     """The student's settings and config for this run: those recorded in OUT_run/stages.json when
     resuming the teacher phase (so that the resume command needs no options), else the given
-    ones, recorded there."""
+    ones, recorded there.
+
+    Parameters
+    ----------
+    output : str or Path
+        The student's checkpoint OUT; the plan lives in its run folder OUT_run/ (created if missing
+    when the plan is written; under torchrun only rank 0 writes it).
+    resuming_teacher : bool
+        Whether this run resumes the teacher phase.
+    settings : TrainSettings
+        The student's settings as given.
+    config : dict or None
+        The student's model constructor overrides as given.
+
+    Returns
+    -------
+    settings : TrainSettings
+        The recorded settings when resuming the teacher phase and a plan exists, else `settings`.
+    config : dict or None
+        The recorded config in the same case, else `config`.
+
+    Raises
+    ------
+    UserInputError
+        When a recorded plan's settings are missing or invalid (`snapshots.settings_of`), or the
+        plan cannot be written.
+    """
     plan = run_folder(output) / "stages.json"
     if resuming_teacher and plan.is_file():
         recorded = json.loads(plan.read_text())

@@ -26,7 +26,17 @@ from aecluster.registry import SETTING_BOUNDS
 @dataclass(frozen=True)
 class FittedParts:
     """What a saved model adds to its encoder: the fitted reduction, the fitted groups, and the
-    label of each group."""
+    label of each group.
+
+    Attributes
+    ----------
+    reducer : ReducerChain
+        The fitted reduction of the codes.
+    clusterer : GroupsEstimator
+        The fitted clustering of the reduced codes.
+    label_map : ndarray of shape (G,)
+        The output label of each group number the clusterer gives (int64).
+    """
 
     reducer: ReducerChain
     clusterer: GroupsEstimator
@@ -34,7 +44,19 @@ class FittedParts:
 
 
 def as_tensors(value: Any) -> Any:
-    """numpy arrays inside nested dicts/lists as torch tensors (what `weights_only` loading allows)."""
+    """numpy arrays inside nested dicts/lists as torch tensors (what `weights_only` loading allows).
+
+    Parameters
+    ----------
+    value : Any
+        A value, or dicts, lists and tuples of values, nested.
+
+    Returns
+    -------
+    Any
+        The same structure with each ndarray as a tensor (sharing memory when contiguous), each
+        numpy scalar as a Python scalar and each tuple as a list; other values as they are.
+    """
     if isinstance(value, dict):
         return {key: as_tensors(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -45,7 +67,19 @@ def as_tensors(value: Any) -> Any:
 
 
 def as_arrays(value: Any) -> Any:
-    """Inverse of `as_tensors`."""
+    """Inverse of `as_tensors`.
+
+    Parameters
+    ----------
+    value : Any
+        A value, or dicts and lists of values, nested (as `torch.load` returns a saved model's
+        `fitted` entry).
+
+    Returns
+    -------
+    Any
+        The same structure with each tensor as an ndarray (`Tensor.numpy`); other values as they are.
+    """
     if isinstance(value, dict):
         return {key: as_arrays(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -54,7 +88,19 @@ def as_arrays(value: Any) -> Any:
 
 
 def fitted_state(parts: FittedParts) -> dict[str, Any]:
-    """The `fitted` entry of a saved model: `parts` as tensors and plain values."""
+    """The `fitted` entry of a saved model: `parts` as tensors and plain values.
+
+    Parameters
+    ----------
+    parts : FittedParts
+        The fitted reduction, groups and labels.
+
+    Returns
+    -------
+    dict
+        "reduction" (`ReducerChain.get_state`), "groups" (`GroupsEstimator.get_state`) and
+        "label_map", with arrays as tensors (`as_tensors`).
+    """
     return as_tensors({"reduction": parts.reducer.get_state(), "groups": parts.clusterer.get_state(),
                        "label_map": parts.label_map})
 
@@ -173,7 +219,28 @@ def _label_map(value: Any, clusterer: GroupsEstimator) -> np.ndarray:
 def fitted_parts(fitted: Any, code_dim: int, source: str) -> FittedParts:
     """The reduction, groups and labels a saved model holds (its `fitted` entry, as loaded), each
     checked against the encoder's `code_dim` and each other before it is rebuilt; a one-line
-    `UserInputError` naming `source` and the part otherwise."""
+    `UserInputError` naming `source` and the part otherwise.
+
+    Parameters
+    ----------
+    fitted : Any
+        The `fitted` entry as loaded (tensors and plain values, `fitted_state`'s layout).
+    code_dim : int
+        The width of the encoder's codes, which the reduction takes.
+    source : str
+        Names the file in the message.
+
+    Returns
+    -------
+    FittedParts
+        The rebuilt reduction, groups and labels.
+
+    Raises
+    ------
+    UserInputError
+        When a part is missing, of the wrong type, dtype or shape, holds NaN or infinite values,
+        or names values the recipe checks refuse ("SOURCE: its fitted groups are unusable (...)").
+    """
     try:
         state = as_arrays(_fields(fitted, "fitted", ("reduction", "groups", "label_map")))
         reducer, width = _reduction(state["reduction"], code_dim)

@@ -17,7 +17,14 @@ from aecluster.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `aecluster` parser with every command module's subcommands registered."""
+    """The `aecluster` parser with every command module's subcommands registered.
+
+    Returns
+    -------
+    OneLineErrorParser
+        The parser: --version and one subcommand per command (`train`, `cluster`, `predict`,
+        `plots`, `size`, ...), each with its handler set as the `handler` default.
+    """
     parser = OneLineErrorParser(
         prog="aecluster",
         description="Unsupervised clustering of 32x32 RGB images into two groups (or K) with a "
@@ -33,7 +40,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: runs a command; user mistakes print one line and return 2."""
+    """Entry point: runs a command; user mistakes print one line and return 2.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; None reads `sys.argv[1:]`.
+
+    Returns
+    -------
+    int
+        The exit code: the command handler's (0 on success), 2 when no command is given (the help
+        is printed) or for a user's mistake, 130 when interrupted (`run_reporting_errors`).
+
+    Raises
+    ------
+    SystemExit
+        From argparse, for --help and --version (exit status 0).
+    """
     parser = build_parser()
 
     def run() -> int:

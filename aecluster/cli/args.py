@@ -21,7 +21,20 @@ from aecluster.registry import (
 
 def bounded(bounds: Bounds) -> Callable[[str], Any]:
     """An argparse type for a number within `bounds` (NaN and infinities refused), with a
-    one-line error otherwise."""
+    one-line error otherwise.
+
+    Parameters
+    ----------
+    bounds : Bounds
+        The allowed range; `bounds.integer` makes the text parse as an int, else as a float.
+
+    Returns
+    -------
+    callable
+        A function str -> int or float for `add_argument(type=...)`; it raises
+        `argparse.ArgumentTypeError` ("expected <bounds in words>, found '...'") for text that is
+        not such a number or lies outside `bounds`.
+    """
 
     def parse(text: str) -> Any:
         try:
@@ -36,12 +49,36 @@ def bounded(bounds: Bounds) -> Callable[[str], Any]:
 
 
 def integer_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse type for integers >= `minimum` (and <= `maximum`), with a one-line error otherwise."""
+    """An argparse type for integers >= `minimum` (and <= `maximum`), with a one-line error otherwise.
+
+    Parameters
+    ----------
+    minimum : int
+        The smallest integer accepted.
+    maximum : int, optional
+        The largest integer accepted; None for no upper bound.
+
+    Returns
+    -------
+    callable
+        A function str -> int for `add_argument(type=...)` (see `bounded`).
+    """
     return bounded(Bounds(minimum, math.inf if maximum is None else maximum, integer=True))
 
 
 def setting(name: str) -> Callable[[str], Any]:
-    """An argparse type for training setting `name`, within its `SETTING_BOUNDS`."""
+    """An argparse type for training setting `name`, within its `SETTING_BOUNDS`.
+
+    Parameters
+    ----------
+    name : str
+        A key of `registry.SETTING_BOUNDS` ("epochs", "lr", "batch_size", ...).
+
+    Returns
+    -------
+    callable
+        A function str -> int or float for `add_argument(type=...)` (see `bounded`).
+    """
     return bounded(SETTING_BOUNDS[name])
 
 
@@ -52,7 +89,24 @@ similarity = bounded(RECIPE_BOUNDS["threshold"])
 
 
 def device_name(text: str) -> str:
-    """An argparse type for a torch device this machine has (torch is imported only when given)."""
+    """An argparse type for a torch device this machine has (torch is imported only when given).
+
+    Parameters
+    ----------
+    text : str
+        The device as typed: "cpu", "cuda", "cuda:1", "mps".
+
+    Returns
+    -------
+    str
+        The device as torch writes it (`devices.resolve_device`).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        With `resolve_device`'s message, when torch does not know the device or this machine does
+        not have it.
+    """
     from aecluster.devices import resolve_device
 
     try:
@@ -62,7 +116,23 @@ def device_name(text: str) -> str:
 
 
 def method_name(text: str) -> str:
-    """An argparse type for a clustering method (the list is imported only when one is given)."""
+    """An argparse type for a clustering method (the list is imported only when one is given).
+
+    Parameters
+    ----------
+    text : str
+        The method as typed.
+
+    Returns
+    -------
+    str
+        `text`, one of `clustering.METHODS`.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        When `text` is not one of `clustering.METHODS`.
+    """
     from aecluster.clustering import METHODS
 
     if text not in METHODS:
@@ -71,12 +141,25 @@ def method_name(text: str) -> str:
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
-    """Add --device: the torch device that encodes (and trains)."""
+    """Add --device: the torch device that encodes (and trains).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser; --device (type `device_name`, default None: cuda when available,
+        else cpu) is added to it.
+    """
     parser.add_argument("--device", type=device_name, help="torch device (default: cuda when available, else cpu)")
 
 
 def add_names_option(parser: argparse.ArgumentParser) -> None:
-    """Add --names: a file-name column in the CSV of folder input."""
+    """Add --names: a file-name column in the CSV of folder input.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser; the flag --names (`args.names`, read by `file_names`) is added to it.
+    """
     parser.add_argument("--names", action="store_true",
                         help="add a third column, file, with each image's file name (folder input); "
                              "without it the CSV is the course's id,label")
@@ -85,7 +168,25 @@ def add_names_option(parser: argparse.ArgumentParser) -> None:
 def file_names(args: argparse.Namespace) -> list[str] | None:
     """The file-name column --names asks for (None without it); a one-line error when the images
     are not a folder. Listed with the loader's own order, so row i names image i; bytes of a name
-    that are not UTF-8 become \\xNN escapes, so the CSV stays UTF-8."""
+    that are not UTF-8 become \\xNN escapes, so the CSV stays UTF-8.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line; reads `args.names` (bool, --names) and `args.images` (the image
+        path given).
+
+    Returns
+    -------
+    list of str or None
+        The file name (without folder) of each image, in `data.list_image_files` order; None when
+        --names was not given.
+
+    Raises
+    ------
+    UserInputError
+        When --names is given but `args.images` is not a folder.
+    """
     if not args.names:
         return None
     import os
@@ -99,7 +200,13 @@ def file_names(args: argparse.Namespace) -> list[str] | None:
 
 
 def add_force_option(parser: argparse.ArgumentParser) -> None:
-    """Add --force: write an output whose extension names another kind of file."""
+    """Add --force: write an output whose extension names another kind of file.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser; the flag --force (`args.force`) is added to it.
+    """
     parser.add_argument("--force", action="store_true",
                         help="write the output even if its extension says it is another kind of file "
                              "(an output that is also an input is always refused)")
@@ -109,11 +216,33 @@ class OneLineErrorParser(argparse.ArgumentParser):
     """Argument mistakes raise UserInputError, so a command reports them in one line (subparsers too)."""
 
     def error(self, message: str) -> NoReturn:
+        """Raise the argument mistake `message` as a `UserInputError` instead of printing the usage and
+        exiting.
+
+        Parameters
+        ----------
+        message : str
+            argparse's description of the mistake.
+
+        Raises
+        ------
+        UserInputError
+            Always: "MESSAGE (see PROG --help)".
+        """
         raise UserInputError(f"{message} (see {self.prog} --help)")
 
 
 def show_stages(quiet: bool) -> None:
-    """Print the library's stage lines (reduce, cluster, skipped files) to stderr unless `quiet`."""
+    """Print the library's stage lines (reduce, cluster, skipped files) to stderr unless `quiet`.
+
+    Installs (once per process) a handler on the "aecluster" logger that writes each record as
+    "aecluster: MESSAGE" through `tqdm.write`, and stops the logger propagating to the root logger.
+
+    Parameters
+    ----------
+    quiet : bool
+        When True the logger's level is WARNING (stage lines hidden, warnings kept), else INFO.
+    """
     import logging
 
     class StderrLines(logging.Handler):
@@ -142,7 +271,14 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def add_grouping_options(parser: argparse.ArgumentParser) -> None:
     """The options overriding a checkpoint's clustering recipe (reduction, method, groups, seed);
-    `recipe_overrides` turns them into `AEClusterer` parameters."""
+    `recipe_overrides` turns them into `AEClusterer` parameters.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The parser to add --reduce, --method, --clusters, --fine-clusters, --threshold (all
+        default None: the checkpoint's recipe) and --seed (default 0) to.
+    """
     parser.add_argument("--reduce", metavar="CHAIN",
                         help="reducer chain NAME:DIM,... with NAME in pca, wpca, kpca, tsne, umap, "
                              "or 'l2' (e.g. 'kpca:200,tsne:2'; 'none' for raw codes). Default: the "
@@ -174,13 +310,33 @@ RECIPE_OPTIONS = {"reduce": "--reduce", "method": "--method", "threshold": "--th
 
 
 def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The `AEClusterer` parameters given by `add_grouping_options`' options (those set)."""
+    """The `AEClusterer` parameters given by `add_grouping_options`' options (those set).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line; reads `args.reduce`, `args.method`, `args.threshold`,
+        `args.clusters` and `args.fine_clusters` (`RECIPE_OPTIONS`).
+
+    Returns
+    -------
+    dict
+        Recipe key ("reduce", "method", "threshold", "n_clusters", "fine_clusters") -> value, for the
+        options that are not None.
+    """
     given = {key: getattr(args, option[2:].replace("-", "_")) for key, option in RECIPE_OPTIONS.items()}
     return {key: value for key, value in given.items() if value is not None}
 
 
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options of commands that label images: grouping, --reference, output and verbosity."""
+    """Add the options of commands that label images: grouping, --reference, output and verbosity.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser; gets `add_grouping_options`' options, --reference VALX VALY,
+        --reference-mode (orient or groups, default orient), --device, --verbose, --quiet and --force.
+    """
     add_grouping_options(parser)
     parser.add_argument("--reference", nargs=2, metavar=("VALX", "VALY"),
                         help="labelled images and labels; see --reference-mode")
@@ -197,7 +353,15 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """Add the inputs, output and settings shared by the training commands."""
+    """Add the inputs, output and settings shared by the training commands.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser; gets the positionals images and output, and --width-multiplier,
+        --epochs, --lr, --batch-size, --augment, --noise, --seed, --val, --snapshots, --resume,
+        --device, --quiet and --force (the settings default to None: the model's config).
+    """
     parser.add_argument("images", help="training images (.npy or folder)")
     parser.add_argument("output", help="checkpoint to write (.pth)")
     config = "default: the model's config"
@@ -227,13 +391,35 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
 
 def say(args: argparse.Namespace, message: str) -> None:
-    """Print a progress message to stderr unless the command was given --quiet."""
+    """Print a progress message to stderr unless the command was given --quiet.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line; reads `args.quiet` (taken as False when absent).
+    message : str
+        The line to print.
+    """
     if not getattr(args, "quiet", False):
         print(message, file=sys.stderr)
 
 
 def label_counts(labels: Any, possible: Any) -> str:
-    """"40 images labelled 0, 24 labelled 1": how many of `labels` hold each possible label."""
+    """"40 images labelled 0, 24 labelled 1": how many of `labels` hold each possible label.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (N,)
+        The labels written.
+    possible : array-like
+        The label values to count (each distinct value once, ascending), e.g. a saved model's
+        `label_map_`; a value no image holds is counted as 0.
+
+    Returns
+    -------
+    str
+        One "COUNT labelled VALUE" per value, comma-separated, the first as "COUNT images labelled VALUE".
+    """
     import numpy as np
 
     text = ", ".join(f"{np.count_nonzero(labels == value)} labelled {value}" for value in np.unique(possible))

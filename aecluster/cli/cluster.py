@@ -21,7 +21,13 @@ from aecluster.errors import UserInputError
 
 
 def register(commands: Any) -> None:
-    """Add the clustering and scoring commands to the `aecluster` parser."""
+    """Add the clustering and scoring commands to the `aecluster` parser.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The parser's subcommands (`add_subparsers`); gets `cluster`, `pairs` and `evaluate`.
+    """
     cluster = commands.add_parser(
         "cluster", help="label images 0..K-1 and write id,label CSV",
         description="Encode images with a checkpoint, reduce, split into --clusters groups (default "

@@ -31,7 +31,19 @@ CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b.|[\x00-\x08\x0b-\x1f\x7f]"
 
 
 def one_line(text: str) -> str:
-    """`text` without terminal escape codes or control characters, its lines joined."""
+    """`text` without terminal escape codes or control characters, its lines joined.
+
+    Parameters
+    ----------
+    text : str
+        A message (anything `str` accepts).
+
+    Returns
+    -------
+    str
+        The message on one line: newlines become spaces, then ANSI escape sequences and control
+        characters other than tab are removed.
+    """
     return CONTROL.sub("", " ".join(str(text).split("\n")))
 
 
@@ -53,13 +65,38 @@ def as_flags(text: str) -> str:
 
 def user_error_message(error: UserInputError) -> str:
     """What the command line says about a user's mistake: the library's message in flags, with the
-    likely mistake behind a wrong input file (`inputs.mistake_hint`)."""
+    likely mistake behind a wrong input file (`inputs.mistake_hint`).
+
+    Parameters
+    ----------
+    error : UserInputError
+        The library's error; a `WrongFileError` also gets `inputs.wrong_file_message`'s hint.
+
+    Returns
+    -------
+    str
+        The message on one line (`one_line`), parameters named by their flags (`as_flags`).
+    """
     text = wrong_file_message(error) if isinstance(error, WrongFileError) else str(error)
     return one_line(as_flags(text))
 
 
 def missing_module_message(error: ModuleNotFoundError) -> str:
-    """What a missing dependency means and how to install it."""
+    """What a missing dependency means and how to install it.
+
+    Parameters
+    ----------
+    error : ModuleNotFoundError
+        The failed import; its top-level package name is reported ("?" when it has none).
+
+    Returns
+    -------
+    str
+        "this command needs the Python package ..., which is not installed; install it with: ...",
+        with the `INSTALL_HINTS` command for that package, else "pip install -e SOURCE": SOURCE is
+        the folder two levels above this file (the `aecluster` package folder) when it holds a
+        setup.py, else "aecluster".
+    """
     name = (error.name or "?").split(".")[0]
     checkout = Path(__file__).resolve().parents[1]
     source = str(checkout) if (checkout / "setup.py").is_file() else "aecluster"
@@ -71,7 +108,18 @@ def path_refused(error: OSError) -> str | None:
     """What a path the system refused at its first look means, in one line naming it: a name too
     long for the file system, or one this user may not read, write or search (an unreadable
     input, an output folder without search permission); None for any other error. Outputs'
-    names are checked earlier, so these are mostly inputs, refused before any work."""
+    names are checked earlier, so these are mostly inputs, refused before any work.
+
+    Parameters
+    ----------
+    error : OSError
+        The error; its `filename` names the path ("a file" when it has none).
+
+    Returns
+    -------
+    str or None
+        The message for ENAMETOOLONG or a `PermissionError`; None for any other error.
+    """
     where = error.filename if error.filename is not None else "a file"
     if error.errno == errno.ENAMETOOLONG:
         return f"{where}: name too long for the file system"
@@ -91,6 +139,26 @@ def run_reporting_errors(program: str, entry: Callable[[], int],
     Warnings raised on the way are held back and shown, one `PROGRAM: warning: ...` line each,
     only when the command succeeds, so an error stays one line; a missing dependency is a
     one-line error naming how to install it.
+
+    Parameters
+    ----------
+    program : str
+        The program name that starts each printed line ("aecluster").
+    entry : callable
+        The command, taking no arguments and returning its exit code.
+    interrupted : str, default="interrupted; no output was written"
+        What an interruption prints after "PROGRAM: ".
+
+    Returns
+    -------
+    int
+        `entry`'s exit code; 2 after a user's mistake, a missing module or a refused path; 130
+        after Ctrl-C or SIGTERM.
+
+    Raises
+    ------
+    OSError
+        Any other OS error of `entry` is raised again (with its traceback), held-back warnings unshown.
     """
     with warnings.catch_warnings(record=True) as caught, sigterm_as_interrupt():
         warnings.simplefilter("default")

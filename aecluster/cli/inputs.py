@@ -31,5 +31,16 @@ def mistake_hint(found: str, expected: str) -> str:
 
 
 def wrong_file_message(error: WrongFileError) -> str:
-    """The library's message about a wrong file with the likely mistake appended (`mistake_hint`)."""
+    """The library's message about a wrong file with the likely mistake appended (`mistake_hint`).
+
+    Parameters
+    ----------
+    error : WrongFileError
+        The error; its `found` and `expected` give the hint.
+
+    Returns
+    -------
+    str
+        The error's message followed by the hint ("" when no mistake is likely).
+    """
     return f"{error}{mistake_hint(error.found, error.expected)}"

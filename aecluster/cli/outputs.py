@@ -44,7 +44,15 @@ def guard_outputs(outputs: Iterable[tuple[str | os.PathLike, str]], inputs: Iter
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM ends the work as Ctrl-C does, so `atomic.atomic_path` removes its
-    temporary file; training installs its own handler on top (it stops between steps)."""
+    temporary file; training installs its own handler on top (it stops between steps).
+
+    Outside the main thread, where no signal handler can be installed, nothing changes. The
+    previous handler (or the default) is restored on leaving the block.
+
+    Yields
+    ------
+    None
+    """
 
     def handle(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -34,7 +34,15 @@ GALLERY_DESCRIPTION = (
 
 
 def register(commands: Any) -> None:
-    """Add `plots` and its figures to the `aecluster` parser."""
+    """Add `plots` and its figures to the `aecluster` parser.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The parser's subcommands (`add_subparsers`); gets `plots` (with the figures
+        reconstructions, embedding, checkpoints, confusion, size-accuracy and gallery) and the
+        top-level `gallery`, each setting `handler` and `figure_of` defaults.
+    """
     plots = commands.add_parser(
         "plots", help="draw a report figure into a PNG file (also python -m aecluster.plots)",
         description="Draw a report figure into a PNG file (Agg backend, colour-blind-safe Okabe-Ito "
@@ -114,7 +122,14 @@ MAX_PER_GROUP = 20  # images of each kind per group in a gallery
 
 
 def add_gallery_arguments(command: argparse.ArgumentParser) -> None:
-    """The inputs and options of `gallery` (both `aecluster gallery` and `aecluster plots gallery`)."""
+    """The inputs and options of `gallery` (both `aecluster gallery` and `aecluster plots gallery`).
+
+    Parameters
+    ----------
+    command : argparse.ArgumentParser
+        The gallery command's parser; gets the positionals images, predictions and output,
+        --checkpoint and --per-group (1 to `MAX_PER_GROUP`, default 8), and its handler.
+    """
     command.add_argument("images", help="the clustered images (.npy or folder)")
     command.add_argument("predictions", help="id,label CSV with one row per image (e.g. from `aecluster cluster`)")
     command.add_argument("output", help="PNG file to write")
@@ -126,7 +141,13 @@ def add_gallery_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def add_label_names_option(command: argparse.ArgumentParser) -> None:
-    """Add --label-names: what the true labels 0, 1, ... mean, for the figure's legend and ticks."""
+    """Add --label-names: what the true labels 0, 1, ... mean, for the figure's legend and ticks.
+
+    Parameters
+    ----------
+    command : argparse.ArgumentParser
+        The figure's parser; --label-names (a list of names, default None) is added to it.
+    """
     command.add_argument("--label-names", type=_names, metavar="NAME0,NAME1,...",
                          help="names of the true labels 0, 1, ... in order, e.g. 'not landscape,landscape' "
                               "(shown as 'landscape (1)'; default 'label 0', 'label 1', ...)")
@@ -287,7 +308,27 @@ def _write(args: argparse.Namespace) -> int:
 
 
 def draw(argv: Sequence[str]) -> Figure:
-    """`aecluster plots ARGV...` as a function: writes the PNG and returns its figure."""
+    """`aecluster plots ARGV...` as a function: writes the PNG and returns its figure.
+
+    Parameters
+    ----------
+    argv : sequence of str
+        The arguments after `plots`: the figure's name, then its arguments and options, as on the
+        command line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure written to the output PNG.
+
+    Raises
+    ------
+    UserInputError
+        For an argument mistake (no usage message, no exit), an output not named .png or not
+        writable, or any user mistake the figure's computation finds.
+    SystemExit
+        From argparse, for --help (exit status 0).
+    """
     parser = OneLineErrorParser(prog="aecluster")
     register(parser.add_subparsers(dest="command"))
     return _draw_parsed(parser.parse_args(["plots", *argv]))

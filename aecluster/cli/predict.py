@@ -17,7 +17,13 @@ from aecluster.cli.args import (
 
 
 def register(commands: Any) -> None:
-    """Add the `predict` command to the `aecluster` parser."""
+    """Add the `predict` command to the `aecluster` parser.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The parser's subcommands (`add_subparsers`); gets `predict`.
+    """
     predict = commands.add_parser(
         "predict", help="label new images into the groups of a saved model",
         description="Place new images into the reduction and groups fitted by `aecluster cluster "

@@ -11,7 +11,13 @@ from aecluster.registry import WEIGHT_FORMATS
 
 
 def register(commands: Any) -> None:
-    """Add the checkpoint tools to the `aecluster` parser."""
+    """Add the checkpoint tools to the `aecluster` parser.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The parser's subcommands (`add_subparsers`); gets `size`, `deploy`, `export` and `models`.
+    """
     size = commands.add_parser(
         "size", help="print parameters and bytes on disk of a checkpoint",
         description="Parameters (trainable and non-trainable, counted as torchsummary does: "

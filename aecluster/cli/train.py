@@ -16,7 +16,13 @@ from aecluster.registry import CONFIG_FOLDER, DISTILL_LOSSES, HARDWARE, REGISTRY
 
 
 def register(commands: Any) -> None:
-    """Add the training commands to the `aecluster` parser."""
+    """Add the training commands to the `aecluster` parser.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The parser's subcommands (`add_subparsers`); gets `train`, `distill`, `teacher` and `student`.
+    """
     train = commands.add_parser(
         "train", help="train an autoencoder on unlabeled images",
         formatter_class=DefaultsHelpFormatter,
@@ -181,7 +187,22 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def starting_line(args: argparse.Namespace, count: int) -> str:
-    """The first line a training command prints: what it trains, on what, into what."""
+    """The first line a training command prints: what it trains, on what, into what.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line; reads `args.model`, `args.images`, `args.output`, `args.resume`,
+        and when present `args.command` (default "train") and `args.hardware` (named unless "cpu").
+    count : int
+        How many training images were found.
+
+    Returns
+    -------
+    str
+        "COMMAND 'MODEL' (hardware H): N images from IMAGES -> OUTPUT, resuming SNAPSHOT; loading
+        torch", the hardware and resume parts only where they apply.
+    """
     command = getattr(args, "command", None) or "train"
     hardware = f" (hardware {args.hardware})" if getattr(args, "hardware", "cpu") != "cpu" else ""
     resume = f", resuming {args.resume}" if args.resume else ""

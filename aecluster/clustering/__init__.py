@@ -37,6 +37,24 @@ def make_clusterer(method: str, *, n_clusters: int = 2, random_state: Any = 0, f
     """The estimator of `method` with the recipe values it takes (the others are not its own:
     KMeans has no threshold, say), once the group counts are checked.
 
+    Parameters
+    ----------
+    method : str
+        One of `METHODS`: "kmeans", "threshold", "overcluster" or "scan".
+    n_clusters : int, default=2
+        How many groups (not taken by "threshold", which makes two).
+    random_state : int, RandomState instance or None, default=0
+        Seed of the clustering (not taken by "threshold").
+    fine_clusters : int, default=20
+        How many fine groups "overcluster" merges (taken by it alone).
+    threshold : float, default=0.0
+        The cosine similarity that splits the groups of "threshold" (taken by it alone).
+
+    Returns
+    -------
+    GroupsEstimator
+        The unfitted estimator.
+
     Raises
     ------
     UserInputError
@@ -51,6 +69,16 @@ def make_clusterer(method: str, *, n_clusters: int = 2, random_state: Any = 0, f
 
 def clusterer_from_state(state: dict[str, Any]) -> GroupsEstimator:
     """A fitted clustering rebuilt from its `get_state` values (a saved model's "groups").
+
+    Parameters
+    ----------
+    state : dict
+        The values `GroupsEstimator.get_state` returns, with "method" naming the estimator.
+
+    Returns
+    -------
+    GroupsEstimator
+        The fitted estimator, ready to predict.
 
     Raises
     ------

@@ -35,20 +35,56 @@ GALLERY_GAP = 2  # white pixels between the images of a gallery strip
 
 def label_names(labels: Sequence[int], names: Sequence[str] | None = None) -> list[str]:
     """Display names of labels: "NAME (N)" with `names` (indexed by label value; a label beyond
-    them keeps its number), else "label N"."""
+    them keeps its number), else "label N".
+
+    Parameters
+    ----------
+    labels : sequence of int
+        The label values, in the order wanted.
+    names : sequence of str, optional
+        The name of label 0, 1, ...; None for none.
+
+    Returns
+    -------
+    list of str
+        One display name per label, in the order of `labels`.
+    """
     return [f"{names[int(label)]} ({int(label)})" if names is not None and 0 <= int(label) < len(names)
             else f"label {int(label)}" for label in labels]
 
 
 def unbreakable(text: str) -> str:
-    """`text` marked so that `fitted_title` never wraps inside it (its spaces come back as spaces)."""
+    """`text` marked so that `fitted_title` never wraps inside it (its spaces come back as spaces).
+
+    Parameters
+    ----------
+    text : str
+        A phrase of a title.
+
+    Returns
+    -------
+    str
+        `text` with each space replaced by `NO_BREAK` (U+00A0).
+    """
     return text.replace(" ", NO_BREAK)
 
 
 def styles(count: int) -> list[tuple[Any, str]]:
     """(colour, marker) of `count` series, all pairs distinct: the Okabe-Ito palette while it
     lasts, else `count` evenly spaced colours of the colour-blind-safe cividis map; markers
-    cycle so that neighbouring colours also differ in shape."""
+    cycle so that neighbouring colours also differ in shape.
+
+    Parameters
+    ----------
+    count : int
+        How many series.
+
+    Returns
+    -------
+    list of (colour, str)
+        For each series, a matplotlib colour (a hex string from `PALETTE`, or an RGBA array of
+        cividis) and a marker of `MARKERS`.
+    """
     from matplotlib import colormaps
 
     colours = PALETTE[:count] if count <= len(PALETTE) else list(colormaps["cividis"](np.linspace(0, 1, count)))
@@ -56,7 +92,20 @@ def styles(count: int) -> list[tuple[Any, str]]:
 
 
 def new_figure(width: float, height: float) -> Figure:
-    """An Agg-backed figure (no display, no pyplot state) with constrained layout."""
+    """An Agg-backed figure (no display, no pyplot state) with constrained layout.
+
+    Parameters
+    ----------
+    width : float
+        Width in inches.
+    height : float
+        Height in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The empty figure, at `DPI` dots per inch.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -66,7 +115,20 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save_figure(figure: Figure, path: str | Path) -> None:
-    """Write a PNG atomically: the file appears only once it is complete."""
+    """Write a PNG atomically: the file appears only once it is complete.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        The figure to write, at `DPI` dots per inch.
+    path : str or Path
+        The PNG file (`atomic.atomic_path`: a symlink is written through).
+
+    Raises
+    ------
+    UserInputError
+        When `path` cannot be written (`atomic.atomic_path`); nothing is changed then.
+    """
     from aecluster.atomic import atomic_path
 
     with atomic_path(path) as temporary:
@@ -76,7 +138,21 @@ def save_figure(figure: Figure, path: str | Path) -> None:
 def fitted_title(text: str, figure: Figure) -> str:
     """`text` broken into lines that fit the figure's width (about 9 characters an inch), so that
     long titles, user-given ones included, are not cut off at the edges; never inside a phrase
-    marked `unbreakable`."""
+    marked `unbreakable`.
+
+    Parameters
+    ----------
+    text : str
+        The title; its own line breaks are kept, each line wrapped on its own.
+    figure : matplotlib.figure.Figure
+        The figure whose width sets the line length (at least 30 characters).
+
+    Returns
+    -------
+    str
+        The wrapped title, with the `unbreakable` marks turned back into spaces. (`textwrap` still
+        breaks a marked phrase after a hyphen, and one longer than a line.)
+    """
     width = max(30, int(figure.get_figwidth() * 9))
     return "\n".join(textwrap.fill(line, width) for line in text.splitlines()).replace(NO_BREAK, " ")
 
@@ -86,7 +162,26 @@ def reconstructions_figure(
     title: str = "Autoencoder reconstructions",
 ) -> Figure:
     """Originals above their reconstructions, one column per index, wrapped after
-    `RECONSTRUCTION_COLUMNS` columns into further pairs of rows."""
+    `RECONSTRUCTION_COLUMNS` columns into further pairs of rows.
+
+    Parameters
+    ----------
+    originals : ndarray of shape (N, 32, 32, 3)
+        The original images, uint8.
+    reconstructions : ndarray of shape (N, 32, 32, 3)
+        Their reconstructions, uint8 (`compute.reconstruct_images`).
+    indices : sequence of int
+        The image index of each column's caption (N of them).
+    errors : ndarray of shape (N,)
+        Each image's reconstruction MSE, pixels scaled to [-1, 1].
+    title : str, default="Autoencoder reconstructions"
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     columns = min(len(indices), RECONSTRUCTION_COLUMNS)
     pairs = -(-len(indices) // columns)
     figure = new_figure(1.6 * columns + 1.0, 4.0 * pairs)
@@ -115,7 +210,24 @@ def reconstructions_figure(
 def embedding_figure(panels: Sequence[EmbeddingPanel], labels: np.ndarray, title: str | None = None,
                      names: Sequence[str] | None = None) -> Figure:
     """One scatter panel per checkpoint, points coloured by true label (`names`: see `label_names`),
-    accuracy in each title."""
+    accuracy in each title.
+
+    Parameters
+    ----------
+    panels : sequence of EmbeddingPanel
+        One per checkpoint (`compute.embed_checkpoints`), drawn side by side.
+    labels : ndarray of shape (N,)
+        The true label of each point.
+    title : str, optional
+        The figure's title; None for "2-D embeddings of N images, coloured by true label".
+    names : sequence of str, optional
+        The names of labels 0, 1, ... for the legends; None for "label N".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     figure = new_figure(5.0 * len(panels) + 0.4, 5.2)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     classes = [int(v) for v in np.unique(labels)]
@@ -135,7 +247,21 @@ def embedding_figure(panels: Sequence[EmbeddingPanel], labels: np.ndarray, title
 
 
 def checkpoints_figure(scores: Sequence[SnapshotScore], title: str = "Training snapshots") -> Figure:
-    """Reconstruction MSE (left axis) and val accuracy (right axis) against epoch."""
+    """Reconstruction MSE (left axis) and val accuracy (right axis) against epoch.
+
+    Parameters
+    ----------
+    scores : sequence of SnapshotScore
+        One per snapshot (`compute.score_snapshots`), in epoch order.
+    title : str, default="Training snapshots"
+        The start of the title; the snapshot count and the Pearson correlation of MSE and accuracy
+        (`compute.mse_accuracy_correlation`) follow it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     figure = new_figure(8.0, 5.0)
     left = figure.subplots()
     right = left.twinx()
@@ -164,7 +290,25 @@ def confusion_figure(predicted: np.ndarray, truth: np.ndarray, title: str = "Con
                      names: Sequence[str] | None = None) -> Figure:
     """Counts and row rates of true labels (rows) against predicted groups (columns), for any
     number of either; the pairs of the best one-to-one matching lie on the (outlined) diagonal.
-    `names`: the labels' display names (see `label_names`)."""
+    `names`: the labels' display names (see `label_names`).
+
+    Parameters
+    ----------
+    predicted : ndarray of shape (N,)
+        The predicted group of each image.
+    truth : ndarray of shape (N,)
+        The true label of each image.
+    title : str, default="Confusion matrix"
+        The first line of the title; the image, group and label counts, the accuracy and the
+        matching follow it.
+    names : sequence of str, optional
+        The names of labels 0, 1, ...; None for "label N".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     from matplotlib.patches import Rectangle
 
     table = confusion_counts(predicted, truth)
@@ -198,7 +342,21 @@ def confusion_figure(predicted: np.ndarray, truth: np.ndarray, title: str = "Con
 
 
 def size_accuracy_figure(results: dict[str, Any]) -> Figure:
-    """Accuracy against encoder parameters (log scale), one line per encoder family."""
+    """Accuracy against encoder parameters (log scale), one line per encoder family.
+
+    Parameters
+    ----------
+    results : dict
+        The checked results, as `compute.load_size_results` returns them: "points" (each with
+        "family", "params", "acc", "acc_std" and "name"), "metric" (the y-axis label) and
+        "benchmark" (named in the title when not None).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure: one line per family in the order families first appear, each point's
+        "acc_std" as an error bar and its "name" beside it.
+    """
     figure = new_figure(7.5, 5.0)
     axis = figure.subplots()
     families = list(dict.fromkeys(point["family"] for point in results["points"]))
@@ -224,7 +382,22 @@ def size_accuracy_figure(results: dict[str, Any]) -> Figure:
 
 def image_strip(images: np.ndarray, indices: np.ndarray, slots: int) -> np.ndarray:
     """The images at `indices` side by side, `GALLERY_GAP` white pixels apart, on a white strip
-    `slots` images wide (so strips of small groups keep the others' scale)."""
+    `slots` images wide (so strips of small groups keep the others' scale).
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W, 3)
+        The images, uint8.
+    indices : ndarray of shape (M,)
+        The images to show, left to right (M <= `slots`).
+    slots : int
+        How many images the strip has room for.
+
+    Returns
+    -------
+    ndarray of shape (H, slots * (W + GALLERY_GAP) - GALLERY_GAP, 3)
+        The strip, uint8.
+    """
     height, width = images.shape[1:3]
     strip = np.full((height, slots * (width + GALLERY_GAP) - GALLERY_GAP, 3), 255, dtype=np.uint8)
     for slot, index in enumerate(indices):
@@ -236,7 +409,24 @@ def image_strip(images: np.ndarray, indices: np.ndarray, slots: int) -> np.ndarr
 def gallery_figure(images: np.ndarray, groups: Sequence[GalleryGroup], per_group: int,
                    title: str = "Gallery of the groups") -> Figure:
     """One row per group: its most typical images (left) and its most borderline ones (right),
-    each captioned with its image index (and the group it borders), upscaled without blur."""
+    each captioned with its image index (and the group it borders), upscaled without blur.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W, 3)
+        The clustered images, uint8.
+    groups : sequence of GalleryGroup
+        The groups' picks (`compute.gallery_groups`), one row each.
+    per_group : int
+        The most images a strip shows (the `per_group` the picks were made with).
+    title : str, default="Gallery of the groups"
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     width = images.shape[2]
     figure = new_figure(max(7.0, 1.5 * per_group + 1.2), 1.35 * len(groups) + 0.9)
     axes = figure.subplots(len(groups), 2, squeeze=False)
