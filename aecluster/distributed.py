@@ -33,7 +33,11 @@ def distributed_rank() -> tuple[int, int]:
 def init_distributed() -> str | None:
     """Join the process group torchrun describes (nccl on GPUs, gloo on CPUs); return the device.
 
-    Returns None when not launched by torchrun (WORLD_SIZE unset or 1).
+    Returns
+    -------
+    str or None
+        This process's device ("cuda:LOCAL_RANK", or "cpu" with gloo); None when not launched by
+        torchrun (WORLD_SIZE unset or 1), and then no process group is joined.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
