@@ -7,7 +7,9 @@ time (`to_tensor`), so a million-image array never lives in memory as float.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import logging
+import mmap
 import os
 import re
 import sys
@@ -397,8 +399,6 @@ def images_digest(images: np.ndarray, samples: int = 256) -> str:
     str
         "N:" followed by the first 16 hex digits of the SHA-256 digest.
     """
-    import hashlib
-
     digest = hashlib.sha256(str(images.shape).encode())
     for index in np.unique(np.linspace(0, len(images) - 1, min(samples, len(images))).astype(np.int64)):
         digest.update(np.ascontiguousarray(images[index]).tobytes())
@@ -483,8 +483,6 @@ def compute_in_batches(
 def _release_pages(images: np.ndarray, start: int, count: int) -> None:
     """madvise(DONTNEED) the whole pages under images[start:start+count] of a read-only file
     mapping (a copy-on-write mapping would lose its edits, so only mode "r" is released)."""
-    import mmap
-
     if getattr(images, "mode", None) != "r" or not isinstance(images.base, mmap.mmap):
         return
     if not hasattr(mmap, "MADV_DONTNEED"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +128,6 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike) -> Non
     UserInputError
         When `output` cannot be written or `checkpoint` is not a usable checkpoint.
     """
-    import logging
-    import warnings
-
     check_writable(Path(output))
     model, _ = load_model(checkpoint)
     wrapper = ImageEncoder(model).eval()

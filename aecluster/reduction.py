@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from numbers import Integral
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,6 @@ def _make_reducer(name: str, dim: int, n_samples: int, random_state: int) -> Any
         )
     if name == "tsne":
         return _TSNE(dim, random_state)
-    import warnings
 
     os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
     import umap

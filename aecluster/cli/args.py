@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
+from aecluster.devices import resolve_device
 from aecluster.errors import UserInputError
 from aecluster.registry import (
     ARCHITECTURE_BOUNDS,
@@ -85,6 +89,7 @@ def setting(name: str) -> Callable[[str], Any]:
 positive_int = integer_at_least(1)
 group_count = bounded(RECIPE_BOUNDS["n_clusters"])
 seed_value = setting("seed")
+positive_float = bounded(Bounds(0, low_open=True))
 similarity = bounded(RECIPE_BOUNDS["threshold"])
 
 
@@ -107,8 +112,6 @@ def device_name(text: str) -> str:
         With `resolve_device`'s message, when torch does not know the device or this machine does
         not have it.
     """
-    from aecluster.devices import resolve_device
-
     try:
         return resolve_device(text)
     except UserInputError as error:
@@ -189,8 +192,6 @@ def file_names(args: argparse.Namespace) -> list[str] | None:
     """
     if not args.names:
         return None
-    import os
-    from pathlib import Path
 
     from aecluster.data import list_image_files
 
@@ -243,8 +244,6 @@ def show_stages(quiet: bool) -> None:
     quiet : bool
         When True the logger's level is WARNING (stage lines hidden, warnings kept), else INFO.
     """
-    import logging
-
     class StderrLines(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             # Through tqdm, so that a line never lands inside an open progress bar (imported here: --help stays fast).

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from typing import Any
 
+from aecluster.atomic import atomic_path
 from aecluster.cli.args import (
     RECIPE_OPTIONS,
     add_names_option,
@@ -17,6 +19,7 @@ from aecluster.cli.args import (
     say,
     show_stages,
 )
+from aecluster.cli.outputs import guard_outputs
 from aecluster.errors import UserInputError
 
 
@@ -67,8 +70,6 @@ def register(commands: Any) -> None:
 
 def _guard(args: argparse.Namespace, *inputs: str | None) -> None:
     """Refuse, before any work, an output that is an input or whose extension contradicts its kind."""
-    from aecluster.cli.outputs import guard_outputs
-
     outputs = [(args.output, "csv")]
     if getattr(args, "save_model", None):
         outputs.append((args.save_model, "checkpoint"))
@@ -128,9 +129,6 @@ def _fit_estimator(args: argparse.Namespace, images: Any = None) -> Any:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    import contextlib
-
-    from aecluster.atomic import atomic_path
     from aecluster.csvio import write_predictions
 
     _guard(args, args.images, args.checkpoint)

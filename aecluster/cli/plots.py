@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aecluster.atomic import check_writable
 from aecluster.cli.args import (
     OneLineErrorParser,
     add_grouping_options,
@@ -18,6 +19,7 @@ from aecluster.cli.args import (
     recipe_overrides,
     show_stages,
 )
+from aecluster.cli.outputs import guard_outputs
 from aecluster.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -259,7 +261,6 @@ def _size_accuracy(args: argparse.Namespace) -> Figure:
 
 
 def _gallery(args: argparse.Namespace) -> Figure:
-    from aecluster.cli.outputs import guard_outputs
     from aecluster.csvio import read_predictions
     from aecluster.data import list_image_files, load_images
     from aecluster.plots.compute import gallery_groups, pixel_codes
@@ -288,7 +289,6 @@ def _gallery(args: argparse.Namespace) -> Figure:
 
 def _draw_parsed(args: argparse.Namespace) -> Figure:
     """Compute and draw the parsed figure, write it to the output PNG; return the figure."""
-    from aecluster.atomic import check_writable
     from aecluster.plots.draw import save_figure
 
     if Path(args.output).suffix.lower() != ".png":

@@ -14,6 +14,8 @@ from aecluster.cli.args import (
     say,
     show_stages,
 )
+from aecluster.cli.outputs import guard_outputs
+from aecluster.errors import UserInputError
 
 
 def register(commands: Any) -> None:
@@ -42,10 +44,8 @@ def register(commands: Any) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from aecluster.api import AEClusterer
-    from aecluster.cli.outputs import guard_outputs
     from aecluster.csvio import write_predictions
     from aecluster.data import load_images
-    from aecluster.errors import UserInputError
 
     guard_outputs([(args.output, "csv")], [args.model, args.images], force=args.force)
     names = file_names(args)

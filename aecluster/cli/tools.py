@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from aecluster.cli.args import add_force_option, method_name
-from aecluster.registry import WEIGHT_FORMATS
+from aecluster.cli.outputs import guard_outputs
+from aecluster.registry import REGISTRY, WEIGHT_FORMATS
 
 
 def register(commands: Any) -> None:
@@ -69,7 +70,6 @@ def _size(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from aecluster.cli.outputs import guard_outputs
     from aecluster.deploy import make_deployable
 
     guard_outputs([(args.output, "checkpoint")], [args.checkpoint], force=args.force)
@@ -80,7 +80,6 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from aecluster.cli.outputs import guard_outputs
     from aecluster.deploy import export_onnx
 
     guard_outputs([(args.output, "onnx")], [args.checkpoint], force=args.force)
@@ -90,8 +89,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from aecluster.registry import REGISTRY
-
     width = max(map(len, REGISTRY))
     for name, spec in REGISTRY.items():
         print(f"{name:{width}}  {spec.description}")

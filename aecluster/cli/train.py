@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -11,8 +12,18 @@ from typing import Any
 
 from aecluster import registry
 from aecluster.cli.args import DefaultsHelpFormatter, add_training_options, say, setting, show_stages
+from aecluster.cli.outputs import guard_outputs
+from aecluster.devices import resolve_device
 from aecluster.errors import UserInputError
-from aecluster.registry import CONFIG_FOLDER, DISTILL_LOSSES, HARDWARE, REGISTRY, get_spec
+from aecluster.registry import (
+    CONFIG_FOLDER,
+    DISTILL_LOSSES,
+    HARDWARE,
+    REGISTRY,
+    get_spec,
+    gpu_counterpart,
+    resolve_hardware,
+)
 
 
 def register(commands: Any) -> None:
@@ -122,9 +133,7 @@ def _stage_config(stage: str) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from aecluster.cli.outputs import guard_outputs
     from aecluster.data import load_images, load_labels
-    from aecluster.registry import resolve_hardware
 
     # Mistakes found without torch are reported first, then the first line is printed before the
     # heavy imports (torch, scikit-learn: seconds on a busy machine), so that a run speaks at once.
@@ -212,8 +221,6 @@ def starting_line(args: argparse.Namespace, count: int) -> str:
 
 def _resume_command(args: argparse.Namespace, snapshot: Path) -> str:
     """The command that continues this run from `snapshot` (its settings come from the snapshot)."""
-    import shlex
-
     command = getattr(args, "command", None) or ("distill" if args.teacher else "train")
     head = {"train": ["--model", args.model], "distill": ["--teacher", str(args.teacher), "--student", args.model],
             "teacher": ["--config", args.model], "student": ["--config", args.model, "--teacher", str(args.teacher)]}
@@ -229,9 +236,6 @@ def _chosen_config(args: argparse.Namespace) -> str:
     """The config `--hardware` picks. When 'auto' falls back to the CPU configuration although a
     GPU one exists, say so first (nothing is timed: measuring a GPU configuration on a CPU costs a
     silent minute and says little), so that the choice is visible."""
-    from aecluster.devices import resolve_device
-    from aecluster.registry import gpu_counterpart, resolve_hardware
-
     device = resolve_device(args.device)
     chosen = resolve_hardware(args.model, args.hardware, device.startswith("cuda"))
     gpu = gpu_counterpart(args.model)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aecluster.devices import resolve_device
 from aecluster.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -130,7 +131,6 @@ def reconstruction_mse(
     import torch
 
     from aecluster.data import compute_in_batches
-    from aecluster.devices import resolve_device
 
     device = resolve_device(device)
     model = model.to(device).eval()

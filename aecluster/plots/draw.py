@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aecluster.atomic import atomic_path
 from aecluster.plots.compute import confusion_counts, mse_accuracy_correlation
 
 if TYPE_CHECKING:
@@ -129,8 +130,6 @@ def save_figure(figure: Figure, path: str | Path) -> None:
     UserInputError
         When `path` cannot be written (`atomic.atomic_path`); nothing is changed then.
     """
-    from aecluster.atomic import atomic_path
-
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=DPI)
 
