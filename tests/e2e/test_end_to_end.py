@@ -1,5 +1,6 @@
 """The whole pipeline separates an obviously two-group image set: what a user sees first."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from aecluster.metrics import clustering_accuracy
 from tests.conftest import make_colour_families
 
 ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_PREDICTIONS_SHA256 = "26d096a285df74e606153d94f368c14fca9ff28289442322ab670dd36bc8f576"
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +52,5 @@ def test_homework_script_with_the_shipped_best_labels_the_sample_as_the_readme_s
     labels = np.load(ROOT / "data" / "sample" / "trainY.npy")
     assert clustering_accuracy(read_predictions(tmp_path / "pred.csv"), labels) == pytest.approx(0.8855, abs=5e-5)
     assert "pred.csv: 1187 images labelled 0, 813 labelled 1" in result.stderr
+    # The file itself, byte for byte: a change of the code must not change what it writes.
+    assert hashlib.sha256((tmp_path / "pred.csv").read_bytes()).hexdigest() == SAMPLE_PREDICTIONS_SHA256
