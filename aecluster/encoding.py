@@ -185,10 +185,10 @@ def fit_groups(
     UserInputError
         For a malformed `reduce`, an unknown method, or group counts the method cannot make of N codes.
     """
+    clusterer = make_clusterer(method, n_clusters=n_clusters, random_state=random_state, fine_clusters=fine_clusters,
+                               threshold=threshold)  # checks the method and group counts before the reduction
     reducer = ReducerChain(reduce, random_state=random_state, standardize=standardize)
     reduced = reducer.fit_transform(codes)
-    clusterer = make_clusterer(method, n_clusters=n_clusters, random_state=random_state, fine_clusters=fine_clusters,
-                               threshold=threshold)
     return reducer, clusterer.fit(reduced)
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aecluster.distributed import gather_rows
+from aecluster.errors import UserInputError
 from aecluster.registry import TrainSettings
 
 
@@ -262,8 +263,9 @@ class NTXentLoss(Loss):
         self.temperature = temperature
 
     def forward(self, step: Step) -> torch.Tensor:
-        """`nt_xent` of the first half of the projections against the second (with two views:
-        the first view's against the second's), each gathered from every process.
+        """`nt_xent` of the first half of the projections against the second: the first view's
+        against the second's (`TrainSettings` allows NT-Xent with two views only), each gathered
+        from every process.
 
         Parameters
         ----------
@@ -509,6 +511,11 @@ def build_losses(settings: TrainSettings, student: nn.Module, teacher: nn.Module
     WeightedLosses
         The active losses in a fixed order: reconstruction, NT-Xent, relational, map and
         feature distillation. Building a projector draws from torch's global generator.
+
+    Raises
+    ------
+    UserInputError
+        When no loss is switched on: settings that only distil, without a `teacher`.
     """
     terms: list[tuple[str, float, Loss]] = []
     if settings.reconstruction_weight > 0:
@@ -524,4 +531,7 @@ def build_losses(settings: TrainSettings, student: nn.Module, teacher: nn.Module
         if settings.feature_regression > 0:
             terms.append(("feature_regression", settings.feature_regression,
                           FeatureRegressionLoss(student.code_dim, teacher.code_dim)))
+    if not terms:
+        raise UserInputError("no loss is switched on: `reconstruction_weight` and `contrastive_weight` are 0 and "
+                             "the distillation losses have no teacher; expected a teacher or one of them above 0")
     return WeightedLosses(terms)

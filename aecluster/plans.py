@@ -19,6 +19,7 @@ import numpy as np
 from aecluster.atomic import atomic_path
 from aecluster.distributed import distributed_rank
 from aecluster.encoding import encode_images
+from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model
 from aecluster.patches import fit_seconds
 from aecluster.registry import TrainSettings, get_spec, model_config
@@ -228,12 +229,24 @@ def planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings,
     Raises
     ------
     UserInputError
-        When a recorded plan's settings are missing or invalid (`snapshots.settings_of`), or the
+        When a recorded plan cannot be read as JSON, is not a mapping whose "config" is a mapping
+        or null, or its settings are missing or invalid (`snapshots.settings_of`); or when the
         plan cannot be written.
     """
     plan = run_folder(output) / "stages.json"
     if resuming_teacher and plan.is_file():
-        recorded = json.loads(plan.read_text())
+        expected = ("expected the student's settings and config as the run recorded them (delete it to use "
+                    "the settings given)")
+        try:
+            recorded = json.loads(plan.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise UserInputError(f"{plan}: not readable as JSON ({str(error).splitlines()[0][:160]}); "
+                                 f"{expected}") from None
+        if not isinstance(recorded, dict):
+            raise UserInputError(f"{plan}: a JSON {type(recorded).__name__}, not a mapping; {expected}")
+        if "config" not in recorded or not isinstance(recorded["config"], dict | None):
+            found = f"its config is {recorded['config']!r:.60}" if "config" in recorded else "its config is missing"
+            raise UserInputError(f"{plan}: {found}; {expected}")
         return settings_of(recorded, plan), recorded["config"]
     run_folder(output).mkdir(exist_ok=True)
     if distributed_rank()[0] == 0:

@@ -260,7 +260,8 @@ class TrainSettings:
         The side of each view, in pixels, in 1..32.
     views : int, optional
         Augmented views of each image per step, in 1..16; None: two with the contrastive loss,
-        one without.
+        one without. NT-Xent pairs two views of each image, so with `contrastive_weight` above 0
+        it must be 2 or None.
     noise : float, default=0.0
         The standard deviation of the Gaussian noise added to the encoder's input (denoising),
         in the units of pixels scaled to [-1, 1]; 0 adds none.
@@ -292,7 +293,10 @@ class TrainSettings:
     Raises
     ------
     UserInputError
-        One line naming the first field that is wrong.
+        One line naming the first field that is wrong, or the fields of a combination no
+        training can use: `views` other than 2 with `contrastive_weight` above 0, or every loss
+        off (`reconstruction_weight`, `contrastive_weight`, `distill_weight` and
+        `feature_regression` 0, and `distill_maps` 0 or without `distill_originals`).
     """
 
     epochs: int = 20
@@ -325,6 +329,15 @@ class TrainSettings:
                 kind = "distillation loss" if name == "distill_loss" else name
                 raise UserInputError(f"unknown {kind} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         _check_bounds(self, SETTING_BOUNDS)
+        if self.contrastive_weight > 0 and self.views not in (None, 2):
+            raise UserInputError(f"`views` is {self.views} with `contrastive_weight` {self.contrastive_weight:g}, "
+                                 "expected 2 (NT-Xent pairs two views of each image) or `contrastive_weight` 0")
+        weights = (self.reconstruction_weight, self.contrastive_weight, self.distill_weight, self.feature_regression,
+                   self.distill_maps if self.distill_originals > 0 else 0)
+        if not any(weight > 0 for weight in weights):
+            raise UserInputError("no loss is switched on: `reconstruction_weight`, `contrastive_weight`, "
+                                 "`distill_weight`, `feature_regression` and `distill_maps` (with `distill_originals`) "
+                                 "are all 0, expected at least one above 0")
 
     @classmethod
     def from_values(cls, values: Any, where: str) -> TrainSettings:

@@ -31,12 +31,16 @@ def warmup_cosine(step: int, total: int, warmup_steps: int | None = None) -> flo
     float
         The factor of the peak learning rate: (step + 1) / warm-up steps during the warm-up, then
         0.5 * (1 + cos(pi * t)) with t going from 0 at the warm-up's end to 1 at `total` (and held
-        there after it).
+        there after it). A warm-up that lasts to `total` or beyond leaves no decay: after it the
+        factor stays 1.
     """
     warm = max(1, int(total * 0.1) if warmup_steps is None else warmup_steps)
     if step < warm:
         return (step + 1) / warm
-    return 0.5 * (1 + math.cos(math.pi * min(step - warm, total - warm) / max(1, total - warm)))
+    decay = total - warm
+    if decay <= 0:
+        return 1.0
+    return 0.5 * (1 + math.cos(math.pi * min(step - warm, decay) / decay))
 
 
 def make_optimizer(settings: TrainSettings, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:

@@ -60,7 +60,7 @@ def run_folder(output: str | Path) -> Path:
 
 
 def snapshot_path(folder: Path, step: int) -> Path:
-    """The snapshot file of `step` in run folder `folder`: step_NNNNNNN.pth (sorts by step).
+    """The snapshot file of `step` in run folder `folder`: step_NNNNNNN.pth.
 
     Parameters
     ----------
@@ -72,9 +72,16 @@ def snapshot_path(folder: Path, step: int) -> Path:
     Returns
     -------
     Path
-        `folder` / step_NNNNNNN.pth, the step zero-padded to seven digits.
+        `folder` / step_NNNNNNN.pth, the step zero-padded to seven digits (more from 10,000,000
+        steps on, so snapshots are ordered by the number their name holds, not by the name).
     """
     return folder / f"step_{step:07d}.pth"
+
+
+def _step_number(path: Path) -> int:
+    """The step a step_N.pth file's name holds; -1 for a name that holds no number."""
+    number = path.stem.removeprefix("step_")
+    return int(number) if number.isdigit() else -1
 
 
 def save_snapshot(folder: Path, step: int, payload: dict[str, Any], history: dict[str, Any],
@@ -229,10 +236,10 @@ def keep_weights_only(folder: Path, newest: Path) -> None:
     folder : Path
         The run folder.
     newest : Path
-        The snapshot just written; those whose names sort before it lose their `RESUME_KEYS`.
+        The snapshot just written; those of lower steps lose their `RESUME_KEYS`.
     """
-    for older in sorted(folder.glob("step_*.pth")):
-        if older.name >= newest.name:
+    for older in sorted(folder.glob("step_*.pth"), key=_step_number):
+        if _step_number(older) >= _step_number(newest):
             continue
         payload = torch.load(older, map_location="cpu", weights_only=True, mmap=True)
         if any(key in payload for key in RESUME_KEYS):
@@ -250,9 +257,9 @@ def newest_snapshot(folder: Path) -> Path | None:
     Returns
     -------
     Path or None
-        The step_N.pth file whose name sorts last, or None when there is none.
+        The step_N.pth file of the largest N, or None when there is none.
     """
-    return max(folder.glob("step_*.pth"), default=None)
+    return max(folder.glob("step_*.pth"), key=_step_number, default=None)
 
 
 def read_snapshot(path: str | Path) -> dict[str, Any]:
@@ -279,7 +286,7 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
     payload = read_checkpoint(path)
     if "step" in payload and "history" in payload and "optimizer" not in payload:
         newest = newest_snapshot(Path(path).parent)
-        where = (f"the newest one, {newest}" if newest is not None and newest.name > Path(path).name
+        where = (f"the newest one, {newest}" if newest is not None and _step_number(newest) > _step_number(Path(path))
                  else "the newest step_N.pth of its run folder")
         raise UserInputError(f"{path}: a weights-only snapshot (step {payload['step']}): only a run's newest "
                              f"snapshot keeps the optimizer state that resuming needs; resume from {where}")

@@ -499,8 +499,9 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     Raises
     ------
     UserInputError
-        For a snapshot of another model or of other images, a student-phase snapshot whose
-        teacher checkpoint is missing or of another model, or as `train_stage` does.
+        For a snapshot of another model or of other images, a student-phase snapshot without
+        `output` or whose teacher checkpoint is missing or of another model, or as
+        `train_stage` does.
     TrainingInterrupted
         When a stop signal ends a stage with `output`.
     """
@@ -530,6 +531,9 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
     if output is not None:
         settings, options["config"] = planned(output, teacher_resume is not None, settings, options.get("config"))
     path = teacher_path(output) if output is not None else None
+    if snapshot is not None and teacher_resume is None and path is None:
+        raise UserInputError(f"{snapshot.source}: the student phase needs its teacher, kept beside the run's `output` "
+                             "(OUT_run/teacher.pth); `output` is None, expected the checkpoint that run was writing")
     if snapshot is not None and teacher_resume is None and not path.is_file():
         raise UserInputError(f"{snapshot.source}: the student phase needs its teacher {path}, which is missing")
     student_resume = snapshot if teacher_resume is None else None

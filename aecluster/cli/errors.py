@@ -94,11 +94,11 @@ def missing_module_message(error: ModuleNotFoundError) -> str:
     str
         "this command needs the Python package ..., which is not installed; install it with: ...",
         with the `INSTALL_HINTS` command for that package, else "pip install -e SOURCE": SOURCE is
-        the folder two levels above this file (the `aecluster` package folder) when it holds a
-        setup.py, else "aecluster".
+        the folder above the `aecluster` package (the repository root of a source checkout) when
+        it holds a setup.py, else "aecluster".
     """
     name = (error.name or "?").split(".")[0]
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     source = str(checkout) if (checkout / "setup.py").is_file() else "aecluster"
     hint = INSTALL_HINTS.get(name, f"pip install -e {source} (aecluster and its dependencies)")
     return f"this command needs the Python package {name!r}, which is not installed; install it with: {hint}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from aecluster.clustering._base import (
     METHODS,
+    STATE_DEFAULTS,
     GroupsEstimator,
     check_group_counts,
     degenerate_warning,
@@ -87,5 +88,6 @@ def clusterer_from_state(state: dict[str, Any]) -> GroupsEstimator:
     UserInputError
         An unknown method or impossible group counts.
     """
-    check_group_counts(state["method"], state.get("n_clusters", 2), state.get("fine_clusters", 2))
+    check_group_counts(state["method"], state.get("n_clusters", STATE_DEFAULTS["n_clusters"]),
+                       state.get("fine_clusters", STATE_DEFAULTS["fine_clusters"]))
     return ESTIMATORS[state["method"]].from_state(state)

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from aecluster.checkpoint import make_payload
-from aecluster.cli.errors import path_refused
+from aecluster.cli.errors import missing_module_message, path_refused
 from aecluster.models import build_model
 from aecluster.registry import model_config
 from tests.conftest import folder_state
@@ -132,3 +132,10 @@ def test_a_path_this_user_may_not_use_is_one_line_and_writes_nothing(refused, in
 def test_other_system_errors_are_left_to_their_traceback():
     assert path_refused(FileExistsError(17, "File exists", "x")) is None
     assert path_refused(PermissionError(1, "Operation not permitted", "x")).startswith("x: operation not permitted:")
+
+
+def test_missing_dependency_hint_installs_the_checkout_that_holds_setup_py():
+    message = missing_module_message(ModuleNotFoundError("No module named 'torch'", name="torch.nn"))
+    assert (ROOT / "setup.py").is_file()
+    assert message == (f"this command needs the Python package 'torch', which is not installed; install it with: "
+                       f"pip install -e {ROOT} (aecluster and its dependencies)")

@@ -167,3 +167,16 @@ def test_feature_regression_fits_the_teachers_codes_through_its_head_and_trains_
         optimizer.step()
         values.append(loss.item())
     assert values[0] > 0.5 and values[-1] < 0.25 * values[0]
+
+
+def test_build_losses_refuses_settings_that_only_distil_without_a_teacher():
+    from aecluster.errors import UserInputError
+
+    student = torch.nn.Module()
+    student.code_dim = 8
+    settings = TrainSettings(reconstruction_weight=0.0, distill_weight=1.0, feature_regression=1.0)
+    with pytest.raises(UserInputError) as error:
+        build_losses(settings, student)
+    assert str(error.value) == ("no loss is switched on: `reconstruction_weight` and `contrastive_weight` are 0 and "
+                                "the distillation losses have no teacher; expected a teacher or one of them above 0")
+    assert build_losses(settings, student, FixedTeacher()).names == ["similarity_distillation", "feature_regression"]

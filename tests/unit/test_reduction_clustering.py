@@ -93,3 +93,16 @@ def test_umap_compiled_code_is_cached_in_the_user_cache(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(60, 2)"
     assert any((tmp_path / "aecluster" / "numba").rglob("*.nbi"))
+
+
+def test_a_saved_overcluster_without_fine_clusters_is_missing_a_value_not_two_fine_groups():
+    from aecluster.clustering import OverclusterGroups, clusterer_from_state
+
+    codes, _ = blobs()
+    state = OverclusterGroups(n_clusters=3, fine_clusters=6).fit(codes).get_state()
+    assert state["fine_clusters"] == 6
+    del state["fine_clusters"]
+    # A missing value is a KeyError (as clusterer_from_state documents); the check of the group
+    # counts reads the saved layout's default of 20 fine groups, which three groups fit.
+    with pytest.raises(KeyError, match="fine_clusters"):
+        clusterer_from_state(state)

@@ -204,3 +204,39 @@ def test_architecture_settings_outside_their_bounds_build_nothing(key, value):
     name = "resnet18_teacher" if key == "blocks" else "best" if key == "centres" else "improved"
     with pytest.raises(UserInputError, match=f"^model '{name}': {key} is "):
         build_model(name, {key: value})
+
+
+@pytest.mark.parametrize("views", [1, 3, 4])
+def test_contrastive_training_refuses_views_other_than_two_naming_the_file(tmp_path, views):
+    config = tmp_path / "odd.yaml"
+    config.write_text(f"architecture:\n  builder: conv\ntraining:\n  contrastive_weight: 1.0\n  views: {views}\n")
+    with pytest.raises(UserInputError) as error:
+        load_config(config)
+    assert str(error.value) == (f"{config}: training: `views` is {views} with `contrastive_weight` 1, expected 2 "
+                                "(NT-Xent pairs two views of each image) or `contrastive_weight` 0")
+
+
+def test_views_other_than_two_are_accepted_without_the_contrastive_loss():
+    assert TrainSettings(views=3).views == 3
+    assert TrainSettings(views=2, contrastive_weight=1.0).views == 2
+    assert TrainSettings(contrastive_weight=1.0).views is None
+
+
+@pytest.mark.parametrize("values", [
+    {"reconstruction_weight": 0.0},
+    {"reconstruction_weight": 0.0, "distill_maps": 5.0},  # map distillation without originals matches nothing
+])
+def test_settings_without_any_loss_are_refused_naming_the_weights(values):
+    with pytest.raises(UserInputError) as error:
+        TrainSettings.from_values(values, "run.yaml: training")
+    assert str(error.value) == (
+        "run.yaml: training: no loss is switched on: `reconstruction_weight`, `contrastive_weight`, `distill_weight`, "
+        "`feature_regression` and `distill_maps` (with `distill_originals`) are all 0, expected at least one above 0")
+
+
+@pytest.mark.parametrize("values", [{"reconstruction_weight": 0.0, "contrastive_weight": 0.5},
+                                    {"reconstruction_weight": 0.0, "distill_weight": 1.0},
+                                    {"reconstruction_weight": 0.0, "feature_regression": 1.0},
+                                    {"reconstruction_weight": 0.0, "distill_maps": 1.0, "distill_originals": 8}])
+def test_settings_with_one_loss_switched_on_are_accepted(values):
+    assert TrainSettings(**values).reconstruction_weight == 0.0

@@ -155,3 +155,24 @@ def test_every_field_of_a_snapshot_spoiled_is_refused_in_one_line(snapshot, tmp_
     code, err = run_main(["train", "--model", "improved", snapshot.parents[1] / "x.npy", tmp_path / "out.pth",
                           "--resume", bad, "--quiet"], capsys)
     assert_refused(code, err, f"{bad}: ", tmp_path, before)
+
+
+def test_snapshots_past_ten_million_steps_are_ordered_by_their_step(snapshot, tmp_path):
+    import shutil
+
+    from aecluster.snapshots import keep_weights_only
+
+    folder = tmp_path / "m_run"
+    folder.mkdir()
+    older, newer = folder / "step_9999999.pth", folder / "step_10000000.pth"
+    for name in (older, newer):
+        shutil.copyfile(snapshot, name)
+    assert newest_snapshot(folder) == newer
+    keep_weights_only(folder, newer)
+    kept = {path: torch.load(path, map_location="cpu", weights_only=True) for path in (older, newer)}
+    assert {"optimizer", "scheduler"} <= set(kept[newer]) and not {"optimizer", "scheduler"} & set(kept[older])
+    with pytest.raises(UserInputError) as error:
+        read_snapshot(older)
+    assert str(error.value) == (f"{older}: a weights-only snapshot (step {kept[older]['step']}): only a run's newest "
+                                f"snapshot keeps the optimizer state that resuming needs; resume from the newest one, "
+                                f"{newer}")

@@ -272,3 +272,23 @@ def test_the_estimator_trains_through_train_model_and_chooses_the_recipe_train_w
     assert {key: estimator.trained_recipe_[key] for key in written} == written
     assert {key: estimator.resolved_recipe()[key] for key in ("reduce", "method")} == {
         key: written[key] for key in ("reduce", "method")}
+
+
+def test_resuming_the_student_phase_without_output_names_the_missing_teacher(tmp_path, two_groups, quick_teacher,
+                                                                            steps):
+    from aecluster.errors import UserInputError
+    from aecluster.registry import TrainSettings
+    from aecluster.snapshots import TrainingInterrupted
+    from aecluster.stages import run_stages
+
+    settings = TrainSettings.for_model("best_cnn", epochs=1, batch_size=32)
+    steps.count, steps.stop_at = 0, 5  # the teacher's 4 steps, then the student stops at its first
+    with pytest.raises(TrainingInterrupted) as stopped:
+        run_stages("best_cnn", two_groups[0], tmp_path / "a.pth", settings, progress=False)
+    snapshot = stopped.value.snapshot
+    assert read_checkpoint(snapshot)["model"] == "best_cnn"
+    steps.stop_at = None
+    with pytest.raises(UserInputError) as error:
+        run_stages("best_cnn", two_groups[0], None, settings, resume=snapshot, progress=False)
+    assert str(error.value) == (f"{snapshot}: the student phase needs its teacher, kept beside the run's `output` "
+                                "(OUT_run/teacher.pth); `output` is None, expected the checkpoint that run was writing")
