@@ -78,8 +78,19 @@ def snapshot_path(folder: Path, step: int) -> Path:
     return folder / f"step_{step:07d}.pth"
 
 
-def _step_number(path: Path) -> int:
-    """The step a step_N.pth file's name holds; -1 for a name that holds no number."""
+def step_number(path: Path) -> int:
+    """The step a step_N.pth file's name holds, so that snapshots sort by step past seven digits.
+
+    Parameters
+    ----------
+    path : Path
+        A snapshot file, step_N.pth.
+
+    Returns
+    -------
+    int
+        N; -1 for a name that holds no number.
+    """
     number = path.stem.removeprefix("step_")
     return int(number) if number.isdigit() else -1
 
@@ -238,8 +249,8 @@ def keep_weights_only(folder: Path, newest: Path) -> None:
     newest : Path
         The snapshot just written; those of lower steps lose their `RESUME_KEYS`.
     """
-    for older in sorted(folder.glob("step_*.pth"), key=_step_number):
-        if _step_number(older) >= _step_number(newest):
+    for older in sorted(folder.glob("step_*.pth"), key=step_number):
+        if step_number(older) >= step_number(newest):
             continue
         payload = torch.load(older, map_location="cpu", weights_only=True, mmap=True)
         if any(key in payload for key in RESUME_KEYS):
@@ -259,7 +270,7 @@ def newest_snapshot(folder: Path) -> Path | None:
     Path or None
         The step_N.pth file of the largest N, or None when there is none.
     """
-    return max(folder.glob("step_*.pth"), key=_step_number, default=None)
+    return max(folder.glob("step_*.pth"), key=step_number, default=None)
 
 
 def read_snapshot(path: str | Path) -> dict[str, Any]:
@@ -286,7 +297,7 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
     payload = read_checkpoint(path)
     if "step" in payload and "history" in payload and "optimizer" not in payload:
         newest = newest_snapshot(Path(path).parent)
-        where = (f"the newest one, {newest}" if newest is not None and _step_number(newest) > _step_number(Path(path))
+        where = (f"the newest one, {newest}" if newest is not None and step_number(newest) > step_number(Path(path))
                  else "the newest step_N.pth of its run folder")
         raise UserInputError(f"{path}: a weights-only snapshot (step {payload['step']}): only a run's newest "
                              f"snapshot keeps the optimizer state that resuming needs; resume from {where}")

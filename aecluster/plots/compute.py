@@ -291,7 +291,7 @@ def find_snapshots(run_dir: str | Path) -> list[Path]:
     Returns
     -------
     list of Path
-        The snapshot files, sorted by name, which is step order (steps are zero-padded).
+        The snapshot files, in the order of the steps their names hold.
 
     Raises
     ------
@@ -300,7 +300,7 @@ def find_snapshots(run_dir: str | Path) -> list[Path]:
         .pth file), or holds no step_*.pth file.
     """
     from aecluster.data import describe_file
-    from aecluster.snapshots import run_folder
+    from aecluster.snapshots import run_folder, step_number
 
     run_dir = Path(run_dir)
     if not run_dir.exists():
@@ -309,7 +309,7 @@ def find_snapshots(run_dir: str | Path) -> list[Path]:
         hint = f"; the run folder of {run_dir} is {run_folder(run_dir)}/" if run_dir.suffix == ".pth" else ""
         raise UserInputError(f"{run_dir}: found {describe_file(run_dir)}, expected a training run folder "
                              f"OUT_run/ holding step_*.pth snapshots{hint}")
-    snapshots = sorted(run_dir.glob("step_*.pth"))
+    snapshots = sorted(run_dir.glob("step_*.pth"), key=step_number)
     if not snapshots:
         raise UserInputError(f"{run_dir}: no step_*.pth snapshots (expected a training run folder OUT_run/)")
     return snapshots
