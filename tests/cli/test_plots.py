@@ -14,9 +14,7 @@ from aecluster.checkpoint import load_model, read_checkpoint, save_checkpoint
 from aecluster.cli import main as cli_main
 from aecluster.cli import plots as plots_cli
 from aecluster.csvio import write_predictions
-from aecluster.metrics import clustering_accuracy
-from aecluster.plots import compute, draw
-from aecluster.reduction import REDUCER_NAMES, parse_chain
+from aecluster.plots import compute
 from aecluster.snapshots import run_folder
 from tests.conftest import three_families
 
@@ -74,20 +72,6 @@ def test_many_reconstructions_wrap_after_ten_columns_and_too_many_are_refused(tm
     assert "expected at most 60 indices" in capsys.readouterr().err and not (tmp_path / "r.png").exists()
 
 
-def test_reconstruction_mse_is_batch_size_independent(image_files, trained_checkpoint):
-    import torch
-
-    from aecluster.data import to_tensor
-
-    model, _ = load_model(trained_checkpoint)
-    images = np.load(image_files[0], mmap_mode="r")
-    with torch.inference_mode():
-        inputs = to_tensor(np.asarray(images))
-        expected = float(((model.reconstruct(inputs) - inputs) ** 2).mean())
-    for batch_size in (7, 64, 512):
-        assert compute.reconstruction_mse(model, images, batch_size, "cpu") == pytest.approx(expected, rel=1e-4)
-
-
 @pytest.mark.parametrize("reduce, xlabel", [
     (None, "component 1: PCA (arbitrary units)"),
     ("pca:3", "component 1: PCA of the 3-D pca:3 codes (arbitrary units)"),
@@ -109,23 +93,6 @@ def test_embedding_panels_side_by_side(tmp_path, image_files, trained_checkpoint
         assert sum(len(collection.get_offsets()) for collection in axis.collections) == 64
 
 
-def test_embedding_accuracy_matches_estimator(image_files, trained_checkpoint, two_groups):
-    from aecluster.api import AEClusterer
-    from aecluster.metrics import clustering_accuracy
-
-    images, labels = two_groups
-    panels = compute.embed_checkpoints(images, labels, [trained_checkpoint])
-    expected = clustering_accuracy(AEClusterer.from_checkpoint(trained_checkpoint).fit(images).labels_, labels)
-    assert panels[0].accuracy == expected and panels[0].coords.shape == (64, 2)
-
-
-@pytest.mark.parametrize("name", REDUCER_NAMES)
-def test_every_reducer_chain_has_an_axis_title(name):
-    links = parse_chain(f"pca:4,{name}" if name == "l2" else f"{name}:2")
-    assert compute.chain_title(links) == {"pca": "PCA", "wpca": "whitened PCA", "kpca": "kernel PCA", "tsne": "t-SNE",
-                                          "umap": "UMAP", "l2": "unit-length PCA"}[name]
-
-
 def test_embedding_of_three_groups_has_three_colours(tmp_path, trained_checkpoint):
     images, labels = three_families()
     np.save(tmp_path / "X.npy", images)
@@ -138,13 +105,6 @@ def test_embedding_of_three_groups_has_three_colours(tmp_path, trained_checkpoin
     assert len(colours) == 3
     accuracy = float(axis.get_title().rsplit(" ", 1)[1].rstrip("%")) / 100
     assert accuracy >= 0.95  # three groups, not two: two groups would score at most 2/3
-
-
-@pytest.mark.parametrize("count", [1, 2, 3, 8, 9, 12, 30])
-def test_series_styles_stay_distinct_beyond_the_palette(count):
-    pairs = {(str(colour), marker) for colour, marker in draw.styles(count)}
-    colours = {str(colour) for colour, _ in draw.styles(count)}
-    assert len(pairs) == len(colours) == count
 
 
 def test_checkpoints_curve(tmp_path, image_files, trained_checkpoint):
@@ -208,57 +168,6 @@ def test_label_names_name_the_legend_ticks_and_matching(tmp_path, image_files, t
     matrix = figure.axes[0]
     assert [tick.get_text() for tick in matrix.get_yticklabels()] == ["not landscape (0)", "landscape (1)"]
     assert "group 1→not landscape (0), group 0→landscape (1)" in matrix.get_title()
-
-
-def test_a_two_by_two_title_never_splits_a_count_from_its_noun():
-    figure = draw.confusion_figure(np.array([0, 1, 1, 0] * 125), np.array([0, 1, 0, 0] * 125),
-                                   "Confusion matrix of best_val_predictions.csv", ["not landscape", "landscape"])
-    lines = figure.axes[0].get_title().splitlines()
-    for phrase in ("N=500", "2 groups", "2 labels", "accuracy 75.0%", "group 0→not landscape (0)",
-                   "group 1→landscape (1)"):
-        assert any(phrase in line for line in lines), (phrase, lines)
-    assert max(map(len, lines)) <= figure.get_figwidth() * 9
-
-
-def test_confusion_of_four_groups_against_three_labels():
-    truth = np.repeat([0, 1, 2], 10)
-    predicted = np.repeat([2, 0, 1], 10)  # group 2 is label 0, group 0 label 1, group 1 label 2
-    predicted[:4] = 3  # a fourth group, left unmatched
-    predicted[10:12] = 1  # two label-1 images in label 2's group
-    table = compute.confusion_counts(predicted, truth)
-    assert table.labels == [0, 1, 2] and table.groups == [2, 0, 1, 3] and table.matched == 3
-    np.testing.assert_array_equal(table.counts, [[6, 0, 0, 4], [0, 8, 2, 0], [0, 0, 10, 0]])
-    assert table.matching == {2: 0, 0: 1, 1: 2}
-    assert table.accuracy == clustering_accuracy(predicted, truth) == 24 / 30
-    figure = draw.confusion_figure(predicted, truth)
-    matrix = figure.axes[0]
-    assert [tick.get_text() for tick in matrix.get_xticklabels()] == [
-        "group 2\n→ label 0", "group 0\n→ label 1", "group 1\n→ label 2", "group 3\n(unmatched)"]
-    assert len(matrix.texts) == 12 and "accuracy 80.0%" in matrix.get_title()
-
-
-def test_confusion_of_two_groups_against_three_labels():
-    truth = np.repeat([0, 1, 2], 10)
-    predicted = np.repeat([1, 0, 0], 10)
-    table = compute.confusion_counts(predicted, truth)
-    assert table.counts.shape == (3, 2) and table.matched == 2 and table.labels[2] not in table.matching.values()
-    assert table.accuracy == clustering_accuracy(predicted, truth) == 20 / 30
-
-
-LONG_TITLE = "clustering of the holiday photos from the shared folder " * 3
-
-
-@pytest.mark.parametrize("figure_of", [
-    lambda: draw.reconstructions_figure(np.zeros((3, 32, 32, 3)), np.zeros((3, 32, 32, 3)), [0, 1, 2],
-                                         np.zeros(3), LONG_TITLE),
-    lambda: draw.confusion_figure(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), LONG_TITLE),
-], ids=["suptitle", "axis title"])
-def test_long_titles_are_wrapped_to_the_figure_width(figure_of):
-    figure = figure_of()
-    title = figure.get_suptitle() or figure.axes[0].get_title()
-    lines = title.splitlines()
-    assert len(lines) >= 3 and max(map(len, lines)) <= figure.get_figwidth() * 9
-    assert " ".join(" ".join(lines).split()).startswith(" ".join(LONG_TITLE.split()))
 
 
 def write_results(path: Path, points: list[dict]) -> Path:

@@ -4,9 +4,14 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aecluster.csvio import read_pairs, read_predictions, write_columns, write_predictions
 from aecluster.errors import UserInputError, WrongFileError
+
+# Property-based tests (hypothesis): few examples, no deadline (the machine may be loaded).
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def refusal(path, error=UserInputError) -> str:
@@ -187,3 +192,35 @@ def test_pairs_header_is_checked(tmp_path):
     with pytest.raises(UserInputError) as error:
         read_pairs(path, 10)
     assert str(error.value) == f"{path}: header is 'id,label', expected 'id,image1_index,image2_index'"
+
+
+@FAST
+@given(labels=st.lists(st.integers(0, 1), min_size=1, max_size=200))
+def test_any_binary_predictions_round_trip(tmp_path, labels):
+    path = tmp_path / "pred.csv"
+    write_predictions(path, np.array(labels))
+    np.testing.assert_array_equal(read_predictions(path), labels)
+
+
+@FAST
+@given(rows=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), min_size=1, max_size=50))
+def test_pairs_round_trip(tmp_path, rows):
+    path = tmp_path / "pairs.csv"
+    ids = np.arange(len(rows))
+    write_columns(path, ("id", "image1_index", "image2_index"),
+                  [ids, [r[0] for r in rows], [r[1] for r in rows]])
+    values = read_pairs(path, 10)
+    np.testing.assert_array_equal(values[:, 1:], np.array(rows))
+
+
+@FAST
+@given(text=st.text(max_size=200))
+def test_pairs_reader_never_crashes_on_garbage(tmp_path, text):
+    path = tmp_path / "garbage.csv"
+    path.write_text(text)
+    try:
+        values = read_pairs(path, 10)
+    except UserInputError:
+        return
+    assert values.shape[1] == 3 and ((values[:, 1:] >= 0) & (values[:, 1:] < 10)).all()
+

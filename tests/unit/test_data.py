@@ -1,5 +1,8 @@
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays, scalar_dtypes
 from PIL import Image
 
 from aecluster.data import (
@@ -12,6 +15,9 @@ from aecluster.data import (
     validate_images,
 )
 from aecluster.errors import UserInputError
+
+# Property-based tests (hypothesis): few examples, no deadline (the machine may be loaded).
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def test_npy_is_memory_mapped(image_files):
@@ -164,3 +170,35 @@ def test_a_nested_bar_is_drawn_on_a_terminal_only(capsys, monkeypatch):
         monkeypatch.setattr(sys.stderr, "isatty", lambda terminal=terminal: terminal)
         compute_in_batches(torch.nn.Identity(), images, "cpu", batch_size=2, progress=True, desc="inner", leave=leave)
         assert ("inner" in capsys.readouterr().err) == drawn, (leave, terminal)
+
+
+@FAST
+@given(array=arrays(scalar_dtypes(), array_shapes(min_dims=1, max_dims=4, max_side=6)))
+def test_loader_accepts_only_valid_image_arrays(tmp_path, array):
+    path = tmp_path / "x.npy"
+    np.save(path, array)
+    try:
+        images = load_images(path)
+    except UserInputError as error:
+        assert str(path) in str(error) and "expected" in str(error)
+        return
+    assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3) and len(images) >= 1
+
+
+@FAST
+@given(data=st.binary(max_size=300))
+def test_loader_rejects_random_bytes(tmp_path, data):
+    path = tmp_path / "x.npy"
+    path.write_bytes(data)
+    with pytest.raises(UserInputError):
+        load_images(path)
+
+
+@FAST
+@given(count=st.integers(1, 5), flat=st.booleans())
+def test_loader_accepts_valid_arrays(tmp_path, count, flat):
+    images = np.random.default_rng(count).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+    path = tmp_path / "x.npy"
+    np.save(path, images.reshape(count, -1) if flat else images)
+    np.testing.assert_array_equal(load_images(path), images)
+

@@ -1,15 +1,11 @@
+"""aecluster/reduction.py: the reducer chain (parsing, fitting, transforming, saving) of codes."""
+
 import numpy as np
 import pytest
 
-from aecluster.clustering import KMeansGroups, ThresholdGroups, degenerate_warning, make_clusterer, order_by_colour
 from aecluster.errors import UserInputError
 from aecluster.reduction import ReducerChain, parse_chain
-
-
-def blobs(count=60, dim=8, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = np.arange(count) % 2
-    return rng.normal(0, 0.3, (count, dim)) + labels[:, None] * 3.0, labels
+from tests.conftest import blobs
 
 
 def test_parse_chain():
@@ -45,38 +41,6 @@ def test_chain_fits_on_sample_and_transforms_all():
     chain = ReducerChain("pca:2", max_fit_samples=50)
     assert chain.fit_transform(codes).shape == (200, 2)
     assert chain.scaler_.n_samples_seen_ == 50
-
-
-@pytest.mark.parametrize("method", ["kmeans", "threshold"])
-def test_both_methods_separate_blobs(method):
-    codes, labels = blobs()
-    groups = make_clusterer(method).fit(codes).labels_
-    assert set(groups) == {0, 1}
-    assert (groups == labels).all() or (groups == 1 - labels).all()
-
-
-def test_threshold_moves_the_split():
-    codes, _ = blobs()
-    loose = ThresholdGroups(threshold=-1.1).fit(codes).labels_
-    assert loose.sum() == len(codes)
-
-
-def test_unknown_method_and_too_few():
-    with pytest.raises(UserInputError, match="unknown method"):
-        make_clusterer("dbscan")
-    with pytest.raises(UserInputError, match="at least 2 images"):
-        KMeansGroups().fit(np.zeros((1, 2)))
-
-
-def test_order_by_colour(two_groups):
-    images, labels = two_groups
-    assert (order_by_colour(1 - labels, images, 2)[1 - labels] == labels).all()
-    assert (order_by_colour(labels, images, 2)[labels] == labels).all()
-
-
-def test_degenerate_warning():
-    assert degenerate_warning(np.array([0] * 99 + [1])) is not None
-    assert degenerate_warning(np.array([0, 1] * 50)) is None
 
 
 @pytest.mark.slow
