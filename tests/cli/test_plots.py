@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,9 +15,8 @@ from aecluster.checkpoint import load_model, read_checkpoint, save_checkpoint
 from aecluster.cli import main as cli_main
 from aecluster.cli import plots as plots_cli
 from aecluster.csvio import write_predictions
-from aecluster.plots import compute
 from aecluster.snapshots import run_folder
-from tests.conftest import three_families
+from tests.conftest import dark_and_light, three_families
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -25,6 +25,17 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def assert_png(path: Path) -> None:
     data = path.read_bytes()
     assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+
+
+def shown_accuracy(title: str) -> float:
+    """The one percentage a title shows, as a fraction."""
+    (percent,) = re.findall(r"(\d+(?:\.\d+)?)\s*%", title)
+    return float(percent) / 100
+
+
+def matched_in(title: str, group: int, label: str) -> bool:
+    """Whether a title pairs `group` with `label` ("group 0 → label 1", spaces optional)."""
+    return re.search(rf"group\s*{group}\s*→\s*{re.escape(label)}", title) is not None
 
 
 def legend_texts(axis) -> list[str]:
@@ -46,7 +57,10 @@ def test_reconstructions_default_indices(tmp_path, image_files, trained_checkpoi
     assert_png(out)
     axes = figure.axes
     assert len(axes) == 12
-    assert [axis.get_title() for axis in axes[:6]] == [f"image {i}" for i in (1, 2, 3, 6, 7, 9)]
+    images = np.load(image_files[0])
+    for axis, index in zip(axes[:6], (1, 2, 3, 6, 7, 9), strict=True):  # each column shows and names its image
+        assert re.findall(r"\d+", axis.get_title()) == [str(index)]
+        np.testing.assert_array_equal(np.asarray(axis.get_images()[0].get_array()), images[index])
     assert "original" in axes[0].get_ylabel() and "reconstruction" in axes[6].get_ylabel()
     assert all(axis.get_xlabel().startswith("MSE ") for axis in axes[6:])
     assert "improved" in figure.get_suptitle()
@@ -55,9 +69,9 @@ def test_reconstructions_default_indices(tmp_path, image_files, trained_checkpoi
 def test_reconstructions_custom_indices_and_pixels(tmp_path, image_files, trained_checkpoint, two_groups):
     figure = plots_cli.draw(["reconstructions", str(image_files[0]), str(trained_checkpoint),
                          str(tmp_path / "rec.png"), "--indices", "0,63", "--quiet"])
-    assert len(figure.axes) == 4 and figure.axes[1].get_title() == "image 63"
-    shown = figure.axes[0].get_images()[0].get_array()
-    assert np.array_equal(np.asarray(shown), two_groups[0][0])
+    assert len(figure.axes) == 4 and re.findall(r"\d+", figure.axes[1].get_title()) == ["63"]
+    for axis, index in zip(figure.axes[:2], (0, 63), strict=True):
+        assert np.array_equal(np.asarray(axis.get_images()[0].get_array()), two_groups[0][index])
 
 
 def test_many_reconstructions_wrap_after_ten_columns_and_too_many_are_refused(tmp_path, image_files,
@@ -66,18 +80,18 @@ def test_many_reconstructions_wrap_after_ten_columns_and_too_many_are_refused(tm
                              str(tmp_path / "rec.png"), "--indices", ",".join(map(str, range(12))), "--quiet"])
     shown = [axis for axis in figure.axes if axis.axison]
     assert len(figure.axes) == 40 and len(shown) == 24
-    assert figure.axes[20].get_title() == "image 10" and "original" in figure.axes[20].get_ylabel()
+    assert re.findall(r"\d+", figure.axes[20].get_title()) == ["10"] and "original" in figure.axes[20].get_ylabel()
     assert cli_main(["plots", "reconstructions", str(image_files[0]), str(trained_checkpoint), str(tmp_path / "r.png"),
                            "--indices", ",".join(map(str, range(61)))]) == 2
     assert "expected at most 60 indices" in capsys.readouterr().err and not (tmp_path / "r.png").exists()
 
 
 @pytest.mark.parametrize("reduce, xlabel", [
-    (None, "component 1: PCA (arbitrary units)"),
-    ("pca:3", "component 1: PCA of the 3-D pca:3 codes (arbitrary units)"),
-    ("pca:1", "component 1: pca:1 codes (arbitrary units)"),
-    ("wpca:2", "component 1: whitened PCA (arbitrary units)"),
-])
+    (None, ["PCA"]),  # the checkpoint's pca:2
+    ("pca:3", ["PCA", "3-D", "pca:3"]),  # brought to 2-D by a PCA of the 3-D codes
+    ("pca:1", ["pca:1"]),
+    ("wpca:2", ["whitened PCA"]),
+], ids=["recipe", "pca:3", "pca:1", "wpca:2"])
 def test_embedding_panels_side_by_side(tmp_path, image_files, trained_checkpoint, reduce, xlabel):
     out = tmp_path / "emb.png"
     extra = ["--reduce", reduce] if reduce else []
@@ -85,10 +99,10 @@ def test_embedding_panels_side_by_side(tmp_path, image_files, trained_checkpoint
                          str(trained_checkpoint), str(out), "--quiet", *extra])
     assert_png(out)
     assert len(figure.axes) == 2
-    for axis in figure.axes:
-        assert axis.get_title().startswith("improved (model.pth)")
-        assert "clustering accuracy" in axis.get_title() and "%" in axis.get_title()
-        assert axis.get_xlabel() == xlabel and axis.get_ylabel()
+    for axis in figure.axes:  # each panel names its model, its file and an accuracy in percent
+        assert "improved" in axis.get_title() and "model.pth" in axis.get_title()
+        assert 0 <= shown_accuracy(axis.get_title()) <= 1
+        assert all(words in axis.get_xlabel() for words in xlabel) and axis.get_ylabel()
         assert legend_texts(axis) == ["label 0: 32", "label 1: 32"]  # no names given: no meaning assumed
         assert sum(len(collection.get_offsets()) for collection in axis.collections) == 64
 
@@ -103,16 +117,23 @@ def test_embedding_of_three_groups_has_three_colours(tmp_path, trained_checkpoin
     assert legend_texts(axis) == ["label 0: 30", "label 1: 30", "label 2: 30"]
     colours = {tuple(collection.get_facecolor()[0]) for collection in axis.collections}
     assert len(colours) == 3
-    accuracy = float(axis.get_title().rsplit(" ", 1)[1].rstrip("%")) / 100
-    assert accuracy >= 0.95  # three groups, not two: two groups would score at most 2/3
+    assert shown_accuracy(axis.get_title()) >= 0.95  # three groups, not two: two groups would score at most 2/3
 
 
 def test_checkpoints_curve(tmp_path, image_files, trained_checkpoint):
+    """Each snapshot's MSE on the training images, computed here with torch alone, and its accuracy on
+    dark and light validation images, whose best matching to their labels scores 7/8 for any encoder."""
+    import torch
+
     run = run_folder(trained_checkpoint)
     snapshots = sorted(run.glob("step_*.pth"))
     out = tmp_path / "ck.png"
-    images, labels = map(str, image_files)
-    figure = plots_cli.draw(["checkpoints", str(run), images, images, labels, str(out), "--quiet"])
+    images = str(image_files[0])
+    val_images, val_labels, accuracy = dark_and_light()
+    np.save(tmp_path / "valX.npy", val_images)
+    np.save(tmp_path / "valY.npy", val_labels)
+    figure = plots_cli.draw(["checkpoints", str(run), images, str(tmp_path / "valX.npy"),
+                             str(tmp_path / "valY.npy"), str(out), "--quiet"])
     assert_png(out)
     left, right = figure.axes
     assert "MSE" in left.get_ylabel() and "[-1, 1]" in left.get_ylabel()
@@ -123,11 +144,11 @@ def test_checkpoints_curve(tmp_path, image_files, trained_checkpoint):
     mse_line, acc_line = left.get_lines()[0], right.get_lines()[0]
     assert list(mse_line.get_xdata()) == sorted(epochs)
     model, _ = load_model(snapshots[-1])
-    assert mse_line.get_ydata()[-1] == pytest.approx(compute.reconstruction_mse(model, np.load(images)), rel=1e-4)
-    from aecluster.encoding import validation_scorer
-
-    recipe = read_checkpoint(snapshots[-1])["recipe"]
-    assert acc_line.get_ydata()[-1] == validation_scorer(np.load(images), np.load(labels), recipe)(model)
+    with torch.no_grad():  # pixels scaled to [-1, 1], channels first, as the models see them
+        inputs = torch.from_numpy(np.load(images)).permute(0, 3, 1, 2).double() / 127.5 - 1
+        expected = float(((model.double().eval().reconstruct(inputs) - inputs) ** 2).mean())
+    assert mse_line.get_ydata()[-1] == pytest.approx(expected, rel=1e-4)
+    assert list(acc_line.get_ydata()) == [accuracy] * len(snapshots)
 
 
 def test_checkpoints_curve_leaves_no_cursor_codes_in_a_log(tmp_path, image_files, trained_checkpoint, capsys):
@@ -150,8 +171,8 @@ def test_confusion_counts_rates_and_matching(tmp_path, image_files):
     assert len(figure.axes) == 2 and "row rate" in figure.axes[1].get_ylabel()
     assert [text.get_text() for text in matrix.texts] == [
         "30\n93.8% of row", "2\n6.2% of row", "1\n3.1% of row", "31\n96.9% of row"]
-    title = matrix.get_title()
-    assert "best one-to-one matching" in title and "group 0→label 1" in title
+    title = matrix.get_title()  # the accuracy (61 of 64 after matching) and the matching itself
+    assert f"{61 / 64:.1%}" in title and matched_in(title, 0, "label 1") and matched_in(title, 1, "label 0")
     assert "true label" in matrix.get_ylabel() and "predicted group" in matrix.get_xlabel()
 
 
@@ -167,7 +188,7 @@ def test_label_names_name_the_legend_ticks_and_matching(tmp_path, image_files, t
                              f"--{names[0]}", names[1]])
     matrix = figure.axes[0]
     assert [tick.get_text() for tick in matrix.get_yticklabels()] == ["not landscape (0)", "landscape (1)"]
-    assert "group 1→not landscape (0), group 0→landscape (1)" in matrix.get_title()
+    assert matched_in(matrix.get_title(), 1, "not landscape (0)") and matched_in(matrix.get_title(), 0, "landscape (1)")
 
 
 def write_results(path: Path, points: list[dict]) -> Path:
