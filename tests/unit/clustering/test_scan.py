@@ -1,8 +1,13 @@
 """aecluster/clustering/scan.py: SCAN's clustering head over fixed codes."""
 
-import numpy as np
+import math
 
-from aecluster.clustering import KMeansGroups, ScanGroups, clusterer_from_state
+import numpy as np
+import pytest
+import torch
+
+from aecluster.clustering import KMeansGroups, ScanGroups, clusterer_from_state, nearest_others
+from aecluster.clustering.scan import SCAN_ENTROPY_WEIGHT, SCAN_HEADS, scan_loss
 from aecluster.metrics import clustering_accuracy
 from aecluster.selection import modularity, neighbour_graph
 from tests.conftest import two_bars
@@ -77,3 +82,43 @@ def test_scan_pairs_each_code_with_other_codes_never_itself():
     assert all(set(row) == set(range(3)) - {i} for i, row in enumerate(neighbours[:3]))
     assert all(set(row) == set(range(3, 6)) - {i} for i, row in enumerate(neighbours[3:], start=3))
 
+
+def test_the_loss_of_heads_that_cannot_tell_codes_apart():
+    """Zero weights: every code is in each of K groups with probability 1/K, so an anchor and its
+    neighbour share a group with probability K / K^2 (loss log K), and the mean assignment is
+    uniform (entropy term -log K, weighted)."""
+    anchors, partners = torch.randn(6, 3), torch.randn(6, 3)
+    for groups in (2, 3):
+        weights, bias = torch.zeros(SCAN_HEADS, groups, 3), torch.zeros(SCAN_HEADS, groups)
+        expected = math.log(groups) - SCAN_ENTROPY_WEIGHT * math.log(groups)
+        torch.testing.assert_close(scan_loss(anchors, partners, weights, bias), torch.full((SCAN_HEADS,), expected))
+
+
+def test_the_loss_of_a_head_that_puts_every_pair_in_one_group():
+    """A head that puts every code in group 0 for certain: the pairs agree (no consistency loss), and
+    the mean assignment has zero entropy."""
+    anchors, partners = torch.randn(5, 2), torch.randn(5, 2)
+    bias = torch.tensor([[100.0, -100.0]]).repeat(SCAN_HEADS, 1)
+    losses = scan_loss(anchors, partners, torch.zeros(SCAN_HEADS, 2, 2), bias)
+    torch.testing.assert_close(losses, torch.zeros(SCAN_HEADS), atol=1e-5, rtol=0)
+
+
+def test_a_new_code_joins_the_group_its_head_scores_highest():
+    head = ScanGroups.from_state({"method": "scan", "n_clusters": 3, "random_state": 0,
+                                  "weights_": np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]),
+                                  "bias_": np.array([0.0, 0.5, 0.0])})
+    codes = np.array([[2.0, 1.0], [1.0, 1.0], [-1.0, -0.5], [0.0, 0.0]])
+    # Scores: (2, 1.5, -3), (1, 1.5, -2), (-1, 0, 1.5), (0, 0.5, 0).
+    np.testing.assert_array_equal(head.predict(codes), [0, 1, 2, 1])
+
+
+@pytest.mark.parametrize("weights, bias", [
+    (np.zeros((3, 2)), np.zeros(2)), (np.zeros((2, 2)), np.zeros(3)), (np.zeros(2), np.zeros(2))])
+def test_a_saved_head_that_cannot_make_its_groups_is_refused(weights, bias):
+    with pytest.raises(ValueError, match="cannot make 2 groups"):
+        ScanGroups.from_state({"n_clusters": 2, "random_state": 0, "weights_": weights, "bias_": bias})
+
+
+def test_the_nearest_other_points_by_hand():
+    points = np.array([[0.0], [1.0], [3.0], [7.0]])
+    np.testing.assert_array_equal(nearest_others(points, 2), [[1, 2], [0, 2], [1, 0], [2, 1]])
