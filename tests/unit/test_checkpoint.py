@@ -1,4 +1,5 @@
-"""Checkpoints whose tensors, settings or structure are not what aecluster writes: each is refused
+"""aecluster/checkpoint.py: checkpoints written and read back (weights only, nothing pickled run),
+and checkpoints whose tensors, settings or structure are not what aecluster writes: each is refused
 by `read_checkpoint` in one line naming the file, before any model is built or loaded, so every
 command that reads one (cluster, size, deploy, ...) exits 2 and writes nothing."""
 
