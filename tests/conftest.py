@@ -89,6 +89,67 @@ def three_families(count: int = 90, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     return np.clip(images * 255, 0, 255).astype(np.uint8), labels
 
 
+def blobs(count=60, dim=8, seed=0):
+    """Codes of two Gaussian blobs 3 apart in every dimension (spread 0.3), alternating: (codes, labels)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    return rng.normal(0, 0.3, (count, dim)) + labels[:, None] * 3.0, labels
+
+
+def two_bars(count=400, seed=0):
+    """Two long parallel bars 2 apart: KMeans cuts them across at the middle (their widest axis),
+    the split that keeps every neighbourhood whole is one bar against the other."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    codes = np.stack([rng.uniform(-10, 10, count), 2.0 * labels + rng.normal(0, 0.1, count)], axis=1)
+    return codes, labels
+
+
+def dark_and_light(count: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+    """Dark grey and light grey images, alternating, with a little pixel noise: two groups any
+    encoder tells apart, so that a clustering of them is known without running one. The labels
+    are 1 for every light image and for every fourth dark one, 0 for the other dark images, so
+    the best matching of the two groups to the labels (dark -> 0, light -> 1) gets 7/8 of them
+    right: (images, labels, 0.875)."""
+    rng = np.random.default_rng(seed)
+    light = np.arange(count) % 2
+    images = np.where(light[:, None, None, None] == 1, 200, 50) + rng.integers(-4, 5, (count, 32, 32, 3))
+    labels = np.where((light == 1) | (np.arange(count) % 8 == 0), 1, 0)
+    return images.astype(np.uint8), labels.astype(np.int64), 0.875
+
+
+PLANTED = {0: 1, 3: 2, 1: 2}  # image -> the family its colour is pulled towards (images 0, 3: red; 1: green)
+
+
+@pytest.fixture(scope="session")
+def families() -> tuple[np.ndarray, np.ndarray]:
+    """Three colour families (labels 0, 1, 2), with three images pulled halfway to another family
+    (`PLANTED`): a gallery's borderline images are known in advance."""
+    images, labels = three_families(90)
+    images = images.copy()
+    for index, towards in PLANTED.items():
+        pulled = 0.55 * FAMILIES[labels[index]] + 0.45 * FAMILIES[towards]
+        images[index] = np.clip(pulled * 255, 0, 255).astype(np.uint8)
+    return images, labels
+
+
+def expected_order(codes: np.ndarray, labels: np.ndarray) -> tuple[dict, dict]:
+    """Typical and borderline orders per label, computed directly: every code against every centre
+    (the mean code of a label), ties by index."""
+    codes = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
+    groups = sorted(set(labels.tolist()))
+    centres = np.stack([codes[labels == group].mean(axis=0) for group in groups])
+    distances = np.sqrt(((codes[:, None, :] - centres[None]) ** 2).sum(axis=2))
+    typical, borderline = {}, {}
+    for column, group in enumerate(groups):
+        members = np.flatnonzero(labels == group)
+        own = distances[members, column]
+        other = np.delete(distances[members], column, axis=1).min(axis=1)
+        typical[group] = members[np.lexsort((members, own))].tolist()
+        borderline[group] = members[np.lexsort((members, other - own))].tolist()
+    return typical, borderline
+
+
 @pytest.fixture(scope="session")
 def two_groups() -> tuple[np.ndarray, np.ndarray]:
     return make_two_group_images()

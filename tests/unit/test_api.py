@@ -15,7 +15,6 @@ from aecluster.clustering import KMeansGroups
 from aecluster.encoder import ImageEncoder
 from aecluster.errors import UserInputError
 from aecluster.reduction import ReducerChain
-from aecluster.seeds import integer_seed
 
 
 def test_fit_trains_and_labels(two_groups):
@@ -241,14 +240,6 @@ def test_random_state_may_be_none_or_a_random_state(forty, trained_checkpoint, r
     estimator = AEClusterer.from_checkpoint(trained_checkpoint, random_state=random_state, verbose=0)
     assert estimator.fit_predict(forty).shape == (40,)
     assert estimator.get_params()["random_state"] is random_state
-
-
-def test_integer_seed():
-    assert integer_seed(7) == 7 and integer_seed(np.int64(7)) == 7
-    assert integer_seed(np.random.RandomState(1)) == integer_seed(np.random.RandomState(1))
-    assert 0 <= integer_seed(None) < 2**32
-    with pytest.raises(ValueError, match="random_state -1"):
-        integer_seed(-1)
 
 
 def test_naming_steps_change_only_the_naming(two_groups, trained_checkpoint):

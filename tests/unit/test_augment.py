@@ -187,3 +187,21 @@ def test_simclr_contrast_leaves_a_flat_image_level_alone():
     views = augment(torch.zeros(500, 3, 32, 32), "simclr", seeded(0), size=4)
     level = (views + 1) / 2
     assert level.min() >= 0.3 - 1e-5 and level.max() <= 0.7 + 1e-5
+
+
+@pytest.mark.parametrize("mode", AUGMENTATIONS)
+def test_augment_is_seeded_and_in_range(mode):
+    batch = torch.rand(8, 3, 32, 32) * 2 - 1
+    first = augment(batch, mode, torch.Generator().manual_seed(1))
+    second = augment(batch, mode, torch.Generator().manual_seed(1))
+    assert torch.equal(first, second) and first.shape == batch.shape
+    assert first.min() >= -1.0001 and first.max() <= 1.0001
+    if mode != "none":
+        assert not torch.equal(first, batch)
+
+
+@pytest.mark.parametrize("mode", AUGMENTATIONS)
+def test_augment_renders_requested_size(mode):
+    batch = torch.rand(4, 3, 32, 32) * 2 - 1
+    assert augment(batch, mode, torch.Generator().manual_seed(0), 16).shape == (4, 3, 16, 16)
+

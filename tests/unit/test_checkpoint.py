@@ -1,9 +1,11 @@
-"""Checkpoints whose tensors, settings or structure are not what aecluster writes: each is refused
+"""aecluster/checkpoint.py: checkpoints written and read back (weights only, nothing pickled run),
+and checkpoints whose tensors, settings or structure are not what aecluster writes: each is refused
 by `read_checkpoint` in one line naming the file, before any model is built or loaded, so every
 command that reads one (cluster, size, deploy, ...) exits 2 and writes nothing."""
 
 from __future__ import annotations
 
+import pickle
 import time
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 import torch
 
 from aecluster import checkpoint
-from aecluster.checkpoint import compress_state, make_payload, read_checkpoint
+from aecluster.checkpoint import compress_state, load_model, make_payload, read_checkpoint, save_checkpoint
 from aecluster.errors import UserInputError
 from aecluster.models import build_model
 from aecluster.registry import model_config
@@ -171,3 +173,56 @@ def test_every_field_of_a_checkpoint_spoiled_is_refused_in_one_line(folder, caps
     before = folder_state(folder)
     code, err = run_main(["cluster", folder / "x.npy", bad, folder / "o.csv"], capsys)
     assert_refused(code, err, f"{bad}: ", folder, before)
+
+
+def test_round_trip_weights_only(tmp_path):
+    model = build_model("improved")
+    path = tmp_path / "m.pth"
+    save_checkpoint(path, make_payload(model, "improved", {}, {"reduce": "pca:2", "method": "kmeans"}, 3))
+    raw = torch.load(path, weights_only=True)
+    assert raw["model"] == "improved" and raw["epoch"] == 3.0
+    loaded, payload = load_model(path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    assert payload["recipe"]["reduce"] == "pca:2"
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_pickle_that_runs_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    torch.save({"format": "aecluster-checkpoint", "payload": _RunsCode()}, path)
+    with pytest.raises(UserInputError, match="refused to load"):
+        read_checkpoint(path)
+    assert "code ran" not in capsys.readouterr().out
+    with open(path, "wb") as handle:
+        pickle.dump(_RunsCode(), handle)
+    with pytest.raises(UserInputError):
+        read_checkpoint(path)
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_foreign_and_mismatched_checkpoints(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pth")
+    with pytest.raises(UserInputError, match="not an aecluster checkpoint"):
+        read_checkpoint(tmp_path / "foreign.pth")
+    payload = make_payload(build_model("improved"), "baseline", {}, {}, 1)
+    save_checkpoint(tmp_path / "wrong.pth", payload)
+    with pytest.raises(UserInputError, match="weights do not fit model 'baseline'"):
+        load_model(tmp_path / "wrong.pth")
+    (tmp_path / "trunc.pth").write_bytes((tmp_path / "wrong.pth").read_bytes()[:500])
+    with pytest.raises(UserInputError, match="not a readable checkpoint"):
+        read_checkpoint(tmp_path / "trunc.pth")
+
+
+def test_newer_format_is_refused(tmp_path):
+    payload = make_payload(build_model("improved"), "improved", {}, {}, 1)
+    payload["format_version"] = 99
+    save_checkpoint(tmp_path / "new.pth", payload)
+    with pytest.raises(UserInputError, match="upgrade aecluster"):
+        read_checkpoint(tmp_path / "new.pth")
+

@@ -1,12 +1,18 @@
 """Unit tests of the `id,label` and `id,image1_index,image2_index` CSV readers and writers in aecluster.csvio."""
 
 import os
+import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from aecluster.csvio import read_pairs, read_predictions, write_columns, write_predictions
 from aecluster.errors import UserInputError, WrongFileError
+
+# Property-based tests (hypothesis): few examples, no deadline (the machine may be loaded).
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def refusal(path, error=UserInputError) -> str:
@@ -187,3 +193,61 @@ def test_pairs_header_is_checked(tmp_path):
     with pytest.raises(UserInputError) as error:
         read_pairs(path, 10)
     assert str(error.value) == f"{path}: header is 'id,label', expected 'id,image1_index,image2_index'"
+
+
+@FAST
+@given(labels=st.lists(st.integers(0, 1), min_size=1, max_size=200))
+def test_any_binary_predictions_round_trip(tmp_path, labels):
+    path = tmp_path / "pred.csv"
+    write_predictions(path, np.array(labels))
+    np.testing.assert_array_equal(read_predictions(path), labels)
+
+
+@FAST
+@given(rows=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), min_size=1, max_size=50))
+def test_pairs_round_trip(tmp_path, rows):
+    path = tmp_path / "pairs.csv"
+    ids = np.arange(len(rows))
+    write_columns(path, ("id", "image1_index", "image2_index"),
+                  [ids, [r[0] for r in rows], [r[1] for r in rows]])
+    values = read_pairs(path, 10)
+    np.testing.assert_array_equal(values[:, 1:], np.array(rows))
+
+
+PAIRS_HEADER = "id,image1_index,image2_index\n"
+# Rows of small integers: ids sometimes repeated, indices sometimes outside 0..9.
+pair_rows = st.lists(st.tuples(st.integers(-2, 12), st.integers(-2, 12), st.integers(-2, 12)), max_size=6)
+
+
+def pairs_text(rows) -> str:
+    return PAIRS_HEADER + "".join(f"{a},{b},{c}\n" for a, b, c in rows)
+
+
+@FAST
+@given(text=st.one_of(st.text(max_size=200), pair_rows.map(pairs_text)))
+@example(text=PAIRS_HEADER + "0,1,2\n1,9,0\n")  # both branches run every time
+@example(text="id,label\n0,1\n")
+def test_pairs_reader_never_crashes_on_garbage(tmp_path, text):
+    path = tmp_path / "garbage.csv"
+    path.write_text(text)
+    try:
+        values = read_pairs(path, 10)
+    except UserInputError:
+        return
+    assert values.shape[1] == 3 and ((values[:, 1:] >= 0) & (values[:, 1:] < 10)).all()
+
+
+@FAST
+@given(rows=pair_rows)
+@example(rows=[(0, 1, 2), (5, 9, 0)])
+@example(rows=[(0, 1, 2), (0, 3, 4)])
+def test_pairs_reader_accepts_exactly_distinct_ids_and_indices_in_range(tmp_path, rows):
+    path = tmp_path / "pairs.csv"
+    path.write_text(pairs_text(rows))
+    ids = [row[0] for row in rows]
+    valid = rows and len(set(ids)) == len(ids) and all(0 <= index < 10 for row in rows for index in row[1:])
+    if valid:
+        np.testing.assert_array_equal(read_pairs(path, 10), np.array(rows))
+    else:
+        with pytest.raises(UserInputError, match=f"^{re.escape(str(path))}: "):
+            read_pairs(path, 10)

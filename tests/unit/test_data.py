@@ -1,5 +1,8 @@
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays, scalar_dtypes
 from PIL import Image
 
 from aecluster.data import (
@@ -12,6 +15,9 @@ from aecluster.data import (
     validate_images,
 )
 from aecluster.errors import UserInputError
+
+# Property-based tests (hypothesis): few examples, no deadline (the machine may be loaded).
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def test_npy_is_memory_mapped(image_files):
@@ -164,3 +170,54 @@ def test_a_nested_bar_is_drawn_on_a_terminal_only(capsys, monkeypatch):
         monkeypatch.setattr(sys.stderr, "isatty", lambda terminal=terminal: terminal)
         compute_in_batches(torch.nn.Identity(), images, "cpu", batch_size=2, progress=True, desc="inner", leave=leave)
         assert ("inner" in capsys.readouterr().err) == drawn, (leave, terminal)
+
+
+# What an images file may hold and what it nearly holds: N images of 32 x 32 x 3 values, or the
+# same flat (N, 3072), and shapes one value or one axis off, in uint8 and in other dtypes.
+IMAGE_TAILS = [(32, 32, 3), (3072,), (32, 32, 4), (3, 32, 32), (32, 32), (3071,), (32, 32, 3, 1)]
+IMAGE_DTYPES = [np.uint8, np.int8, np.uint16, np.int64, np.float32, np.float64, np.bool_]
+image_like_arrays = st.builds(lambda n, tail: (n, *tail), st.integers(0, 3),
+                              st.one_of(st.sampled_from(IMAGE_TAILS[:2]), st.sampled_from(IMAGE_TAILS))).flatmap(
+    lambda shape: arrays(st.one_of(st.just(np.uint8), st.sampled_from(IMAGE_DTYPES)), shape))
+
+
+@FAST
+@given(array=st.one_of(arrays(scalar_dtypes(), array_shapes(min_dims=1, max_dims=4, max_side=6)), image_like_arrays))
+@example(array=np.arange(2 * 3072).reshape(2, 32, 32, 3).astype(np.uint8))  # both branches run every time
+@example(array=np.arange(3072).reshape(1, 3072).astype(np.uint8))
+@example(array=np.zeros((0, 32, 32, 3), dtype=np.uint8))
+@example(array=np.zeros((2, 32, 32, 3), dtype=np.float32))
+def test_loader_accepts_only_valid_image_arrays(tmp_path, array):
+    """A .npy array is images exactly when it is uint8 of shape (N, 32, 32, 3) or (N, 3072) with
+    N >= 1; those come back as (N, 32, 32, 3) with the same values, all others are refused in a
+    message naming the file and what was expected."""
+    path = tmp_path / "x.npy"
+    np.save(path, array)
+    valid = array.dtype == np.uint8 and array.shape[1:] in ((32, 32, 3), (3072,)) and len(array) >= 1
+    if valid:
+        images = load_images(path)
+        assert images.dtype == np.uint8 and images.shape == (len(array), 32, 32, 3)
+        np.testing.assert_array_equal(images, array.reshape(len(array), 32, 32, 3))
+    else:
+        with pytest.raises(UserInputError) as raised:
+            load_images(path)
+        assert str(path) in str(raised.value) and "expected" in str(raised.value)
+
+
+@FAST
+@given(data=st.binary(max_size=300))
+def test_loader_rejects_random_bytes(tmp_path, data):
+    path = tmp_path / "x.npy"
+    path.write_bytes(data)
+    with pytest.raises(UserInputError):
+        load_images(path)
+
+
+@FAST
+@given(count=st.integers(1, 5), flat=st.booleans())
+def test_loader_accepts_valid_arrays(tmp_path, count, flat):
+    images = np.random.default_rng(count).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+    path = tmp_path / "x.npy"
+    np.save(path, images.reshape(count, -1) if flat else images)
+    np.testing.assert_array_equal(load_images(path), images)
+

@@ -1,9 +1,8 @@
-"""The SCAN clustering head and the label-free criteria and rule that choose a clustering recipe."""
+"""aecluster/selection.py: the label-free criteria and rule that choose a clustering recipe."""
 
 import numpy as np
 import pytest
 
-from aecluster.clustering import KMeansGroups, ScanGroups, clusterer_from_state
 from aecluster.metrics import clustering_accuracy
 from aecluster.selection import (
     MARGIN,
@@ -18,15 +17,7 @@ from aecluster.selection import (
     stable_recipe,
     subsample_agreement,
 )
-
-
-def two_bars(count=400, seed=0):
-    """Two long parallel bars 2 apart: KMeans cuts them across at the middle (their widest axis),
-    the split that keeps every neighbourhood whole is one bar against the other."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(count) % 2
-    codes = np.stack([rng.uniform(-10, 10, count), 2.0 * labels + rng.normal(0, 0.1, count)], axis=1)
-    return codes, labels
+from tests.conftest import two_bars
 
 
 def two_cliques():
@@ -35,67 +26,6 @@ def two_cliques():
 
     block = np.ones((5, 5)) - np.eye(5)
     return sparse.csr_matrix(np.block([[block, np.zeros((5, 5))], [np.zeros((5, 5)), block]]))
-
-
-def test_scan_keeps_neighbourhoods_whole_where_kmeans_cuts_across():
-    codes, labels = two_bars()
-    assert clustering_accuracy(KMeansGroups().fit(codes).labels_, labels) < 0.7
-    scan = ScanGroups().fit(codes)
-    assert clustering_accuracy(scan.labels_, labels) >= 0.95
-    graph = neighbour_graph(codes - codes.mean(axis=0))
-    assert modularity(graph, scan.labels_) > modularity(graph, KMeansGroups().fit(codes).labels_)
-
-
-def test_scan_state_places_new_codes_as_the_fitted_head_does():
-    codes, labels = two_bars()
-    scan = ScanGroups(random_state=3).fit(codes)
-    state = scan.get_state()
-    assert state["weights_"].shape == (2, 2) and state["bias_"].shape == (2,)
-    restored = clusterer_from_state(state)
-    np.testing.assert_array_equal(restored.predict(codes), scan.labels_)
-    new_codes, new_labels = two_bars(100, seed=1)
-    assert clustering_accuracy(restored.predict(new_codes), new_labels) >= 0.95
-
-
-def test_scan_is_the_same_whatever_the_thread_count_and_restores_it():
-    import torch
-
-    codes, _ = two_bars(200)
-    before = torch.get_num_threads()
-    heads = []
-    for threads in (2, 1):
-        torch.set_num_threads(threads)
-        heads.append(ScanGroups().fit(codes).get_state())
-        assert torch.get_num_threads() == threads
-    torch.set_num_threads(before)
-    np.testing.assert_array_equal(heads[0]["weights_"], heads[1]["weights_"])
-
-
-def test_scan_gives_directions_without_spread_no_weight():
-    """Fewer codes than PCA components: the last components are float noise, which a head
-    standardised on them would magnify into the labels of new codes."""
-    rng = np.random.default_rng(0)
-    codes = np.concatenate([rng.normal(0, 1, (10, 3)), rng.normal(0, 1e-9, (10, 1))], axis=1)
-    scan = ScanGroups().fit(codes)
-    assert np.all(scan.weights_[:, 3] == 0) and np.abs(scan.weights_).max() < 1e3
-    same = ScanGroups().fit(np.ones((6, 4)))  # identical codes: no direction has spread
-    assert np.all(same.weights_ == 0) and len(set(same.labels_)) == 1
-
-
-def test_scan_accepts_a_random_state_that_is_not_an_int():
-    codes, _ = two_bars(100)
-    heads = [ScanGroups(random_state=np.random.RandomState(5)).fit(codes).weights_ for _ in range(2)]
-    np.testing.assert_array_equal(heads[0], heads[1])
-    assert set(ScanGroups(random_state=None).fit(codes).labels_) == {0, 1}
-
-
-def test_scan_finds_three_groups():
-    rng = np.random.default_rng(0)
-    labels = np.arange(300) % 3
-    codes = np.eye(3)[labels] * 4 + rng.normal(0, 0.3, (300, 3))
-    scan = ScanGroups(n_clusters=3).fit(codes)
-    assert clustering_accuracy(scan.labels_, labels) >= 0.95
-    assert scan.get_state()["weights_"].shape == (3, 3)
 
 
 def test_modularity_of_splits_of_two_cliques():
@@ -117,15 +47,6 @@ def test_neighbours_of_duplicate_codes_are_other_images_never_the_image_itself()
     graph = neighbour_graph(codes, n_neighbours=3)
     assert graph.diagonal().sum() == 0
     assert graph[:4, 4:].nnz == 0 and (graph[:4, :4] == 2).sum() == 12  # each copy's 3 others, mutual
-
-
-def test_scan_pairs_each_code_with_other_codes_never_itself():
-    from aecluster.clustering import nearest_others
-
-    points = np.repeat(np.array([[3.0, 0.0], [0.0, 3.0]]), 3, axis=0)  # two sets of 3 identical codes
-    neighbours = nearest_others(points, 2)
-    assert all(set(row) == set(range(3)) - {i} for i, row in enumerate(neighbours[:3]))
-    assert all(set(row) == set(range(3, 6)) - {i} for i, row in enumerate(neighbours[3:], start=3))
 
 
 def test_stable_recipe_agrees_with_itself_across_seeds_and_subsamples():

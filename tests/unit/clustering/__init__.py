@@ -1,0 +1,1 @@
+"""Unit tests of aecluster.clustering: one file per module of the package."""

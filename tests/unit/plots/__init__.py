@@ -1,0 +1,1 @@
+"""Unit tests of aecluster.plots's library modules (compute, draw); the command is tested in tests/cli."""
