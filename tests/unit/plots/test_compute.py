@@ -131,11 +131,11 @@ def test_the_correlation_is_undefined_for_one_snapshot_or_a_constant_series():
 
 
 def test_snapshots_are_found_in_step_order(tmp_path):
-    for step in (10, 2, 300):
+    for step in (10, 2, 300, 12_000_000):
         (tmp_path / f"step_{step:07d}.pth").write_bytes(b"")
     (tmp_path / "history.json").write_text("{}")
     assert [path.name for path in compute.find_snapshots(tmp_path)] == [
-        "step_0000002.pth", "step_0000010.pth", "step_0000300.pth"]
+        "step_0000002.pth", "step_0000010.pth", "step_0000300.pth", "step_12000000.pth"]
 
 
 def test_a_run_folder_that_is_not_one_is_named(tmp_path):
