@@ -437,6 +437,7 @@ def test_sigterm_while_writing_leaves_no_temporary(tmp_path, capsys):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+@pytest.mark.slow
 def test_sigterm_of_hw9_best_is_one_line_and_writes_nothing(tmp_path):
     """SIGTERM during the reduce step (outside training): exit 130, no output, no temporary."""
     output = tmp_path / "o.csv"

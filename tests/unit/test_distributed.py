@@ -79,6 +79,7 @@ def run_in_two_processes(code: str, folder) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_gathered_losses_equal_the_single_process_batch(tmp_path):
     """NT-Xent and similarity distillation see every process's rows: the same loss and gradient as
     one process with the whole batch, whatever the split."""
