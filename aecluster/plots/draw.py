@@ -363,7 +363,7 @@ def size_accuracy_figure(results: dict[str, Any]) -> Figure:
         points = sorted((p for p in results["points"] if p["family"] == family), key=lambda p: p["params"])
         axis.errorbar([p["params"] for p in points], [p["acc"] for p in points],
                       yerr=[p["acc_std"] for p in points], marker=marker, capsize=3,
-                      color=colour, label=f"{family} ({len(points)} models)")
+                      color=colour, label=f"{family} ({len(points)} model{'' if len(points) == 1 else 's'})")
         for point in points:
             if point["name"]:
                 axis.annotate(point["name"], (point["params"], point["acc"]), textcoords="offset points",
