@@ -277,3 +277,14 @@ def spoil_file(source: Path, field: tuple, kind: str, target: Path) -> Path:
     corrupt_field(payload, field, kind)
     torch.save(payload, target)
     return target
+
+
+def four_groups_against_three_labels() -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, truth) of 30 images: group 2 is label 0, group 0 label 1, group 1 label 2; a
+    fourth group (3) of four label-0 images is left unmatched, and two label-1 images sit in label
+    2's group: 24 of 30 images are matched."""
+    truth = np.repeat([0, 1, 2], 10)
+    predicted = np.repeat([2, 0, 1], 10)
+    predicted[:4] = 3
+    predicted[10:12] = 1
+    return predicted, truth

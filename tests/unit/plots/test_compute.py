@@ -12,7 +12,7 @@ from aecluster.metrics import clustering_accuracy
 from aecluster.plots import compute
 from aecluster.plots.compute import gallery_groups, pixel_codes
 from aecluster.reduction import REDUCER_NAMES, parse_chain
-from tests.conftest import PLANTED, dark_and_light, expected_order
+from tests.conftest import PLANTED, dark_and_light, expected_order, four_groups_against_three_labels
 
 
 def test_reconstruction_mse_is_batch_size_independent(image_files, trained_checkpoint):
@@ -47,10 +47,7 @@ def test_every_reducer_chain_has_an_axis_title(name):
 
 
 def test_confusion_of_four_groups_against_three_labels():
-    truth = np.repeat([0, 1, 2], 10)
-    predicted = np.repeat([2, 0, 1], 10)  # group 2 is label 0, group 0 label 1, group 1 label 2
-    predicted[:4] = 3  # a fourth group, left unmatched
-    predicted[10:12] = 1  # two label-1 images in label 2's group
+    predicted, truth = four_groups_against_three_labels()
     table = compute.confusion_counts(predicted, truth)
     assert table.labels == [0, 1, 2] and table.groups == [2, 0, 1, 3] and table.matched == 3
     np.testing.assert_array_equal(table.counts, [[6, 0, 0, 4], [0, 8, 2, 0], [0, 0, 10, 0]])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from aecluster.plots import draw
+from tests.conftest import four_groups_against_three_labels
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 8, 9, 12, 30])
@@ -42,10 +43,7 @@ def test_long_titles_are_wrapped_to_the_figure_width(figure_of):
 
 
 def test_confusion_figure_of_four_groups_against_three_labels():
-    truth = np.repeat([0, 1, 2], 10)
-    predicted = np.repeat([2, 0, 1], 10)  # group 2 is label 0, group 0 label 1, group 1 label 2
-    predicted[:4] = 3  # a fourth group, left unmatched
-    predicted[10:12] = 1  # two label-1 images in label 2's group
+    predicted, truth = four_groups_against_three_labels()
     figure = draw.confusion_figure(predicted, truth)
     matrix = figure.axes[0]
     assert [tick.get_text() for tick in matrix.get_xticklabels()] == [
