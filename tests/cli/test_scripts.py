@@ -37,6 +37,7 @@ def test_an_option_given_to_a_script_prints_usage_and_runs_nothing(tmp_path, nam
                                      "'--help': a path starting with '-' is written ./--help)")
 
 
+@pytest.mark.slow
 def test_hw9_best_from_other_directory(tmp_path, image_files, trained_checkpoint):
     result = run_script("hw9_best.sh", image_files[0], trained_checkpoint, "pred.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -255,6 +255,7 @@ def test_a_stable_dictionary_trains_no_cnn(tmp_path, small_dictionary, tiny_cnn_
     assert not (tmp_path / "best_run" / "fallback_teacher.pth").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["teacher", "best_cnn"])
 def test_an_interrupted_fallback_resumes_its_phase_from_the_printed_command(
         tmp_path, small_dictionary, tiny_cnn_pair, monkeypatch, capsys, phase):
