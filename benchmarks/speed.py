@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.throughput:
         rate = training_throughput(args.throughput, images, args.steps, args.batch_size)
         print(f"training {rate['config']} on {rate['device']} ({rate['precision']}): batch {rate['batch_size']}, "
-              f"{rate['step_seconds']:.3f} s a step over {rate['steps']} timed steps, "
+              f"{rate['step_seconds']:.3g} s a step over {rate['steps']} timed steps, "
               f"{rate['images_per_second']:.0f} images/s")
         return 0
     trainx = str(Path(args.trainx).resolve())
