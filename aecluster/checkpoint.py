@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from aecluster.atomic import atomic_path
-from aecluster.data import describe_file
 from aecluster.encoding import check_recipe
 from aecluster.errors import UserInputError, WrongFileError
+from aecluster.files import describe_file
 from aecluster.models import Autoencoder, build_model
 from aecluster.registry import REGISTRY, WEIGHT_FORMATS, Bounds
 from aecluster.saved_model import fitted_parts

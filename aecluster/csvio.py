@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from aecluster.atomic import atomic_path
-from aecluster.data import describe_file
 from aecluster.errors import UserInputError, WrongFileError
+from aecluster.files import describe_file
 
 
 def write_columns(path: str | os.PathLike, header: tuple[str, ...], columns: list[np.ndarray | list[str]]) -> None:

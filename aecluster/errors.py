@@ -13,7 +13,7 @@ class UserInputError(ValueError):
 
 class WrongFileError(UserInputError):
     """A file of another kind than the one expected where it was given (a `.npy` array where a
-    checkpoint goes, say): `found` is what it looks like (`data.describe_file`), `expected` the
+    checkpoint goes, say): `found` is what it looks like (`files.describe_file`), `expected` the
     kind that goes there, so that the command line can guess the mistake (swapped arguments).
 
     Parameters
@@ -21,7 +21,7 @@ class WrongFileError(UserInputError):
     message : str
         The one-line message, naming the file.
     found : str
-        What the file looks like, in `data.describe_file`'s words ("a .npy array").
+        What the file looks like, in `files.describe_file`'s words ("a .npy array").
     expected : str
         The kind of file that goes there, in the same words.
 

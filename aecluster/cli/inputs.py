@@ -12,7 +12,7 @@ def mistake_hint(found: str, expected: str) -> str:
     Parameters
     ----------
     found : str
-        What the file looks like (`aecluster.data.describe_file`).
+        What the file looks like (`aecluster.files.describe_file`).
     expected : str
         The kind of file that goes there, in the same words.
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from aecluster.devices import resolve_device
 from aecluster.errors import UserInputError
+from aecluster.files import describe_file
 
 if TYPE_CHECKING:
     from aecluster.models import Autoencoder
@@ -299,7 +300,6 @@ def find_snapshots(run_dir: str | Path) -> list[Path]:
         When `run_dir` does not exist, is not a folder (with a hint at the run folder when it is a
         .pth file), or holds no step_*.pth file.
     """
-    from aecluster.data import describe_file
     from aecluster.snapshots import run_folder, step_number
 
     run_dir = Path(run_dir)

@@ -19,7 +19,7 @@ import torch
 from aecluster import atomic
 from aecluster.cli import main
 from aecluster.csvio import read_predictions
-from aecluster.data import SNIFF_BYTES, describe_file
+from aecluster.files import SNIFF_BYTES, describe_file
 from tests.conftest import assert_refused, folder_state, run_main
 
 ROOT = Path(__file__).resolve().parents[2]
