@@ -99,7 +99,8 @@ def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, 
 
     A patch dictionary's estimate times K-means on the config's `dictionary` patches (on the
     teacher's atoms, when distilled from a teacher), plus, when the config has fallback recipes,
-    the time to encode `images` once; `settings`, `device` and `from_step` do not enter it.
+    the time to encode `images` once (not for a student that keeps all its teacher's atoms: it
+    takes the teacher's judgement); `settings`, `device` and `from_step` do not enter it.
 
     Parameters
     ----------
@@ -128,7 +129,8 @@ def estimate_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, 
         merged = {**model_config(name), **(config or {})}
         points = fit.patches if teacher is None else teacher.encoder.centres.shape[0]
         seconds = fit_seconds(points, merged["centres"], merged["patch_size"], fit.iterations)
-        if get_spec(name).fallback_recipes:
+        keeps_atoms = teacher is not None and points == merged["centres"]  # it takes the teacher's judgement
+        if get_spec(name).fallback_recipes and not keeps_atoms:
             seconds += encode_seconds(build_model(name, merged), images)
         return seconds
     per_step = step_seconds(name, images, settings, teacher=teacher, config=config, device=device)

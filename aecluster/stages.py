@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from aecluster.atomic import check_writable
 from aecluster.checkpoint import (
@@ -97,7 +98,7 @@ def stage_text(name: str, settings: TrainSettings, config: dict[str, Any] | None
 
 def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
                     teacher: Autoencoder | None = None, recipe: dict[str, Any] | None = None,
-                    config: dict[str, Any] | None = None,
+                    config: dict[str, Any] | None = None, teacher_judgement: list[dict[str, Any]] | None = None,
                     progress: bool = True) -> tuple[Autoencoder, dict[str, Any] | None]:
     """A patch-dictionary stage: fit the dictionary on `images` (a teacher stage), or merge the
     atoms of a dictionary `teacher` into the config's fewer atoms (a student stage); with
@@ -123,6 +124,10 @@ def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, se
         The clustering recipe to write; None lets `judged_recipes` choose one when writing.
     config : dict, optional
         Architecture settings that replace the config's.
+    teacher_judgement : list of dict, optional
+        The rows `judged_recipes` gave on `teacher`'s codes of `images`. When the student keeps
+        its teacher's atoms and settings (its codes are the teacher's) and both configs list the
+        same recipes, the student takes that judgement and its choice instead of judging again.
     progress : bool, default=True
         Draw progress bars.
 
@@ -163,13 +168,60 @@ def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, se
     model.eval()
     if output is not None and distributed_rank()[0] == 0:
         judgement: list[dict[str, Any]] = []
-        if recipe is None:
+        if recipe is None and teacher_judgement and encodes_alike(model, teacher) and (
+                config_recipes(name) == config_recipes(spec.teacher)):
+            judgement = teacher_judgement
+            recipe = most_stable(judgement, AGREEMENTS)["recipe"]
+            logger.info("recipe: %s + %s, judged on the codes of teacher %r, which are %r's too", recipe["reduce"],
+                        recipe["method"], spec.teacher, name)
+        elif recipe is None:
             recipe, judgement = judged_recipes(name, model, images, settings.seed, progress)
         payload = make_payload(model, name, config, dict(recipe), epoch=0, extra={
             "settings": asdict(settings), "dictionary": asdict(fit), "images": images_digest(images),
             "teacher": weights_digest(teacher) if teacher is not None else None, "recipe_judgement": judgement})
         save_checkpoint(output, deployable_payload(payload, spec.deploy_weights) if spec.deploy_weights else payload)
     return model, recipe
+
+
+def config_recipes(name: str) -> list[dict[str, Any]]:
+    """Config `name`'s clustering recipes, complete: its recipe, then its fallback recipes.
+
+    Parameters
+    ----------
+    name : str
+        A registered config.
+
+    Returns
+    -------
+    list of dict
+        Every key of `encoding.RECIPE_DEFAULTS` in each recipe.
+    """
+    spec = get_spec(name)
+    return [check_recipe(recipe, f"config {name!r}") for recipe in (spec.recipe, *spec.fallback_recipes)]
+
+
+def encodes_alike(model: Autoencoder, other: Autoencoder | None) -> bool:
+    """Whether two patch-dictionary models give the same codes: the same settings and the same
+    fitted numbers (mean, whitening and atoms), bit for bit.
+
+    Parameters
+    ----------
+    model, other : Autoencoder
+        The models compared; `other` may be None.
+
+    Returns
+    -------
+    bool
+        False unless both are patch dictionaries that encode alike.
+    """
+    if other is None or not all(isinstance(m.encoder, PatchDictionaryEncoder) for m in (model, other)):
+        return False
+    mine, theirs = model.encoder, other.encoder
+    if any(getattr(mine, key) != getattr(theirs, key) for key in ("patch_size", "grid", "normalise", "flip_average")):
+        return False
+    mine, theirs = mine.state_dict(), theirs.state_dict()
+    return mine.keys() == theirs.keys() and all(
+        mine[key].dtype == theirs[key].dtype and torch.equal(mine[key], theirs[key]) for key in mine)
 
 
 def judged_recipes(name: str, model: Autoencoder, images: np.ndarray, seed: int = 0,
@@ -206,7 +258,7 @@ def judged_recipes(name: str, model: Autoencoder, images: np.ndarray, seed: int 
         For an unknown config or a recipe of the config that `check_recipe` refuses.
     """
     spec = get_spec(name)
-    recipes = [check_recipe(recipe, f"config {name!r}") for recipe in (spec.recipe, *spec.fallback_recipes)]
+    recipes = config_recipes(name)
     if len(recipes) == 1:
         return spec.recipe, []
     logger.info("recipe: judging the recipes of %r by how stable their groups are", name)
@@ -307,7 +359,8 @@ def teacher_path(output: str | Path) -> Path:
 def train_stage(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
                 teacher: Autoencoder | None = None, resume: str | Path | Snapshot | None = None,
                 recipe: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
-                device: str | None = None, progress: bool = True,
+                teacher_judgement: list[dict[str, Any]] | None = None, device: str | None = None,
+                progress: bool = True,
                 evaluate: Callable[[Autoencoder], float] | None = None) -> tuple[Autoencoder, dict[str, Any] | None]:
     """One stage: train config `name` on `images` (distilled from `teacher` when given). Returns
     the model and its clustering recipe (`fit_patch_stage`'s for a patch dictionary).
@@ -356,7 +409,7 @@ def train_stage(name: str, images: np.ndarray, output: str | Path | None, settin
         if resume is not None:
             raise UserInputError(f"model {name!r} is fitted in one go (no snapshots): there is nothing to resume")
         return fit_patch_stage(name, images, output, settings, teacher=teacher, recipe=recipe, config=config,
-                               progress=progress)
+                               teacher_judgement=teacher_judgement, progress=progress)
     trainer = Trainer(name, settings, recipe=recipe, device=device, progress=progress, evaluate=evaluate,
                       teacher=teacher, config=config)
     return trainer.fit(images, output, resume=resume), trainer.recipe
@@ -569,13 +622,18 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
         say(fallback_plan(spec.fallback_model, images, output, settings.seed, estimate, device))
     teacher = reused if reused is not None else train_stage(
         spec.teacher, images, path, teacher_settings, resume=teacher_resume, device=device, progress=progress)[0]
+    # A dictionary teacher's checkpoint records its judgement (`fit_patch_stage`): the fallback's
+    # trigger and a student that keeps the teacher's atoms read it rather than judge again.
+    dictionary_teacher = isinstance(teacher.encoder, PatchDictionaryEncoder)
+    judged = recorded_judgement(path) if student_resume is None and dictionary_teacher else None
     if spec.fallback_model is not None and student_resume is None:
-        judged = recorded_judgement(path) or judged_recipes(spec.teacher, teacher, images, settings.seed, progress)[1]
+        judged = judged or judged_recipes(spec.teacher, teacher, images, settings.seed, progress)[1]
         if judged and not holds(judged[0]):
             instead = fallback_stages(spec.fallback_model, judged, images, output, settings.seed, device, progress)
             if instead is not None:
                 return instead
-    return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume, **options)
+    return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume,
+                       teacher_judgement=judged, **options)
 
 
 def fallback_teacher_path(output: str | Path) -> Path:

@@ -292,3 +292,47 @@ def test_resuming_the_student_phase_without_output_names_the_missing_teacher(tmp
         run_stages("best_cnn", two_groups[0], None, settings, resume=snapshot, progress=False)
     assert str(error.value) == (f"{snapshot}: the student phase needs its teacher, kept beside the run's `output` "
                                 "(OUT_run/teacher.pth); `output` is None, expected the checkpoint that run was writing")
+
+
+def judgements_counted(monkeypatch) -> list[int]:
+    """Count the codes `stages.stable_recipe` judges (it still judges them for real)."""
+    import aecluster.stages as stages
+
+    counted: list[int] = []
+    real = stages.stable_recipe
+
+    def counting(codes, recipes, seed=0, report=None):
+        counted.append(len(codes))
+        return real(codes, recipes, seed, report)
+
+    monkeypatch.setattr(stages, "stable_recipe", counting)
+    return counted
+
+
+def test_a_student_that_keeps_its_teachers_atoms_takes_its_judgement(tmp_path, small_dictionary, monkeypatch,
+                                                                       caplog):
+    from aecluster.registry import TrainSettings
+    from aecluster.stages import run_stages
+    from tests.conftest import make_orientation_textures
+
+    images, _ = make_orientation_textures(200)
+    counted = judgements_counted(monkeypatch)
+    with caplog.at_level("INFO", logger="aecluster"):
+        run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
+    teacher, student = read_checkpoint(tmp_path / "best_run" / "teacher.pth"), read_checkpoint(tmp_path / "best.pth")
+    assert counted == [200]  # the teacher's codes only
+    assert teacher["recipe_judgement"] and student["recipe"] == teacher["recipe"]
+    assert "judged on the codes of teacher 'patches', which are 'best''s too" in caplog.text
+
+
+def test_a_student_with_fewer_atoms_judges_its_own_codes(tmp_path, small_dictionary, monkeypatch):
+    from aecluster.registry import TrainSettings
+    from aecluster.stages import run_stages
+    from tests.conftest import make_orientation_textures
+
+    spec = REGISTRY["best"]
+    monkeypatch.setitem(REGISTRY, "best", replace(spec, config={**spec.config, "centres": 16}))
+    images, _ = make_orientation_textures(200)
+    counted = judgements_counted(monkeypatch)
+    run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
+    assert counted == [200, 200]
