@@ -23,8 +23,8 @@ from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model
 from aecluster.patches import fit_seconds
 from aecluster.registry import TrainSettings, get_spec, model_config
-from aecluster.snapshots import run_folder, settings_of
-from aecluster.training import Trainer, epoch_batches
+from aecluster.snapshots import fallback_teacher_path, run_folder, settings_of
+from aecluster.training import Trainer, about, epoch_batches
 
 
 def step_seconds(name: str, images: np.ndarray, settings: TrainSettings, *, teacher: Autoencoder | None = None,
@@ -255,3 +255,93 @@ def planned(output: str | Path, resuming_teacher: bool, settings: TrainSettings,
         with atomic_path(plan) as temporary:
             temporary.write_text(json.dumps({"settings": asdict(settings), "config": config}, indent=2))
     return settings, config
+
+
+def epochs_text(epochs: int) -> str:
+    """ "1 epoch", "50 epochs".
+
+    Parameters
+    ----------
+    epochs : int
+        A number of epochs.
+
+    Returns
+    -------
+    str
+        The number and "epoch", plural unless it is 1.
+    """
+    return f"{epochs} epoch{'' if epochs == 1 else 's'}"
+
+
+def stage_text(name: str, settings: TrainSettings, config: dict[str, Any] | None = None,
+               distilled: bool = False) -> str:
+    """What a stage does, for the plan: "50 epochs", or how its patch dictionary is fitted.
+
+    Parameters
+    ----------
+    name : str
+        The stage's registered config.
+    settings : TrainSettings
+        The stage's settings; `epochs` is read for a trained model.
+    config : dict, optional
+        Architecture settings that replace the config's (its `centres` for a dictionary).
+    distilled : bool, default=False
+        Whether a dictionary stage merges its teacher's atoms rather than fitting patches.
+
+    Returns
+    -------
+    str
+        `epochs_text` of the settings; for a patch dictionary "K atoms fitted on P patches", or
+        "K atoms merged from the teacher's" when `distilled`.
+
+    Raises
+    ------
+    UserInputError
+        For an unknown config.
+    """
+    fit = get_spec(name).dictionary_settings
+    if fit is None:
+        return epochs_text(settings.epochs)
+    atoms = {**model_config(name), **(config or {})}["centres"]
+    if distilled:
+        return f"{atoms} atoms merged from the teacher's"
+    return f"{atoms} atoms fitted on {fit.patches:,} patches"
+
+
+def fallback_plan(name: str, images: np.ndarray, output: str | Path | None, seed: int, estimate: bool,
+                  device: str | None) -> str:
+    """The plan's line for a config's `fallback_model` `name` (its teacher, then it), with the
+    time of each measured here when `estimate` is set.
+
+    Parameters
+    ----------
+    name : str
+        The fallback student config.
+    images : ndarray of shape (N, 32, 32, 3)
+        The training images, uint8 (timed on when `estimate`).
+    output : str, Path or None
+        The run's checkpoint, OUT; None for a run in memory.
+    seed : int
+        The run's seed, which both fallback stages' settings take.
+    estimate : bool
+        Time each stage on a few of its steps first.
+    device : str, optional
+        The torch device the estimate runs on; None picks one.
+
+    Returns
+    -------
+    str
+        One indented line: the fallback's teacher stage, then its student stage, with where
+        each goes.
+    """
+    spec = get_spec(name)
+    times = ["", ""]
+    if estimate:
+        times = [", " + about(estimate_seconds(stage, images, TrainSettings.for_model(stage, seed=seed),
+                                               teacher=teacher, device=device))
+                 for stage, teacher in ((spec.teacher, None), (name, build_model(spec.teacher)))]
+    where = fallback_teacher_path(output) if output is not None else "memory"
+    return (f"  if the teacher's first recipe does not hold: teacher {spec.teacher!r}, "
+            f"{stage_text(spec.teacher, TrainSettings.for_model(spec.teacher, seed=seed))}{times[0]} -> {where}, "
+            f"then student {name!r} instead, {stage_text(name, TrainSettings.for_model(name, seed=seed))}{times[1]} "
+            f"-> {output or 'memory'}")

@@ -59,6 +59,38 @@ def run_folder(output: str | Path) -> Path:
     return output.with_name(output.stem + "_run")
 
 
+def teacher_path(output: str | Path) -> Path:
+    """Where a student's run keeps its teacher: OUT_run/teacher.pth.
+
+    Parameters
+    ----------
+    output : str or Path
+        The student's checkpoint, OUT.
+
+    Returns
+    -------
+    Path
+        teacher.pth in OUT's run folder (`run_folder`).
+    """
+    return run_folder(output) / "teacher.pth"
+
+
+def fallback_teacher_path(output: str | Path) -> Path:
+    """Where a run keeps the teacher of its config's `fallback_model`: OUT_run/fallback_teacher.pth.
+
+    Parameters
+    ----------
+    output : str or Path
+        The run's checkpoint, OUT.
+
+    Returns
+    -------
+    Path
+        fallback_teacher.pth in OUT's run folder (`run_folder`).
+    """
+    return run_folder(output) / "fallback_teacher.pth"
+
+
 def snapshot_path(folder: Path, step: int) -> Path:
     """The snapshot file of `step` in run folder `folder`: step_NNNNNNN.pth.
 

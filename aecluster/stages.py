@@ -36,64 +36,20 @@ from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, encode_images, val
 from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_dictionary, merge_atoms
-from aecluster.plans import estimate_seconds, planned, stage_steps
+from aecluster.plans import estimate_seconds, fallback_plan, planned, stage_steps, stage_text
 from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec, model_config
 from aecluster.selection import AGREEMENTS, holds, most_stable, stable_recipe
-from aecluster.snapshots import Snapshot, check_inputs, open_snapshot, run_folder, settings_of
+from aecluster.snapshots import (
+    Snapshot,
+    check_inputs,
+    fallback_teacher_path,
+    open_snapshot,
+    settings_of,
+    teacher_path,
+)
 from aecluster.training import Trainer, about
 
 logger = logging.getLogger(__name__)
-
-
-def epochs_text(epochs: int) -> str:
-    """ "1 epoch", "50 epochs".
-
-    Parameters
-    ----------
-    epochs : int
-        A number of epochs.
-
-    Returns
-    -------
-    str
-        The number and "epoch", plural unless it is 1.
-    """
-    return f"{epochs} epoch{'' if epochs == 1 else 's'}"
-
-
-def stage_text(name: str, settings: TrainSettings, config: dict[str, Any] | None = None,
-               distilled: bool = False) -> str:
-    """What a stage does, for the plan: "50 epochs", or how its patch dictionary is fitted.
-
-    Parameters
-    ----------
-    name : str
-        The stage's registered config.
-    settings : TrainSettings
-        The stage's settings; `epochs` is read for a trained model.
-    config : dict, optional
-        Architecture settings that replace the config's (its `centres` for a dictionary).
-    distilled : bool, default=False
-        Whether a dictionary stage merges its teacher's atoms rather than fitting patches.
-
-    Returns
-    -------
-    str
-        `epochs_text` of the settings; for a patch dictionary "K atoms fitted on P patches", or
-        "K atoms merged from the teacher's" when `distilled`.
-
-    Raises
-    ------
-    UserInputError
-        For an unknown config.
-    """
-    fit = get_spec(name).dictionary_settings
-    if fit is None:
-        return epochs_text(settings.epochs)
-    atoms = {**model_config(name), **(config or {})}["centres"]
-    if distilled:
-        return f"{atoms} atoms merged from the teacher's"
-    return f"{atoms} atoms fitted on {fit.patches:,} patches"
 
 
 def fit_patch_stage(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
@@ -338,22 +294,6 @@ def recorded_judgement(path: Path | None) -> list[dict[str, Any]] | None:
             return None
         check_recipe(row["recipe"], str(path))
     return rows
-
-
-def teacher_path(output: str | Path) -> Path:
-    """Where a student's run keeps its teacher: OUT_run/teacher.pth.
-
-    Parameters
-    ----------
-    output : str or Path
-        The student's checkpoint, OUT.
-
-    Returns
-    -------
-    Path
-        teacher.pth in OUT's run folder (`run_folder`).
-    """
-    return run_folder(output) / "teacher.pth"
 
 
 def train_stage(name: str, images: np.ndarray, output: str | Path | None, settings: TrainSettings, *,
@@ -634,61 +574,6 @@ def run_stages(name: str, images: np.ndarray, output: str | Path | None, setting
                 return instead
     return train_stage(name, images, output, settings, teacher=teacher, resume=student_resume,
                        teacher_judgement=judged, **options)
-
-
-def fallback_teacher_path(output: str | Path) -> Path:
-    """Where a run keeps the teacher of its config's `fallback_model`: OUT_run/fallback_teacher.pth.
-
-    Parameters
-    ----------
-    output : str or Path
-        The run's checkpoint, OUT.
-
-    Returns
-    -------
-    Path
-        fallback_teacher.pth in OUT's run folder (`run_folder`).
-    """
-    return run_folder(output) / "fallback_teacher.pth"
-
-
-def fallback_plan(name: str, images: np.ndarray, output: str | Path | None, seed: int, estimate: bool,
-                  device: str | None) -> str:
-    """The plan's line for a config's `fallback_model` `name` (its teacher, then it), with the
-    time of each measured here when `estimate` is set.
-
-    Parameters
-    ----------
-    name : str
-        The fallback student config.
-    images : ndarray of shape (N, 32, 32, 3)
-        The training images, uint8 (timed on when `estimate`).
-    output : str, Path or None
-        The run's checkpoint, OUT; None for a run in memory.
-    seed : int
-        The run's seed, which both fallback stages' settings take.
-    estimate : bool
-        Time each stage on a few of its steps first.
-    device : str, optional
-        The torch device the estimate runs on; None picks one.
-
-    Returns
-    -------
-    str
-        One indented line: the fallback's teacher stage, then its student stage, with where
-        each goes.
-    """
-    spec = get_spec(name)
-    times = ["", ""]
-    if estimate:
-        times = [", " + about(estimate_seconds(stage, images, TrainSettings.for_model(stage, seed=seed),
-                                               teacher=teacher, device=device))
-                 for stage, teacher in ((spec.teacher, None), (name, build_model(spec.teacher)))]
-    where = fallback_teacher_path(output) if output is not None else "memory"
-    return (f"  if the teacher's first recipe does not hold: teacher {spec.teacher!r}, "
-            f"{stage_text(spec.teacher, TrainSettings.for_model(spec.teacher, seed=seed))}{times[0]} -> {where}, "
-            f"then student {name!r} instead, {stage_text(name, TrainSettings.for_model(name, seed=seed))}{times[1]} "
-            f"-> {output or 'memory'}")
 
 
 def _resumed_fallback(name: str, snapshot: Snapshot, images: np.ndarray, output: str | Path | None,

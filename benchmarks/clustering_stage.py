@@ -50,7 +50,7 @@ def checkpoint_codes(path: Path, data: dict[str, np.ndarray],
     exists) and the student."""
     from aecluster.checkpoint import load_model
     from aecluster.encoding import encode_images
-    from aecluster.stages import teacher_path
+    from aecluster.snapshots import teacher_path
 
     teacher = teacher or teacher_path(path)
     encoders = {"teacher": teacher} if teacher.is_file() else {}

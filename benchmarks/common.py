@@ -22,8 +22,8 @@ from aecluster.encoding import fit_groups
 from aecluster.errors import UserInputError
 from aecluster.metrics import clustering_accuracy
 from aecluster.registry import TrainSettings, get_spec
-from aecluster.snapshots import run_folder
-from aecluster.stages import fallback_teacher_path, run_stages
+from aecluster.snapshots import fallback_teacher_path, run_folder
+from aecluster.stages import run_stages
 
 
 def parse_settings(text: str, whole: str | None = None, exclude: tuple[str, ...] = ()) -> dict[str, Any]:

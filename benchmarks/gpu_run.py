@@ -108,7 +108,7 @@ def stage_timing(folder: Path) -> dict[str, float]:
 
 def score(student: Path, data: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     """Teacher's and student's ACC, their agreement, and their codes."""
-    from aecluster.stages import teacher_path
+    from aecluster.snapshots import teacher_path
     from benchmarks.clustering_stage import checkpoint_codes
     from benchmarks.common import group_agreement, score_checkpoint
 

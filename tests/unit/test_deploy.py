@@ -96,7 +96,8 @@ def test_best_trains_its_teacher_then_ships_a_compact_student(tmp_path, two_grou
 
     from aecluster import losses
     from aecluster.registry import REGISTRY, TrainSettings
-    from aecluster.stages import run_stages, teacher_path
+    from aecluster.snapshots import teacher_path
+    from aecluster.stages import run_stages
 
     spec = REGISTRY["best_cnn"]
     assert spec.teacher == "teacher" and spec.deploy_weights == "float16"

@@ -155,3 +155,18 @@ def test_a_damaged_plan_is_one_line_naming_the_file(tmp_path, text, found):
     else:
         assert message == f"{plan}: {found}; {EXPECTED}"
     assert plan.read_text() == text  # the damaged plan is left as it was
+
+
+def test_a_stage_is_described_by_its_epochs_or_its_dictionary():
+    assert plans.epochs_text(1) == "1 epoch" and plans.epochs_text(50) == "50 epochs"
+    assert plans.stage_text("improved", TrainSettings(epochs=3)) == "3 epochs"
+    assert plans.stage_text("patches", TrainSettings()) == "400 atoms fitted on 200,000 patches"
+    assert plans.stage_text("best", TrainSettings(), {"centres": 64}, distilled=True) == (
+        "64 atoms merged from the teacher's")
+
+
+def test_the_fallback_plan_names_both_stages_and_where_they_go(tmp_path):
+    line = plans.fallback_plan("best_cnn", IMAGES, tmp_path / "best.pth", seed=0, estimate=False, device=None)
+    assert line == (f"  if the teacher's first recipe does not hold: teacher 'teacher', 50 epochs -> "
+                    f"{run_folder(tmp_path / 'best.pth')}/fallback_teacher.pth, then student 'best_cnn' instead, "
+                    f"60 epochs -> {tmp_path / 'best.pth'}")

@@ -1,5 +1,6 @@
 """Stages: a student config runs its teacher stage then its own; an interrupted phase resumes itself."""
 
+import logging
 import re
 import shlex
 from dataclasses import replace
@@ -317,8 +318,13 @@ def test_a_student_that_keeps_its_teachers_atoms_takes_its_judgement(tmp_path, s
 
     images, _ = make_orientation_textures(200)
     counted = judgements_counted(monkeypatch)
-    with caplog.at_level("INFO", logger="aecluster"):
-        run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
+    package = logging.getLogger("aecluster")  # the command line's tests may have stopped its propagation
+    package.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("INFO", logger="aecluster"):
+            run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
+    finally:
+        package.removeHandler(caplog.handler)
     teacher, student = read_checkpoint(tmp_path / "best_run" / "teacher.pth"), read_checkpoint(tmp_path / "best.pth")
     assert counted == [200]  # the teacher's codes only
     assert teacher["recipe_judgement"] and student["recipe"] == teacher["recipe"]
