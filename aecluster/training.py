@@ -80,8 +80,11 @@ def about(seconds: float) -> str:
     Returns
     -------
     str
-        Whole seconds below 90 s, whole minutes below 2 h, else whole hours.
+        "under a second" below 1 s, whole seconds below 90 s, whole minutes below 2 h, else
+        whole hours.
     """
+    if seconds < 1:
+        return "under a second"
     if seconds >= 2 * 3600:
         return f"about {seconds / 3600:.0f} h"
     return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"

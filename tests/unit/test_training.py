@@ -374,3 +374,14 @@ def test_feature_regression_takes_part_in_training(two_groups, trained_checkpoin
     assert any(not torch.equal(students[0][key], students[1][key]) for key in students[0] if "encoder" in key)
 
 
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (0.2, "under a second"), (0.99, "under a second"), (1.4, "about 1 s"), (40.4, "about 40 s"),
+    (89, "about 89 s"), (90, "about 2 min"),
+    (7199, "about 120 min"), (7200, "about 2 h"), (111600, "about 31 h"),
+])
+def test_a_duration_in_the_plans_words(seconds, words):
+    from aecluster.training import about
+
+    assert about(seconds) == words
