@@ -75,7 +75,7 @@ def make_deployable(source: str | os.PathLike, output: str | os.PathLike, weight
     save_checkpoint(output, payload)
 
 
-class ImageEncoder(nn.Module):
+class ExportEncoder(nn.Module):
     """uint8 (N,32,32,3) images -> codes: the preprocessing baked in, for runtimes without torch.
 
     Parameters
@@ -130,7 +130,7 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike) -> Non
     """
     check_writable(Path(output))
     model, _ = load_model(checkpoint)
-    wrapper = ImageEncoder(model).eval()
+    wrapper = ExportEncoder(model).eval()
     example = torch.zeros(2, 32, 32, 3, dtype=torch.uint8)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with atomic_path(output) as temporary, warnings.catch_warnings():

@@ -45,6 +45,8 @@ def bounds_interval(bounds: Bounds) -> Interval:
 
 
 # The parameters that `ImageEncoder` and `AEClusterer` share, with the values each accepts.
+# `REGISTRY.keys()` is a live view: the names are read when a value is validated, so building the
+# constraint reads no config (a set of the names would read them all at import).
 ENCODER_CONSTRAINTS: dict[str, list] = {
     "model": [StrOptions(REGISTRY.keys())],
     "checkpoint": [str, os.PathLike, None],

@@ -28,6 +28,29 @@ def best_matching(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows[order], cols[order]
 
 
+def contingency_table(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """How many items hold each pair of labels: `contingency_matrix` of two labelings in 0..R-1
+    and 0..C-1, with a row or column of zeros for each label no item holds.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (N,)
+        Each item's row label, in 0..R-1.
+    cols : ndarray of shape (N,)
+        Each item's column label, in 0..C-1.
+    shape : tuple of int
+        (R, C).
+
+    Returns
+    -------
+    ndarray of shape (R, C)
+        int64 counts: entry [r, c] is the number of items labelled r and c.
+    """
+    table = np.zeros(shape, dtype=np.int64)
+    table[np.ix_(np.unique(rows), np.unique(cols))] = contingency_matrix(rows, cols)
+    return table
+
+
 def matched_pairs(predicted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                     np.ndarray, np.ndarray]:
     """The best one-to-one matching (`best_matching`) of predicted clusters to true labels, for

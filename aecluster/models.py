@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from aecluster.errors import UserInputError
-from aecluster.patches import PatchDictionaryEncoder
+from aecluster.patches import FlipAveragedEncoder, PatchDictionaryEncoder
 from aecluster.registry import ARCHITECTURE_BOUNDS, check_architecture, get_spec
 
 
@@ -169,7 +169,7 @@ BLOCKS: dict[str, Callable[[int, int, int], nn.Module]] = {
 }
 
 
-class PooledEncoder(nn.Module):
+class PooledEncoder(FlipAveragedEncoder):
     """An encoder whose code is the global average of its latent map (`feature_map`); with
     `flip_average`, inference averages the codes of the image and its mirror image, so that a
     left-right flip (a nuisance for scene type) cannot change the code.
@@ -215,25 +215,6 @@ class PooledEncoder(nn.Module):
             The codes.
         """
         return feature_map.mean(dim=(2, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The codes of [-1, 1] images: the pooled latent map; in eval mode with `flip_average`,
-        the mean of the codes of each image and of its left-right mirror image.
-
-        Parameters
-        ----------
-        x : torch.Tensor of shape (N, 3, H, W)
-            Images scaled to [-1, 1] (32 x 32 at inference).
-
-        Returns
-        -------
-        torch.Tensor of shape (N, code_dim)
-            The codes.
-        """
-        codes = self.pool(self.feature_map(x))
-        if self.flip_average and not self.training:
-            codes = (codes + self.pool(self.feature_map(torch.flip(x, dims=[3])))) / 2
-        return codes
 
 
 class ConvEncoder(PooledEncoder):

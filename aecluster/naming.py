@@ -13,7 +13,7 @@ import numpy as np
 from aecluster.clustering import GroupsEstimator, OverclusterGroups, nearest_centre
 from aecluster.data import validate_images, validate_labels
 from aecluster.errors import UserInputError
-from aecluster.metrics import best_matching
+from aecluster.metrics import best_matching, contingency_table
 
 
 def orientable_labels(labels: Any, n_groups: int, source: str, n_images: int | None = None) -> np.ndarray:
@@ -81,8 +81,7 @@ def orient(label_map: np.ndarray, place: Callable[[np.ndarray], np.ndarray], X_r
     images = validate_images(np.asarray(X_reference), "X_reference")
     truth = orientable_labels(y_reference, n_groups, "y_reference", len(images))
     groups = place(images)
-    counts = np.zeros((n_groups, n_groups), dtype=np.int64)
-    np.add.at(counts, (groups, truth), 1)
+    counts = contingency_table(groups, truth, (n_groups, n_groups))
     rows, cols = best_matching(counts)
     if counts[rows, cols].sum() > counts[np.arange(n_groups), label_map].sum():
         return cols[np.argsort(rows)].astype(np.int64)
@@ -151,8 +150,8 @@ def name_fine_groups(clusterer: OverclusterGroups, reference_codes: np.ndarray,
         raise UserInputError(f"the reference labels hold one class ({classes[0]}); naming groups needs at "
                              "least two")
     centres = clusterer.centres_
-    counts = np.zeros((len(centres), len(classes)), dtype=np.int64)
-    np.add.at(counts, (nearest_centre(np.asarray(reference_codes, dtype=np.float64), centres), classes_index), 1)
+    nearest = nearest_centre(np.asarray(reference_codes, dtype=np.float64), centres)
+    counts = contingency_table(nearest, classes_index, (len(centres), len(classes)))
     named = counts.sum(axis=1) > 0
     merge = counts.argmax(axis=1)
     if not named.all():

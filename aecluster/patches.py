@@ -316,7 +316,41 @@ def dictionary_of(encoder: PatchDictionaryEncoder) -> Dictionary:
                       centres=encoder.centres.detach().clone())
 
 
-class PatchDictionaryEncoder(nn.Module):
+class FlipAveragedEncoder(nn.Module):
+    """An encoder whose code is its pooled map, `pool(feature_map(x))`; with `flip_average`,
+    inference averages the codes of the image and its left-right mirror image, so that a flip
+    cannot change the code. Subclasses give `feature_map`, `pool` and `flip_average`
+    (`PatchDictionaryEncoder`, `models.PooledEncoder`).
+
+    Attributes
+    ----------
+    flip_average : bool
+        Whether `forward` in eval mode averages the codes of each image and its mirror image.
+    """
+
+    flip_average: bool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The codes of [-1, 1] images: the pooled map (`feature_map`, `pool`); in eval mode with
+        `flip_average`, the mean of the codes of each image and of its left-right mirror image.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, H, W)
+            Images scaled to [-1, 1] (32 x 32 at inference).
+
+        Returns
+        -------
+        torch.Tensor of shape (N, D)
+            The codes (`pool`'s).
+        """
+        codes = self.pool(self.feature_map(x))
+        if self.flip_average and not self.training:
+            codes = (codes + self.pool(self.feature_map(torch.flip(x, dims=[3])))) / 2
+        return codes
+
+
+class PatchDictionaryEncoder(FlipAveragedEncoder):
     """Encodes [-1, 1] images with a fitted patch dictionary: triangle codes of every
     `patch_size` patch (stride 1), mean-pooled over a `grid` x `grid` grid; the code is the
     flattened (K, grid, grid) map. Built empty (zeros); `load_dictionary` or a checkpoint
@@ -465,22 +499,3 @@ class PatchDictionaryEncoder(nn.Module):
             The codes.
         """
         return feature_map.flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The codes of [-1, 1] images: the flattened pooled map (`feature_map`, `pool`); with
-        `flip_average` and not training, the mean of the codes of the images and of their mirror images.
-
-        Parameters
-        ----------
-        x : Tensor of shape (B, 3, H, W)
-            Images in [-1, 1].
-
-        Returns
-        -------
-        Tensor of shape (B, K * grid * grid)
-            The codes.
-        """
-        codes = self.pool(self.feature_map(x))
-        if self.flip_average and not self.training:
-            codes = (codes + self.pool(self.feature_map(torch.flip(x, dims=[3])))) / 2
-        return codes

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aecluster import registry
 from aecluster.atomic import check_writable
 from aecluster.checkpoint import (
     deployable_payload,
@@ -37,7 +38,7 @@ from aecluster.errors import UserInputError
 from aecluster.models import Autoencoder, build_model, latent_map_shape
 from aecluster.patches import PatchDictionaryEncoder, dictionary_of, fit_dictionary, merge_atoms
 from aecluster.plans import estimate_seconds, fallback_plan, planned, stage_steps, stage_text
-from aecluster.registry import DISTILL_DEFAULTS, TrainSettings, get_spec, model_config
+from aecluster.registry import TrainSettings, get_spec, model_config
 from aecluster.selection import AGREEMENTS, holds, most_stable, stable_recipe
 from aecluster.snapshots import (
     Snapshot,
@@ -364,7 +365,7 @@ def stage_settings(name: str, overrides: dict[str, Any], *, snapshot: Snapshot |
     Otherwise the registered settings with the non-None `overrides`, the seed of a snapshot of
     the other phase (a student's teacher, say), and `width_multiplier` as the config. With
     `distilling` (the `distill` command) map distillation not chosen in `overrides` defaults to
-    `DISTILL_DEFAULTS`'; a default map distillation is turned off for a student whose latent map
+    `registry.DISTILL_DEFAULTS`; a default map distillation is turned off for a student whose latent map
     differs in shape from its teacher's (`teacher`, else its config's teacher).
 
     Parameters
@@ -380,7 +381,8 @@ def stage_settings(name: str, overrides: dict[str, Any], *, snapshot: Snapshot |
     teacher : Autoencoder, optional
         The student's trained teacher, whose latent-map shape decides a default map distillation.
     distilling : bool, default=False
-        Whether the `distill` command runs it (map distillation then defaults to `DISTILL_DEFAULTS.distill_maps`).
+        Whether the `distill` command runs it (map distillation then defaults to
+        `registry.DISTILL_DEFAULTS.distill_maps`).
 
     Returns
     -------
@@ -398,7 +400,7 @@ def stage_settings(name: str, overrides: dict[str, Any], *, snapshot: Snapshot |
     """
     maps = overrides.get("distill_maps")
     if maps is None and distilling:
-        overrides = {**overrides, "distill_maps": DISTILL_DEFAULTS.distill_maps}
+        overrides = {**overrides, "distill_maps": registry.DISTILL_DEFAULTS.distill_maps}
     if snapshot is not None and snapshot.payload["model"] == name:
         return settings_of(snapshot.payload, snapshot.source), snapshot.payload["config"]
     if snapshot is not None:

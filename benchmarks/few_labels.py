@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from aecluster.api import AEClusterer
-from aecluster.cli.args import group_count
+from aecluster.cli.args import fine_count
 from aecluster.cli.errors import run_reporting_errors
 from aecluster.metrics import clustering_accuracy
 from benchmarks.arguments import ROOT, benchmark_parser, number_list
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shots", type=number_list(int), default=[1, 5, 20],
                         help="labelled images per class (default 1,5,20)")
     parser.add_argument("--seeds", type=number_list(int), default=[0, 1, 2], help="seeds (default 0,1,2)")
-    parser.add_argument("--fine-clusters", type=group_count, default=20, help="fine groups named by the labels")
+    parser.add_argument("--fine-clusters", type=fine_count, default=20, help="fine groups named by the labels")
     parser.add_argument("--json", type=Path, help="also write every seed's scores as JSON")
     args = parser.parse_args(argv)
 

@@ -88,6 +88,7 @@ def setting(name: str) -> Callable[[str], Any]:
 
 positive_int = integer_at_least(1)
 group_count = bounded(RECIPE_BOUNDS["n_clusters"])
+fine_count = bounded(RECIPE_BOUNDS["fine_clusters"])
 seed_value = setting("seed")
 positive_float = bounded(Bounds(0, low_open=True))
 similarity = bounded(RECIPE_BOUNDS["threshold"])
@@ -295,7 +296,7 @@ def add_grouping_options(parser: argparse.ArgumentParser) -> None:
                         help="number of groups K; labels 0..K-1 in ascending order of the groups' "
                              "mean colour score, so for K=2 label 1 is the greener/bluer group "
                              "(default 2, or the saved model's)")
-    parser.add_argument("--fine-clusters", type=group_count,
+    parser.add_argument("--fine-clusters", type=fine_count,
                         help="fine groups of --method overcluster (and of cluster's --reference-mode groups) "
                              "(default 20, or the checkpoint's)")
     parser.add_argument("--threshold", type=similarity, default=None,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aecluster.data import compute_in_batches, to_tensor
 from aecluster.devices import resolve_device
 from aecluster.errors import UserInputError
 from aecluster.files import describe_file
@@ -87,8 +88,6 @@ def reconstruct_images(model: Autoencoder, images: np.ndarray) -> tuple[np.ndarr
     """
     import torch
 
-    from aecluster.data import to_tensor
-
     with torch.inference_mode():
         inputs = to_tensor(np.asarray(images))
         outputs = model.cpu().eval().reconstruct(inputs)
@@ -130,8 +129,6 @@ def reconstruction_mse(
         For a device this machine does not have (`devices.resolve_device`).
     """
     import torch
-
-    from aecluster.data import compute_in_batches
 
     device = resolve_device(device)
     model = model.to(device).eval()

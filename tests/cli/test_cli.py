@@ -270,6 +270,19 @@ def test_training_options_out_of_range_are_refused_at_parsing(tmp_path, image_fi
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option, key", [("--clusters", "n_clusters"), ("--fine-clusters", "fine_clusters")])
+@pytest.mark.parametrize("value", ["1", "2.5", "inf"])
+def test_group_counts_out_of_range_are_refused_at_parsing(option, key, value):
+    from aecluster.cli import build_parser
+    from aecluster.registry import RECIPE_BOUNDS
+
+    argv = ["cluster", "x.npy", "m.pth", "p.csv", option, value]
+    with pytest.raises(UserInputError, match=f"argument {option}: expected {RECIPE_BOUNDS[key].describe()}, "
+                                             f"found '{value}'"):
+        build_parser().parse_args(argv)
+    assert getattr(build_parser().parse_args([*argv[:-1], "3"]), option[2:].replace("-", "_")) == 3
+
+
 @pytest.mark.parametrize("value, accepted", [("0", True), ("-1", False), ("nan", False)])
 def test_distill_weight_takes_the_settings_range(value, accepted, capsys):
     from aecluster.cli import build_parser

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from aecluster.metrics import clustering_accuracy, purity, score_all
+from aecluster.metrics import clustering_accuracy, contingency_table, purity, score_all
 
 
 def test_accuracy_is_invariant_to_label_swap():
@@ -48,3 +48,10 @@ def test_evaluate_adds_purity_when_groups_and_labels_differ_in_number(tmp_path, 
     assert capsys.readouterr().out.splitlines()[1] == (
         "purity 0.5000 (the one group takes its majority label; ACC matches groups to labels one to one, "
         "so 1 label stays unmatched)")
+
+
+def test_contingency_table_counts_each_pair_with_zeros_for_missing_labels():
+    rows, cols = np.array([0, 0, 3, 3, 3]), np.array([1, 1, 1, 0, 1])
+    table = contingency_table(rows, cols, (4, 3))
+    assert table.dtype == np.int64
+    np.testing.assert_array_equal(table, [[0, 2, 0], [0, 0, 0], [0, 0, 0], [1, 2, 0]])

@@ -240,3 +240,15 @@ def test_settings_without_any_loss_are_refused_naming_the_weights(values):
                                     {"reconstruction_weight": 0.0, "distill_maps": 1.0, "distill_originals": 8}])
 def test_settings_with_one_loss_switched_on_are_accepted(values):
     assert TrainSettings(**values).reconstruction_weight == 0.0
+
+
+def test_importing_the_estimators_reads_no_config():
+    # A fresh interpreter, so that configs read by other tests do not count.
+    code = ("import aecluster.api, aecluster.stages\n"
+            "from aecluster.registry import REGISTRY\n"
+            "assert REGISTRY._configs is None, 'configs read at import'\n"
+            "aecluster.api.ImageEncoder(model='best')._validate_params()\n"
+            "assert REGISTRY._configs is not None, 'configs not read when validating'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-1500:]
