@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 from pathlib import Path
@@ -288,3 +289,276 @@ def four_groups_against_three_labels() -> tuple[np.ndarray, np.ndarray]:
     predicted[:4] = 3
     predicted[10:12] = 1
     return predicted, truth
+
+
+# A checkpoint and ways to spoil it: tests/unit/test_checkpoint.py reads them with the library,
+# tests/cli/test_cluster.py gives them to the commands.
+
+FIRST = "encoder.features.0.0.weight"  # (16, 3, 3, 3) in model 'improved'
+
+
+@pytest.fixture(scope="module")
+def payload() -> dict:
+    """An untrained 'improved' checkpoint's dictionary (nothing here runs far enough to encode)."""
+    from aecluster.checkpoint import make_payload
+    from aecluster.models import build_model
+    from aecluster.registry import model_config
+
+    torch.manual_seed(0)
+    model = build_model("improved")
+    return make_payload(model, "improved", model_config("improved"), {"reduce": "pca:2", "method": "kmeans"}, 1)
+
+
+@pytest.fixture
+def folder(tmp_path: Path, payload: dict) -> Path:
+    """A folder with images and the good checkpoint, m.pth."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8))
+    torch.save(payload, tmp_path / "m.pth")
+    return tmp_path
+
+
+def replace_tensor(value):
+    return lambda p: p["state_dict"].__setitem__(FIRST, value(p["state_dict"][FIRST]))
+
+
+def nested_in_itself(depth: int) -> list:
+    """A list holding one list twice, `depth` levels down (2**depth items to a naive walk)."""
+    nested: list = []
+    for _ in range(depth):
+        nested = [nested, nested]
+    return nested
+
+
+def self_nested(depth):
+    """A change setting the payload's notes to `nested_in_itself(depth)`."""
+    def change(p):
+        p["notes"] = nested_in_itself(depth)
+    return change
+
+
+def corrupt_checkpoint(payload: dict, change, path: Path) -> None:
+    """Save a copy of `payload` after `change` to `path`."""
+    copy = {**payload, "state_dict": dict(payload["state_dict"]), "config": dict(payload["config"])}
+    change(copy)
+    torch.save(copy, path)
+
+
+# Saved models and ways to spoil them: tests/unit/test_saved_model.py loads them with
+# `AEClusterer.from_checkpoint`, tests/cli/test_cluster.py with `predict`.
+
+METHODS = ("kmeans", "overcluster", "scan", "threshold")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> Path:
+    """A folder with 24 images (x.npy), an untrained encoder (m.pth) and one saved model per
+    method (s_METHOD.pth, recipe l2,wpca:4, fine groups 4) with its labels (o_METHOD.csv), as
+    `cluster --save-model` writes them."""
+    from aecluster.api import AEClusterer
+    from aecluster.checkpoint import make_payload
+    from aecluster.clustering import scan
+    from aecluster.csvio import write_predictions
+    from aecluster.models import build_model
+    from aecluster.registry import model_config
+
+    folder = tmp_path_factory.mktemp("saved")
+    images = np.random.default_rng(0).integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    np.save(folder / "x.npy", images)
+    torch.manual_seed(0)
+    torch.save(make_payload(build_model("improved"), "improved", model_config("improved"), {}, 1), folder / "m.pth")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scan, "SCAN_STEPS", 20)  # a scan head fitted in a moment; its quality is not tested
+        for method in METHODS:
+            fitted = AEClusterer.from_checkpoint(folder / "m.pth", reduce="l2,wpca:4", method=method,
+                                                 fine_clusters=4).fit(images)
+            fitted.save(folder / f"s_{method}.pth")
+            write_predictions(folder / f"o_{method}.csv", fitted.labels_)
+    return folder
+
+
+def wpca(fitted):
+    return fitted["reduction"]["links"][1]
+
+
+# (case, method of the saved model, change of its `fitted` entry, message fragment)
+SAVED_MODEL_CORRUPTIONS = [
+    ("no PCA components", "kmeans", lambda f: wpca(f).pop("components"),
+     "fitted.reduction.links.1 has no 'components'"),
+    ("shift a string", "kmeans", lambda f: f["reduction"].update(standardize=True, shift="abc"),
+     "fitted.reduction.shift is a str, expected a tensor"),
+    ("groups a tensor", "kmeans", lambda f: f.update(groups=torch.zeros(3)),
+     "fitted.groups is a tensor, expected a dictionary"),
+    ("no groups", "kmeans", lambda f: f.pop("groups"), "fitted has no 'groups'"),
+    ("reduction a list", "kmeans", lambda f: f.update(reduction=[1]), "fitted.reduction is a list"),
+    ("NaN head weights", "scan", lambda f: f["groups"]["weights_"].fill_(float("nan")),
+     "fitted.groups.weights_ is a tensor holding NaN or infinite values"),
+    ("infinite head bias", "scan", lambda f: f["groups"]["bias_"].fill_(float("inf")), "NaN or infinite"),
+    ("NaN PCA components", "kmeans", lambda f: wpca(f)["components"].fill_(float("nan")),
+     "fitted.reduction.links.1.components is a tensor holding NaN"),
+    ("NaN threshold", "threshold", lambda f: f["groups"].update(threshold=float("nan")),
+     "fitted.groups.threshold: nan is not a cosine-similarity threshold"),
+    ("threshold 5", "threshold", lambda f: f["groups"].update(threshold=5.0), "5.0 is not a cosine-similarity"),
+    ("components wider than the codes", "kmeans", lambda f: wpca(f).update(components=torch.zeros(4, 65)),
+     "fitted.reduction.links.1.components has shape (4, 65), expected (N, 64)"),
+    ("whitening scale of zero", "kmeans", lambda f: wpca(f)["scale"].zero_(),
+     "scale holds values that are not positive"),
+    ("centres of another width", "kmeans", lambda f: f["groups"].update(centres_=torch.zeros(2, 5)),
+     "fitted.groups.centres_ has shape (2, 5), expected (2, 4)"),
+    ("negative merged group", "overcluster", lambda f: f["groups"]["merge_"].fill_(-1), "negative group numbers"),
+    ("merge into more groups than labels", "overcluster", lambda f: f["groups"]["merge_"].fill_(7),
+     "fitted.label_map holds 2 labels for 8 groups"),
+    ("label_map of fractions", "kmeans", lambda f: f.update(label_map=torch.tensor([0.5, 1.0])),
+     "fitted.label_map is of dtype float32, expected integers"),
+    ("three labels for two groups", "kmeans", lambda f: f.update(label_map=torch.tensor([0, 1, 2])),
+     "fitted.label_map holds 3 labels for 2 groups"),
+    ("n_clusters a string", "kmeans", lambda f: f["groups"].update(n_clusters="2"),
+     "fitted.groups.n_clusters: '2' is not a whole number"),
+    ("method spectral", "kmeans", lambda f: f["groups"].update(method="spectral"), "unknown method 'spectral'"),
+    ("random_state negative", "kmeans", lambda f: f["groups"].update(random_state=-1), "random_state is -1"),
+    ("unsavable t-SNE chain", "kmeans", lambda f: f["reduction"].update(spec="tsne:2"),
+     "a fitted 'tsne' reduction cannot be saved"),
+    ("a link too few", "kmeans", lambda f: f["reduction"]["links"].pop(), "is not a list of the 2 links"),
+    ("a link of another kind", "kmeans", lambda f: f["reduction"].update(spec="l2,pca:4"),
+     "is a 'wpca' link where the chain names 'pca'"),
+    ("a list nested 40 deep in itself", "kmeans", lambda f: f["reduction"].update(links=nested_in_itself(40)),
+     "nest deeper than 16 levels"),
+]
+SAVED_MODEL_IDS = [case for case, *_ in SAVED_MODEL_CORRUPTIONS]
+
+
+def corrupt_saved_model(saved: Path, method: str, change, folder: Path) -> Path:
+    """bad.pth in `folder`: the saved model of `method` after `change` of its fitted entry."""
+    payload = torch.load(saved / f"s_{method}.pth", weights_only=True)
+    change(payload["fitted"])
+    torch.save(payload, folder / "bad.pth")
+    return folder / "bad.pth"
+
+
+# A training snapshot and a way to spoil it: tests/unit/test_snapshots.py reads it with the
+# library, tests/cli/test_train.py gives it to `train --resume`.
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory) -> Path:
+    """The newest snapshot of a two-step run of 'improved' at a quarter of its width (8, 8, 16
+    channels) on 32 images (x.npy beside its run folder)."""
+    from aecluster.registry import TrainSettings
+    from aecluster.snapshots import newest_snapshot, run_folder
+    from aecluster.training import Trainer
+
+    folder = tmp_path_factory.mktemp("run")
+    images = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    np.save(folder / "x.npy", images)
+    settings = TrainSettings.for_model("improved", epochs=1, batch_size=16, snapshots=1)
+    Trainer("improved", settings, recipe={"reduce": "pca:2"}, progress=False,
+            config={"width_multiplier": 0.25}).fit(images, folder / "m.pth")
+    return newest_snapshot(run_folder(folder / "m.pth"))
+
+
+def at(*keys):
+    """A change setting payload[keys[0]]...[keys[-1]] to a value."""
+    return lambda value: lambda payload: parent_of(payload, keys).__setitem__(keys[-1], value)
+
+
+def corrupt_snapshot(snapshot: Path, change, folder: Path) -> Path:
+    """bad.pth in `folder`: the snapshot's dictionary after `change`."""
+    payload = torch.load(snapshot, weights_only=True)
+    change(payload)
+    torch.save(payload, folder / "bad.pth")
+    return folder / "bad.pth"
+
+
+# Quick student configs and their stages, stopped and judged at will: tests/unit/test_stages.py
+# and tests/unit/test_patches.py run them with the library, tests/cli/test_train.py with the
+# training commands.
+
+@pytest.fixture
+def quick_teacher(monkeypatch):
+    """'best' with a 2-epoch teacher: 4 teacher steps then 2 student steps on 64 images."""
+    from dataclasses import replace
+
+    from aecluster.registry import REGISTRY
+
+    spec = REGISTRY["teacher"]
+    monkeypatch.setitem(REGISTRY, "teacher", replace(spec, settings=replace(spec.settings, epochs=2, batch_size=32)))
+
+
+@pytest.fixture
+def steps(monkeypatch):
+    """Counts training steps; `steps.stop_at = N` makes step N behave as if SIGTERM arrived."""
+    from aecluster import training
+
+    class Steps:
+        count, stop_at = 0, None
+
+    def stop_requested(local, world, device):
+        Steps.count += 1
+        return Steps.count == Steps.stop_at
+
+    monkeypatch.setattr(training, "stop_requested", stop_requested)
+    return Steps
+
+
+@pytest.fixture
+def stage_log(caplog: pytest.LogCaptureFixture):
+    """`caplog` holding the "aecluster" logger's INFO records (the library's stage lines), also where
+    the command line's tests have stopped that logger propagating to the root logger."""
+    package = logging.getLogger("aecluster")
+    package.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("INFO", logger="aecluster"):
+            yield caplog
+    finally:
+        package.removeHandler(caplog.handler)
+
+
+def same_weights(first, second):
+    from aecluster.checkpoint import read_checkpoint
+
+    a, b = read_checkpoint(first)["state_dict"], read_checkpoint(second)["state_dict"]
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def no_fallback(monkeypatch):
+    """`best` without its CNN fallback: 64 random images split no way that holds, and the
+    fallback's own tests are in tests/unit/test_patches.py and tests/cli/test_train.py."""
+    from dataclasses import replace
+
+    from aecluster.registry import REGISTRY
+
+    monkeypatch.setitem(REGISTRY, "best", replace(REGISTRY["best"], fallback_model=None))
+
+
+@pytest.fixture
+def tiny_cnn_pair(monkeypatch):
+    """The CNN pair ('teacher', 'best_cnn') that `best` falls back to, at 8-16-32 channels and one
+    epoch of 50-image batches, so that it trains in seconds."""
+    from dataclasses import replace
+
+    from aecluster.registry import REGISTRY
+
+    for name in ("teacher", "best_cnn"):
+        spec = REGISTRY[name]
+        monkeypatch.setitem(REGISTRY, name, replace(spec, config={**spec.config, "widths": [8, 16, 32]},
+                                                    settings=replace(spec.settings, epochs=1, batch_size=50,
+                                                                     distill_originals=50)))
+
+
+def unstable_first(monkeypatch, agreements: tuple[float, float]) -> list[list[str]]:
+    """Make the first judgement (the dictionary teacher's) find `agreements` for its two recipes
+    (the same across seeds, subsamples and samples); the later ones are judged for real. Returns
+    the methods of each judgement."""
+    import aecluster.stages as stages
+
+    calls: list[list[str]] = []
+    real = stages.stable_recipe
+
+    def judged(codes, recipes, seed=0, report=None):
+        calls.append([recipe["method"] for recipe in recipes])
+        if len(calls) > 1:
+            return real(codes, recipes, seed, report)
+        rows = [{"recipe": recipe, "seed_agreement": agreement, "subsample_agreement": agreement,
+                 "sample_agreement": agreement} for recipe, agreement in zip(recipes, agreements, strict=True)]
+        return recipes[0], rows
+
+    monkeypatch.setattr(stages, "stable_recipe", judged)
+    return calls

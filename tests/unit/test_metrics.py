@@ -26,30 +26,6 @@ def test_purity_lets_groups_share_a_label_where_acc_leaves_them_unmatched():
     assert purity(predicted, truth) == pytest.approx(0.9)
     assert clustering_accuracy(predicted, truth) == pytest.approx(0.6)
     assert purity(truth, truth) == 1.0 and purity(np.zeros(4), np.array([0, 1, 1, 1])) == 0.75
-
-
-def test_evaluate_adds_purity_when_groups_and_labels_differ_in_number(tmp_path, capsys):
-    from aecluster.cli import main
-
-    truth = np.array([0, 0, 0, 1, 0, 0, 1, 1, 1, 1])
-    np.save(tmp_path / "y.npy", truth)
-    for name, groups in (("four", [0, 0, 0, 0, 1, 1, 2, 2, 2, 3]), ("two", [1, 1, 1, 0, 1, 1, 0, 0, 0, 0]),
-                         ("one", [0] * 10)):
-        rows = "".join(f"{i},{g}\n" for i, g in enumerate(groups))
-        (tmp_path / f"{name}.csv").write_text("id,label\n" + rows)
-    assert main(["evaluate", str(tmp_path / "four.csv"), str(tmp_path / "y.npy")]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("ACC 0.6000  NMI ")
-    assert lines[1] == ("purity 0.9000 (each of the 4 groups takes its majority label; ACC matches groups to "
-                        "labels one to one, so 2 groups stay unmatched)")
-    assert main(["evaluate", str(tmp_path / "two.csv"), str(tmp_path / "y.npy")]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 1
-    assert main(["evaluate", str(tmp_path / "one.csv"), str(tmp_path / "y.npy")]) == 0
-    assert capsys.readouterr().out.splitlines()[1] == (
-        "purity 0.5000 (the one group takes its majority label; ACC matches groups to labels one to one, "
-        "so 1 label stays unmatched)")
-
-
 def test_contingency_table_counts_each_pair_with_zeros_for_missing_labels():
     rows, cols = np.array([0, 0, 3, 3, 3]), np.array([1, 1, 1, 0, 1])
     table = contingency_table(rows, cols, (4, 3))

@@ -9,13 +9,12 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from aecluster.checkpoint import load_model, read_checkpoint
-from aecluster.cli import main
 from aecluster.metrics import clustering_accuracy
 from aecluster.models import build_model
 from aecluster.patches import PatchDictionaryEncoder, fit_dictionary, merge_atoms, sample_patches
 from aecluster.registry import REGISTRY, TrainSettings
 from aecluster.stages import run_stages, train_stage
-from tests.conftest import make_orientation_textures
+from tests.conftest import make_orientation_textures, unstable_first
 
 FIT = {"patch_size": 6, "centres": 16, "patches": 5000, "normalise": 10.0, "whitening_eps": 0.1, "iterations": 5}
 
@@ -105,32 +104,6 @@ def test_merged_atoms_keep_the_whitening_and_a_copy_when_counts_match(fitted):
     assert merge_atoms(fitted, 16, iterations=5, seed=0) is fitted
 
 
-def test_stage_pair_writes_weights_only_checkpoints_that_cluster_textures(tmp_path, small_dictionary, capsys):
-    images, labels = make_orientation_textures(200)
-    np.save(tmp_path / "x.npy", images)
-    assert main(["train", "--model", "best", str(tmp_path / "x.npy"), str(tmp_path / "best.pth")]) == 0
-    teacher, student = read_checkpoint(tmp_path / "best_run" / "teacher.pth"), read_checkpoint(tmp_path / "best.pth")
-    assert teacher["model"] == "patches" and teacher["dictionary"]["patches"] == 10_000
-    assert student["model"] == "best" and student["weight_format"] == "float16"
-    # the textures split alike for every seed, subsample and 100 images alone: the default recipe is kept
-    assert (student["recipe"]["reduce"], student["recipe"]["method"]) == ("wpca:8", "kmeans")
-    assert "recipe: wpca:8 + kmeans chosen" in capsys.readouterr().err
-    assert torch.equal(student["state_dict"]["encoder.centres"], teacher["state_dict"]["encoder.centres"].half())
-    torch.load(tmp_path / "best.pth", weights_only=True)
-    assert main(["cluster", str(tmp_path / "x.npy"), str(tmp_path / "best.pth"), str(tmp_path / "p.csv"),
-                 "--quiet"]) == 0
-    predicted = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1, dtype=int)[:, 1]
-    assert clustering_accuracy(predicted, labels) >= 0.95
-    capsys.readouterr()
-    # the teacher is reused when fitted with the same seed, settings and images, and refitted otherwise
-    teacher_file = tmp_path / "best_run" / "teacher.pth"
-    stamp = teacher_file.stat().st_mtime_ns
-    run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
-    assert teacher_file.stat().st_mtime_ns == stamp
-    run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best", seed=1), progress=False)
-    assert read_checkpoint(teacher_file)["settings"]["seed"] == 1
-
-
 def test_a_dictionary_stage_has_nothing_to_resume_and_needs_a_dictionary_teacher(tmp_path, small_dictionary,
                                                                                  trained_checkpoint):
     images = make_orientation_textures(count=16)[0]
@@ -159,94 +132,15 @@ def test_the_estimator_fits_a_dictionary_and_places_new_images(small_dictionary)
     assert clusterer.transform(images[:3]).shape == (3, 8)
 
 
-def test_stage_commands_fit_the_teacher_then_the_student_and_a_saved_model_predicts(tmp_path, small_dictionary,
-                                                                                    capsys):
-    images, labels = make_orientation_textures(200)
-    np.save(tmp_path / "x.npy", images)
-    new_images, new_labels = make_orientation_textures(60, seed=1)
-    np.save(tmp_path / "new.npy", new_images)
-    assert main(["teacher", "--config", "patches", str(tmp_path / "x.npy"), str(tmp_path / "t.pth"), "--quiet"]) == 0
-    assert main(["student", "--config", "best", "--teacher", str(tmp_path / "t.pth"), str(tmp_path / "x.npy"),
-                 str(tmp_path / "s.pth"), "--quiet"]) == 0
-    student, teacher = read_checkpoint(tmp_path / "s.pth"), read_checkpoint(tmp_path / "t.pth")
-    assert (student["model"], teacher["model"], student["weight_format"]) == ("best", "patches", "float16")
-    assert torch.equal(student["state_dict"]["encoder.centres"], teacher["state_dict"]["encoder.centres"].half())
-    assert main(["cluster", str(tmp_path / "x.npy"), str(tmp_path / "s.pth"), str(tmp_path / "p.csv"),
-                 "--save-model", str(tmp_path / "fitted.pth"), "--quiet"]) == 0
-    assert main(["predict", str(tmp_path / "fitted.pth"), str(tmp_path / "new.npy"), str(tmp_path / "new.csv"),
-                 "--quiet"]) == 0
-    predicted = np.loadtxt(tmp_path / "new.csv", delimiter=",", skiprows=1, dtype=int)[:, 1]
-    assert clustering_accuracy(predicted, new_labels) >= 0.95
-    capsys.readouterr()
-    assert main(["student", "--config", "best", "--teacher", str(tmp_path / "t.pth"), str(tmp_path / "x.npy"),
-                 str(tmp_path / "s2.pth"), "--resume", str(tmp_path / "t.pth")]) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "t.pth" in error and not (tmp_path / "s2.pth").exists()
-
-
-@pytest.fixture
-def tiny_cnn_pair(monkeypatch):
-    """The CNN pair ('teacher', 'best_cnn') that `best` falls back to, at 8-16-32 channels and one
-    epoch of 50-image batches, so that it trains in seconds."""
-    from dataclasses import replace
-
-    for name in ("teacher", "best_cnn"):
-        spec = REGISTRY[name]
-        monkeypatch.setitem(REGISTRY, name, replace(spec, config={**spec.config, "widths": [8, 16, 32]},
-                                                    settings=replace(spec.settings, epochs=1, batch_size=50,
-                                                                     distill_originals=50)))
-
-
-def unstable_first(monkeypatch, agreements: tuple[float, float]) -> list[list[str]]:
-    """Make the first judgement (the dictionary teacher's) find `agreements` for its two recipes
-    (the same across seeds, subsamples and samples); the later ones are judged for real. Returns
-    the methods of each judgement."""
-    import aecluster.stages as stages
-
-    calls: list[list[str]] = []
-    real = stages.stable_recipe
-
-    def judged(codes, recipes, seed=0, report=None):
-        calls.append([recipe["method"] for recipe in recipes])
-        if len(calls) > 1:
-            return real(codes, recipes, seed, report)
-        rows = [{"recipe": recipe, "seed_agreement": agreement, "subsample_agreement": agreement,
-                 "sample_agreement": agreement} for recipe, agreement in zip(recipes, agreements, strict=True)]
-        return recipes[0], rows
-
-    monkeypatch.setattr(stages, "stable_recipe", judged)
-    return calls
-
-
-def test_when_the_dictionarys_recipes_do_not_hold_the_more_stable_cnn_pair_ships(
-        tmp_path, small_dictionary, tiny_cnn_pair, monkeypatch, capsys):
-    images, _ = make_orientation_textures(200)
-    np.save(tmp_path / "x.npy", images)
-    calls = unstable_first(monkeypatch, (0.6, 0.7))
-    assert main(["train", "--model", "best", str(tmp_path / "x.npy"), str(tmp_path / "best.pth")]) == 0
-    err = capsys.readouterr().err
-    assert "if the teacher's first recipe does not hold: teacher 'teacher'" in err  # in the plan, before training
-    assert err.index("if the teacher's first recipe does not hold") < err.index("training 'teacher' to judge")
-    student = read_checkpoint(tmp_path / "best.pth")
-    cnn = read_checkpoint(tmp_path / "best_run" / "fallback_teacher.pth")
-    assert (student["model"], cnn["model"]) == ("best_cnn", "teacher")
-    # the CNN's own recipes were judged (the teacher config's first), and the chosen one is written
-    assert calls[1] == ["kmeans", "scan"][: len(calls[1])] and calls[1][0] == "kmeans"
-    assert student["recipe"]["reduce"] == "l2,pca:32" and "of 'teacher' chosen: training student 'best_cnn'" in err
-    # the dictionary teacher records its judgement, so that a rerun reuses it
-    recorded = read_checkpoint(tmp_path / "best_run" / "teacher.pth")["recipe_judgement"]
-    assert [row["seed_agreement"] for row in recorded] == [0.6, 0.7]
-
-
 def test_a_dictionary_recipe_more_stable_than_the_cnns_keeps_the_dictionary_student(
-        tmp_path, small_dictionary, tiny_cnn_pair, monkeypatch, capsys):
+        tmp_path, small_dictionary, tiny_cnn_pair, monkeypatch, stage_log):
     images, _ = make_orientation_textures(200)
     calls = unstable_first(monkeypatch, (0.6, 0.9999))  # the fallback recipe beats any CNN row here
     model, recipe = run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
     assert read_checkpoint(tmp_path / "best.pth")["model"] == "best"
     # judged: the dictionary teacher (made unstable), the CNN teacher; the student keeps the teacher's atoms
     assert (tmp_path / "best_run" / "fallback_teacher.pth").is_file() and len(calls) == 2
-    assert "of the first teacher kept" in capsys.readouterr().err and recipe["reduce"] == "wpca:4"
+    assert "of the first teacher kept" in stage_log.text and recipe["reduce"] == "wpca:4"
 
 
 def test_a_stable_dictionary_trains_no_cnn(tmp_path, small_dictionary, tiny_cnn_pair):
@@ -254,32 +148,3 @@ def test_a_stable_dictionary_trains_no_cnn(tmp_path, small_dictionary, tiny_cnn_
     run_stages("best", images, tmp_path / "best.pth", TrainSettings.for_model("best"), progress=False)
     assert read_checkpoint(tmp_path / "best.pth")["model"] == "best"
     assert not (tmp_path / "best_run" / "fallback_teacher.pth").exists()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("phase", ["teacher", "best_cnn"])
-def test_an_interrupted_fallback_resumes_its_phase_from_the_printed_command(
-        tmp_path, small_dictionary, tiny_cnn_pair, monkeypatch, capsys, phase):
-    import shlex
-
-    import aecluster.training as training
-
-    images, _ = make_orientation_textures(200)
-    np.save(tmp_path / "x.npy", images)
-    unstable_first(monkeypatch, (0.6, 0.7))
-    steps = {"count": 0}
-
-    def stop_requested(local, world, device):  # the teacher has 4 steps (one epoch); the student comes after
-        steps["count"] += 1
-        return steps["count"] == (2 if phase == "teacher" else 6)
-
-    monkeypatch.setattr(training, "stop_requested", stop_requested)
-    output = tmp_path / "best.pth"
-    assert main(["train", "--model", "best", str(tmp_path / "x.npy"), str(output), "--quiet"]) == 130
-    hint = capsys.readouterr().err.strip().splitlines()[-1]
-    folder = "best_run/fallback_teacher_run" if phase == "teacher" else "best_run"
-    assert f"--resume {tmp_path / folder}" in hint and not output.exists()
-    monkeypatch.setattr(training, "stop_requested", lambda local, world, device: False)
-    assert main(shlex.split(hint.split("resume with: ", 1)[1])[1:] + ["--quiet"]) == 0
-    assert read_checkpoint(output)["model"] == "best_cnn"
-    assert read_checkpoint(tmp_path / "best_run" / "fallback_teacher.pth")["model"] == "teacher"
