@@ -26,6 +26,8 @@ def test_purity_lets_groups_share_a_label_where_acc_leaves_them_unmatched():
     assert purity(predicted, truth) == pytest.approx(0.9)
     assert clustering_accuracy(predicted, truth) == pytest.approx(0.6)
     assert purity(truth, truth) == 1.0 and purity(np.zeros(4), np.array([0, 1, 1, 1])) == 0.75
+
+
 def test_contingency_table_counts_each_pair_with_zeros_for_missing_labels():
     rows, cols = np.array([0, 0, 3, 3, 3]), np.array([1, 1, 1, 0, 1])
     table = contingency_table(rows, cols, (4, 3))
