@@ -141,6 +141,14 @@ def test_every_good_saved_model_predicts_the_labels_it_was_fitted_with(saved, tm
     assert np.array_equal(read_predictions(tmp_path / "p.csv"), read_predictions(saved / f"o_{method}.csv"))
 
 
+def test_a_loaded_model_knows_the_width_of_the_codes_its_steps_take(saved):
+    loaded = AEClusterer.from_checkpoint(saved / "s_kmeans.pth")
+    assert loaded.reducer_.n_features_in_ == loaded.encoder_.model_.code_dim
+    assert loaded.clusterer_.n_features_in_ == 4  # the recipe's wpca:4
+    with pytest.raises(ValueError, match="X has 3 features, but ReducerChain is expecting"):
+        loaded.reducer_.transform(np.zeros((2, 3), np.float32))
+
+
 def test_fitted_state_and_fitted_parts_round_trip(saved):
     payload = read_checkpoint(saved / "s_scan.pth")
     parts = fitted_parts(payload["fitted"], 64, "s_scan.pth")
