@@ -21,13 +21,13 @@ from aecluster.checkpoint import code_dim_of, deployable_payload, make_payload, 
 from aecluster.clustering import METHODS, degenerate_warning, order_by_colour
 from aecluster.data import validate_images
 from aecluster.devices import resolve_device
-from aecluster.encoder import ENCODER_CONSTRAINTS, ImageEncoder, bounds_interval
+from aecluster.encoder import ENCODER_CONSTRAINTS, ImageEncoder
 from aecluster.encoding import RECIPE_DEFAULTS, check_recipe, fit_groups
 from aecluster.errors import UserInputError
 from aecluster.models import build_model
 from aecluster.naming import name_from_reference, orient
 from aecluster.reduction import check_savable
-from aecluster.registry import RECIPE_BOUNDS, REGISTRY
+from aecluster.registry import RECIPE_BOUNDS, REGISTRY, bounds_interval
 from aecluster.saved_model import FittedParts, fitted_parts, fitted_state
 from aecluster.seeds import integer_seed
 

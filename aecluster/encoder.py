@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import os
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from aecluster.augment import AUGMENTATIONS
@@ -18,30 +16,11 @@ from aecluster.data import IMAGE_SHAPE, validate_images
 from aecluster.devices import resolve_device
 from aecluster.encoding import encode_images
 from aecluster.errors import UserInputError
-from aecluster.registry import REGISTRY, SETTING_BOUNDS, Bounds, model_config
+from aecluster.registry import REGISTRY, SETTING_BOUNDS, bounds_interval, model_config
 from aecluster.seeds import integer_seed
 from aecluster.stages import train_model
 
 N_FEATURES = int(np.prod(IMAGE_SHAPE))  # 32 x 32 x 3 values per image
-
-
-def bounds_interval(bounds: Bounds) -> Interval:
-    """A parameter's `Bounds` (a training setting's, a recipe's) as scikit-learn's parameter constraint.
-
-    Parameters
-    ----------
-    bounds : Bounds
-        The setting's range (`registry.SETTING_BOUNDS`).
-
-    Returns
-    -------
-    Interval
-        The same range; infinities and NaN are refused.
-    """
-    high = None if bounds.high == math.inf else bounds.high
-    closed = {(False, True): "both", (True, True): "right", (False, False): "left", (True, False): "neither"}
-    return Interval(Integral if bounds.integer else Real, bounds.low, high,
-                    closed=closed[bounds.low_open, high is not None])
 
 
 # The parameters that `ImageEncoder` and `AEClusterer` share, with the values each accepts.

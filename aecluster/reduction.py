@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aecluster.errors import UserInputError
 from aecluster.seeds import integer_seed
@@ -258,7 +258,7 @@ class ReducerChain(TransformerMixin, BaseEstimator):
     links_ : list of dict
         The fitted links as `transform` applies them.
     n_features_in_ : int
-        The width of the codes `fit` saw.
+        The width of the codes `fit` saw (after `from_state`, the saved chain's, where known).
     """
 
     _parameter_constraints: dict = {
@@ -280,8 +280,8 @@ class ReducerChain(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        codes : ndarray of shape (N, dim)
-            The codes.
+        codes : array-like of shape (N, dim)
+            The codes: a 2-D array of finite numbers, fitted in float32.
         y : ignored
 
         Returns
@@ -292,11 +292,12 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            For a parameter of the wrong type or range.
+            For a parameter of the wrong type or range, or codes that are not a 2-D array of
+            finite numbers (sparse, complex, NaN, ...).
         UserInputError
             For a malformed `spec`.
         """
-        self._fit(np.asarray(codes, dtype=np.float32))
+        self._fit(codes)
         return self
 
     def fit_transform(self, codes: np.ndarray, y: Any = None, **_: Any) -> np.ndarray:
@@ -304,8 +305,8 @@ class ReducerChain(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        codes : ndarray of shape (N, dim)
-            The codes.
+        codes : array-like of shape (N, dim)
+            The codes, as `fit` takes them.
         y : ignored
 
         Returns
@@ -318,20 +319,20 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         ValueError, UserInputError
             As `fit`.
         """
-        codes = np.asarray(codes, dtype=np.float32)
-        sample, reduced = self._fit(codes)
+        codes, sample, reduced = self._fit(codes)
         return reduced if sample is None else self.transform(codes)
 
-    def _fit(self, codes: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-        """Fit on all codes or on a sample; returns (sample indices or None, reduced fit data)."""
+    def _fit(self, codes: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Check the parameters and the codes, fit on all codes or on a sample; returns (the codes
+        in float32, the sample's indices or None, the reduced fit data)."""
         self._validate_params()
+        codes = validate_data(self, codes, dtype=np.float32)
         links = parse_chain(self.spec)
         with single_threaded():
-            return self._fit_links(codes, links, integer_seed(self.random_state))
+            return (codes, *self._fit_links(codes, links, integer_seed(self.random_state)))
 
     def _fit_links(self, codes: np.ndarray, links: list[tuple[str, int]],
                    seed: int) -> tuple[np.ndarray | None, np.ndarray]:
-        self.n_features_in_ = codes.shape[1]
         sample = None
         if len(codes) > self.max_fit_samples:
             rng = np.random.default_rng(seed)
@@ -360,8 +361,8 @@ class ReducerChain(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        codes : ndarray of shape (N, dim)
-            The codes.
+        codes : array-like of shape (N, dim)
+            The codes: a 2-D array of finite numbers, `n_features_in_` wide.
 
         Returns
         -------
@@ -372,9 +373,11 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         ------
         NotFittedError
             Before `fit`.
+        ValueError
+            For codes that are not a 2-D array of finite numbers, or not `n_features_in_` wide.
         """
         check_is_fitted(self, "links_")
-        reduced = np.array(codes, dtype=np.float32)
+        reduced = validate_data(self, codes, reset=False, dtype=np.float32, copy=True)
         if self.shift_ is not None:
             reduced -= self.shift_
             reduced /= self.scale_
@@ -401,18 +404,26 @@ class ReducerChain(TransformerMixin, BaseEstimator):
                 "scale": self.scale_, "links": self.links_}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ReducerChain:
+    def from_state(cls, state: dict[str, Any], n_features_in: int | None = None) -> ReducerChain:
         """A fitted chain rebuilt from `get_state`'s values, ready to transform.
+
+        Its `n_features_in_` is the width of the codes the state was fitted on: that of its
+        standardisation, or of its first PCA link (an l2 link keeps the width). A state with
+        neither (no standardisation, l2 links only) takes codes of any width; `n_features_in`
+        then gives it one.
 
         Parameters
         ----------
         state : dict
             Values as `get_state` returns them.
+        n_features_in : int, optional
+            The width of the codes, for a state that does not fix it.
 
         Returns
         -------
         ReducerChain
-            The fitted chain (with no `reducers_`).
+            The fitted chain (with no `reducers_`; without `n_features_in_` where neither the
+            state nor `n_features_in` gives it).
 
         Raises
         ------
@@ -425,4 +436,9 @@ class ReducerChain(TransformerMixin, BaseEstimator):
         chain = cls(state["spec"], standardize=state["standardize"])
         chain.shift_, chain.scale_, chain.reducers_ = state["shift"], state["scale"], []
         chain.links_ = [dict(link) for link in state["links"]]
+        widths = [len(array) for array in (state["shift"], *(link.get("mean") for link in chain.links_))
+                  if array is not None]
+        width = widths[0] if widths else n_features_in
+        if width is not None:
+            chain.n_features_in_ = int(width)
         return chain

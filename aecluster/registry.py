@@ -147,6 +147,29 @@ RECIPE_BOUNDS: dict[str, Bounds] = {
 }
 
 
+def bounds_interval(bounds: Bounds) -> Any:
+    """A parameter's `Bounds` (a training setting's, a recipe's) as scikit-learn's parameter constraint.
+
+    scikit-learn is imported here, not with the module, so that the registry stays quick to import.
+
+    Parameters
+    ----------
+    bounds : Bounds
+        The setting's range (`SETTING_BOUNDS`, `RECIPE_BOUNDS`).
+
+    Returns
+    -------
+    sklearn.utils._param_validation.Interval
+        The same range; infinities and NaN are refused.
+    """
+    from sklearn.utils._param_validation import Interval
+
+    high = None if bounds.high == math.inf else bounds.high
+    closed = {(False, True): "both", (True, True): "right", (False, False): "left", (True, False): "neither"}
+    return Interval(Integral if bounds.integer else Real, bounds.low, high,
+                    closed=closed[bounds.low_open, high is not None])
+
+
 def check_architecture(config: dict[str, Any], where: str) -> None:
     """Refuse an architecture setting outside `ARCHITECTURE_BOUNDS` (a list one: empty, longer
     than MAX_STAGES, or with a value outside them) and a `flip_average` that is not true or

@@ -173,7 +173,7 @@ def _reduction(state: Any, code_dim: int) -> tuple[ReducerChain, int]:
     width = code_dim
     for index, ((name, _), link) in enumerate(zip(links, state["links"], strict=True)):
         width = _link(link, name, width, f"fitted.reduction.links.{index}")
-    return ReducerChain.from_state(state), width
+    return ReducerChain.from_state(state, n_features_in=code_dim), width
 
 
 def _groups(state: Any, width: int) -> GroupsEstimator:

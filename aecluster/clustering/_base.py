@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aecluster.errors import UserInputError
+from aecluster.registry import RECIPE_BOUNDS, bounds_interval
 from aecluster.threads import single_threaded
 
 METHODS = ("kmeans", "threshold", "overcluster", "scan")
@@ -23,28 +24,44 @@ METHODS = ("kmeans", "threshold", "overcluster", "scan")
 # that saved models keep one layout whatever the method.
 STATE_DEFAULTS: dict[str, Any] = {"threshold": 0.0, "random_state": 0, "n_clusters": 2, "fine_clusters": 20}
 DEGENERATE_FRACTION = 0.05
+# The values each parameter of a clustering estimator accepts: the recipe's ranges (`RECIPE_BOUNDS`).
+# An estimator's `_parameter_constraints` picks its own parameters from these.
+PARAMETER_CONSTRAINTS: dict[str, list[Any]] = {
+    "n_clusters": [bounds_interval(RECIPE_BOUNDS["n_clusters"])],
+    "fine_clusters": [bounds_interval(RECIPE_BOUNDS["fine_clusters"])],
+    "threshold": [bounds_interval(RECIPE_BOUNDS["threshold"])],
+    "random_state": ["random_state"],
+}
 
 logger = logging.getLogger(__name__)
 
 
 class GroupsEstimator(ClusterMixin, BaseEstimator):
-    """Base of the clustering estimators: `fit` checks the group counts, logs one line and fits
-    with one BLAS thread (so the groups do not depend on the thread count), then labels the codes
-    it was fitted on with `predict`. Subclasses set `method` and `fitted` (their fitted arrays)
+    """Base of the clustering estimators: `fit` checks the codes, the parameters and the group
+    counts, logs one line and fits with one BLAS thread (so the groups do not depend on the thread
+    count), then labels the codes it was fitted on with `predict`. Subclasses set `method`,
+    `fitted` (their fitted arrays) and `_parameter_constraints` (from `PARAMETER_CONSTRAINTS`),
     and write `_fit` and `_predict`.
+
+    Codes are checked as scikit-learn checks its input (`validate_data`): a 2-D array of finite
+    numbers, not sparse, which `fit` and `predict` take in float64.
 
     Attributes
     ----------
     method : str
         The method name (one of `METHODS`), set by each subclass.
     fitted : tuple of str
-        The names of the fitted arrays, which `get_state` saves and `from_state` restores.
+        The names of the fitted arrays, which `get_state` saves and `from_state` restores; the
+        last axis of the first one is as wide as the codes.
     labels_ : ndarray of shape (N,)
         The group of each code `fit` saw.
+    n_features_in_ : int
+        The width of the codes `fit` saw (or of the restored arrays, after `from_state`).
     """
 
     method: ClassVar[str]
     fitted: ClassVar[tuple[str, ...]]
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     @property
     def groups(self) -> int:
@@ -52,12 +69,12 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
         return int(self.get_params().get("n_clusters", 2))
 
     def fit(self, codes: np.ndarray, y: Any = None) -> GroupsEstimator:
-        """Fit on codes (N, dim), single-threaded; sets `labels_`.
+        """Fit on codes (N, dim), single-threaded; sets `labels_` and `n_features_in_`.
 
         Parameters
         ----------
-        codes : ndarray of shape (N, dim)
-            The codes to group.
+        codes : array-like of shape (N, dim)
+            The codes to group: finite numbers, at least two rows.
         y : None
             Ignored.
 
@@ -68,10 +85,18 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
 
         Raises
         ------
+        ValueError
+            For codes that are not a 2-D array of finite numbers (sparse, complex, NaN, ...), or
+            a parameter of the wrong type or range.
         UserInputError
-            When the method cannot make its groups of N codes (`check_group_counts`).
+            For a single code, or when the method cannot make its groups of N codes
+            (`check_group_counts`).
         """
-        codes = np.asarray(codes, dtype=np.float64)
+        codes = validate_data(self, codes, dtype=np.float64)
+        if len(codes) < 2:
+            # One code makes no groups whatever the parameters, so it is refused before they are checked.
+            raise UserInputError("need at least 2 images to form groups, found 1 sample")
+        self._validate_params()
         logger.info("cluster: %s into %d groups (%d points of %d dimensions)", self.method, self.groups, *codes.shape)
         check_group_counts(self.method, self.groups, self.get_params().get("fine_clusters", self.groups), len(codes))
         with single_threaded():
@@ -84,17 +109,25 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
 
         Parameters
         ----------
-        codes : ndarray of shape (N, dim)
-            Codes in the space the estimator was fitted in.
+        codes : array-like of shape (N, dim)
+            Codes in the space the estimator was fitted in (`n_features_in_` wide).
 
         Returns
         -------
         ndarray of shape (N,)
             The group of each code.
+
+        Raises
+        ------
+        NotFittedError
+            Before `fit`.
+        ValueError
+            For codes that are not a 2-D array of finite numbers, or not `n_features_in_` wide.
         """
         check_is_fitted(self, list(self.fitted))
+        codes = validate_data(self, codes, reset=False, dtype=np.float64)
         with single_threaded():
-            return self._predict(np.asarray(codes, dtype=np.float64))
+            return self._predict(codes)
 
     def _fit(self, codes: np.ndarray) -> None:
         raise NotImplementedError
@@ -117,6 +150,7 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
     def from_state(cls, state: dict[str, Any]) -> GroupsEstimator:
         """A fitted clustering rebuilt from `get_state`'s values, ready to predict; a missing
         array or one whose shape does not fit the others raises KeyError or ValueError.
+        `n_features_in_` is the width of the restored arrays.
 
         Parameters
         ----------
@@ -142,6 +176,10 @@ class GroupsEstimator(ClusterMixin, BaseEstimator):
         for key in cls.fitted:
             setattr(estimator, key, np.asarray(state[key]))
         estimator._check_state()
+        width = getattr(estimator, cls.fitted[0]).shape[-1:]
+        if not width:
+            raise ValueError(f"{cls.fitted[0]} is a single number, not an array as wide as the codes")
+        estimator.n_features_in_ = width[0]
         return estimator
 
     def _check_state(self) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.cluster import KMeans
 
-from aecluster.clustering._base import GroupsEstimator, nearest_centre
+from aecluster.clustering._base import PARAMETER_CONSTRAINTS, GroupsEstimator, nearest_centre
 
 # Restarts of KMeans, the lowest inertia kept. On a few thousand whitened codes a 2-way split has
 # several local optima of nearly equal inertia; 10 restarts missed the lowest on some samples and
@@ -32,10 +32,14 @@ class KMeansGroups(GroupsEstimator):
         The group centres; a code joins the nearest one.
     labels_ : ndarray of shape (N,)
         The group of each code `fit` saw.
+    n_features_in_ : int
+        The width of the codes `fit` saw.
     """
 
     method = "kmeans"
     fitted = ("centres_",)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        key: PARAMETER_CONSTRAINTS[key] for key in ("n_clusters", "random_state")}
 
     def __init__(self, n_clusters: int = 2, random_state: Any = 0) -> None:
         self.n_clusters = n_clusters

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
-from aecluster.clustering._base import GroupsEstimator, nearest_centre
+from aecluster.clustering._base import PARAMETER_CONSTRAINTS, GroupsEstimator, nearest_centre
 
 
 class OverclusterGroups(GroupsEstimator):
@@ -33,12 +33,16 @@ class OverclusterGroups(GroupsEstimator):
         The merged group of each fine centre (or, after `naming.name_fine_groups`, its label's index).
     labels_ : ndarray of shape (N,)
         The group of each code `fit` saw.
+    n_features_in_ : int
+        The width of the codes `fit` saw.
     fine_labels_ : ndarray of shape (N,)
         The fine group of each code `fit` saw (not restored by `from_state`).
     """
 
     method = "overcluster"
     fitted = ("centres_", "merge_")
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        key: PARAMETER_CONSTRAINTS[key] for key in ("n_clusters", "fine_clusters", "random_state")}
 
     def __init__(self, n_clusters: int = 2, fine_clusters: int = 20, random_state: Any = 0) -> None:
         self.n_clusters = n_clusters

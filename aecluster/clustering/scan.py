@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from aecluster.clustering._base import GroupsEstimator
+from aecluster.clustering._base import PARAMETER_CONSTRAINTS, GroupsEstimator
 from aecluster.threads import single_threaded
 
 # SCAN's published defaults (Van Gansbeke et al. 2020, arXiv:2005.12320): 20 mined neighbours,
@@ -45,10 +45,14 @@ class ScanGroups(GroupsEstimator):
         Its bias.
     labels_ : ndarray of shape (N,)
         The group of each code `fit` saw.
+    n_features_in_ : int
+        The width of the codes `fit` saw.
     """
 
     method = "scan"
     fitted = ("weights_", "bias_")
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        key: PARAMETER_CONSTRAINTS[key] for key in ("n_clusters", "random_state")}
 
     def __init__(self, n_clusters: int = 2, random_state: Any = 0) -> None:
         self.n_clusters = n_clusters

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 
-from aecluster.clustering._base import GroupsEstimator
+from aecluster.clustering._base import PARAMETER_CONSTRAINTS, GroupsEstimator
 
 
 class ThresholdGroups(GroupsEstimator):
@@ -25,10 +27,14 @@ class ThresholdGroups(GroupsEstimator):
         The first principal axis of the codes (of at most 20,000 of them).
     labels_ : ndarray of shape (N,)
         The group of each code `fit` saw.
+    n_features_in_ : int
+        The width of the codes `fit` saw.
     """
 
     method = "threshold"
     fitted = ("center_", "direction_")
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        key: PARAMETER_CONSTRAINTS[key] for key in ("threshold",)}
 
     def __init__(self, threshold: float = 0.0) -> None:
         self.threshold = threshold

@@ -62,6 +62,8 @@ def test_save_load_predict_gives_identical_labels(tmp_path, two_groups, trained_
     assert not any(key.startswith("decoder.") for key in payload["state_dict"])
     loaded = AEClusterer.from_checkpoint(tmp_path / "model.pth")
     assert loaded.checkpoint_info_["model"] == "improved"
+    assert loaded.reducer_.n_features_in_ == fitted.reducer_.n_features_in_ == fitted.encoder_.model_.code_dim
+    assert loaded.clusterer_.n_features_in_ == fitted.clusterer_.n_features_in_ == 2
     new_images = np.concatenate([images[::-1], images[:7] // 2 + 60])
     np.testing.assert_array_equal(loaded.predict(images), fitted.labels_)
     np.testing.assert_array_equal(loaded.predict(new_images), fitted.predict(new_images))

@@ -139,32 +139,6 @@ def test_scikit_learn_estimator_checks(trained_checkpoint):
     assert WITHOUT_DATA <= passed
 
 
-def test_image_encoder_estimator_checks(trained_checkpoint):
-    results = check_estimator(ImageEncoder(checkpoint=str(trained_checkpoint)),
-                              expected_failed_checks={**NOT_APPLICABLE, "check_transformer_preserve_dtypes": TABULAR},
-                              on_fail=None)
-    assert [r["check_name"] for r in results if r["status"] == "failed"] == []
-    assert WITHOUT_DATA <= {r["check_name"] for r in results if r["status"] == "passed"}
-
-
-CODES_ONLY = "ReducerChain takes the finite float codes of ImageEncoder and does not validate them again"
-REDUCER_NOT_APPLICABLE = {
-    **{name: CODES_ONLY for name in (
-        "check_n_features_in_after_fitting", "check_complex_data", "check_estimators_nan_inf",
-        "check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix",
-        "check_fit2d_1feature", "check_fit1d", "check_fit2d_predict1d")},
-    "check_transformer_preserve_dtypes": "reduced codes are float32 whatever the codes' dtype",
-}
-
-
-def test_reducer_chain_estimator_checks():
-    results = check_estimator(ReducerChain("pca:2"), expected_failed_checks=REDUCER_NOT_APPLICABLE, on_fail=None)
-    assert [r["check_name"] for r in results if r["status"] == "failed"] == []
-    passed = {r["check_name"] for r in results if r["status"] == "passed"}
-    assert WITHOUT_DATA | {"check_fit_idempotent", "check_estimators_pickle", "check_dict_unchanged",
-                           "check_transformer_general", "check_fit_check_is_fitted", "check_n_features_in"} <= passed
-
-
 @pytest.fixture(scope="module")
 def forty(two_groups):
     return two_groups[0][:40]

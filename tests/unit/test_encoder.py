@@ -1,33 +1,19 @@
-"""aecluster/encoder.py: `ImageEncoder`, the transformer of uint8 images into a model's codes
-(scikit-learn's own estimator checks of it are in test_api.py, with AEClusterer's)."""
-
-import math
-from numbers import Integral, Real
+"""aecluster/encoder.py: `ImageEncoder`, the transformer of uint8 images into a model's codes, and
+scikit-learn's own estimator checks of it (those that cannot take images are AEClusterer's, in
+test_api.py)."""
 
 import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import check_estimator
 
 from aecluster.checkpoint import read_checkpoint
-from aecluster.encoder import N_FEATURES, ImageEncoder, bounds_interval
+from aecluster.encoder import N_FEATURES, ImageEncoder
 from aecluster.errors import UserInputError
-from aecluster.registry import Bounds
+from tests.unit.test_api import NOT_APPLICABLE, TABULAR, WITHOUT_DATA
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
-
-
-@pytest.mark.parametrize("bounds, inside, outside", [
-    (Bounds(1, integer=True), [1, 10**9], [0, 1.5, math.inf]),
-    (Bounds(0, 10, low_open=True), [1e-9, 10], [0, 10.5, math.nan]),
-    (Bounds(-1, 1), [-1, 0.0, 1], [-1.01, 1.01]),
-    (Bounds(0), [0, 2.5, 1e300], [-1e-9, math.inf, math.nan]),
-])
-def test_bounds_become_the_same_interval(bounds, inside, outside):
-    interval = bounds_interval(bounds)  # what scikit-learn's parameter validation checks a value with
-    assert interval.type is (Integral if bounds.integer else Real)
-    assert all(interval.is_satisfied_by(value) for value in inside)
-    assert not any(interval.is_satisfied_by(value) for value in outside)
 
 
 def hand_codes(model, images):
@@ -82,3 +68,11 @@ def test_bad_parameters_are_refused_before_any_work():
         ImageEncoder(epochs=0).fit(IMAGES)
     with pytest.raises(UserInputError, match="unknown device"):
         ImageEncoder(device="gpu").fit(IMAGES)
+
+
+def test_image_encoder_estimator_checks(trained_checkpoint):
+    results = check_estimator(ImageEncoder(checkpoint=str(trained_checkpoint)),
+                              expected_failed_checks={**NOT_APPLICABLE, "check_transformer_preserve_dtypes": TABULAR},
+                              on_fail=None)
+    assert [r["check_name"] for r in results if r["status"] == "failed"] == []
+    assert WITHOUT_DATA <= {r["check_name"] for r in results if r["status"] == "passed"}

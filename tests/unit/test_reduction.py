@@ -1,9 +1,11 @@
-"""aecluster/reduction.py: the reducer chain (parsing, fitting, transforming, saving) of codes."""
+"""aecluster/reduction.py: the reducer chain (parsing, fitting, transforming, saving) of codes, and
+scikit-learn's own estimator checks of it."""
 
 import re
 
 import numpy as np
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aecluster.errors import UserInputError
 from aecluster.reduction import ReducerChain, check_chain, check_savable, numba_cache_dir, parse_chain, single_threaded
@@ -127,7 +129,20 @@ def test_a_saved_chain_transforms_new_codes_as_the_fitted_one(spec):
     rebuilt = ReducerChain.from_state(chain.get_state())
     new, _ = blobs(count=10, dim=6, seed=1)
     np.testing.assert_allclose(rebuilt.transform(new), chain.transform(new), rtol=1e-5, atol=1e-6)
-    assert rebuilt.reducers_ == []
+    assert rebuilt.reducers_ == [] and rebuilt.n_features_in_ == chain.n_features_in_ == 6
+
+
+@pytest.mark.parametrize("spec, standardize, width", [("pca:3", False, 6), ("l2,wpca:2", False, 6), ("l2", True, 6),
+                                                      ("l2", False, None), ("none", False, None)])
+def test_a_saved_chain_reads_the_width_of_its_codes_from_its_state(spec, standardize, width):
+    state = ReducerChain(spec, standardize=standardize).fit(blobs(count=40, dim=6)[0]).get_state()
+    rebuilt = ReducerChain.from_state(state)
+    assert getattr(rebuilt, "n_features_in_", None) == width
+    # The width the state holds wins over the one given, which fills in where it holds none.
+    assert ReducerChain.from_state(state, n_features_in=9).n_features_in_ == (width or 9)
+    if width:
+        with pytest.raises(ValueError, match=f"X has 5 features, but ReducerChain is expecting {width} features"):
+            rebuilt.transform(np.zeros((2, 5)))
 
 
 @pytest.mark.parametrize("spec, name", [("kpca:3", "kpca"), ("pca:4,tsne:2", "tsne"), ("umap:2", "umap")])
@@ -154,3 +169,17 @@ def test_single_threaded_limits_every_thread_pool_to_one_thread():
 
     with single_threaded():
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+
+
+# The checks ReducerChain("pca:2") cannot pass, and why.
+REDUCER_EXPECTED_FAILURES = {
+    "check_transformer_preserve_dtypes": "reduced codes are float32 whatever the codes' dtype",
+    "check_fit2d_1feature": "'pca:2' asks one feature for two components, which PCA refuses as 'n_components=2 "
+                            "must be between 0 and min(n_samples, n_features)=1', not in the words the check seeks",
+}
+
+
+@parametrize_with_checks([ReducerChain("pca:2")], expected_failed_checks=lambda _: REDUCER_EXPECTED_FAILURES,
+                         xfail_strict=True)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)

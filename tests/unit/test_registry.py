@@ -3,6 +3,7 @@
 import math
 import subprocess
 import sys
+from numbers import Integral, Real
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from aecluster.registry import (
     DictionarySettings,
     ModelConfig,
     TrainSettings,
+    bounds_interval,
     load_config,
     load_registry,
 )
@@ -184,6 +186,19 @@ def test_bounds_refuse_nan_infinities_and_bools_and_say_their_range(bounds, word
     assert bounds.holds(bounds.low + 1)
     for value in (math.nan, math.inf, -math.inf, True, "1", None, bounds.low - 1):
         assert not bounds.holds(value)
+
+
+@pytest.mark.parametrize("bounds, inside, outside", [
+    (Bounds(1, integer=True), [1, 10**9], [0, 1.5, math.inf]),
+    (Bounds(0, 10, low_open=True), [1e-9, 10], [0, 10.5, math.nan]),
+    (Bounds(-1, 1), [-1, 0.0, 1], [-1.01, 1.01]),
+    (Bounds(0), [0, 2.5, 1e300], [-1e-9, math.inf, math.nan]),
+])
+def test_bounds_become_the_same_interval(bounds, inside, outside):
+    interval = bounds_interval(bounds)  # what scikit-learn's parameter validation checks a value with
+    assert interval.type is (Integral if bounds.integer else Real)
+    assert all(interval.is_satisfied_by(value) for value in inside)
+    assert not any(interval.is_satisfied_by(value) for value in outside)
 
 
 @pytest.mark.parametrize("key, value", [("lr", math.inf), ("lr", math.nan), ("lr", 1e9), ("epochs", "10"),

@@ -33,6 +33,14 @@ def test_a_structure_nested_in_itself_is_refused_fast(saved, tmp_path):
     assert time.perf_counter() - start < 5
 
 
+def test_a_loaded_model_knows_the_width_of_the_codes_its_steps_take(saved):
+    loaded = AEClusterer.from_checkpoint(saved / "s_kmeans.pth")
+    assert loaded.reducer_.n_features_in_ == loaded.encoder_.model_.code_dim
+    assert loaded.clusterer_.n_features_in_ == 4  # the recipe's wpca:4
+    with pytest.raises(ValueError, match="X has 3 features, but ReducerChain is expecting"):
+        loaded.reducer_.transform(np.zeros((2, 3), np.float32))
+
+
 def test_fitted_state_and_fitted_parts_round_trip(saved):
     payload = read_checkpoint(saved / "s_scan.pth")
     parts = fitted_parts(payload["fitted"], 64, "s_scan.pth")

@@ -76,3 +76,26 @@ def test_fit_labels_the_codes_it_saw_with_predict():
     estimator = KMeansGroups().fit(codes)
     np.testing.assert_array_equal(estimator.labels_, estimator.predict(codes))
     assert estimator.labels_[0] == estimator.labels_[1] != estimator.labels_[2] == estimator.labels_[3]
+
+
+def test_codes_are_checked_as_scikit_learn_checks_them_and_fitted_in_float64():
+    codes = np.array([[0.0, 0.0], [0.1, 0.0], [4.0, 4.0], [4.1, 4.0]], dtype=np.float32)
+    estimator = KMeansGroups().fit(codes)
+    assert estimator.n_features_in_ == 2 and estimator.centres_.dtype == np.float64
+    np.testing.assert_array_equal(estimator.centres_, KMeansGroups().fit(codes.astype(np.float64)).centres_)
+    with pytest.raises(ValueError, match="X has 3 features, but KMeansGroups is expecting 2 features"):
+        estimator.predict(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        KMeansGroups().fit(np.where(codes == 0.1, np.nan, codes))
+    with pytest.raises(UserInputError, match="need at least 2 images to form groups, found 1 sample"):
+        KMeansGroups(n_clusters=1).fit(codes[:1])  # one code is refused before the parameters are checked
+    with pytest.raises(ValueError, match="'n_clusters' parameter of KMeansGroups must be an int in the range"):
+        KMeansGroups(n_clusters=1).fit(codes)
+
+
+def test_a_restored_estimator_knows_the_width_of_its_codes():
+    estimator = KMeansGroups().fit(np.array([[0.0, 0.0, 1.0], [0.1, 0.0, 1.0], [4.0, 4.0, 1.0], [4.1, 4.0, 1.0]]))
+    restored = KMeansGroups.from_state(estimator.get_state())
+    assert restored.n_features_in_ == 3
+    with pytest.raises(ValueError, match="X has 2 features, but KMeansGroups is expecting 3 features"):
+        restored.predict(np.zeros((1, 2)))

@@ -1,14 +1,18 @@
 """aecluster/clustering/__init__.py: `make_clusterer` and `clusterer_from_state`, which build the
-estimator of a recipe's method or of a saved state."""
+estimator of a recipe's method or of a saved state, and scikit-learn's own estimator checks of
+every estimator of `ESTIMATORS`."""
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aecluster.clustering import (
     ESTIMATORS,
     METHODS,
     KMeansGroups,
     OverclusterGroups,
+    ScanGroups,
     clusterer_from_state,
     make_clusterer,
 )
@@ -83,3 +87,66 @@ def test_a_saved_overcluster_without_fine_clusters_is_missing_a_value_not_two_fi
     # counts reads the saved layout's default of 20 fine groups, which three groups fit.
     with pytest.raises(KeyError, match="fine_clusters"):
         clusterer_from_state(state)
+
+
+# scikit-learn's checks that set n_clusters=1, which the estimators refuse: they make at least two
+# groups (RECIPE_BOUNDS["n_clusters"]). test_the_one_group_checks_hold_for_two_groups checks their
+# points with two groups.
+ONE_GROUP = "sets n_clusters=1; the estimators make at least 2 groups (RECIPE_BOUNDS) and refuse 1 as a parameter"
+ONE_GROUP_CHECKS = ("check_dont_overwrite_parameters", "check_methods_subset_invariance", "check_fit2d_1feature",
+                    "check_fit2d_predict1d")
+# The checks that fit ScanGroups on valid codes: ten heads trained for 600 steps make each take
+# from half a second to two seconds, 20 s in all, so they are slow; its other checks are not.
+SCAN_FITS = {
+    "check_clustering", "check_dict_unchanged", "check_dtype_object", "check_estimators_dtypes",
+    "check_estimators_fit_returns_self", "check_estimators_nan_inf", "check_estimators_overwrite_params",
+    "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_fit_check_is_fitted",
+    "check_fit_idempotent", "check_fit_score_takes_y", "check_methods_sample_order_invariance",
+    "check_n_features_in", "check_n_features_in_after_fitting", "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
+}
+
+
+def expected_failed_checks(estimator):
+    return {name: ONE_GROUP for name in ONE_GROUP_CHECKS} if "n_clusters" in estimator.get_params() else {}
+
+
+def slow_where(parametrize, is_slow):
+    """`parametrize_with_checks`'s parametrization with the (estimator, check) pairs that
+    `is_slow` picks marked slow."""
+    names, params = parametrize.args
+    marked = []
+    for param in params:
+        values, marks = (param.values, list(param.marks)) if hasattr(param, "marks") else (param, [])
+        slow = [pytest.mark.slow] if is_slow(*values) else []
+        marked.append(pytest.param(*values, marks=marks + slow))
+    return pytest.mark.parametrize(names, marked, **parametrize.kwargs)
+
+
+@slow_where(parametrize_with_checks([estimator() for estimator in ESTIMATORS.values()],
+                                    expected_failed_checks=expected_failed_checks, xfail_strict=True),
+            lambda estimator, check: isinstance(estimator, ScanGroups) and check.func.__name__ in SCAN_FITS)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", [KMeansGroups(), OverclusterGroups(fine_clusters=6),
+                                       pytest.param(ScanGroups(), marks=pytest.mark.slow)],
+                         ids=lambda estimator: type(estimator).__name__)
+def test_the_one_group_checks_hold_for_two_groups(estimator):
+    codes, labels = blobs()
+    before = dict(vars(estimator))
+    estimator.fit(codes)
+    # check_dont_overwrite_parameters: fit changes no parameter and adds only attributes ending in "_".
+    assert {key: vars(estimator)[key] for key in before} == before
+    assert all(key.endswith("_") for key in set(vars(estimator)) - set(before))
+    # check_methods_subset_invariance: codes predicted in batches join the groups they join all at once.
+    batches = np.concatenate([estimator.predict(batch) for batch in np.array_split(codes, 7)])
+    np.testing.assert_array_equal(batches, estimator.predict(codes))
+    # check_fit2d_predict1d: a single code given as a 1-D array is refused.
+    with pytest.raises(ValueError, match="Reshape your data"):
+        estimator.predict(codes[0])
+    # check_fit2d_1feature: codes of one dimension are grouped.
+    one = clone(estimator).fit(codes[:, :1])
+    assert one.n_features_in_ == 1
+    assert (one.labels_ == labels).all() or (one.labels_ == 1 - labels).all()

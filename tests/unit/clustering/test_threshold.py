@@ -8,7 +8,7 @@ from tests.conftest import blobs
 
 def test_threshold_moves_the_split():
     codes, _ = blobs()
-    loose = ThresholdGroups(threshold=-1.1).fit(codes).labels_
+    loose = ThresholdGroups(threshold=-1.0).fit(codes).labels_
     assert loose.sum() == len(codes)
 
 
