@@ -257,6 +257,7 @@ def test_settings_with_one_loss_switched_on_are_accepted(values):
     assert TrainSettings(**values).reconstruction_weight == 0.0
 
 
+@pytest.mark.slow
 def test_importing_the_estimators_reads_no_config():
     # A fresh interpreter, so that configs read by other tests do not count.
     code = ("import aecluster.api, aecluster.stages\n"

@@ -138,6 +138,7 @@ def test_a_student_that_keeps_its_teachers_atoms_takes_its_judgement(tmp_path, s
     assert "judged on the codes of teacher 'patches', which are 'best''s too" in stage_log.text
 
 
+@pytest.mark.slow
 def test_a_student_with_fewer_atoms_judges_its_own_codes(tmp_path, small_dictionary, monkeypatch):
     from aecluster.registry import TrainSettings
     from aecluster.stages import run_stages
