@@ -34,16 +34,17 @@ from aecluster.registry import MODEL_NAMES
 from benchmarks.arguments import ROOT, benchmark_parser
 
 UNITS = {"s": 1, "min": 60, "h": 3600}
-ABOUT = re.compile(r"about (\d+) (s|min|h)\b")
+ABOUT = re.compile(r"about (\d+) (s|min|h)\b|under a second")
 
 
 def about_seconds(line: str) -> float:
-    """The seconds of the last "about N s|min|h" in a line the trainer printed."""
-    found = ABOUT.findall(line)
+    """The seconds of the last "about N s|min|h" (or "under a second": 0) in a line the trainer
+    printed (`aecluster.training.about`)."""
+    found = list(ABOUT.finditer(line))
     if not found:
-        raise ValueError(f"no 'about N s|min|h' in {line!r}")
-    number, unit = found[-1]
-    return int(number) * UNITS[unit]
+        raise ValueError(f"no 'about N s|min|h' or 'under a second' in {line!r}")
+    number, unit = found[-1].groups()
+    return 0.0 if number is None else int(number) * UNITS[unit]
 
 
 def timed_lines(command: list[str]) -> tuple[list[tuple[float, str]], int]:

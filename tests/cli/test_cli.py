@@ -186,6 +186,7 @@ def test_help_and_version():
 
 
 
+@pytest.mark.slow
 def test_bad_input_catalogue(tmp_path, image_files, trained_checkpoint, capsys):
     """Every bad input a user can hand `cluster`: one line naming it, exit 2, no output file."""
     import torch

@@ -187,6 +187,7 @@ def test_teacher_epochs_shorten_the_teacher_stage_and_resume_keeps_them(tmp_path
     assert teacher.stat().st_mtime_ns == mtime and read_checkpoint(output)["model"] == "best_gpu"
 
 
+@pytest.mark.slow
 def test_stage_pair_writes_weights_only_checkpoints_that_cluster_textures(tmp_path, small_dictionary, capsys):
     images, labels = make_orientation_textures(200)
     np.save(tmp_path / "x.npy", images)
