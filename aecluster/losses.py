@@ -434,6 +434,44 @@ class MapDistillationLoss(Loss):
         return map_distillation(step.student_maps(), step.teacher_maps.float())
 
 
+class SCANLoss(nn.Module):
+    """SCAN's clustering loss (Van Gansbeke et al. 2020, arXiv:2005.12320), for one head or a
+    stack of them: minus the mean log-probability that an anchor and its neighbour share a group,
+    minus `entropy_weight` times the entropy of the mean group assignment (which keeps every
+    group in use).
+
+    Parameters
+    ----------
+    entropy_weight : float, default=5.0
+        The weight of the entropy term (SCAN's published value).
+    """
+
+    def __init__(self, entropy_weight: float = 5.0) -> None:
+        super().__init__()
+        self.entropy_weight = entropy_weight
+
+    def forward(self, anchor_logits: torch.Tensor, partner_logits: torch.Tensor) -> torch.Tensor:
+        """The loss of each head.
+
+        Parameters
+        ----------
+        anchor_logits : Tensor of shape (..., n, K)
+            Each head's group scores of n anchors.
+        partner_logits : Tensor of shape (..., n, K)
+            The same heads' scores of one neighbour of each anchor.
+
+        Returns
+        -------
+        Tensor of shape (...)
+            One loss per head.
+        """
+        anchor_probs = torch.softmax(anchor_logits, dim=-1)
+        partner_probs = torch.softmax(partner_logits, dim=-1)
+        consistency = -torch.log((anchor_probs * partner_probs).sum(dim=-1).clamp_min(1e-7)).mean(dim=-1)
+        usage = anchor_probs.mean(dim=-2)
+        return consistency + self.entropy_weight * (usage * torch.log(usage.clamp_min(1e-7))).sum(dim=-1)
+
+
 class WeightedLosses(nn.Module):
     """Named losses, each with its weight: `forward(step)` is the weighted sum and each loss's value.
 

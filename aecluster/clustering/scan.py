@@ -118,6 +118,8 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
     import torch
     from sklearn.utils import check_random_state
 
+    from aecluster.losses import SCANLoss
+
     random_state = (int(random_state) if isinstance(random_state, (int, np.integer))
                     else int(check_random_state(random_state).randint(2**31 - 1)))
     rng = np.random.default_rng(random_state)
@@ -142,49 +144,24 @@ def fit_scan_head(codes: np.ndarray, n_clusters: int, random_state: int) -> tupl
         weights = (torch.randn(SCAN_HEADS, n_clusters, dim, generator=generator) / dim**0.5).requires_grad_()
         bias = torch.zeros(SCAN_HEADS, n_clusters, requires_grad=True)
         optimizer = torch.optim.Adam([weights, bias], lr=SCAN_LR)
+        heads_loss = SCANLoss(SCAN_ENTROPY_WEIGHT)
+
+        def logits(x: torch.Tensor) -> torch.Tensor:  # (n, dim) -> each head's scores (SCAN_HEADS, n, K)
+            return torch.einsum("nd,hkd->hnk", x, weights) + bias[:, None]
+
         batch = min(SCAN_BATCH_SIZE, len(codes))
         for _ in range(SCAN_STEPS):
             anchors = torch.randint(len(codes), (batch,), generator=generator)
             partners = pairs[anchors, torch.randint(n_neighbours, (batch,), generator=generator)]
-            loss = scan_loss(points[anchors], points[partners], weights, bias).sum()
+            loss = heads_loss(logits(points[anchors]), logits(points[partners])).sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         with torch.no_grad():
-            losses = torch.stack([scan_loss(points, points[pairs[:, column]], weights, bias)
+            losses = torch.stack([heads_loss(logits(points), logits(points[pairs[:, column]]))
                                   for column in range(n_neighbours)]).mean(dim=0)
         best = int(losses.argmin())
         head = weights[best].detach().double().numpy() / scale * used
         return head, bias[best].detach().double().numpy() - head @ mean
     finally:
         torch.set_num_threads(threads)
-
-
-def scan_loss(anchors: Any, partners: Any, weights: Any, bias: Any) -> Any:
-    """SCAN's loss of each head (a tensor of SCAN_HEADS values): minus the mean log-probability
-    that an anchor and its neighbour share a group, minus the weighted entropy of the mean
-    group assignment (which keeps every group in use).
-
-    Parameters
-    ----------
-    anchors : Tensor of shape (n, dim)
-        The anchor codes.
-    partners : Tensor of shape (n, dim)
-        One neighbour of each anchor.
-    weights : Tensor of shape (SCAN_HEADS, K, dim)
-        The heads' weights.
-    bias : Tensor of shape (SCAN_HEADS, K)
-        The heads' biases.
-
-    Returns
-    -------
-    Tensor of shape (SCAN_HEADS,)
-        The loss of each head.
-    """
-    import torch
-
-    anchor_probs = torch.softmax(torch.einsum("nd,hkd->hnk", anchors, weights) + bias[:, None], dim=2)
-    partner_probs = torch.softmax(torch.einsum("nd,hkd->hnk", partners, weights) + bias[:, None], dim=2)
-    consistency = -torch.log((anchor_probs * partner_probs).sum(dim=2).clamp_min(1e-7)).mean(dim=1)
-    usage = anchor_probs.mean(dim=1)
-    return consistency + SCAN_ENTROPY_WEIGHT * (usage * torch.log(usage.clamp_min(1e-7))).sum(dim=1)

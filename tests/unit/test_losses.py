@@ -11,6 +11,7 @@ from aecluster.losses import (
     FeatureRegressionLoss,
     NTXentLoss,
     ReconstructionLoss,
+    SCANLoss,
     SimilarityDistillationLoss,
     Step,
     WeightedLosses,
@@ -180,3 +181,21 @@ def test_build_losses_refuses_settings_that_only_distil_without_a_teacher():
     assert str(error.value) == ("no loss is switched on: `reconstruction_weight` and `contrastive_weight` are 0 and "
                                 "the distillation losses have no teacher; expected a teacher or one of them above 0")
     assert build_losses(settings, student, FixedTeacher()).names == ["similarity_distillation", "feature_regression"]
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_scan_loss_of_heads_that_cannot_tell_codes_apart(groups):
+    """Equal scores: every code is in each of K groups with probability 1/K, so an anchor and its
+    neighbour share a group with probability K / K^2 (loss log K), and the mean assignment is
+    uniform (entropy term -log K, weighted)."""
+    flat = torch.zeros(4, 6, groups)  # 4 heads, 6 anchors
+    expected = math.log(groups) - 5.0 * math.log(groups)
+    torch.testing.assert_close(SCANLoss(5.0)(flat, flat), torch.full((4,), expected))
+    torch.testing.assert_close(SCANLoss(0.0)(flat, flat), torch.full((4,), math.log(groups)))
+
+
+def test_scan_loss_of_a_head_that_puts_every_pair_in_one_group():
+    """Group 0 for certain: the pairs agree (no consistency loss) and the mean assignment has zero
+    entropy."""
+    certain = torch.tensor([100.0, -100.0]).repeat(3, 5, 1)
+    torch.testing.assert_close(SCANLoss()(certain, certain), torch.zeros(3), atol=1e-5, rtol=0)

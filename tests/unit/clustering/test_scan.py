@@ -1,13 +1,11 @@
 """aecluster/clustering/scan.py: SCAN's clustering head over fixed codes."""
 
-import math
 
 import numpy as np
 import pytest
 import torch
 
 from aecluster.clustering import KMeansGroups, ScanGroups, clusterer_from_state, nearest_others
-from aecluster.clustering.scan import SCAN_ENTROPY_WEIGHT, SCAN_HEADS, scan_loss
 from aecluster.metrics import clustering_accuracy
 from aecluster.selection import modularity, neighbour_graph
 from tests.conftest import two_bars
@@ -34,7 +32,6 @@ def test_scan_state_places_new_codes_as_the_fitted_head_does():
 
 
 def test_scan_is_the_same_whatever_the_thread_count_and_restores_it():
-    import torch
 
     codes, _ = two_bars(200)
     before = torch.get_num_threads()
@@ -81,26 +78,6 @@ def test_scan_pairs_each_code_with_other_codes_never_itself():
     neighbours = nearest_others(points, 2)
     assert all(set(row) == set(range(3)) - {i} for i, row in enumerate(neighbours[:3]))
     assert all(set(row) == set(range(3, 6)) - {i} for i, row in enumerate(neighbours[3:], start=3))
-
-
-def test_the_loss_of_heads_that_cannot_tell_codes_apart():
-    """Zero weights: every code is in each of K groups with probability 1/K, so an anchor and its
-    neighbour share a group with probability K / K^2 (loss log K), and the mean assignment is
-    uniform (entropy term -log K, weighted)."""
-    anchors, partners = torch.randn(6, 3), torch.randn(6, 3)
-    for groups in (2, 3):
-        weights, bias = torch.zeros(SCAN_HEADS, groups, 3), torch.zeros(SCAN_HEADS, groups)
-        expected = math.log(groups) - SCAN_ENTROPY_WEIGHT * math.log(groups)
-        torch.testing.assert_close(scan_loss(anchors, partners, weights, bias), torch.full((SCAN_HEADS,), expected))
-
-
-def test_the_loss_of_a_head_that_puts_every_pair_in_one_group():
-    """A head that puts every code in group 0 for certain: the pairs agree (no consistency loss), and
-    the mean assignment has zero entropy."""
-    anchors, partners = torch.randn(5, 2), torch.randn(5, 2)
-    bias = torch.tensor([[100.0, -100.0]]).repeat(SCAN_HEADS, 1)
-    losses = scan_loss(anchors, partners, torch.zeros(SCAN_HEADS, 2, 2), bias)
-    torch.testing.assert_close(losses, torch.zeros(SCAN_HEADS), atol=1e-5, rtol=0)
 
 
 def test_a_new_code_joins_the_group_its_head_scores_highest():
