@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from aecluster import registry
 from aecluster.atomic import check_writable
@@ -159,7 +158,8 @@ def config_recipes(name: str) -> list[dict[str, Any]]:
 
 def encodes_alike(model: Autoencoder, other: Autoencoder | None) -> bool:
     """Whether two patch-dictionary models give the same codes: the same settings and the same
-    fitted numbers (mean, whitening and atoms), bit for bit.
+    fitted numbers (mean, whitening and atoms: the same `checkpoint.weights_digest`, which a
+    student's checkpoint records of its teacher).
 
     Parameters
     ----------
@@ -173,12 +173,9 @@ def encodes_alike(model: Autoencoder, other: Autoencoder | None) -> bool:
     """
     if other is None or not all(isinstance(m.encoder, PatchDictionaryEncoder) for m in (model, other)):
         return False
-    mine, theirs = model.encoder, other.encoder
-    if any(getattr(mine, key) != getattr(theirs, key) for key in ("patch_size", "grid", "normalise", "flip_average")):
-        return False
-    mine, theirs = mine.state_dict(), theirs.state_dict()
-    return mine.keys() == theirs.keys() and all(
-        mine[key].dtype == theirs[key].dtype and torch.equal(mine[key], theirs[key]) for key in mine)
+    settings = ("patch_size", "grid", "normalise", "flip_average")
+    return (all(getattr(model.encoder, key) == getattr(other.encoder, key) for key in settings)
+            and weights_digest(model) == weights_digest(other))
 
 
 def judged_recipes(name: str, model: Autoencoder, images: np.ndarray, seed: int = 0,
